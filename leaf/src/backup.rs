@@ -1,0 +1,163 @@
+//! The optional disk backup of sealed blocks (`--backup-dir`).
+//!
+//! Shared memory survives a process crash but not a machine reboot, which
+//! empties tmpfs. With a backup directory on disk, every sealed block (and
+//! its index) is copied there in the background after it is sealed, and
+//! removed there when retention drops it. A leaf that starts on an empty data
+//! directory copies the backup into shared memory first; a block that cannot
+//! be read in shared memory is replaced by its backup copy.
+//!
+//! Rows of the open block are in the write-ahead segment only, which lives in
+//! shared memory: a reboot loses at most the rows of the last seal age.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use tracing::warn;
+
+use crate::block::{BlockId, write_atomically};
+use crate::error::{LeafError, Result};
+
+enum Job {
+    Copy {
+        table: String,
+        id: BlockId,
+        from: PathBuf,
+    },
+    Remove {
+        table: String,
+        id: BlockId,
+    },
+    Flush(Sender<()>),
+}
+
+/// Handle to the backup directory and its copying thread.
+#[derive(Debug, Clone)]
+pub struct Backup {
+    dir: PathBuf,
+    jobs: Arc<Mutex<Sender<Job>>>,
+}
+
+impl Backup {
+    /// Uses `dir` (created if missing) and starts the copying thread.
+    pub fn start(dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(|source| LeafError::DataDir {
+            path: dir.clone(),
+            reason: format!("cannot create the backup directory: {source}"),
+        })?;
+        let (sender, receiver) = channel();
+        let worker_dir = dir.clone();
+        std::thread::Builder::new()
+            .name("shoal-backup".to_string())
+            .spawn(move || run(&worker_dir, receiver))
+            .map_err(|e| LeafError::io(&dir, e))?;
+        Ok(Self {
+            dir,
+            jobs: Arc::new(Mutex::new(sender)),
+        })
+    }
+
+    /// Queues a copy of block `id` of `table` from the data directory `from`.
+    pub fn copy_block(&self, table: &str, id: BlockId, from: &Path) {
+        self.send(Job::Copy {
+            table: table.to_string(),
+            id,
+            from: from.to_path_buf(),
+        });
+    }
+
+    /// Queues the removal of block `id`'s backup copy.
+    pub fn remove_block(&self, table: &str, id: BlockId) {
+        self.send(Job::Remove {
+            table: table.to_string(),
+            id,
+        });
+    }
+
+    /// Waits until every queued job is done.
+    pub fn flush(&self) {
+        let (done, wait) = channel();
+        self.send(Job::Flush(done));
+        let _ = wait.recv();
+    }
+
+    fn send(&self, job: Job) {
+        let sender = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if sender.send(job).is_err() {
+            warn!("backup thread stopped; block not backed up");
+        }
+    }
+
+    /// Copies block `id` of `table` from the backup into `to`.
+    pub fn restore_block(&self, table: &str, id: BlockId, to: &Path) -> Result<()> {
+        copy_block_files(&self.dir.join(table), id, to)
+    }
+
+    /// Tables in the backup, with the blocks each holds.
+    pub fn tables(&self) -> Result<Vec<(String, Vec<BlockId>)>> {
+        let mut tables = Vec::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| LeafError::io(&self.dir, e))?;
+        for entry in entries.flatten() {
+            if !entry.path().is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().to_string();
+            let mut blocks: Vec<BlockId> = std::fs::read_dir(entry.path())
+                .map_err(|e| LeafError::io(entry.path(), e))?
+                .flatten()
+                .filter_map(|f| BlockId::parse(&f.file_name().to_string_lossy()))
+                .collect();
+            blocks.sort_unstable();
+            tables.push((name, blocks));
+        }
+        Ok(tables)
+    }
+}
+
+fn run(dir: &Path, jobs: Receiver<Job>) {
+    for job in jobs {
+        let outcome = match job {
+            Job::Copy { table, id, from } => {
+                let to = dir.join(&table);
+                std::fs::create_dir_all(&to)
+                    .map_err(|e| LeafError::io(&to, e))
+                    .and_then(|()| copy_block_files(&from, id, &to))
+            }
+            Job::Remove { table, id } => {
+                let table_dir = dir.join(&table);
+                let _ = std::fs::remove_file(table_dir.join(id.index_file_name()));
+                let path = table_dir.join(id.file_name());
+                std::fs::remove_file(&path)
+                    .or_else(ignore_missing)
+                    .map_err(|e| LeafError::io(&path, e))
+            }
+            Job::Flush(done) => {
+                let _ = done.send(());
+                Ok(())
+            }
+        };
+        if let Err(error) = outcome {
+            warn!(%error, "backup job failed");
+        }
+    }
+}
+
+fn ignore_missing(error: std::io::Error) -> std::io::Result<()> {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(error),
+    }
+}
+
+/// Copies a block and its index (if any), each through a rename, index first.
+fn copy_block_files(from: &Path, id: BlockId, to: &Path) -> Result<()> {
+    let index = from.join(id.index_file_name());
+    if index.exists() {
+        let bytes = std::fs::read(&index).map_err(|e| LeafError::io(&index, e))?;
+        write_atomically(&to.join(id.index_file_name()), &bytes)?;
+    }
+    let block = from.join(id.file_name());
+    let bytes = std::fs::read(&block).map_err(|e| LeafError::io(&block, e))?;
+    write_atomically(&to.join(id.file_name()), &bytes)
+}

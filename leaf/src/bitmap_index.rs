@@ -1,0 +1,184 @@
+//! Roaring bitmap indexes of a sealed block's low-cardinality string columns.
+//!
+//! For each dictionary-encoded string column with at most
+//! [`MAX_INDEXED_VALUES`] distinct values in the block, the index holds, per
+//! dictionary key, the bitmap of the rows holding that value. An `=` or `IN`
+//! filter then touches only the rows of the matching values, and skips the
+//! block outright when none of its rows match.
+//!
+//! The index is a sidecar file (`<block>.idx`) that is mapped, not parsed:
+//! loading reads only the per-column headers, and a bitmap is deserialized
+//! when a query asks for its key.
+//!
+//! ```text
+//! file    := "SHOALIDX" version:u32le columns:u32le column*  bitmaps
+//! column  := name_len:u32le name keys:u32le entry{keys}          (entry i is key i)
+//! entry   := offset:u64le length:u32le                           (into the file)
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::datatypes::Int32Type;
+use memmap2::Mmap;
+use roaring::RoaringBitmap;
+
+use crate::error::{LeafError, Result};
+
+/// Columns with more distinct values than this in a block are not indexed.
+pub const MAX_INDEXED_VALUES: usize = 8192;
+const MAGIC: &[u8; 8] = b"SHOALIDX";
+/// Version of the index layout.
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+const ENTRY_LEN: usize = 12;
+
+/// Serializes the bitmap index of `batch`; `None` when no column qualifies.
+pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
+    let mut columns: Vec<(&str, Vec<RoaringBitmap>)> = Vec::new();
+    for (field, column) in batch.schema_ref().fields().iter().zip(batch.columns()) {
+        let Some(dictionary) = column.as_dictionary_opt::<Int32Type>() else {
+            continue;
+        };
+        let distinct = dictionary.values().len();
+        if distinct == 0 || distinct > MAX_INDEXED_VALUES {
+            continue;
+        }
+        let mut bitmaps = vec![RoaringBitmap::new(); distinct];
+        for (row, key) in dictionary.keys().iter().enumerate() {
+            if let Some(key) = key {
+                bitmaps[key as usize].insert(row as u32);
+            }
+        }
+        columns.push((field.name().as_str(), bitmaps));
+    }
+    if columns.is_empty() {
+        return Ok(None);
+    }
+
+    let directory_len: usize = columns
+        .iter()
+        .map(|(name, bitmaps)| 8 + name.len() + bitmaps.len() * ENTRY_LEN)
+        .sum();
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&INDEX_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(columns.len() as u32).to_le_bytes());
+    let mut blob_offset = (out.len() + directory_len) as u64;
+    let mut blob = Vec::new();
+    for (name, bitmaps) in &columns {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(bitmaps.len() as u32).to_le_bytes());
+        for bitmap in bitmaps {
+            let before = blob.len();
+            bitmap
+                .serialize_into(&mut blob)
+                .map_err(|e| LeafError::BadRequest(format!("index serialization: {e}")))?;
+            let length = (blob.len() - before) as u32;
+            out.extend_from_slice(&blob_offset.to_le_bytes());
+            out.extend_from_slice(&length.to_le_bytes());
+            blob_offset += u64::from(length);
+        }
+    }
+    out.extend_from_slice(&blob);
+    Ok(Some(out))
+}
+
+/// A mapped index file.
+#[derive(Debug)]
+pub struct BitmapIndex {
+    map: Arc<Mmap>,
+    /// Column name → (offset of its first entry, number of keys).
+    columns: HashMap<String, (usize, usize)>,
+}
+
+impl BitmapIndex {
+    /// Maps the index at `path`, reading only its column headers.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| LeafError::io(path, e))?;
+        // SAFETY: sealed files are written once, renamed into place and never
+        // modified; the leaf owns its data directory.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| LeafError::io(path, e))?;
+        let bad = |reason: String| LeafError::BadBlock {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if map.len() < 16 || &map[..8] != MAGIC {
+            return Err(bad("not a Shoal index (bad magic)".to_string()));
+        }
+        let version = read_u32(&map, 8).unwrap_or(0);
+        if version != INDEX_FORMAT_VERSION {
+            return Err(bad(format!(
+                "index format version {version}, this leaf reads version {INDEX_FORMAT_VERSION}"
+            )));
+        }
+        let count = read_u32(&map, 12).unwrap_or(0) as usize;
+        let mut columns = HashMap::with_capacity(count);
+        let mut offset = 16;
+        for _ in 0..count {
+            let name_len = read_u32(&map, offset).ok_or_else(|| bad("truncated".into()))? as usize;
+            let name = map
+                .get(offset + 4..offset + 4 + name_len)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .ok_or_else(|| bad("bad column name".into()))?;
+            offset += 4 + name_len;
+            let keys = read_u32(&map, offset).ok_or_else(|| bad("truncated".into()))? as usize;
+            offset += 4;
+            if offset + keys * ENTRY_LEN > map.len() {
+                return Err(bad("truncated directory".to_string()));
+            }
+            columns.insert(name.to_string(), (offset, keys));
+            offset += keys * ENTRY_LEN;
+        }
+        Ok(Self {
+            map: Arc::new(map),
+            columns,
+        })
+    }
+
+    /// Whether `column` is indexed in this block.
+    pub fn has_column(&self, column: &str) -> bool {
+        self.columns.contains_key(column)
+    }
+
+    /// Rows of `column` equal to any of `values`, looked up through the
+    /// block's dictionary. `None` when the column is not indexed.
+    pub fn rows_matching(
+        &self,
+        column: &str,
+        dictionary: &DictionaryArray<Int32Type>,
+        values: &[&str],
+    ) -> Option<RoaringBitmap> {
+        let &(directory, keys) = self.columns.get(column)?;
+        let dictionary_values: &StringArray = dictionary.values().as_string_opt()?;
+        let mut rows = RoaringBitmap::new();
+        for (key, value) in dictionary_values.iter().enumerate() {
+            let Some(value) = value else { continue };
+            if key >= keys || !values.contains(&value) {
+                continue;
+            }
+            rows |= self.bitmap(directory + key * ENTRY_LEN)?;
+        }
+        Some(rows)
+    }
+
+    fn bitmap(&self, entry: usize) -> Option<RoaringBitmap> {
+        let offset = u64::from_le_bytes(self.map.get(entry..entry + 8)?.try_into().ok()?) as usize;
+        let length = read_u32(&self.map, entry + 8)? as usize;
+        let bytes = self.map.get(offset..offset.checked_add(length)?)?;
+        RoaringBitmap::deserialize_from(bytes).ok()
+    }
+
+    /// Bytes of the mapped file.
+    pub fn bytes(&self) -> u64 {
+        self.map.len() as u64
+    }
+}
+
+fn read_u32(bytes: &[u8], offset: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(offset..offset + 4)?.try_into().ok()?,
+    ))
+}

@@ -1,0 +1,417 @@
+//! Sealed blocks: immutable Arrow IPC files, mapped and read zero-copy.
+//!
+//! A block is written once when the open block is sealed: one record batch
+//! of dictionary-encoded columns in an Arrow IPC *file* with 64-byte
+//! alignment, its format version, row count and time range in the schema
+//! metadata, and a bitmap index beside it (`.idx`, see [`crate::bitmap_index`]).
+//! Both are written under a temporary name and renamed into place, index
+//! first, so a block file that exists is whole.
+//!
+//! On restart a block is only mapped and its footer read (cost per block, not
+//! per byte). The batch is decoded on first use straight out of the mapping
+//! with alignment *required*: a buffer that would have to be copied to be
+//! aligned is an error, so every column is proven to point into shared memory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::buffer::Buffer;
+use arrow::datatypes::{Schema, TimestampMicrosecondType};
+use arrow::ipc::convert::fb_to_schema;
+use arrow::ipc::reader::{FileDecoder, read_footer_length};
+use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
+use arrow::ipc::{Block, MetadataVersion, root_as_footer};
+use memmap2::Mmap;
+
+use crate::bitmap_index::{BitmapIndex, build_index};
+use crate::column_type::TIME_COLUMN;
+use crate::error::{LeafError, Result};
+
+/// Version of the block layout; a leaf never reads blocks of another version.
+pub const BLOCK_FORMAT_VERSION: u32 = 1;
+const KEY_VERSION: &str = "shoal.format_version";
+const KEY_ROWS: &str = "shoal.rows";
+const KEY_MIN_TIME: &str = "shoal.min_time_micros";
+const KEY_MAX_TIME: &str = "shoal.max_time_micros";
+const ALIGNMENT: usize = 64;
+
+/// Identifies a block within its table: the write-ahead segment it was sealed
+/// from and its part number (a large segment seals into several blocks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlockId {
+    pub segment: u64,
+    pub part: u32,
+}
+
+impl BlockId {
+    /// The block's file name.
+    pub fn file_name(self) -> String {
+        format!("block-{:012}-{:04}.arrow", self.segment, self.part)
+    }
+
+    /// The index file name.
+    pub fn index_file_name(self) -> String {
+        format!("block-{:012}-{:04}.idx", self.segment, self.part)
+    }
+
+    /// Parses a block file name.
+    pub fn parse(file_name: &str) -> Option<Self> {
+        let rest = file_name.strip_prefix("block-")?.strip_suffix(".arrow")?;
+        let (segment, part) = rest.split_once('-')?;
+        Some(Self {
+            segment: segment.parse().ok()?,
+            part: part.parse().ok()?,
+        })
+    }
+}
+
+/// What a block's footer says about it.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockMeta {
+    pub id: BlockId,
+    pub rows: u64,
+    pub min_time_micros: i64,
+    pub max_time_micros: i64,
+    /// Bytes of the block file and its index.
+    pub bytes: u64,
+}
+
+/// A mapped, sealed block.
+#[derive(Debug)]
+pub struct SealedBlock {
+    pub meta: BlockMeta,
+    pub path: PathBuf,
+    schema: Arc<Schema>,
+    buffer: Buffer,
+    version: MetadataVersion,
+    dictionary_blocks: Vec<Block>,
+    batch_block: Block,
+    batch: OnceLock<std::result::Result<RecordBatch, String>>,
+    index: Option<BitmapIndex>,
+}
+
+impl SealedBlock {
+    /// Writes `batch` (sealed storage types, with a `time` column) as block
+    /// `id` in `dir`, then maps it.
+    pub fn write(dir: &Path, id: BlockId, batch: &RecordBatch) -> Result<Self> {
+        let (min_time, max_time) = time_range(batch)?;
+        let mut metadata = HashMap::new();
+        metadata.insert(KEY_VERSION.to_string(), BLOCK_FORMAT_VERSION.to_string());
+        metadata.insert(KEY_ROWS.to_string(), batch.num_rows().to_string());
+        metadata.insert(KEY_MIN_TIME.to_string(), min_time.to_string());
+        metadata.insert(KEY_MAX_TIME.to_string(), max_time.to_string());
+        let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+        let batch = batch.clone().with_schema(schema.clone())?;
+
+        if let Some(index) = build_index(&batch)? {
+            write_atomically(&dir.join(id.index_file_name()), &index)?;
+        }
+        let options = IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?;
+        let mut bytes = Vec::new();
+        let mut writer = FileWriter::try_new_with_options(&mut bytes, &schema, options)?;
+        writer.write(&batch)?;
+        writer.finish()?;
+        drop(writer);
+        let path = dir.join(id.file_name());
+        write_atomically(&path, &bytes)?;
+        Self::open(&path, id)
+    }
+
+    /// Maps block `id` at `path` and reads its footer; decodes nothing.
+    pub fn open(path: &Path, id: BlockId) -> Result<Self> {
+        let bad = |reason: String| LeafError::BadBlock {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = File::open(path).map_err(|e| LeafError::io(path, e))?;
+        // SAFETY: block files are written once under a temporary name, renamed
+        // into place and never modified while mapped.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| LeafError::io(path, e))?;
+        let buffer = mmap_buffer(map);
+        if buffer.len() < 10 {
+            return Err(bad("shorter than an Arrow IPC footer".to_string()));
+        }
+        let trailer_start = buffer.len() - 10;
+        let mut trailer = [0u8; 10];
+        trailer.copy_from_slice(&buffer[trailer_start..]);
+        let footer_len = read_footer_length(trailer).map_err(|e| bad(e.to_string()))?;
+        let footer_start = trailer_start
+            .checked_sub(footer_len)
+            .ok_or_else(|| bad("footer longer than the file".to_string()))?;
+        let footer =
+            root_as_footer(&buffer[footer_start..trailer_start]).map_err(|e| bad(e.to_string()))?;
+        let fb_schema = footer
+            .schema()
+            .ok_or_else(|| bad("footer without schema".to_string()))?;
+        let schema = Arc::new(fb_to_schema(fb_schema));
+        let metadata = schema.metadata();
+        let version: u32 = parse_key(metadata, KEY_VERSION).ok_or_else(|| {
+            bad("no Shoal format version: not a block this leaf wrote".to_string())
+        })?;
+        if version != BLOCK_FORMAT_VERSION {
+            return Err(bad(format!(
+                "block format version {version}, this leaf reads version {BLOCK_FORMAT_VERSION}"
+            )));
+        }
+        let missing = |key: &str| bad(format!("metadata key {key} missing"));
+        let rows = parse_key(metadata, KEY_ROWS).ok_or_else(|| missing(KEY_ROWS))?;
+        let min_time_micros =
+            parse_key(metadata, KEY_MIN_TIME).ok_or_else(|| missing(KEY_MIN_TIME))?;
+        let max_time_micros =
+            parse_key(metadata, KEY_MAX_TIME).ok_or_else(|| missing(KEY_MAX_TIME))?;
+        let dictionary_blocks: Vec<Block> = footer
+            .dictionaries()
+            .map(|blocks| blocks.iter().copied().collect())
+            .unwrap_or_default();
+        let batch_block = footer
+            .recordBatches()
+            .and_then(|blocks| (blocks.len() == 1).then(|| *blocks.get(0)))
+            .ok_or_else(|| bad("a block holds exactly one record batch".to_string()))?;
+
+        let index_path = path.with_extension("idx");
+        let index = match index_path.exists() {
+            true => Some(BitmapIndex::open(&index_path)?),
+            false => None,
+        };
+        let bytes = buffer.len() as u64 + index.as_ref().map_or(0, BitmapIndex::bytes);
+        Ok(Self {
+            meta: BlockMeta {
+                id,
+                rows,
+                min_time_micros,
+                max_time_micros,
+                bytes,
+            },
+            path: path.to_path_buf(),
+            schema,
+            version: footer.version(),
+            buffer,
+            dictionary_blocks,
+            batch_block,
+            batch: OnceLock::new(),
+            index,
+        })
+    }
+
+    /// The block's rows, decoded zero-copy from the mapping on first use.
+    pub fn batch(&self) -> Result<RecordBatch> {
+        self.batch
+            .get_or_init(|| self.decode().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|reason| LeafError::BadBlock {
+                path: self.path.clone(),
+                reason,
+            })
+    }
+
+    /// The block's schema (the columns it was sealed with).
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// The block's bitmap index, if any column was indexed.
+    pub fn index(&self) -> Option<&BitmapIndex> {
+        self.index.as_ref()
+    }
+
+    fn decode(&self) -> Result<RecordBatch> {
+        let mut decoder =
+            FileDecoder::new(self.schema.clone(), self.version).with_require_alignment(true);
+        for block in &self.dictionary_blocks {
+            let data = self.block_bytes(block)?;
+            decoder.read_dictionary(block, &data)?;
+        }
+        let data = self.block_bytes(&self.batch_block)?;
+        decoder
+            .read_record_batch(&self.batch_block, &data)?
+            .ok_or_else(|| LeafError::BadBlock {
+                path: self.path.clone(),
+                reason: "record batch missing".to_string(),
+            })
+    }
+
+    fn block_bytes(&self, block: &Block) -> Result<Buffer> {
+        let offset = usize::try_from(block.offset()).ok();
+        let length = usize::try_from(block.metaDataLength())
+            .ok()
+            .zip(usize::try_from(block.bodyLength()).ok())
+            .map(|(meta, body)| meta + body);
+        match (offset, length) {
+            (Some(offset), Some(length)) if offset + length <= self.buffer.len() => {
+                Ok(self.buffer.slice_with_length(offset, length))
+            }
+            _ => Err(LeafError::BadBlock {
+                path: self.path.clone(),
+                reason: "a footer block points outside the file".to_string(),
+            }),
+        }
+    }
+
+    /// Whether every buffer of the decoded batch lies inside the mapping
+    /// (the zero-copy property, checked by tests).
+    pub fn is_zero_copy(&self) -> Result<bool> {
+        let batch = self.batch()?;
+        let start = self.buffer.as_ptr() as usize;
+        let end = start + self.buffer.len();
+        let mut inside = true;
+        for column in batch.columns() {
+            visit_buffers(&column.to_data(), &mut |pointer| {
+                inside &= pointer >= start && pointer < end;
+            });
+        }
+        Ok(inside)
+    }
+}
+
+fn visit_buffers(data: &arrow::array::ArrayData, visit: &mut impl FnMut(usize)) {
+    for buffer in data.buffers() {
+        if !buffer.is_empty() {
+            visit(buffer.as_ptr() as usize);
+        }
+    }
+    if let Some(nulls) = data.nulls() {
+        visit(nulls.buffer().as_ptr() as usize);
+    }
+    for child in data.child_data() {
+        visit_buffers(child, visit);
+    }
+}
+
+/// Wraps a mapping in an Arrow buffer that keeps it alive.
+fn mmap_buffer(map: Mmap) -> Buffer {
+    let map = Arc::new(map);
+    let length = map.len();
+    match NonNull::new(map.as_ptr() as *mut u8) {
+        // SAFETY: the pointer and length describe the mapping, which `map`
+        // (moved into the buffer as its owner) keeps alive and unmodified.
+        Some(pointer) if length > 0 => unsafe {
+            Buffer::from_custom_allocation(pointer, length, map)
+        },
+        _ => Buffer::from_vec(Vec::<u8>::new()),
+    }
+}
+
+fn parse_key<T: std::str::FromStr>(metadata: &HashMap<String, String>, key: &str) -> Option<T> {
+    metadata.get(key)?.parse().ok()
+}
+
+/// Min and max of the batch's `time` column.
+pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64)> {
+    let times = batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| LeafError::BadRequest("batch has no time column".to_string()))?;
+    let min = arrow::compute::min(times).unwrap_or(0);
+    let max = arrow::compute::max(times).unwrap_or(0);
+    Ok((min, max))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that
+/// `path` is either absent or whole.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    let mut file = File::create(&temporary).map_err(|e| LeafError::io(&temporary, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| LeafError::io(&temporary, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| LeafError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::column_type::ColumnType;
+    use crate::table_schema::{Storage, TableSchema};
+    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Int32Type};
+
+    fn sealed_batch(rows: usize) -> RecordBatch {
+        let mut schema = TableSchema::new();
+        schema.push("service".into(), ColumnType::String);
+        schema.push("n".into(), ColumnType::Integer);
+        let open = arrow::datatypes::Schema::new(vec![
+            Field::new("time", crate::column_type::timestamp_type(), false),
+            Field::new("service", arrow::datatypes::DataType::Utf8, true),
+            Field::new("n", arrow::datatypes::DataType::Int64, true),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values((0..rows as i64).map(|i| 1000 + i))
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| format!("svc-{}", i % 3)),
+            )),
+            Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+        ];
+        let batch = RecordBatch::try_new(Arc::new(open), columns).unwrap();
+        schema.align(&batch, Storage::Sealed).unwrap()
+    }
+
+    #[test]
+    fn a_block_reads_back_zero_copy_with_its_metadata_and_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = BlockId {
+            segment: 7,
+            part: 1,
+        };
+        let batch = sealed_batch(1000);
+        SealedBlock::write(dir.path(), id, &batch).unwrap();
+
+        let block = SealedBlock::open(&dir.path().join(id.file_name()), id).unwrap();
+        assert_eq!(block.meta.rows, 1000);
+        assert_eq!(block.meta.min_time_micros, 1000);
+        assert_eq!(block.meta.max_time_micros, 1999);
+        let back = block.batch().unwrap();
+        assert_eq!(back.columns(), batch.columns());
+        assert!(block.is_zero_copy().unwrap());
+
+        let services = back.column(1).as_dictionary::<Int32Type>();
+        let rows = block
+            .index()
+            .unwrap()
+            .rows_matching("service", services, &["svc-1"])
+            .unwrap();
+        assert_eq!(rows.len(), 333);
+        assert!(rows.contains(1) && !rows.contains(0));
+    }
+
+    #[test]
+    fn a_block_of_another_version_is_refused_with_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = BlockId {
+            segment: 1,
+            part: 0,
+        };
+        let batch = sealed_batch(10);
+        let mut metadata = HashMap::new();
+        metadata.insert(KEY_VERSION.to_string(), "99".to_string());
+        let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+        let mut bytes = Vec::new();
+        let mut writer = FileWriter::try_new(&mut bytes, &schema).unwrap();
+        writer
+            .write(&batch.with_schema(schema.clone()).unwrap())
+            .unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        let path = dir.path().join(id.file_name());
+        std::fs::write(&path, bytes).unwrap();
+        let error = SealedBlock::open(&path, id).unwrap_err().to_string();
+        assert!(error.contains("version 99"), "{error}");
+    }
+
+    #[test]
+    fn block_names_round_trip() {
+        let id = BlockId {
+            segment: 42,
+            part: 3,
+        };
+        assert_eq!(BlockId::parse(&id.file_name()), Some(id));
+        assert_eq!(BlockId::parse("block-x-1.arrow"), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! The Shoal leaf: tables as row blocks in shared memory, ingest, retention,
+//! restart by reattaching, and scans executed with DataFusion.
+//!
+//! Where things live:
+//! - [`column_type`], [`table_schema`], [`coerce`]: the data model (types fixed
+//!   on first sight, batches coerced or refused).
+//! - [`wal`]: the write-ahead segment of the open block (crash safety).
+//! - [`block`], [`bitmap_index`]: sealed blocks, mapped zero-copy, and their
+//!   roaring bitmap indexes.
+//! - [`table`]: one table's open and sealed blocks, sealing and recovery.
+//! - [`store`]: all tables of a leaf, the data directory, retention.
+//! - [`backup`]: the optional disk copy of sealed blocks.
+//! - [`pruning`], [`provider`], [`scan`]: DataFusion over the blocks.
+//! - [`server`]: the gRPC and Arrow Flight services.
+
+pub mod backup;
+pub mod bitmap_index;
+pub mod block;
+pub mod coerce;
+pub mod column_type;
+pub mod error;
+pub mod provider;
+pub mod pruning;
+pub mod scan;
+pub mod server;
+pub mod store;
+pub mod table;
+pub mod table_schema;
+pub mod wal;
+
+pub use error::{LeafError, Result};
+pub use server::{LeafConfig, LeafService, run_leaf};
+pub use store::{Store, StoreConfig};

@@ -1,0 +1,233 @@
+//! The DataFusion [`TableProvider`] over one table's blocks on a leaf.
+//!
+//! A scan is planned against a [`TableSnapshot`] (sealed blocks plus the
+//! batches of the open block at that moment):
+//!
+//! ```text
+//!   filters ──► Pruning ──► skip blocks outside the time range
+//!                       └─► per sealed block: rows of the bitmap index for
+//!                           `col = 'v'` / `col IN (...)`, block skipped if none
+//!   each remaining slice ──► project, take the selected rows, conform types
+//! ```
+//!
+//! Slices are spread over DataFusion's target partitions and read lazily in
+//! each partition's stream. Filters are reported `Inexact`: DataFusion still
+//! applies every filter above the scan, so pruning can only drop rows that
+//! could not match.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{Int32Type, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use roaring::RoaringBitmap;
+
+use crate::block::SealedBlock;
+use crate::error::Result;
+use crate::pruning::Pruning;
+use crate::table::TableSnapshot;
+use crate::table_schema::{Storage, conform};
+
+/// A table of a leaf as DataFusion sees it.
+#[derive(Debug)]
+pub struct LeafTableProvider {
+    snapshot: Arc<TableSnapshot>,
+    schema: SchemaRef,
+    use_indexes: bool,
+}
+
+impl LeafTableProvider {
+    /// A provider reading `snapshot`.
+    pub fn new(snapshot: TableSnapshot) -> Self {
+        let schema = snapshot.schema.arrow_schema(Storage::Sealed);
+        Self {
+            snapshot: Arc::new(snapshot),
+            schema,
+            use_indexes: true,
+        }
+    }
+
+    /// Turns the bitmap indexes off (for benchmarks that compare).
+    pub fn without_indexes(mut self) -> Self {
+        self.use_indexes = false;
+        self
+    }
+}
+
+#[async_trait]
+impl TableProvider for LeafTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let pruning = Pruning::from_filters(filters);
+        let mut slices = Vec::new();
+        for block in &self.snapshot.sealed {
+            if pruning.time_overlaps(block.meta.min_time_micros, block.meta.max_time_micros) {
+                slices.push(Slice::Sealed(block.clone()));
+            }
+        }
+        if let Some((low, high)) = self.snapshot.open_time_range
+            && pruning.time_overlaps(low, high)
+        {
+            slices.extend(self.snapshot.open.iter().cloned().map(Slice::Open));
+        }
+
+        let output_schema = match projection {
+            Some(indices) => Arc::new(self.schema.project(indices)?),
+            None => self.schema.clone(),
+        };
+        let partition_count = state
+            .config()
+            .target_partitions()
+            .clamp(1, slices.len().max(1));
+        let mut partitions: Vec<Vec<Slice>> = vec![Vec::new(); partition_count];
+        for (position, slice) in slices.into_iter().enumerate() {
+            partitions[position % partition_count].push(slice);
+        }
+        let pruning = Arc::new(pruning);
+        let streams: Vec<Arc<dyn PartitionStream>> = partitions
+            .into_iter()
+            .map(|slices| {
+                Arc::new(BlockPartition {
+                    schema: output_schema.clone(),
+                    slices,
+                    pruning: pruning.clone(),
+                    use_indexes: self.use_indexes,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
+        Ok(Arc::new(StreamingTableExec::try_new(
+            output_schema,
+            streams,
+            None,
+            [],
+            false,
+            None,
+        )?))
+    }
+}
+
+/// A piece of a table a partition reads.
+#[derive(Debug, Clone)]
+enum Slice {
+    Sealed(Arc<SealedBlock>),
+    Open(RecordBatch),
+}
+
+/// The slices of one output partition.
+#[derive(Debug)]
+struct BlockPartition {
+    schema: SchemaRef,
+    slices: Vec<Slice>,
+    pruning: Arc<Pruning>,
+    use_indexes: bool,
+}
+
+impl PartitionStream for BlockPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _context: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let schema = self.schema.clone();
+        let pruning = self.pruning.clone();
+        let use_indexes = self.use_indexes;
+        let batches = self.slices.clone().into_iter().filter_map(move |slice| {
+            read_slice(&slice, &schema, &pruning, use_indexes)
+                .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))
+                .transpose()
+        });
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(batches),
+        ))
+    }
+}
+
+/// The rows of `slice` that may match, with the columns of `schema`; `None`
+/// when the index shows that none can.
+fn read_slice(
+    slice: &Slice,
+    schema: &SchemaRef,
+    pruning: &Pruning,
+    use_indexes: bool,
+) -> Result<Option<RecordBatch>> {
+    let block = match slice {
+        Slice::Open(batch) => return conform(batch, schema).map(Some),
+        Slice::Sealed(block) => block,
+    };
+    let batch = block.batch()?;
+    let selection = match use_indexes {
+        true => indexed_rows(block, &batch, pruning),
+        false => None,
+    };
+    let projected = conform(&batch, schema)?;
+    match selection {
+        None => Ok(Some(projected)),
+        Some(rows) if rows.is_empty() => Ok(None),
+        Some(rows) if rows.len() == batch.num_rows() as u64 => Ok(Some(projected)),
+        Some(rows) => {
+            let indices = UInt32Array::from_iter_values(rows.iter());
+            Ok(Some(take_record_batch(&projected, &indices)?))
+        }
+    }
+}
+
+/// Rows that satisfy every indexed string filter, or `None` when no filter
+/// could use this block's index.
+fn indexed_rows(
+    block: &SealedBlock,
+    batch: &RecordBatch,
+    pruning: &Pruning,
+) -> Option<RoaringBitmap> {
+    let index = block.index()?;
+    let mut selection: Option<RoaringBitmap> = None;
+    for (column, values) in &pruning.string_values {
+        if !index.has_column(column) {
+            continue;
+        }
+        let Some(dictionary) = batch
+            .column_by_name(column)
+            .and_then(|c| c.as_dictionary_opt::<Int32Type>())
+        else {
+            continue;
+        };
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let Some(rows) = index.rows_matching(column, dictionary, &values) else {
+            continue;
+        };
+        selection = Some(match selection {
+            Some(current) => current & rows,
+            None => rows,
+        });
+    }
+    selection
+}

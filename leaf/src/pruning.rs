@@ -1,0 +1,234 @@
+//! What a scan's filters say about which blocks and rows can match.
+//!
+//! Two facts are pulled out of the conjuncts DataFusion pushes into a scan:
+//! a range on `time` (to skip blocks whose min/max time lies outside it) and
+//! `column = 'v'` / `column IN ('v', ...)` on string columns (to use the
+//! bitmap indexes). Anything else is left to DataFusion's filter above the
+//! scan, which always runs: pruning here only ever removes rows that cannot
+//! match.
+
+use std::collections::HashMap;
+
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+
+use crate::column_type::TIME_COLUMN;
+
+/// Bounds and value sets a scan may prune with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pruning {
+    /// Inclusive lower bound on time, microseconds.
+    pub min_time: Option<i64>,
+    /// Inclusive upper bound on time, microseconds.
+    pub max_time: Option<i64>,
+    /// Column → the string values a matching row must hold one of.
+    pub string_values: HashMap<String, Vec<String>>,
+}
+
+impl Pruning {
+    /// Collects what `filters` (ANDed together) allow.
+    pub fn from_filters(filters: &[Expr]) -> Self {
+        let mut pruning = Self::default();
+        for filter in filters {
+            pruning.add(filter);
+        }
+        pruning
+    }
+
+    /// Whether rows with times in `[low, high]` may match.
+    pub fn time_overlaps(&self, low: i64, high: i64) -> bool {
+        self.min_time.is_none_or(|min| high >= min) && self.max_time.is_none_or(|max| low <= max)
+    }
+
+    fn add(&mut self, filter: &Expr) {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
+                self.add(left);
+                self.add(right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                if let (Some(column), Some(value)) = (column_name(left), literal(right)) {
+                    self.add_comparison(column, *op, value);
+                } else if let (Some(column), Some(value), Some(op)) =
+                    (column_name(right), literal(left), op.swap())
+                {
+                    self.add_comparison(column, op, value);
+                }
+            }
+            Expr::Between(between) if !between.negated => {
+                if let (Some(column), Some(low), Some(high)) = (
+                    column_name(&between.expr),
+                    literal(&between.low),
+                    literal(&between.high),
+                ) {
+                    self.add_comparison(column, Operator::GtEq, low);
+                    self.add_comparison(column, Operator::LtEq, high);
+                }
+            }
+            Expr::InList(in_list) if !in_list.negated => {
+                let Some(column) = column_name(&in_list.expr) else {
+                    return;
+                };
+                let values: Option<Vec<String>> = in_list
+                    .list
+                    .iter()
+                    .map(|e| literal(e).and_then(string_value))
+                    .collect();
+                if let Some(values) = values {
+                    self.restrict_strings(column, values);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add_comparison(&mut self, column: &str, op: Operator, value: &ScalarValue) {
+        if column == TIME_COLUMN {
+            let Some((micros, exact)) = timestamp_micros(value) else {
+                return;
+            };
+            // A literal finer than a microsecond is rounded down, so strict
+            // bounds become inclusive ones, which prune no less safely.
+            let op = match (op, exact) {
+                (_, true) => op,
+                (Operator::Lt, false) => Operator::LtEq,
+                (Operator::Gt, false) => Operator::GtEq,
+                (Operator::Eq, false) => return,
+                (other, false) => other,
+            };
+            match op {
+                Operator::Gt => self.raise_min(micros.saturating_add(1)),
+                Operator::GtEq => self.raise_min(micros),
+                Operator::Lt => self.lower_max(micros.saturating_sub(1)),
+                Operator::LtEq => self.lower_max(micros),
+                Operator::Eq => {
+                    self.raise_min(micros);
+                    self.lower_max(micros);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if op == Operator::Eq
+            && let Some(value) = string_value(value)
+        {
+            self.restrict_strings(column, vec![value]);
+        }
+    }
+
+    fn raise_min(&mut self, micros: i64) {
+        self.min_time = Some(self.min_time.map_or(micros, |m| m.max(micros)));
+    }
+
+    fn lower_max(&mut self, micros: i64) {
+        self.max_time = Some(self.max_time.map_or(micros, |m| m.min(micros)));
+    }
+
+    fn restrict_strings(&mut self, column: &str, values: Vec<String>) {
+        let entry = self
+            .string_values
+            .entry(column.to_string())
+            .or_insert_with(|| values.clone());
+        entry.retain(|v| values.contains(v));
+    }
+}
+
+/// The column an expression reads, looking through casts DataFusion adds to
+/// make both sides of a comparison the same type.
+fn column_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Column(column) => Some(column.name.as_str()),
+        Expr::Cast(cast) => column_name(&cast.expr),
+        Expr::TryCast(cast) => column_name(&cast.expr),
+        _ => None,
+    }
+}
+
+fn literal(expr: &Expr) -> Option<&ScalarValue> {
+    match expr {
+        Expr::Literal(value, _) => Some(value),
+        _ => None,
+    }
+}
+
+fn string_value(value: &ScalarValue) -> Option<String> {
+    match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        ScalarValue::Dictionary(_, inner) => string_value(inner),
+        _ => None,
+    }
+}
+
+/// A timestamp literal in microseconds, rounded down, and whether that is
+/// exact. Timestamps without a zone are UTC.
+fn timestamp_micros(value: &ScalarValue) -> Option<(i64, bool)> {
+    match value {
+        ScalarValue::TimestampSecond(Some(v), _) => Some((v.checked_mul(1_000_000)?, true)),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Some((v.checked_mul(1_000)?, true)),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Some((*v, true)),
+        ScalarValue::TimestampNanosecond(Some(v), _) => {
+            Some((v.div_euclid(1_000), v.rem_euclid(1_000) == 0))
+        }
+        ScalarValue::Dictionary(_, inner) => timestamp_micros(inner),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::{col, lit};
+
+    use super::*;
+
+    fn ts(micros: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(micros),
+            Some("UTC".into()),
+        ))
+    }
+
+    #[test]
+    fn time_bounds_and_string_sets_are_collected() {
+        let filters = vec![
+            col("time").gt_eq(ts(100)).and(col("time").lt(ts(200))),
+            col("service").eq(lit("a")),
+            col("region").in_list(vec![lit("x"), lit("y")], false),
+            col("status").gt(lit(5)),
+        ];
+        let pruning = Pruning::from_filters(&filters);
+        assert_eq!(pruning.min_time, Some(100));
+        assert_eq!(pruning.max_time, Some(199));
+        assert_eq!(pruning.string_values["service"], vec!["a".to_string()]);
+        assert_eq!(pruning.string_values["region"].len(), 2);
+        assert!(!pruning.string_values.contains_key("status"));
+        assert!(pruning.time_overlaps(150, 300));
+        assert!(!pruning.time_overlaps(200, 300));
+        assert!(!pruning.time_overlaps(0, 99));
+    }
+
+    #[test]
+    fn a_reversed_comparison_and_a_nanosecond_literal_are_understood() {
+        let nanos = lit(ScalarValue::TimestampNanosecond(Some(5_000_999), None));
+        let pruning = Pruning::from_filters(&[nanos.clone().lt_eq(col("time"))]);
+        assert_eq!(pruning.min_time, Some(5_000));
+        // time < 5_000_999 ns holds for time = 5_000 µs: the bound must keep it.
+        let pruning = Pruning::from_filters(&[col("time").lt(nanos)]);
+        assert_eq!(pruning.max_time, Some(5_000));
+    }
+
+    #[test]
+    fn two_equalities_on_one_column_intersect() {
+        let filters = vec![
+            col("s").eq(lit("a")),
+            col("s").in_list(vec![lit("a"), lit("b")], false),
+        ];
+        let pruning = Pruning::from_filters(&filters);
+        assert_eq!(pruning.string_values["s"], vec!["a".to_string()]);
+    }
+}

@@ -1,0 +1,301 @@
+//! The leaf's gRPC server: the `Leaf` control service (ingest, status) and
+//! the Arrow Flight data plane (`DoGet` runs a scan), on one address.
+//!
+//! Handlers never block the runtime: decoding and storing a batch, and
+//! status reads that take table locks, run in `spawn_blocking`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::ipc::reader::StreamReader;
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use shoal_proto::{
+    ColumnStatus, IngestRequest, IngestResponse, Leaf, LeafServer, LeafStatus, ScanRequest,
+    StatusRequest, TableStatus,
+};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{info, warn};
+
+use crate::block::BLOCK_FORMAT_VERSION;
+use crate::error::{LeafError, Result};
+use crate::scan::execute_scan;
+use crate::store::{Store, StoreConfig};
+
+/// Largest gRPC message a leaf takes or sends (an ingest request).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+/// How a leaf process is set up.
+#[derive(Debug, Clone)]
+pub struct LeafConfig {
+    pub listen: SocketAddr,
+    pub store: StoreConfig,
+}
+
+/// The services of one leaf.
+#[derive(Debug, Clone)]
+pub struct LeafService {
+    store: Arc<Store>,
+}
+
+impl LeafService {
+    /// Serves `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+/// Recovers the data directory, then serves until `shutdown` resolves.
+pub async fn run_leaf(
+    config: LeafConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let store_config = config.store.clone();
+    let (store, report) = tokio::task::spawn_blocking(move || Store::open(store_config)).await??;
+    let store = Arc::new(store);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| LeafError::BadRequest(format!("cannot listen on {}: {e}", config.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| LeafError::BadRequest(e.to_string()))?;
+    spawn_maintenance(store.clone());
+    spawn_warm_up(store.clone());
+    info!(%address, rows = report.rows, blocks = report.blocks, recovery_ms = report.elapsed.as_millis() as u64, "leaf ready");
+    println!("shoal leaf ready on {address}");
+
+    let service = LeafService::new(store);
+    tonic::transport::Server::builder()
+        .add_service(
+            LeafServer::new(service.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            FlightServiceServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+        .map_err(|e| LeafError::BadRequest(format!("gRPC server failed: {e}")))
+}
+
+fn spawn_maintenance(store: Arc<Store>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.maintain()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => warn!(%error, "maintenance failed"),
+                Err(error) => warn!(%error, "maintenance task failed"),
+            }
+        }
+    });
+}
+
+/// Decodes every sealed block in the background after a restart, so the
+/// first queries do not pay for it.
+fn spawn_warm_up(store: Arc<Store>) {
+    tokio::task::spawn_blocking(move || {
+        for table in store.tables() {
+            for block in table.snapshot().sealed {
+                if let Err(error) = block.batch() {
+                    warn!(%error, "block could not be decoded");
+                }
+            }
+        }
+    });
+}
+
+#[tonic::async_trait]
+impl Leaf for LeafService {
+    async fn ingest(
+        &self,
+        request: Request<IngestRequest>,
+    ) -> std::result::Result<Response<IngestResponse>, Status> {
+        let IngestRequest { table, arrow_ipc } = request.into_inner();
+        let store = self.store.clone();
+        let incoming_bytes = arrow_ipc.len() as u64;
+        let (rows, new_columns) = tokio::task::spawn_blocking(move || {
+            let reader = StreamReader::try_new(arrow_ipc.as_slice(), None).map_err(|source| {
+                LeafError::BadIpc {
+                    table: table.clone(),
+                    source,
+                }
+            })?;
+            let batches = reader
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|source| LeafError::BadIpc {
+                    table: table.clone(),
+                    source,
+                })?;
+            store.ingest(&table, &batches, incoming_bytes)
+        })
+        .await
+        .map_err(LeafError::from)??;
+        Ok(Response::new(IngestResponse {
+            rows_accepted: rows,
+            new_columns,
+        }))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> std::result::Result<Response<LeafStatus>, Status> {
+        let store = self.store.clone();
+        let status = tokio::task::spawn_blocking(move || leaf_status(&store))
+            .await
+            .map_err(LeafError::from)?;
+        Ok(Response::new(status))
+    }
+}
+
+fn leaf_status(store: &Store) -> LeafStatus {
+    let tables = store
+        .stats()
+        .into_iter()
+        .map(|(name, stats)| TableStatus {
+            name,
+            columns: stats
+                .columns
+                .iter()
+                .map(|(name, column_type)| ColumnStatus {
+                    name: name.clone(),
+                    r#type: column_type.name().to_string(),
+                })
+                .collect(),
+            rows: stats.rows,
+            bytes: stats.bytes,
+            min_time_micros: stats.time_range.map(|r| r.0),
+            max_time_micros: stats.time_range.map(|r| r.1),
+            sealed_blocks: stats.sealed_blocks,
+            open_rows: stats.open_rows,
+        })
+        .collect();
+    LeafStatus {
+        ready: true,
+        memory_used_bytes: store.memory_used(),
+        memory_limit_bytes: store.memory_limit().unwrap_or(0),
+        tables,
+        format_version: BLOCK_FORMAT_VERSION,
+    }
+}
+
+type FlightStream<T> = BoxStream<'static, std::result::Result<T, Status>>;
+
+fn not_served(call: &str) -> Status {
+    Status::unimplemented(format!(
+        "a Shoal leaf serves Flight DoGet (scans) only, not {call}; ingest and status use the shoal.v1.Leaf service"
+    ))
+}
+
+#[tonic::async_trait]
+impl FlightService for LeafService {
+    type HandshakeStream = FlightStream<HandshakeResponse>;
+    type ListFlightsStream = FlightStream<FlightInfo>;
+    type DoGetStream = FlightStream<FlightData>;
+    type DoPutStream = FlightStream<PutResult>;
+    type DoExchangeStream = FlightStream<FlightData>;
+    type DoActionStream = FlightStream<arrow_flight::Result>;
+    type ListActionsStream = FlightStream<ActionType>;
+
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> std::result::Result<Response<Self::DoGetStream>, Status> {
+        let scan = ScanRequest::decode(request.into_inner().ticket)
+            .map_err(|e| Status::invalid_argument(format!("ticket is not a ScanRequest: {e}")))?;
+        let batches = execute_scan(&self.store, &scan).await?;
+        let schema = batches.schema();
+        let flight = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .with_dictionary_handling(DictionaryHandling::Resend)
+            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
+            .map_err(|e| Status::internal(format!("scan failed: {e}")));
+        Ok(Response::new(flight.boxed()))
+    }
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> std::result::Result<Response<Self::HandshakeStream>, Status> {
+        Err(not_served("Handshake"))
+    }
+
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> std::result::Result<Response<Self::ListFlightsStream>, Status> {
+        Err(not_served("ListFlights"))
+    }
+
+    async fn get_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        Err(not_served("GetFlightInfo"))
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<PollInfo>, Status> {
+        Err(not_served("PollFlightInfo"))
+    }
+
+    async fn get_schema(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<SchemaResult>, Status> {
+        Err(not_served("GetSchema"))
+    }
+
+    async fn do_put(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> std::result::Result<Response<Self::DoPutStream>, Status> {
+        Err(not_served("DoPut"))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> std::result::Result<Response<Self::DoExchangeStream>, Status> {
+        Err(not_served("DoExchange"))
+    }
+
+    async fn do_action(
+        &self,
+        _request: Request<Action>,
+    ) -> std::result::Result<Response<Self::DoActionStream>, Status> {
+        Err(not_served("DoAction"))
+    }
+
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> std::result::Result<Response<Self::ListActionsStream>, Status> {
+        Err(not_served("ListActions"))
+    }
+}

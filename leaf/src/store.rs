@@ -1,0 +1,324 @@
+//! All tables of one leaf under its data directory, and what happens to them
+//! as a whole: recovery at start, retention by age and by memory limit.
+//!
+//! ```text
+//! <data-dir>/LOCK                      held while a leaf process uses the directory
+//! <data-dir>/tables/<table>/wal-N.log  the open block's write-ahead segment
+//! <data-dir>/tables/<table>/block-N-P.arrow, .idx   sealed blocks
+//! ```
+//!
+//! Every method blocks (file I/O); async callers use `spawn_blocking`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::{info, warn};
+
+use crate::backup::Backup;
+use crate::error::{LeafError, Result};
+use crate::table::{Table, TableStats};
+
+/// How a leaf's storage is set up.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    pub backup_dir: Option<PathBuf>,
+    /// Bytes of shared memory the leaf may hold; oldest blocks go first past it.
+    pub memory_limit: Option<u64>,
+    /// Blocks whose newest row is older than this are dropped.
+    pub retention: Option<Duration>,
+    /// An open block older than this is sealed even if not full.
+    pub seal_age: Duration,
+}
+
+/// What recovery found, for logs and for the restart benchmark.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub tables: usize,
+    pub blocks: usize,
+    pub rows: u64,
+    pub restored_from_backup: bool,
+    pub elapsed: Duration,
+}
+
+/// The tables of one leaf.
+#[derive(Debug)]
+pub struct Store {
+    config: StoreConfig,
+    tables_dir: PathBuf,
+    tables: RwLock<HashMap<String, Arc<Table>>>,
+    backup: Option<Backup>,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens the data directory, takes its lock, and recovers every table.
+    pub fn open(config: StoreConfig) -> Result<(Self, RecoveryReport)> {
+        let started = Instant::now();
+        let data_dir = config.data_dir.clone();
+        let unusable = |reason: String| LeafError::DataDir {
+            path: data_dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| unusable(format!("cannot create it: {e}")))?;
+        if !data_dir.is_dir() {
+            return Err(unusable("it is not a directory".to_string()));
+        }
+        let lock_path = data_dir.join("LOCK");
+        let lock =
+            File::create(&lock_path).map_err(|e| unusable(format!("cannot write in it: {e}")))?;
+        lock.try_lock()
+            .map_err(|_| unusable("another leaf process is using it (LOCK is held)".to_string()))?;
+        let tables_dir = data_dir.join("tables");
+        std::fs::create_dir_all(&tables_dir)
+            .map_err(|e| unusable(format!("cannot create {}: {e}", tables_dir.display())))?;
+
+        let backup = config.backup_dir.clone().map(Backup::start).transpose()?;
+        let mut report = RecoveryReport::default();
+        if let Some(backup) = &backup
+            && is_empty_dir(&tables_dir)?
+        {
+            report.restored_from_backup = restore_from_backup(backup, &tables_dir)?;
+        }
+
+        let mut tables = HashMap::new();
+        let entries = std::fs::read_dir(&tables_dir).map_err(|e| LeafError::io(&tables_dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LeafError::io(&tables_dir, e))?;
+            if !entry.path().is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().to_string();
+            if validate_table_name(&name).is_err() {
+                warn!(directory = %entry.path().display(), "skipped a directory that is not a table");
+                continue;
+            }
+            let table = Table::recover(&name, entry.path(), backup.as_ref())?;
+            let stats = table.stats();
+            report.tables += 1;
+            report.blocks += stats.sealed_blocks as usize;
+            report.rows += stats.rows;
+            tables.insert(name, Arc::new(table));
+        }
+        report.elapsed = started.elapsed();
+        info!(
+            tables = report.tables,
+            blocks = report.blocks,
+            rows = report.rows,
+            from_backup = report.restored_from_backup,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "recovered data directory"
+        );
+        Ok((
+            Self {
+                config,
+                tables_dir,
+                tables: RwLock::new(tables),
+                backup,
+                _lock: lock,
+            },
+            report,
+        ))
+    }
+
+    /// The table called `name`, created if `create` and missing.
+    pub fn table(&self, name: &str, create: bool) -> Result<Arc<Table>> {
+        validate_table_name(name)?;
+        if let Some(table) = self.read_tables().get(name) {
+            return Ok(table.clone());
+        }
+        if !create {
+            return Err(LeafError::UnknownTable {
+                table: name.to_string(),
+            });
+        }
+        let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(table) = tables.get(name) {
+            return Ok(table.clone());
+        }
+        let table = Arc::new(Table::create(name, self.tables_dir.join(name))?);
+        tables.insert(name.to_string(), table.clone());
+        Ok(table)
+    }
+
+    /// Stores `batches` in table `name`, first making room under the memory
+    /// limit for `incoming_bytes` (the size of the request). Returns the rows
+    /// stored and the columns added.
+    pub fn ingest(
+        &self,
+        name: &str,
+        batches: &[arrow::array::RecordBatch],
+        incoming_bytes: u64,
+    ) -> Result<(u64, Vec<String>)> {
+        self.make_room(incoming_bytes)?;
+        let table = self.table(name, true)?;
+        let now = now_micros();
+        let mut rows = 0;
+        let mut added = Vec::new();
+        for batch in batches {
+            added.extend(table.ingest(batch, now, self.backup.as_ref())?);
+            rows += batch.num_rows() as u64;
+        }
+        Ok((rows, added))
+    }
+
+    /// Every table, sorted by name.
+    pub fn tables(&self) -> Vec<Arc<Table>> {
+        let mut tables: Vec<_> = self.read_tables().values().cloned().collect();
+        tables.sort_by(|a, b| a.name().cmp(b.name()));
+        tables
+    }
+
+    /// Statistics of every table.
+    pub fn stats(&self) -> Vec<(String, TableStats)> {
+        self.tables()
+            .into_iter()
+            .map(|t| (t.name().to_string(), t.stats()))
+            .collect()
+    }
+
+    /// Bytes of shared memory held.
+    pub fn memory_used(&self) -> u64 {
+        self.read_tables().values().map(|t| t.memory_bytes()).sum()
+    }
+
+    /// The configured memory limit.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.config.memory_limit
+    }
+
+    /// Periodic upkeep: seal aged open blocks, drop blocks past retention,
+    /// drop the oldest blocks while over the memory limit.
+    pub fn maintain(&self) -> Result<()> {
+        for table in self.tables() {
+            table.seal_if_older(self.config.seal_age, self.backup.as_ref())?;
+        }
+        if let Some(retention) = self.config.retention {
+            let cutoff = now_micros() - retention.as_micros() as i64;
+            for table in self.tables() {
+                let freed = table.drop_blocks_before(cutoff, self.backup.as_ref())?;
+                if freed > 0 {
+                    info!(
+                        table = table.name(),
+                        freed_bytes = freed,
+                        "retention dropped expired blocks"
+                    );
+                }
+            }
+        }
+        self.make_room(0)
+    }
+
+    /// Seals every open block now (used on shutdown and by tests).
+    pub fn seal_all(&self) -> Result<()> {
+        for table in self.tables() {
+            table.seal(self.backup.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Waits for queued backup copies.
+    pub fn flush_backup(&self) {
+        if let Some(backup) = &self.backup {
+            backup.flush();
+        }
+    }
+
+    /// Drops oldest blocks until `incoming` more bytes fit under the limit.
+    fn make_room(&self, incoming: u64) -> Result<()> {
+        let Some(limit) = self.config.memory_limit else {
+            return Ok(());
+        };
+        loop {
+            let used = self.memory_used();
+            if used + incoming <= limit {
+                return Ok(());
+            }
+            let oldest = self
+                .tables()
+                .into_iter()
+                .filter_map(|t| t.oldest_block().map(|(id, max_time)| (max_time, id, t)))
+                .min_by_key(|(max_time, _, _)| *max_time);
+            let Some((_, id, table)) = oldest else {
+                return Err(LeafError::MemoryFull { used, limit });
+            };
+            let freed = table.drop_block(id, self.backup.as_ref())?;
+            info!(
+                table = table.name(),
+                freed_bytes = freed,
+                used,
+                limit,
+                "over the memory limit: dropped the oldest block"
+            );
+        }
+    }
+
+    fn read_tables(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Table>>> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Checks that `name` can be a table (and a directory) name.
+pub fn validate_table_name(name: &str) -> Result<()> {
+    let invalid = |reason| LeafError::InvalidTableName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if name.len() > 128 {
+        return Err(invalid("it is longer than 128 bytes"));
+    }
+    if name.starts_with('.') {
+        return Err(invalid("it starts with a dot"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(invalid(
+            "only letters, digits, '_', '-' and '.' are allowed",
+        ));
+    }
+    Ok(())
+}
+
+/// Microseconds since the Unix epoch now.
+pub fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| LeafError::io(dir, e))?
+        .next()
+        .is_none())
+}
+
+fn restore_from_backup(backup: &Backup, tables_dir: &Path) -> Result<bool> {
+    let tables = backup.tables()?;
+    let mut restored = false;
+    for (table, blocks) in tables {
+        if validate_table_name(&table).is_err() || blocks.is_empty() {
+            continue;
+        }
+        let dir = tables_dir.join(&table);
+        std::fs::create_dir_all(&dir).map_err(|e| LeafError::io(&dir, e))?;
+        for id in blocks {
+            backup.restore_block(&table, id, &dir)?;
+        }
+        restored = true;
+    }
+    if restored {
+        info!("data directory was empty: restored sealed blocks from the backup");
+    }
+    Ok(restored)
+}

@@ -1,0 +1,492 @@
+//! One table on a leaf: its schema, its sealed blocks and its open block.
+//!
+//! ```text
+//!  ingest ──► coerce ──► write-ahead segment (wal-N.log) ──► open block (in memory)
+//!                                                              │ 65,536 rows or seal age
+//!                                                              ▼
+//!                    block-N-0.arrow (+ .idx), block-N-1.arrow ...  then wal-N.log removed
+//! ```
+//!
+//! Exactly-once across crashes rests on one rule: a write-ahead segment that
+//! still exists is the truth for its segment number. Sealing writes the block
+//! files of segment N, then deletes `wal-N.log`; recovery deletes any block
+//! of a segment whose write-ahead file is still present and replays that
+//! file instead.
+//!
+//! All methods block (file I/O, sealing): call them from `spawn_blocking`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use tracing::{info, warn};
+
+use crate::backup::Backup;
+use crate::block::{BlockId, SealedBlock, time_range};
+use crate::coerce::coerce_batch;
+use crate::column_type::ColumnType;
+use crate::error::{LeafError, Result};
+use crate::table_schema::{Storage, TableSchema};
+use crate::wal::{WalWriter, replay};
+
+/// Rows at which the open block is sealed.
+pub const BLOCK_ROWS: usize = 65_536;
+
+/// A table and its blocks.
+#[derive(Debug)]
+pub struct Table {
+    name: String,
+    dir: PathBuf,
+    state: Mutex<TableState>,
+}
+
+#[derive(Debug)]
+struct TableState {
+    schema: TableSchema,
+    sealed: Vec<Arc<SealedBlock>>,
+    open: OpenBlock,
+}
+
+#[derive(Debug)]
+struct OpenBlock {
+    segment: u64,
+    wal: WalWriter,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    opened_at: Instant,
+    time_range: Option<(i64, i64)>,
+}
+
+/// A consistent view of a table for one query.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    pub schema: TableSchema,
+    pub sealed: Vec<Arc<SealedBlock>>,
+    /// Batches of the open block, in open storage types.
+    pub open: Vec<RecordBatch>,
+    pub open_time_range: Option<(i64, i64)>,
+}
+
+/// Counts for the leaf's status.
+#[derive(Debug, Clone)]
+pub struct TableStats {
+    pub columns: Vec<(String, ColumnType)>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub time_range: Option<(i64, i64)>,
+    pub sealed_blocks: u64,
+    pub open_rows: u64,
+}
+
+impl Table {
+    /// Creates an empty table in `dir`.
+    pub fn create(name: &str, dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir).map_err(|e| LeafError::io(&dir, e))?;
+        let wal = WalWriter::create(&wal_path(&dir, 1))?;
+        Ok(Self::from_state(
+            name,
+            dir,
+            TableSchema::new(),
+            Vec::new(),
+            OpenBlock::new(1, wal),
+        ))
+    }
+
+    fn from_state(
+        name: &str,
+        dir: PathBuf,
+        schema: TableSchema,
+        sealed: Vec<Arc<SealedBlock>>,
+        open: OpenBlock,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            dir,
+            state: Mutex::new(TableState {
+                schema,
+                sealed,
+                open,
+            }),
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stores `batch`; when this returns the rows are in the write-ahead
+    /// segment. Returns the columns the batch added.
+    pub fn ingest(
+        &self,
+        batch: &RecordBatch,
+        now_micros: i64,
+        backup: Option<&Backup>,
+    ) -> Result<Vec<String>> {
+        if batch.num_rows() == 0 {
+            return Ok(Vec::new());
+        }
+        let mut state = self.lock();
+        let coerced = coerce_batch(&self.name, &state.schema, batch, now_micros)?;
+        if state.open.rows > 0 && state.open.rows + batch.num_rows() > BLOCK_ROWS {
+            self.seal_locked(&mut state, backup)?;
+        }
+        state.open.wal.append(&coerced.batch)?;
+        let range = time_range(&coerced.batch)?;
+        let open = &mut state.open;
+        open.rows += coerced.batch.num_rows();
+        open.time_range = Some(match open.time_range {
+            Some((low, high)) => (low.min(range.0), high.max(range.1)),
+            None => range,
+        });
+        open.batches.push(coerced.batch);
+        let mut added = Vec::with_capacity(coerced.new_columns.len());
+        for (column, column_type) in coerced.new_columns {
+            added.push(column.clone());
+            state.schema.push(column, column_type);
+        }
+        if state.open.rows >= BLOCK_ROWS {
+            self.seal_locked(&mut state, backup)?;
+        }
+        Ok(added)
+    }
+
+    /// Seals the open block if it holds rows and is older than `age`.
+    pub fn seal_if_older(&self, age: Duration, backup: Option<&Backup>) -> Result<()> {
+        let mut state = self.lock();
+        if state.open.rows > 0 && state.open.opened_at.elapsed() >= age {
+            self.seal_locked(&mut state, backup)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the open block now, if it holds rows.
+    pub fn seal(&self, backup: Option<&Backup>) -> Result<()> {
+        let mut state = self.lock();
+        self.seal_locked(&mut state, backup)
+    }
+
+    fn seal_locked(&self, state: &mut TableState, backup: Option<&Backup>) -> Result<()> {
+        if state.open.rows == 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let segment = state.open.segment;
+        let blocks = seal_batches(&self.dir, segment, &state.schema, &state.open.batches)?;
+        let old_wal = state.open.wal.path().to_path_buf();
+        // The block files are whole; removing the segment commits the seal.
+        std::fs::remove_file(&old_wal).map_err(|e| LeafError::io(&old_wal, e))?;
+        let wal = WalWriter::create(&wal_path(&self.dir, segment + 1))?;
+        state.open = OpenBlock::new(segment + 1, wal);
+        let rows: u64 = blocks.iter().map(|b| b.meta.rows).sum();
+        if let Some(backup) = backup {
+            for block in &blocks {
+                backup.copy_block(&self.name, block.meta.id, &self.dir);
+            }
+        }
+        state.sealed.extend(blocks);
+        info!(table = %self.name, segment, rows, elapsed_ms = started.elapsed().as_millis() as u64, "sealed block");
+        Ok(())
+    }
+
+    /// A consistent view for a query.
+    pub fn snapshot(&self) -> TableSnapshot {
+        let state = self.lock();
+        TableSnapshot {
+            schema: state.schema.clone(),
+            sealed: state.sealed.clone(),
+            open: state.open.batches.clone(),
+            open_time_range: state.open.time_range,
+        }
+    }
+
+    /// The table's schema now.
+    pub fn schema(&self) -> TableSchema {
+        self.lock().schema.clone()
+    }
+
+    /// Counts for status reports.
+    pub fn stats(&self) -> TableStats {
+        let state = self.lock();
+        let sealed_rows: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
+        let sealed_bytes: u64 = state.sealed.iter().map(|b| b.meta.bytes).sum();
+        let mut range = state.open.time_range;
+        for block in &state.sealed {
+            let (low, high) = (block.meta.min_time_micros, block.meta.max_time_micros);
+            range = Some(match range {
+                Some((l, h)) => (l.min(low), h.max(high)),
+                None => (low, high),
+            });
+        }
+        TableStats {
+            columns: state.schema.columns().to_vec(),
+            rows: sealed_rows + state.open.rows as u64,
+            bytes: sealed_bytes + state.open.wal.bytes(),
+            time_range: range,
+            sealed_blocks: state.sealed.len() as u64,
+            open_rows: state.open.rows as u64,
+        }
+    }
+
+    /// Bytes of shared memory the table holds.
+    pub fn memory_bytes(&self) -> u64 {
+        let state = self.lock();
+        state.sealed.iter().map(|b| b.meta.bytes).sum::<u64>() + state.open.wal.bytes()
+    }
+
+    /// The sealed block with the oldest newest row, as `(id, max_time)`.
+    pub fn oldest_block(&self) -> Option<(BlockId, i64)> {
+        let state = self.lock();
+        state
+            .sealed
+            .iter()
+            .min_by_key(|b| b.meta.max_time_micros)
+            .map(|b| (b.meta.id, b.meta.max_time_micros))
+    }
+
+    /// Drops sealed block `id` (retention); returns the bytes freed.
+    pub fn drop_block(&self, id: BlockId, backup: Option<&Backup>) -> Result<u64> {
+        let mut state = self.lock();
+        let Some(position) = state.sealed.iter().position(|b| b.meta.id == id) else {
+            return Ok(0);
+        };
+        let block = state.sealed.remove(position);
+        remove_block_files(&self.dir, id)?;
+        if let Some(backup) = backup {
+            backup.remove_block(&self.name, id);
+        }
+        Ok(block.meta.bytes)
+    }
+
+    /// Drops every sealed block whose newest row is older than `cutoff`.
+    pub fn drop_blocks_before(&self, cutoff_micros: i64, backup: Option<&Backup>) -> Result<u64> {
+        let expired: Vec<BlockId> = {
+            let state = self.lock();
+            state
+                .sealed
+                .iter()
+                .filter(|b| b.meta.max_time_micros < cutoff_micros)
+                .map(|b| b.meta.id)
+                .collect()
+        };
+        let mut freed = 0;
+        for id in expired {
+            freed += self.drop_block(id, backup)?;
+        }
+        Ok(freed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, TableState> {
+        // A panic while holding the lock cannot leave the state half-updated
+        // in a way that loses acknowledged rows (those are in the segment),
+        // so a poisoned lock is still usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Recovers the table stored in `dir`: maps sealed blocks, undoes
+    /// unfinished seals, replays the write-ahead segment.
+    pub fn recover(name: &str, dir: PathBuf, backup: Option<&Backup>) -> Result<Self> {
+        let mut blocks = BTreeMap::new();
+        let mut segments = Vec::new();
+        let entries = std::fs::read_dir(&dir).map_err(|e| LeafError::io(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| LeafError::io(&dir, e))?;
+            let file_name = entry.file_name().to_string_lossy().to_string();
+            if let Some(id) = BlockId::parse(&file_name) {
+                blocks.insert(id, entry.path());
+            } else if let Some(segment) = parse_wal_name(&file_name) {
+                segments.push(segment);
+            } else if file_name.ends_with(".tmp") {
+                remove_quietly(&entry.path());
+            }
+        }
+        segments.sort_unstable();
+        // Blocks of a segment whose write-ahead file survives are an
+        // unfinished seal: the segment is replayed instead.
+        for &segment in &segments {
+            let unfinished: Vec<BlockId> = blocks
+                .keys()
+                .filter(|id| id.segment == segment)
+                .copied()
+                .collect();
+            for id in unfinished {
+                blocks.remove(&id);
+                remove_block_files(&dir, id)?;
+            }
+        }
+
+        let mut schema = TableSchema::new();
+        let mut sealed = Vec::with_capacity(blocks.len());
+        for (id, path) in &blocks {
+            match open_block_or_backup(name, &dir, *id, path, backup) {
+                Some(block) => {
+                    schema.learn(block.schema());
+                    sealed.push(Arc::new(block));
+                }
+                None => continue,
+            }
+        }
+
+        let next_segment = segments
+            .last()
+            .copied()
+            .max(blocks.keys().map(|id| id.segment).max())
+            .unwrap_or(0)
+            + 1;
+        let mut open = None;
+        for (position, &segment) in segments.iter().enumerate() {
+            let path = wal_path(&dir, segment);
+            let replayed = match replay(&path) {
+                Ok(replayed) => replayed,
+                Err(error) => {
+                    warn!(table = name, %error, "write-ahead segment skipped");
+                    continue;
+                }
+            };
+            if replayed.torn_bytes > 0 {
+                warn!(
+                    table = name,
+                    segment,
+                    torn_bytes = replayed.torn_bytes,
+                    "cut off a torn write at the end of the write-ahead segment"
+                );
+            }
+            for batch in &replayed.batches {
+                schema.learn(&batch.schema());
+            }
+            let is_last = position + 1 == segments.len();
+            if is_last && replayed.valid_len > 0 {
+                let wal = WalWriter::reopen(&path, replayed.valid_len)?;
+                let mut block = OpenBlock::new(segment, wal);
+                for batch in replayed.batches {
+                    let range = time_range(&batch)?;
+                    block.rows += batch.num_rows();
+                    block.time_range = Some(match block.time_range {
+                        Some((l, h)) => (l.min(range.0), h.max(range.1)),
+                        None => range,
+                    });
+                    block.batches.push(batch);
+                }
+                open = Some(block);
+            } else {
+                // An older segment (or one torn before its header): seal
+                // what it holds now and let it go.
+                let blocks = seal_batches(&dir, segment, &schema, &replayed.batches)?;
+                sealed.extend(blocks);
+                std::fs::remove_file(&path).map_err(|e| LeafError::io(&path, e))?;
+            }
+        }
+        let open = match open {
+            Some(open) => open,
+            None => OpenBlock::new(
+                next_segment,
+                WalWriter::create(&wal_path(&dir, next_segment))?,
+            ),
+        };
+        Ok(Self::from_state(name, dir, schema, sealed, open))
+    }
+}
+
+impl OpenBlock {
+    fn new(segment: u64, wal: WalWriter) -> Self {
+        Self {
+            segment,
+            wal,
+            batches: Vec::new(),
+            rows: 0,
+            opened_at: Instant::now(),
+            time_range: None,
+        }
+    }
+}
+
+/// Writes the rows of `batches` as blocks of segment `segment`.
+fn seal_batches(
+    dir: &Path,
+    segment: u64,
+    schema: &TableSchema,
+    batches: &[RecordBatch],
+) -> Result<Vec<Arc<SealedBlock>>> {
+    let aligned = batches
+        .iter()
+        .map(|batch| schema.align(batch, Storage::Open))
+        .collect::<Result<Vec<_>>>()?;
+    if aligned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = concat_batches(&schema.arrow_schema(Storage::Open), &aligned)?;
+    let mut blocks = Vec::new();
+    let mut offset = 0;
+    let mut part = 0;
+    while offset < all.num_rows() {
+        let length = BLOCK_ROWS.min(all.num_rows() - offset);
+        let sealed = schema.align(&all.slice(offset, length), Storage::Sealed)?;
+        let id = BlockId { segment, part };
+        blocks.push(Arc::new(SealedBlock::write(dir, id, &sealed)?));
+        offset += length;
+        part += 1;
+    }
+    Ok(blocks)
+}
+
+fn open_block_or_backup(
+    table: &str,
+    dir: &Path,
+    id: BlockId,
+    path: &Path,
+    backup: Option<&Backup>,
+) -> Option<SealedBlock> {
+    let error = match SealedBlock::open(path, id) {
+        Ok(block) => return Some(block),
+        Err(error) => error,
+    };
+    if let Some(backup) = backup
+        && backup.restore_block(table, id, dir).is_ok()
+    {
+        match SealedBlock::open(path, id) {
+            Ok(block) => {
+                warn!(table, %error, "block unreadable in shared memory, restored from backup");
+                return Some(block);
+            }
+            Err(again) => warn!(table, error = %again, "backup copy unreadable too"),
+        }
+    }
+    warn!(table, %error, "skipped a block this leaf cannot read; its file is left in place");
+    None
+}
+
+fn wal_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("wal-{segment:012}.log"))
+}
+
+fn parse_wal_name(file_name: &str) -> Option<u64> {
+    file_name
+        .strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
+fn remove_block_files(dir: &Path, id: BlockId) -> Result<()> {
+    remove_quietly(&dir.join(id.index_file_name()));
+    let path = dir.join(id.file_name());
+    match std::fs::remove_file(&path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(LeafError::io(&path, error))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(path = %path.display(), %error, "could not remove file");
+    }
+}

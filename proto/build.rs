@@ -1,0 +1,12 @@
+//! Generates the Rust types of `proto/shoal.proto` with a vendored `protoc`,
+//! so a fresh machine needs nothing installed to build Shoal.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded; nothing reads the
+    // environment concurrently.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    println!("cargo:rerun-if-changed=proto/shoal.proto");
+    tonic_prost_build::configure().compile_protos(&["proto/shoal.proto"], &["proto"])?;
+    Ok(())
+}

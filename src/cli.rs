@@ -1,0 +1,118 @@
+//! Subcommands and flags of `shoal`, as DESIGN.md fixes them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
+
+use crate::error::CliError;
+
+/// Shoal: a Scuba-style, fan-out, in-memory analytics store.
+#[derive(Debug, Parser)]
+#[command(name = "shoal", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a leaf: holds tables in shared memory and executes scans.
+    Leaf(LeafArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LeafArgs {
+    /// Address for the gRPC and Arrow Flight services.
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    listen: SocketAddr,
+    /// Directory on tmpfs for blocks and write-ahead segments.
+    #[arg(long, default_value = "/dev/shm/shoal/leaf-1")]
+    data_dir: PathBuf,
+    /// Directory on disk where sealed blocks are copied, to survive reboots.
+    #[arg(long)]
+    backup_dir: Option<PathBuf>,
+    /// Shared memory the leaf may hold, e.g. `4GiB`; oldest blocks go first.
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// Drop blocks whose newest row is older than this, e.g. `7d`.
+    #[arg(long)]
+    retention: Option<String>,
+    /// Seal an open block once it is this old, e.g. `5s`.
+    #[arg(long, default_value = "5s")]
+    seal_age: String,
+}
+
+impl Cli {
+    /// Runs the chosen subcommand until it ends or is interrupted.
+    pub async fn run(self) -> Result<(), CliError> {
+        match self.command {
+            Command::Leaf(args) => {
+                let config = args.into_config()?;
+                run_leaf(config, shutdown_signal()).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl LeafArgs {
+    fn into_config(self) -> Result<LeafConfig, CliError> {
+        Ok(LeafConfig {
+            listen: self.listen,
+            store: StoreConfig {
+                data_dir: self.data_dir,
+                backup_dir: self.backup_dir,
+                memory_limit: self.memory_limit.as_deref().map(parse_size).transpose()?,
+                retention: self
+                    .retention
+                    .as_deref()
+                    .map(|v| parse_duration("--retention", v))
+                    .transpose()?,
+                seal_age: parse_duration("--seal-age", &self.seal_age)?,
+            },
+        })
+    }
+}
+
+fn parse_size(value: &str) -> Result<u64, CliError> {
+    value
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|reason| CliError::InvalidFlag {
+            flag: "--memory-limit",
+            value: value.to_string(),
+            reason: format!("{reason} (e.g. 512MiB, 4GiB)"),
+        })
+}
+
+fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, CliError> {
+    humantime::parse_duration(value).map_err(|reason| CliError::InvalidFlag {
+        flag,
+        value: value.to_string(),
+        reason: format!("{reason} (e.g. 2s, 30m, 7d)"),
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

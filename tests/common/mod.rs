@@ -1,0 +1,226 @@
+//! Test harness: real `shoal` processes on loopback ports.
+//!
+//! Each process is started with `--listen 127.0.0.1:0` and announces its
+//! address on stdout once ready, so tests never race for ports.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::ipc::writer::StreamWriter;
+use arrow_flight::Ticket;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use futures::TryStreamExt;
+use prost::Message;
+use shoal_proto::{
+    IngestRequest, IngestResponse, LeafClient, LeafStatus, ScanRequest, StatusRequest,
+};
+use tonic::transport::Channel;
+
+/// Path of the `shoal` binary under test.
+pub fn shoal_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_shoal"))
+}
+
+/// A directory on tmpfs when the machine has one, as a leaf's data directory.
+pub fn shm_tempdir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::Builder::new()
+            .prefix("shoal-test-")
+            .tempdir_in(shm)
+            .unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// A running `shoal leaf` process.
+pub struct LeafProcess {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    pub address: SocketAddr,
+    pub data_dir: PathBuf,
+    pub started_at: Instant,
+    pub ready_after: Duration,
+}
+
+impl LeafProcess {
+    /// Starts a leaf on `data_dir` with extra flags and waits until it is ready.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::try_start(data_dir, extra)
+            .unwrap_or_else(|error| panic!("leaf did not start: {error}"))
+    }
+
+    /// Starts a leaf; `Err` holds what it printed if it exited instead.
+    pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
+        let started_at = Instant::now();
+        let mut child = Command::new(shoal_binary())
+            .arg("leaf")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("SHOAL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shoal leaf");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                let mut sink = sink.lock().unwrap();
+                sink.push_str(&line);
+                sink.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(address) = line.strip_prefix("shoal leaf ready on ") {
+                        let ready_after = started_at.elapsed();
+                        // Keep draining stdout so the child never blocks on it.
+                        std::thread::spawn(move || for _ in lines {});
+                        return Ok(Self {
+                            child,
+                            stderr,
+                            address: address.trim().parse().expect("address"),
+                            data_dir: data_dir.to_path_buf(),
+                            started_at,
+                            ready_after,
+                        });
+                    }
+                }
+                _ => {
+                    let status = child.wait().expect("wait");
+                    // Let the stderr thread finish reading.
+                    std::thread::sleep(Duration::from_millis(100));
+                    let printed = stderr.lock().unwrap().clone();
+                    return Err(format!("exit {:?}: {printed}", status.code()));
+                }
+            }
+        }
+    }
+
+    /// The gRPC endpoint, `http://ADDR`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A client of the leaf's control service.
+    pub async fn client(&self) -> LeafClient<Channel> {
+        LeafClient::connect(self.endpoint())
+            .await
+            .expect("connect")
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// What the process printed on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for LeafProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Encodes batches as one Arrow IPC stream.
+pub fn ipc_bytes(batches: &[RecordBatch]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut bytes, &batches[0].schema()).unwrap();
+    for batch in batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+    drop(writer);
+    bytes
+}
+
+/// Sends `batches` to table `table`.
+pub async fn ingest(
+    client: &mut LeafClient<Channel>,
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<IngestResponse, tonic::Status> {
+    client
+        .ingest(IngestRequest {
+            table: table.to_string(),
+            arrow_ipc: ipc_bytes(batches),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// The leaf's status.
+pub async fn status(client: &mut LeafClient<Channel>) -> LeafStatus {
+    client
+        .status(StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner()
+}
+
+/// Runs a scan through Arrow Flight `DoGet`.
+pub async fn scan(endpoint: &str, request: ScanRequest) -> Result<Vec<RecordBatch>, String> {
+    let channel = Channel::from_shared(endpoint.to_string())
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = FlightServiceClient::new(channel).max_decoding_message_size(256 << 20);
+    let ticket = Ticket {
+        ticket: request.encode_to_vec().into(),
+    };
+    let response = client
+        .do_get(ticket)
+        .await
+        .map_err(|e| e.message().to_string())?;
+    let stream = FlightRecordBatchStream::new_from_flight_data(
+        response
+            .into_inner()
+            .map_err(arrow_flight::error::FlightError::from),
+    );
+    stream.try_collect().await.map_err(|e| e.to_string())
+}
+
+/// A scan of whole table `table` with the given columns and filter.
+pub fn scan_request(table: &str, columns: &[&str], filter: &str) -> ScanRequest {
+    ScanRequest {
+        table: table.to_string(),
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        filter: filter.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Total rows of `batches`.
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
