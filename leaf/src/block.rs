@@ -7,10 +7,12 @@
 //! Both are written under a temporary name and renamed into place, index
 //! first, so a block file that exists is whole.
 //!
-//! On restart a block is only mapped and its footer read (cost per block, not
-//! per byte). The batch is decoded on first use straight out of the mapping
-//! with alignment *required*: a buffer that would have to be copied to be
-//! aligned is an error, so every column is proven to point into shared memory.
+//! On restart a block known from the table's manifest is not even opened:
+//! it is mapped on first use (or by the warm-up that follows readiness); any
+//! other block is mapped and its footer read (cost per block, not per byte).
+//! The batch is decoded straight out of the mapping with alignment
+//! *required*: a buffer that would have to be copied to be aligned is an
+//! error, so every column is proven to point into shared memory.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -79,20 +81,44 @@ pub struct BlockMeta {
     pub max_time_micros: i64,
     /// Bytes of the block file and its index.
     pub bytes: u64,
+    /// Modification time of the block file, nanoseconds since the epoch:
+    /// with `bytes`, how recovery tells that a file is still the one the
+    /// manifest describes.
+    pub modified_nanos: u64,
 }
 
-/// A mapped, sealed block.
+/// Size of a block's file and index, and the block file's modification time.
+pub fn block_file_stamp(dir: &Path, id: BlockId) -> Option<(u64, u64)> {
+    let block = std::fs::metadata(dir.join(id.file_name())).ok()?;
+    let index = std::fs::metadata(dir.join(id.index_file_name())).map_or(0, |m| m.len());
+    let modified = block
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos() as u64;
+    Some((block.len() + index, modified))
+}
+
+/// A sealed block. Its file is mapped when the block is opened, or, for a
+/// block known from the manifest, on first use.
 #[derive(Debug)]
 pub struct SealedBlock {
     pub meta: BlockMeta,
     pub path: PathBuf,
+    mapped: OnceLock<std::result::Result<Mapped, String>>,
+}
+
+/// The mapping of a block file and what its footer says.
+#[derive(Debug)]
+struct Mapped {
     schema: Arc<Schema>,
     buffer: Buffer,
     version: MetadataVersion,
     dictionary_blocks: Vec<Block>,
     batch_block: Block,
-    batch: OnceLock<std::result::Result<RecordBatch, String>>,
     index: Option<BitmapIndex>,
+    batch: OnceLock<std::result::Result<RecordBatch, String>>,
 }
 
 impl SealedBlock {
@@ -122,8 +148,90 @@ impl SealedBlock {
         Self::open(&path, id)
     }
 
-    /// Maps block `id` at `path` and reads its footer; decodes nothing.
+    /// Maps block `id` at `path` now and reads its footer; decodes nothing.
     pub fn open(path: &Path, id: BlockId) -> Result<Self> {
+        let (mapped, meta) = Mapped::open(path, id)?;
+        let block = Self {
+            meta,
+            path: path.to_path_buf(),
+            mapped: OnceLock::new(),
+        };
+        let _ = block.mapped.set(Ok(mapped));
+        Ok(block)
+    }
+
+    /// A block known from the manifest: nothing is read until first use.
+    pub fn deferred(path: &Path, meta: BlockMeta) -> Self {
+        Self {
+            meta,
+            path: path.to_path_buf(),
+            mapped: OnceLock::new(),
+        }
+    }
+
+    fn mapped(&self) -> Result<&Mapped> {
+        let mapped = self.mapped.get_or_init(|| {
+            let (mapped, meta) =
+                Mapped::open(&self.path, self.meta.id).map_err(|e| e.to_string())?;
+            if (meta.rows, meta.min_time_micros, meta.max_time_micros)
+                != (
+                    self.meta.rows,
+                    self.meta.min_time_micros,
+                    self.meta.max_time_micros,
+                )
+            {
+                return Err("its footer disagrees with the manifest".to_string());
+            }
+            Ok(mapped)
+        });
+        mapped.as_ref().map_err(|reason| LeafError::BadBlock {
+            path: self.path.clone(),
+            reason: reason.clone(),
+        })
+    }
+
+    /// The block's rows, decoded zero-copy from the mapping on first use.
+    pub fn batch(&self) -> Result<RecordBatch> {
+        let mapped = self.mapped()?;
+        mapped
+            .batch
+            .get_or_init(|| mapped.decode().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|reason| LeafError::BadBlock {
+                path: self.path.clone(),
+                reason,
+            })
+    }
+
+    /// The block's schema (the table's columns when it was sealed).
+    pub fn schema(&self) -> Result<Arc<Schema>> {
+        Ok(self.mapped()?.schema.clone())
+    }
+
+    /// The block's bitmap index, if any column was indexed.
+    pub fn index(&self) -> Option<&BitmapIndex> {
+        self.mapped().ok()?.index.as_ref()
+    }
+
+    /// Whether every buffer of the decoded batch lies inside the mapping
+    /// (the zero-copy property, checked by tests).
+    pub fn is_zero_copy(&self) -> Result<bool> {
+        let batch = self.batch()?;
+        let buffer = &self.mapped()?.buffer;
+        let start = buffer.as_ptr() as usize;
+        let end = start + buffer.len();
+        let mut inside = true;
+        for column in batch.columns() {
+            visit_buffers(&column.to_data(), &mut |pointer| {
+                inside &= pointer >= start && pointer < end;
+            });
+        }
+        Ok(inside)
+    }
+}
+
+impl Mapped {
+    fn open(path: &Path, id: BlockId) -> Result<(Self, BlockMeta)> {
         let bad = |reason: String| LeafError::BadBlock {
             path: path.to_path_buf(),
             reason,
@@ -179,44 +287,30 @@ impl SealedBlock {
             false => None,
         };
         let bytes = buffer.len() as u64 + index.as_ref().map_or(0, BitmapIndex::bytes);
-        Ok(Self {
-            meta: BlockMeta {
-                id,
-                rows,
-                min_time_micros,
-                max_time_micros,
-                bytes,
-            },
-            path: path.to_path_buf(),
+        let modified_nanos = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        let meta = BlockMeta {
+            id,
+            rows,
+            min_time_micros,
+            max_time_micros,
+            bytes,
+            modified_nanos,
+        };
+        let mapped = Self {
             schema,
             version: footer.version(),
             buffer,
             dictionary_blocks,
             batch_block,
-            batch: OnceLock::new(),
             index,
-        })
-    }
-
-    /// The block's rows, decoded zero-copy from the mapping on first use.
-    pub fn batch(&self) -> Result<RecordBatch> {
-        self.batch
-            .get_or_init(|| self.decode().map_err(|e| e.to_string()))
-            .clone()
-            .map_err(|reason| LeafError::BadBlock {
-                path: self.path.clone(),
-                reason,
-            })
-    }
-
-    /// The block's schema (the columns it was sealed with).
-    pub fn schema(&self) -> &Arc<Schema> {
-        &self.schema
-    }
-
-    /// The block's bitmap index, if any column was indexed.
-    pub fn index(&self) -> Option<&BitmapIndex> {
-        self.index.as_ref()
+            batch: OnceLock::new(),
+        };
+        Ok((mapped, meta))
     }
 
     fn decode(&self) -> Result<RecordBatch> {
@@ -229,10 +323,7 @@ impl SealedBlock {
         let data = self.block_bytes(&self.batch_block)?;
         decoder
             .read_record_batch(&self.batch_block, &data)?
-            .ok_or_else(|| LeafError::BadBlock {
-                path: self.path.clone(),
-                reason: "record batch missing".to_string(),
-            })
+            .ok_or_else(|| LeafError::BadRequest("record batch missing from block".to_string()))
     }
 
     fn block_bytes(&self, block: &Block) -> Result<Buffer> {
@@ -245,26 +336,10 @@ impl SealedBlock {
             (Some(offset), Some(length)) if offset + length <= self.buffer.len() => {
                 Ok(self.buffer.slice_with_length(offset, length))
             }
-            _ => Err(LeafError::BadBlock {
-                path: self.path.clone(),
-                reason: "a footer block points outside the file".to_string(),
-            }),
+            _ => Err(LeafError::BadRequest(
+                "a footer block points outside the block file".to_string(),
+            )),
         }
-    }
-
-    /// Whether every buffer of the decoded batch lies inside the mapping
-    /// (the zero-copy property, checked by tests).
-    pub fn is_zero_copy(&self) -> Result<bool> {
-        let batch = self.batch()?;
-        let start = self.buffer.as_ptr() as usize;
-        let end = start + self.buffer.len();
-        let mut inside = true;
-        for column in batch.columns() {
-            visit_buffers(&column.to_data(), &mut |pointer| {
-                inside &= pointer >= start && pointer < end;
-            });
-        }
-        Ok(inside)
     }
 }
 

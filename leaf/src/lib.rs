@@ -7,10 +7,12 @@
 //! - [`wal`]: the write-ahead segment of the open block (crash safety).
 //! - [`block`], [`bitmap_index`]: sealed blocks, mapped zero-copy, and their
 //!   roaring bitmap indexes.
-//! - [`table`]: one table's open and sealed blocks, sealing and recovery.
+//! - [`table`], [`manifest`]: one table's open and sealed blocks, sealing and
+//!   recovery.
 //! - [`store`]: all tables of a leaf, the data directory, retention.
 //! - [`backup`]: the optional disk copy of sealed blocks.
 //! - [`pruning`], [`provider`], [`scan`]: DataFusion over the blocks.
+//! - [`fragment`]: plan fragments from aggregators, and their table scans.
 //! - [`server`]: the gRPC and Arrow Flight services.
 
 pub mod backup;
@@ -19,6 +21,8 @@ pub mod block;
 pub mod coerce;
 pub mod column_type;
 pub mod error;
+pub mod fragment;
+pub mod manifest;
 pub mod provider;
 pub mod pruning;
 pub mod scan;

@@ -49,6 +49,12 @@ impl LeafTableProvider {
     /// A provider reading `snapshot`.
     pub fn new(snapshot: TableSnapshot) -> Self {
         let schema = snapshot.schema.arrow_schema(Storage::Sealed);
+        Self::with_schema(snapshot, schema)
+    }
+
+    /// A provider reading `snapshot` as `schema` (the aggregator's view of the
+    /// table across leaves): columns this leaf lacks read as nulls.
+    pub fn with_schema(snapshot: TableSnapshot, schema: SchemaRef) -> Self {
         Self {
             snapshot: Arc::new(snapshot),
             schema,
@@ -87,6 +93,19 @@ impl TableProvider for LeafTableProvider {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.plan_scan(state.config().target_partitions(), projection, filters)
+    }
+}
+
+impl LeafTableProvider {
+    /// The scan plan, without a session: what [`TableProvider::scan`] returns,
+    /// and what a decoded plan fragment puts in place of its table scan.
+    pub fn plan_scan(
+        &self,
+        target_partitions: usize,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let pruning = Pruning::from_filters(filters);
         let mut slices = Vec::new();
         for block in &self.snapshot.sealed {
@@ -104,10 +123,7 @@ impl TableProvider for LeafTableProvider {
             Some(indices) => Arc::new(self.schema.project(indices)?),
             None => self.schema.clone(),
         };
-        let partition_count = state
-            .config()
-            .target_partitions()
-            .clamp(1, slices.len().max(1));
+        let partition_count = target_partitions.clamp(1, slices.len().max(1));
         let mut partitions: Vec<Vec<Slice>> = vec![Vec::new(); partition_count];
         for (position, slice) in slices.into_iter().enumerate() {
             partitions[position % partition_count].push(slice);

@@ -3,14 +3,21 @@
 //! The request becomes a DataFusion plan over [`LeafTableProvider`]: time
 //! bounds and the SQL filter (parsed by DataFusion, never by hand) are pushed
 //! into the provider for pruning and applied again above it; projection and
-//! limit follow. The aggregator's plan fragments will reuse the same provider.
+//! limit follow. Plan fragments from an aggregator ([`execute_fragment`])
+//! run over the same provider.
 
 use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext, col, ident, lit};
-use shoal_proto::ScanRequest;
+use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
+use shoal_proto::{FragmentRequest, ScanRequest};
+
+use crate::fragment::{FragmentCodec, StoreResolver};
 
 use crate::column_type::TIME_COLUMN;
 use crate::error::Result;
@@ -56,4 +63,52 @@ pub fn scan_config() -> SessionConfig {
     SessionConfig::new()
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
         .with_information_schema(false)
+}
+
+/// A decoded plan fragment, started, with what it covers.
+pub struct RunningFragment {
+    pub stream: SendableRecordBatchStream,
+    /// Rows this leaf holds of the tables the fragment scans.
+    pub rows: u64,
+}
+
+/// Decodes a fragment against this leaf's blocks and starts it, merging its
+/// partitions into one stream (keeping any order the fragment produces).
+pub async fn execute_fragment(
+    store: Arc<Store>,
+    request: &FragmentRequest,
+) -> Result<RunningFragment> {
+    let context = SessionContext::new_with_config(scan_config());
+    let task = context.task_ctx();
+    let codec = FragmentCodec {
+        resolver: StoreResolver {
+            store: store.clone(),
+            target_partitions: context.copied_config().target_partitions(),
+            scanned: Default::default(),
+        },
+    };
+    let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
+    let tables = codec.resolver.scanned_tables();
+    let rows = tables
+        .iter()
+        .filter_map(|name| store.table(name, false).ok())
+        .map(|table| table.stats().rows)
+        .sum();
+    let plan = merge_partitions(plan);
+    Ok(RunningFragment {
+        stream: plan.execute(0, task)?,
+        rows,
+    })
+}
+
+/// One output partition from `plan`: a sort-preserving merge when its
+/// partitions are ordered, a coalesce otherwise.
+pub fn merge_partitions(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    if plan.output_partitioning().partition_count() <= 1 {
+        return plan;
+    }
+    match plan.output_ordering() {
+        Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan)),
+        None => Arc::new(CoalescePartitionsExec::new(plan)),
+    }
 }

@@ -16,19 +16,20 @@ use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
+use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use shoal_proto::{
-    ColumnStatus, IngestRequest, IngestResponse, Leaf, LeafServer, LeafStatus, ScanRequest,
-    StatusRequest, TableStatus,
+    ColumnStatus, FragmentCompleteness, IngestRequest, IngestResponse, Leaf, LeafServer,
+    LeafStatus, LeafTicket, StatusRequest, TableStatus, leaf_ticket,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use crate::block::BLOCK_FORMAT_VERSION;
 use crate::error::{LeafError, Result};
-use crate::scan::execute_scan;
+use crate::scan::{execute_fragment, execute_scan};
 use crate::store::{Store, StoreConfig};
 
 /// Largest gRPC message a leaf takes or sends (an ingest request).
@@ -199,10 +200,32 @@ fn leaf_status(store: &Store) -> LeafStatus {
         memory_limit_bytes: store.memory_limit().unwrap_or(0),
         tables,
         format_version: BLOCK_FORMAT_VERSION,
+        leaf_count: 1,
     }
 }
 
 type FlightStream<T> = BoxStream<'static, std::result::Result<T, Status>>;
+
+/// Encodes a result stream as Flight data, dictionaries kept, and ends it
+/// with a metadata-only message carrying `completeness` when given.
+pub fn encode_batches(
+    batches: SendableRecordBatchStream,
+    completeness: Option<FragmentCompleteness>,
+) -> FlightStream<FlightData> {
+    let schema = batches.schema();
+    let data = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_dictionary_handling(DictionaryHandling::Resend)
+        .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
+        .map_err(|e| Status::internal(format!("query failed on the leaf: {e}")));
+    let trailer = futures::stream::iter(completeness.map(|completeness| {
+        Ok(FlightData {
+            app_metadata: completeness.encode_to_vec().into(),
+            ..Default::default()
+        })
+    }));
+    data.chain(trailer).boxed()
+}
 
 fn not_served(call: &str) -> Status {
     Status::unimplemented(format!(
@@ -224,16 +247,28 @@ impl FlightService for LeafService {
         &self,
         request: Request<Ticket>,
     ) -> std::result::Result<Response<Self::DoGetStream>, Status> {
-        let scan = ScanRequest::decode(request.into_inner().ticket)
-            .map_err(|e| Status::invalid_argument(format!("ticket is not a ScanRequest: {e}")))?;
-        let batches = execute_scan(&self.store, &scan).await?;
-        let schema = batches.schema();
-        let flight = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .with_dictionary_handling(DictionaryHandling::Resend)
-            .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-            .map_err(|e| Status::internal(format!("scan failed: {e}")));
-        Ok(Response::new(flight.boxed()))
+        let ticket = LeafTicket::decode(request.into_inner().ticket)
+            .map_err(|e| Status::invalid_argument(format!("ticket is not a LeafTicket: {e}")))?;
+        match ticket.request {
+            Some(leaf_ticket::Request::Scan(scan)) => {
+                let batches = execute_scan(&self.store, &scan).await?;
+                Ok(Response::new(encode_batches(batches, None)))
+            }
+            Some(leaf_ticket::Request::Fragment(fragment)) => {
+                let running = execute_fragment(self.store.clone(), &fragment).await?;
+                let completeness = FragmentCompleteness {
+                    leaves_queried: 1,
+                    leaves_answered: 1,
+                    rows_queried: running.rows,
+                    rows_answered: running.rows,
+                };
+                Ok(Response::new(encode_batches(
+                    running.stream,
+                    Some(completeness),
+                )))
+            }
+            None => Err(Status::invalid_argument("empty ticket")),
+        }
     }
 
     async fn handshake(

@@ -7,6 +7,10 @@
 //!                    block-N-0.arrow (+ .idx), block-N-1.arrow ...  then wal-N.log removed
 //! ```
 //!
+//! The manifest (`blocks.manifest`, see [`crate::manifest`]) records each
+//! sealed block's row count and time range so that a restart need not open
+//! every block.
+//!
 //! Exactly-once across crashes rests on one rule: a write-ahead segment that
 //! still exists is the truth for its segment number. Sealing writes the block
 //! files of segment N, then deletes `wal-N.log`; recovery deletes any block
@@ -25,10 +29,11 @@ use arrow::compute::concat_batches;
 use tracing::{info, warn};
 
 use crate::backup::Backup;
-use crate::block::{BlockId, SealedBlock, time_range};
+use crate::block::{BlockId, SealedBlock, block_file_stamp, time_range};
 use crate::coerce::coerce_batch;
 use crate::column_type::ColumnType;
 use crate::error::{LeafError, Result};
+use crate::manifest;
 use crate::table_schema::{Storage, TableSchema};
 use crate::wal::{WalWriter, replay};
 
@@ -79,6 +84,18 @@ pub struct TableStats {
     pub time_range: Option<(i64, i64)>,
     pub sealed_blocks: u64,
     pub open_rows: u64,
+}
+
+impl TableSnapshot {
+    /// The view of a table this leaf does not hold: no rows.
+    pub fn empty() -> Self {
+        Self {
+            schema: TableSchema::new(),
+            sealed: Vec::new(),
+            open: Vec::new(),
+            open_time_range: None,
+        }
+    }
 }
 
 impl Table {
@@ -176,6 +193,9 @@ impl Table {
         let started = Instant::now();
         let segment = state.open.segment;
         let blocks = seal_batches(&self.dir, segment, &state.schema, &state.open.batches)?;
+        for block in &blocks {
+            manifest::append(&self.dir, &block.meta)?;
+        }
         let old_wal = state.open.wal.path().to_path_buf();
         // The block files are whole; removing the segment commits the seal.
         std::fs::remove_file(&old_wal).map_err(|e| LeafError::io(&old_wal, e))?;
@@ -254,6 +274,7 @@ impl Table {
             return Ok(0);
         };
         let block = state.sealed.remove(position);
+        manifest::rewrite(&self.dir, state.sealed.iter().map(|b| &b.meta))?;
         remove_block_files(&self.dir, id)?;
         if let Some(backup) = backup {
             backup.remove_block(&self.name, id);
@@ -320,15 +341,36 @@ impl Table {
             }
         }
 
-        let mut schema = TableSchema::new();
+        // Blocks the manifest knows, with the size it recorded, are not
+        // opened now; the others are opened and their footers read.
+        let manifest = manifest::read(&dir);
+        let mut manifest_stale = false;
         let mut sealed = Vec::with_capacity(blocks.len());
         for (id, path) in &blocks {
-            match open_block_or_backup(name, &dir, *id, path, backup) {
-                Some(block) => {
-                    schema.learn(block.schema());
-                    sealed.push(Arc::new(block));
+            if let Some(meta) = manifest.get(id)
+                && block_file_stamp(&dir, *id) == Some((meta.bytes, meta.modified_nanos))
+            {
+                sealed.push(Arc::new(SealedBlock::deferred(path, *meta)));
+                continue;
+            }
+            manifest_stale = true;
+            if let Some(block) = open_block_or_backup(name, &dir, *id, path, backup) {
+                sealed.push(Arc::new(block));
+            }
+        }
+        if manifest_stale || manifest.len() != sealed.len() {
+            manifest::rewrite(&dir, sealed.iter().map(|b| &b.meta))?;
+        }
+        // Every block holds all columns the table had when it was sealed,
+        // so the newest readable block knows every sealed column.
+        let mut schema = TableSchema::new();
+        for block in sealed.iter().rev() {
+            match block.schema() {
+                Ok(block_schema) => {
+                    schema.learn(&block_schema);
+                    break;
                 }
-                None => continue,
+                Err(error) => warn!(table = name, %error, "block unreadable"),
             }
         }
 
@@ -377,6 +419,9 @@ impl Table {
                 // An older segment (or one torn before its header): seal
                 // what it holds now and let it go.
                 let blocks = seal_batches(&dir, segment, &schema, &replayed.batches)?;
+                for block in &blocks {
+                    manifest::append(&dir, &block.meta)?;
+                }
                 sealed.extend(blocks);
                 std::fs::remove_file(&path).map_err(|e| LeafError::io(&path, e))?;
             }

@@ -14,6 +14,6 @@ pub mod v1 {
 pub use v1::leaf_client::LeafClient;
 pub use v1::leaf_server::{Leaf, LeafServer};
 pub use v1::{
-    ColumnStatus, IngestRequest, IngestResponse, LeafStatus, ScanRequest, StatusRequest,
-    TableStatus,
+    ColumnStatus, FragmentCompleteness, FragmentRequest, IngestRequest, IngestResponse, LeafStatus,
+    LeafTicket, Projection, ScanRequest, StatusRequest, TableScanNode, TableStatus, leaf_ticket,
 };

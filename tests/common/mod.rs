@@ -196,7 +196,11 @@ pub async fn scan(endpoint: &str, request: ScanRequest) -> Result<Vec<RecordBatc
         .map_err(|e| e.to_string())?;
     let mut client = FlightServiceClient::new(channel).max_decoding_message_size(256 << 20);
     let ticket = Ticket {
-        ticket: request.encode_to_vec().into(),
+        ticket: shoal_proto::LeafTicket {
+            request: Some(shoal_proto::leaf_ticket::Request::Scan(request)),
+        }
+        .encode_to_vec()
+        .into(),
     };
     let response = client
         .do_get(ticket)
