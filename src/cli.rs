@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use shoal_aggregator::{AggregatorConfig, run_aggregator};
 use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
 
 use crate::error::CliError;
+use crate::local::{LocalConfig, run_local};
 
 /// Shoal: a Scuba-style, fan-out, in-memory analytics store.
 #[derive(Debug, Parser)]
@@ -21,6 +23,58 @@ pub struct Cli {
 enum Command {
     /// Run a leaf: holds tables in shared memory and executes scans.
     Leaf(LeafArgs),
+    /// Run an aggregator: SQL over Flight SQL and HTTP, fanned out to leaves.
+    Aggregator(AggregatorArgs),
+    /// Run an aggregator and N leaves in one process.
+    Local(LocalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AggregatorArgs {
+    /// Address for Flight SQL (and for a parent aggregator's fragment calls).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    flight: SocketAddr,
+    /// Address for the HTTP API and the dashboard.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Children: leaves or aggregators, `host:port,host:port,...`.
+    #[arg(long, value_delimiter = ',', required = true)]
+    leaves: Vec<String>,
+    /// Default query deadline, e.g. `10s`.
+    #[arg(long, default_value = "10s")]
+    deadline: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct LocalArgs {
+    /// Number of leaves.
+    #[arg(long, default_value_t = 4)]
+    leaves: usize,
+    /// Data directory; leaf i keeps its data under `leaf-<i>`.
+    #[arg(long, default_value = "/dev/shm/shoal")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    flight: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Default query deadline, e.g. `10s`.
+    #[arg(long, default_value = "10s")]
+    deadline: String,
+    /// Fill a `requests` table with generated request logs when it is empty.
+    #[arg(long)]
+    demo: bool,
+    /// Rows `--demo` generates.
+    #[arg(long, default_value_t = 1_000_000)]
+    demo_rows: u64,
+    /// Shared memory each leaf may hold, e.g. `4GiB`.
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// Drop blocks whose newest row is older than this, e.g. `7d`.
+    #[arg(long)]
+    retention: Option<String>,
+    /// Seal an open block once it is this old.
+    #[arg(long, default_value = "5s")]
+    seal_age: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,8 +105,52 @@ impl Cli {
         match self.command {
             Command::Leaf(args) => {
                 let config = args.into_config()?;
-                run_leaf(config, shutdown_signal()).await?;
+                run_leaf(config, shutdown_signal(), |address| {
+                    println!("shoal leaf ready on {address}");
+                })
+                .await?;
                 Ok(())
+            }
+            Command::Aggregator(args) => {
+                let config = AggregatorConfig {
+                    flight: args.flight,
+                    http: args.http,
+                    leaves: args.leaves,
+                    deadline: parse_duration("--deadline", &args.deadline)?,
+                };
+                run_aggregator(config, shutdown_signal(), |bound| {
+                    println!(
+                        "shoal aggregator ready: flight {} http {}",
+                        bound.flight, bound.http
+                    );
+                })
+                .await?;
+                Ok(())
+            }
+            Command::Local(args) => {
+                if args.leaves == 0 {
+                    return Err(CliError::InvalidFlag {
+                        flag: "--leaves",
+                        value: "0".into(),
+                        reason: "at least one leaf".into(),
+                    });
+                }
+                let config = LocalConfig {
+                    leaves: args.leaves,
+                    data_dir: args.data_dir,
+                    flight: args.flight,
+                    http: args.http,
+                    deadline: parse_duration("--deadline", &args.deadline)?,
+                    seal_age: parse_duration("--seal-age", &args.seal_age)?,
+                    memory_limit: args.memory_limit.as_deref().map(parse_size).transpose()?,
+                    retention: args
+                        .retention
+                        .as_deref()
+                        .map(|v| parse_duration("--retention", v))
+                        .transpose()?,
+                    demo_rows: args.demo.then_some(args.demo_rows),
+                };
+                run_local(config, shutdown_signal()).await
             }
         }
     }

@@ -12,4 +12,10 @@ pub enum CliError {
 
     #[error("leaf: {0}")]
     Leaf(#[from] shoal_leaf::LeafError),
+
+    #[error("aggregator: {0}")]
+    Aggregator(#[from] shoal_aggregator::AggregatorError),
+
+    #[error("{0}")]
+    Internal(String),
 }

@@ -2,7 +2,9 @@
 //! processes. It owns argument parsing and process set-up, nothing else.
 
 mod cli;
+mod demo;
 mod error;
+mod local;
 
 use std::process::ExitCode;
 

@@ -1,1 +1,32 @@
+//! The Shoal aggregator: SQL planned with DataFusion, cut between aggregator
+//! and leaves, fanned out with a deadline, merged, and answered with its
+//! completeness.
+//!
+//! Where things live:
+//! - [`fleet`]: the children (leaves or aggregators) and their last status.
+//! - [`remote_table`], [`split`], [`fanout`]: planning over the fleet, the
+//!   cut between tiers, and the fan-out with deadlines.
+//! - [`completeness`]: how much of the data an answer covers.
+//! - [`query`]: one SQL request end to end.
+//! - [`child`]: the aggregator as another aggregator's child (a tree).
+//! - [`routing`]: ingested batches to leaves by the power of two choices.
+//! - [`flight_sql`], [`trailers`], [`http`], [`metrics`]: the front ends.
+//! - [`server`]: wiring of one aggregator process.
 
+pub mod child;
+pub mod completeness;
+pub mod error;
+pub mod fanout;
+pub mod fleet;
+pub mod flight_sql;
+pub mod http;
+pub mod metrics;
+pub mod query;
+pub mod remote_table;
+pub mod routing;
+pub mod server;
+pub mod split;
+pub mod trailers;
+
+pub use error::{AggregatorError, Result};
+pub use server::{AggregatorConfig, BoundAddresses, run_aggregator};

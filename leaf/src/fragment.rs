@@ -212,7 +212,7 @@ impl<R: ScanResolver + 'static> PhysicalExtensionCodec for FragmentCodec<R> {
         &self,
         buf: &[u8],
         _inputs: &[Arc<dyn ExecutionPlan>],
-        _ctx: &TaskContext,
+        ctx: &TaskContext,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let node = TableScanNode::decode(buf)
@@ -223,7 +223,7 @@ impl<R: ScanResolver + 'static> PhysicalExtensionCodec for FragmentCodec<R> {
         let filters = node
             .filters
             .iter()
-            .map(|bytes| Expr::from_bytes(bytes))
+            .map(|bytes| Expr::from_bytes_with_ctx(bytes, ctx))
             .collect::<DfResult<Vec<_>>>()?;
         let spec = TableScanSpec {
             table: node.table,

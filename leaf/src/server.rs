@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use shoal_proto::{
     ColumnStatus, FragmentCompleteness, IngestRequest, IngestResponse, Leaf, LeafServer,
-    LeafStatus, LeafTicket, StatusRequest, TableStatus, leaf_ticket,
+    LeafStatus, StatusRequest, TableStatus, TicketRequest,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
@@ -60,10 +60,12 @@ impl LeafService {
     }
 }
 
-/// Recovers the data directory, then serves until `shutdown` resolves.
+/// Recovers the data directory, then serves until `shutdown` resolves;
+/// `ready` gets the address once the leaf takes calls.
 pub async fn run_leaf(
     config: LeafConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr) + Send,
 ) -> Result<()> {
     let store_config = config.store.clone();
     let (store, report) = tokio::task::spawn_blocking(move || Store::open(store_config)).await??;
@@ -77,7 +79,7 @@ pub async fn run_leaf(
     spawn_maintenance(store.clone());
     spawn_warm_up(store.clone());
     info!(%address, rows = report.rows, blocks = report.blocks, recovery_ms = report.elapsed.as_millis() as u64, "leaf ready");
-    println!("shoal leaf ready on {address}");
+    ready(address);
 
     let service = LeafService::new(store);
     tonic::transport::Server::builder()
@@ -206,25 +208,43 @@ fn leaf_status(store: &Store) -> LeafStatus {
 
 type FlightStream<T> = BoxStream<'static, std::result::Result<T, Status>>;
 
-/// Encodes a result stream as Flight data, dictionaries kept, and ends it
-/// with a metadata-only message carrying `completeness` when given.
+/// Encodes a result stream as Flight data, dictionaries kept. The
+/// completeness `completeness` gives once every batch is encoded goes in the
+/// app_metadata of the last message (Flight decoders, arrow-rs's and
+/// pyarrow's, reject metadata-only messages).
 pub fn encode_batches(
     batches: SendableRecordBatchStream,
-    completeness: Option<FragmentCompleteness>,
+    completeness: impl FnOnce() -> Option<FragmentCompleteness> + Send + 'static,
 ) -> FlightStream<FlightData> {
     let schema = batches.schema();
     let data = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .with_dictionary_handling(DictionaryHandling::Resend)
         .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-        .map_err(|e| Status::internal(format!("query failed on the leaf: {e}")));
-    let trailer = futures::stream::iter(completeness.map(|completeness| {
-        Ok(FlightData {
-            app_metadata: completeness.encode_to_vec().into(),
-            ..Default::default()
-        })
-    }));
-    data.chain(trailer).boxed()
+        .map_err(|e| Status::internal(format!("query failed on the leaf: {e}")))
+        .boxed();
+    // Each message is held back until the next arrives, so the last one is
+    // known when the stream ends.
+    let state = (data, None::<FlightData>, Some(completeness));
+    futures::stream::unfold(state, |(mut data, mut held, mut completeness)| async move {
+        loop {
+            match data.next().await {
+                Some(Ok(message)) => match held.replace(message) {
+                    Some(previous) => return Some((Ok(previous), (data, held, completeness))),
+                    None => continue,
+                },
+                Some(Err(status)) => return Some((Err(status), (data, None, None))),
+                None => {
+                    let mut last = held.take()?;
+                    if let Some(counts) = completeness.take().and_then(|f| f()) {
+                        last.app_metadata = counts.encode_to_vec().into();
+                    }
+                    return Some((Ok(last), (data, None, None)));
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 fn not_served(call: &str) -> Status {
@@ -247,14 +267,14 @@ impl FlightService for LeafService {
         &self,
         request: Request<Ticket>,
     ) -> std::result::Result<Response<Self::DoGetStream>, Status> {
-        let ticket = LeafTicket::decode(request.into_inner().ticket)
-            .map_err(|e| Status::invalid_argument(format!("ticket is not a LeafTicket: {e}")))?;
-        match ticket.request {
-            Some(leaf_ticket::Request::Scan(scan)) => {
+        let ticket = TicketRequest::decode_ticket(&request.into_inner().ticket)
+            .map_err(Status::invalid_argument)?;
+        match ticket {
+            TicketRequest::Scan(scan) => {
                 let batches = execute_scan(&self.store, &scan).await?;
-                Ok(Response::new(encode_batches(batches, None)))
+                Ok(Response::new(encode_batches(batches, || None)))
             }
-            Some(leaf_ticket::Request::Fragment(fragment)) => {
+            TicketRequest::Fragment(fragment) => {
                 let running = execute_fragment(self.store.clone(), &fragment).await?;
                 let completeness = FragmentCompleteness {
                     leaves_queried: 1,
@@ -262,12 +282,10 @@ impl FlightService for LeafService {
                     rows_queried: running.rows,
                     rows_answered: running.rows,
                 };
-                Ok(Response::new(encode_batches(
-                    running.stream,
-                    Some(completeness),
-                )))
+                Ok(Response::new(encode_batches(running.stream, move || {
+                    Some(completeness)
+                })))
             }
-            None => Err(Status::invalid_argument("empty ticket")),
         }
     }
 

@@ -18,7 +18,6 @@ use arrow_flight::Ticket;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::TryStreamExt;
-use prost::Message;
 use shoal_proto::{
     IngestRequest, IngestResponse, LeafClient, LeafStatus, ScanRequest, StatusRequest,
 };
@@ -196,11 +195,9 @@ pub async fn scan(endpoint: &str, request: ScanRequest) -> Result<Vec<RecordBatc
         .map_err(|e| e.to_string())?;
     let mut client = FlightServiceClient::new(channel).max_decoding_message_size(256 << 20);
     let ticket = Ticket {
-        ticket: shoal_proto::LeafTicket {
-            request: Some(shoal_proto::leaf_ticket::Request::Scan(request)),
-        }
-        .encode_to_vec()
-        .into(),
+        ticket: shoal_proto::TicketRequest::Scan(request)
+            .encode_ticket()
+            .into(),
     };
     let response = client
         .do_get(ticket)

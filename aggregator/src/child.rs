@@ -1,0 +1,126 @@
+//! The aggregator as another aggregator's child: it answers the same calls
+//! a leaf does, so `--leaves` can name it and one query fans out as a tree.
+//!
+//! ```text
+//!   root: AggregateExec(Final) ◄─ FanOutExec ─┬─ leaf
+//!                                             └─ this aggregator:
+//!                                                  AggregateExec(PartialReduce)
+//!                                                    FanOutExec ─┬─ leaf
+//!                                                                └─ leaf
+//! ```
+//!
+//! A fragment whose root is a partial aggregate is sent on unchanged, and
+//! the children's partial states are merged into partial states
+//! (`AggregateMode::PartialReduce`); any other fragment's answers are merged
+//! (in order, up to its limit). The completeness passed up is the sum over
+//! this aggregator's children. Status is the fleet's, summed; ingest is
+//! routed on to a child.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::error::Result as DfResult;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
+use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver};
+use shoal_proto::{
+    FragmentCompleteness, FragmentRequest, IngestRequest, IngestResponse, Leaf, LeafStatus,
+    StatusRequest,
+};
+use tonic::{Request, Response, Status};
+
+use crate::completeness::QueryContext;
+use crate::error::Result;
+use crate::fanout::FanOutExec;
+use crate::fleet::Fleet;
+use crate::query::QueryEngine;
+use crate::routing::IngestRouter;
+use crate::split::merge_with_fetch;
+
+/// A fragment running on this aggregator's children.
+pub struct ChildFragment {
+    pub stream: SendableRecordBatchStream,
+    pub query: Arc<QueryContext>,
+}
+
+/// Runs a parent's fragment across this aggregator's children.
+pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Result<ChildFragment> {
+    let deadline = Instant::now() + Duration::from_millis(request.deadline_millis);
+    let query = Arc::new(QueryContext::new(request.query_id.clone(), deadline));
+    let context = engine.session(query.clone())?;
+    let codec = FragmentCodec {
+        resolver: PlaceholderResolver {
+            partitions: context.copied_config().target_partitions(),
+        },
+    };
+    let fragment =
+        physical_plan_from_bytes_with_extension_codec(&request.plan, &context.task_ctx(), &codec)?;
+    let plan = reduce_for_parent(fragment, engine.fleet().clone())?;
+    let stream = plan.execute(0, context.task_ctx())?;
+    Ok(ChildFragment { stream, query })
+}
+
+/// This aggregator's plan for a parent's fragment; see the module docs.
+pub fn reduce_for_parent(
+    fragment: Arc<dyn ExecutionPlan>,
+    fleet: Arc<Fleet>,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    let fan_out: Arc<dyn ExecutionPlan> = Arc::new(FanOutExec::try_new(fragment.clone(), fleet)?);
+    if let Some(partial) = fragment.downcast_ref::<AggregateExec>()
+        && *partial.mode() == AggregateMode::Partial
+    {
+        let states: Arc<dyn ExecutionPlan> = Arc::new(CoalescePartitionsExec::new(fan_out));
+        return Ok(Arc::new(AggregateExec::try_new(
+            AggregateMode::PartialReduce,
+            partial.group_expr().as_final(),
+            partial.aggr_expr().to_vec(),
+            partial.filter_expr().to_vec(),
+            states,
+            partial.input_schema(),
+        )?));
+    }
+    Ok(merge_with_fetch(fan_out, fragment.fetch()))
+}
+
+/// What this aggregator's subtree covered, once its stream has ended.
+pub fn subtree_completeness(query: &QueryContext) -> FragmentCompleteness {
+    query.collector.counts()
+}
+
+/// The `shoal.v1.Leaf` service of an aggregator.
+#[derive(Debug, Clone)]
+pub struct ChildService {
+    fleet: Arc<Fleet>,
+    router: IngestRouter,
+}
+
+impl ChildService {
+    pub fn new(fleet: Arc<Fleet>, router: IngestRouter) -> Self {
+        Self { fleet, router }
+    }
+}
+
+#[tonic::async_trait]
+impl Leaf for ChildService {
+    async fn ingest(
+        &self,
+        request: Request<IngestRequest>,
+    ) -> std::result::Result<Response<IngestResponse>, Status> {
+        let request = request.into_inner();
+        let response = self
+            .router
+            .route_ipc(&request.table, request.arrow_ipc)
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> std::result::Result<Response<LeafStatus>, Status> {
+        Ok(Response::new(self.fleet.combined_status()))
+    }
+}

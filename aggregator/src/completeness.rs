@@ -1,0 +1,167 @@
+//! How much of the data an answer covers, gathered while a query runs.
+//!
+//! Every fan-out reports, per child, either the child's own completeness
+//! (a leaf: one leaf queried, one answered, its rows; a child aggregator: the
+//! sums of its subtree) or its failure (all leaves behind it queried, none
+//! answered, its rows by its last status unreached). Counts add up through a
+//! tree because each level passes on sums.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use shoal_proto::FragmentCompleteness;
+
+/// Completeness of one answer, as clients see it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Completeness {
+    pub leaves_queried: u64,
+    pub leaves_answered: u64,
+    /// `leaves_answered / leaves_queried` (1 when no leaf was queried).
+    pub ratio: f64,
+    /// Share of the queried tables' rows held by the leaves that answered.
+    pub rows_ratio: f64,
+}
+
+impl Completeness {
+    /// From counts.
+    pub fn from_counts(counts: &FragmentCompleteness) -> Self {
+        let ratio = match counts.leaves_queried {
+            0 => 1.0,
+            queried => counts.leaves_answered as f64 / queried as f64,
+        };
+        let rows_ratio = match counts.rows_queried {
+            0 => ratio,
+            queried => counts.rows_answered as f64 / queried as f64,
+        };
+        Self {
+            leaves_queried: counts.leaves_queried,
+            leaves_answered: counts.leaves_answered,
+            ratio,
+            rows_ratio,
+        }
+    }
+
+    /// The completeness of an answer that needed no leaf.
+    pub fn complete() -> Self {
+        Self::from_counts(&FragmentCompleteness::default())
+    }
+
+    /// The gRPC trailers / headers that carry this completeness.
+    pub fn header_pairs(&self) -> [(&'static str, String); 4] {
+        [
+            ("x-shoal-leaves-queried", self.leaves_queried.to_string()),
+            ("x-shoal-leaves-answered", self.leaves_answered.to_string()),
+            ("x-shoal-completeness", format!("{:.6}", self.ratio)),
+            ("x-shoal-rows-ratio", format!("{:.6}", self.rows_ratio)),
+        ]
+    }
+
+    /// As JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What one query learns about its children while it runs.
+#[derive(Debug, Default)]
+pub struct CompletenessCollector {
+    children: Mutex<BTreeMap<usize, FragmentCompleteness>>,
+    failures: Mutex<Vec<String>>,
+}
+
+impl CompletenessCollector {
+    /// Child `index` answered a fan-out with `reported` counts.
+    pub fn record_answer(&self, index: usize, reported: FragmentCompleteness) {
+        self.merge(index, reported);
+    }
+
+    /// Child `index` failed or missed the deadline.
+    pub fn record_failure(&self, index: usize, leaves: u64, rows: u64, reason: String) {
+        self.merge(
+            index,
+            FragmentCompleteness {
+                leaves_queried: leaves,
+                leaves_answered: 0,
+                rows_queried: rows,
+                rows_answered: 0,
+            },
+        );
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reason);
+    }
+
+    /// A child queried by several fan-outs of one query (a join, a union)
+    /// counts its leaves once, as answered only if every part answered.
+    fn merge(&self, index: usize, reported: FragmentCompleteness) {
+        let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        children
+            .entry(index)
+            .and_modify(|counts| {
+                counts.leaves_queried = counts.leaves_queried.max(reported.leaves_queried);
+                counts.leaves_answered = counts.leaves_answered.min(reported.leaves_answered);
+                counts.rows_queried += reported.rows_queried;
+                counts.rows_answered += reported.rows_answered;
+            })
+            .or_insert(reported);
+    }
+
+    /// The sums over every child so far.
+    pub fn counts(&self) -> FragmentCompleteness {
+        let children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+        children
+            .values()
+            .fold(FragmentCompleteness::default(), |mut sum, c| {
+                sum.leaves_queried += c.leaves_queried;
+                sum.leaves_answered += c.leaves_answered;
+                sum.rows_queried += c.rows_queried;
+                sum.rows_answered += c.rows_answered;
+                sum
+            })
+    }
+
+    /// The completeness so far.
+    pub fn summary(&self) -> Completeness {
+        Completeness::from_counts(&self.counts())
+    }
+
+    /// Why children were left out.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Per-query state the fan-outs read from DataFusion's session config.
+#[derive(Debug)]
+pub struct QueryContext {
+    pub query_id: String,
+    deadline: Mutex<Instant>,
+    pub collector: CompletenessCollector,
+}
+
+impl QueryContext {
+    /// A query that must answer by `deadline`.
+    pub fn new(query_id: String, deadline: Instant) -> Self {
+        Self {
+            query_id,
+            deadline: Mutex::new(deadline),
+            collector: CompletenessCollector::default(),
+        }
+    }
+
+    /// When the query stops waiting for children.
+    pub fn deadline(&self) -> Instant {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the deadline (a `SET shoal.deadline` in the same request).
+    pub fn set_deadline(&self, deadline: Instant) {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) = deadline;
+    }
+}

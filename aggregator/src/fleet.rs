@@ -1,0 +1,277 @@
+//! The children of an aggregator (leaves, or aggregators below it) and what
+//! each last said about itself.
+//!
+//! Every second each child is asked for its status (with a short timeout).
+//! The answers make the catalog the planner sees (the union of every child's
+//! tables and columns) and the row counts that completeness is measured in.
+//! A child that stops answering keeps its last status, so the rows it held
+//! still count as rows a query could not reach.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use shoal_leaf::column_type::ColumnType;
+use shoal_proto::{ColumnStatus, LeafClient, LeafStatus, StatusRequest, TableStatus};
+use tonic::transport::{Channel, Endpoint};
+use tracing::{info, warn};
+
+use crate::error::{AggregatorError, Result};
+
+/// Largest gRPC message exchanged with a child.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+const STATUS_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// One child address.
+#[derive(Debug)]
+pub struct Child {
+    pub index: usize,
+    pub address: String,
+    channel: Channel,
+    state: RwLock<ChildState>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ChildState {
+    status: Option<LeafStatus>,
+    up: bool,
+}
+
+/// A table as the fleet holds it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableView {
+    /// Columns in first-seen order across children, with their types.
+    pub columns: Vec<(String, ColumnType)>,
+    /// Rows across all children.
+    pub rows: u64,
+    pub min_time_micros: Option<i64>,
+    pub max_time_micros: Option<i64>,
+}
+
+/// All children of this aggregator.
+#[derive(Debug)]
+pub struct Fleet {
+    children: Vec<Arc<Child>>,
+}
+
+impl Fleet {
+    /// Children at `addresses` (`host:port`), connected lazily.
+    pub fn new(addresses: &[String]) -> Result<Arc<Self>> {
+        let children = addresses
+            .iter()
+            .enumerate()
+            .map(|(index, address)| {
+                let endpoint = Endpoint::from_shared(format!("http://{address}"))
+                    .map_err(|e| AggregatorError::InvalidOption {
+                        what: "leaf address",
+                        value: address.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(10));
+                Ok(Arc::new(Child {
+                    index,
+                    address: address.clone(),
+                    channel: endpoint.connect_lazy(),
+                    state: RwLock::new(ChildState::default()),
+                }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(Self { children }))
+    }
+
+    /// Every child, in the order of `--leaves`.
+    pub fn children(&self) -> &[Arc<Child>] {
+        &self.children
+    }
+
+    /// Asks every child for its status once.
+    pub async fn refresh(&self) {
+        let calls = self.children.iter().map(|child| child.refresh());
+        futures::future::join_all(calls).await;
+    }
+
+    /// Refreshes every `every` in the background, for as long as the fleet lives.
+    pub fn spawn_refresh(self: &Arc<Self>, every: Duration) {
+        let fleet = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(fleet) = fleet.upgrade() else { return };
+                fleet.refresh().await;
+            }
+        });
+    }
+
+    /// Tables across the fleet, by name.
+    pub fn tables(&self) -> BTreeMap<String, TableView> {
+        let mut tables: BTreeMap<String, TableView> = BTreeMap::new();
+        for child in &self.children {
+            let Some(status) = child.status() else {
+                continue;
+            };
+            for table in status.tables {
+                let view = tables.entry(table.name.clone()).or_default();
+                view.rows += table.rows;
+                for column in &table.columns {
+                    let Some(column_type) = ColumnType::from_name(&column.r#type) else {
+                        continue;
+                    };
+                    if !view.columns.iter().any(|(name, _)| name == &column.name) {
+                        view.columns.push((column.name.clone(), column_type));
+                    }
+                }
+                view.min_time_micros = min_option(view.min_time_micros, table.min_time_micros);
+                view.max_time_micros = max_option(view.max_time_micros, table.max_time_micros);
+            }
+        }
+        tables
+    }
+
+    /// The fleet's status as one child's, for an aggregator that is itself
+    /// a child: rows and memory add up, leaves are counted.
+    pub fn combined_status(&self) -> LeafStatus {
+        let mut combined = LeafStatus {
+            ready: true,
+            format_version: shoal_leaf::block::BLOCK_FORMAT_VERSION,
+            ..Default::default()
+        };
+        for child in &self.children {
+            combined.leaf_count += child.leaf_count() as u32;
+            if let Some(status) = child.status() {
+                combined.memory_used_bytes += status.memory_used_bytes;
+                combined.memory_limit_bytes += status.memory_limit_bytes;
+            }
+        }
+        combined.tables = self
+            .tables()
+            .into_iter()
+            .map(|(name, view)| TableStatus {
+                name,
+                columns: view
+                    .columns
+                    .iter()
+                    .map(|(name, column_type)| ColumnStatus {
+                        name: name.clone(),
+                        r#type: column_type.name().to_string(),
+                    })
+                    .collect(),
+                rows: view.rows,
+                min_time_micros: view.min_time_micros,
+                max_time_micros: view.max_time_micros,
+                ..Default::default()
+            })
+            .collect();
+        combined
+    }
+
+    /// Children that answered their last status call.
+    pub fn live_children(&self) -> Vec<Arc<Child>> {
+        self.children
+            .iter()
+            .filter(|c| c.is_up())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Child {
+    async fn refresh(&self) {
+        let mut client = self.leaf_client();
+        let outcome = tokio::time::timeout(STATUS_TIMEOUT, client.status(StatusRequest {})).await;
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(Ok(response)) => {
+                if !state.up {
+                    info!(leaf = %self.address, "leaf is up");
+                }
+                state.status = Some(response.into_inner());
+                state.up = true;
+            }
+            Ok(Err(error)) => {
+                if state.up {
+                    warn!(leaf = %self.address, error = %error.message(), "leaf is down");
+                }
+                state.up = false;
+            }
+            Err(_) => {
+                if state.up {
+                    warn!(leaf = %self.address, "leaf did not answer its status call in time");
+                }
+                state.up = false;
+            }
+        }
+    }
+
+    /// The last status the child gave.
+    pub fn status(&self) -> Option<LeafStatus> {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .status
+            .clone()
+    }
+
+    /// Whether the child answered its last status call.
+    pub fn is_up(&self) -> bool {
+        self.state.read().unwrap_or_else(|p| p.into_inner()).up
+    }
+
+    /// Leaves behind this child (1 for a leaf).
+    pub fn leaf_count(&self) -> u64 {
+        self.status().map_or(1, |s| u64::from(s.leaf_count.max(1)))
+    }
+
+    /// Rows the child held of `tables` by its last status.
+    pub fn table_rows(&self, tables: &[String]) -> u64 {
+        self.status().map_or(0, |status| {
+            status
+                .tables
+                .iter()
+                .filter(|t| tables.contains(&t.name))
+                .map(|t| t.rows)
+                .sum()
+        })
+    }
+
+    /// Free memory by the last status; a child without a limit counts as
+    /// having all the memory it does not use.
+    pub fn free_memory(&self) -> u64 {
+        self.status()
+            .map_or(0, |status| match status.memory_limit_bytes {
+                0 => u64::MAX - status.memory_used_bytes,
+                limit => limit.saturating_sub(status.memory_used_bytes),
+            })
+    }
+
+    /// A client of the child's control service.
+    pub fn leaf_client(&self) -> LeafClient<Channel> {
+        LeafClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// A client of the child's Arrow Flight service.
+    pub fn flight_client(&self) -> FlightServiceClient<Channel> {
+        FlightServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+fn min_option(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_option(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -1,0 +1,609 @@
+//! The Arrow Flight SQL front end: statements, prepared statements with
+//! parameters, catalog calls, bulk ingest, and the Shoal tickets that make
+//! this aggregator usable as another aggregator's child.
+//!
+//! A query runs when its `FlightInfo` is asked for, so its completeness is
+//! known before any data is sent and goes everywhere a client may look:
+//!
+//! | client reads                  | where                                     |
+//! |-------------------------------|-------------------------------------------|
+//! | ADBC (`last_flight_info`)     | `FlightInfo.app_metadata` (JSON)          |
+//! | Grafana's Flight SQL plugin   | `DoGet` response headers `x-shoal-*`      |
+//! | pyarrow.flight                | app_metadata of the last data message     |
+//! | any gRPC client               | trailers `x-shoal-*` ([`crate::trailers`]) |
+//!
+//! Results wait in a small cache until their `DoGet` (or for five minutes).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementIngest, CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
+};
+use bytes::Bytes;
+use datafusion::common::ScalarValue;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use shoal_proto::TicketRequest;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::child::{run_fragment, subtree_completeness};
+use crate::completeness::Completeness;
+use crate::error::{AggregatorError, Result};
+use crate::metrics::Metrics;
+use crate::query::{
+    QueryEngine, QueryOptions, QueryOutcome, parse_deadline, parse_min_completeness,
+};
+use crate::routing::IngestRouter;
+use crate::trailers::ExtraTrailers;
+
+const CATALOG: &str = "datafusion";
+const SCHEMA: &str = "public";
+const RESULT_TTL: Duration = Duration::from_secs(300);
+const MAX_CACHED_RESULTS: usize = 256;
+const HANDLE_MAGIC: &[u8; 8] = b"SHOALPS1";
+/// Batches of one bulk ingest sent to leaves at once.
+const INGEST_CONCURRENCY: usize = 4;
+
+type FlightDataStream = Pin<Box<dyn Stream<Item = std::result::Result<FlightData, Status>> + Send>>;
+
+/// The Flight SQL service of an aggregator.
+#[derive(Clone)]
+pub struct FlightSqlFrontEnd {
+    engine: QueryEngine,
+    router: IngestRouter,
+    metrics: Arc<Metrics>,
+    results: Arc<Mutex<HashMap<String, (Instant, QueryOutcome)>>>,
+    sql_info: Arc<SqlInfoData>,
+}
+
+impl FlightSqlFrontEnd {
+    pub fn new(engine: QueryEngine, router: IngestRouter, metrics: Arc<Metrics>) -> Result<Self> {
+        let mut info = SqlInfoDataBuilder::new();
+        info.append(SqlInfo::FlightSqlServerName, "Shoal");
+        info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+        info.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+        info.append(SqlInfo::FlightSqlServerReadOnly, false);
+        info.append(SqlInfo::FlightSqlServerSql, true);
+        info.append(SqlInfo::FlightSqlServerSubstrait, false);
+        info.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+        info.append(SqlInfo::FlightSqlServerCancel, false);
+        info.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
+        info.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
+        let sql_info = info
+            .build()
+            .map_err(|e| AggregatorError::Internal(format!("sql info: {e}")))?;
+        Ok(Self {
+            engine,
+            router,
+            metrics,
+            results: Arc::default(),
+            sql_info: Arc::new(sql_info),
+        })
+    }
+
+    /// Runs a query and keeps its result for `DoGet`; the `FlightInfo` says
+    /// where to fetch it and how complete it is.
+    async fn run_to_flight_info(
+        &self,
+        sql: &str,
+        metadata: &MetadataMap,
+        parameters: Vec<ScalarValue>,
+        descriptor: FlightDescriptor,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let mut options = options_from_metadata(metadata)?;
+        options.parameters = parameters;
+        let outcome = self.engine.run(sql, options).await;
+        self.metrics.observe(&outcome);
+        let outcome = outcome?;
+        let handle = outcome.query_id.clone();
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.clone().into(),
+        };
+        let rows: usize = outcome.batches.iter().map(|b| b.num_rows()).sum();
+        let completeness = outcome.completeness;
+        let info = FlightInfo::new()
+            .try_with_schema(&outcome.schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            )
+            .with_descriptor(descriptor)
+            .with_total_records(rows as i64)
+            .with_app_metadata(Bytes::from(completeness.to_json()));
+        self.store_result(handle, outcome);
+        let mut response = Response::new(info);
+        add_headers(response.metadata_mut(), &completeness);
+        Ok(response)
+    }
+
+    fn store_result(&self, handle: String, outcome: QueryOutcome) {
+        let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        results.retain(|_, (stored, _)| stored.elapsed() < RESULT_TTL);
+        if results.len() >= MAX_CACHED_RESULTS
+            && let Some(oldest) = results
+                .iter()
+                .min_by_key(|(_, (stored, _))| *stored)
+                .map(|(key, _)| key.clone())
+        {
+            results.remove(&oldest);
+        }
+        results.insert(handle, (Instant::now(), outcome));
+    }
+
+    fn take_result(&self, handle: &[u8]) -> std::result::Result<QueryOutcome, Status> {
+        let handle = String::from_utf8_lossy(handle).to_string();
+        let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
+        results
+            .remove(&handle)
+            .map(|(_, outcome)| outcome)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no result for statement handle {handle:?}: it was fetched already or expired"
+                ))
+            })
+    }
+
+    fn prepared_parameters(
+        &self,
+        handle: &[u8],
+    ) -> std::result::Result<(String, Vec<ScalarValue>), Status> {
+        decode_handle(handle).map_err(Status::invalid_argument)
+    }
+}
+
+/// Reads `x-shoal-deadline` and `x-shoal-min-completeness`.
+pub fn options_from_metadata(metadata: &MetadataMap) -> Result<QueryOptions> {
+    let text = |name: &str| {
+        metadata
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Ok(QueryOptions {
+        deadline: text("x-shoal-deadline")
+            .map(|v| parse_deadline(&v))
+            .transpose()?,
+        min_completeness: text("x-shoal-min-completeness")
+            .map(|v| parse_min_completeness(&v))
+            .transpose()?,
+        parameters: Vec::new(),
+    })
+}
+
+fn add_headers(metadata: &mut MetadataMap, completeness: &Completeness) {
+    for (name, value) in completeness.header_pairs() {
+        if let Ok(value) = value.parse() {
+            metadata.insert(name, value);
+        }
+    }
+}
+
+/// The result as Flight data: completeness in the headers, in the
+/// app_metadata of the last data message, and in the trailers.
+fn result_response(
+    outcome: QueryOutcome,
+) -> std::result::Result<Response<FlightDataStream>, Status> {
+    let completeness = outcome.completeness;
+    let mut batches = outcome.batches;
+    if batches.is_empty() {
+        // A data message must exist to carry the completeness.
+        batches.push(RecordBatch::new_empty(outcome.schema.clone()));
+    }
+    let encoded = FlightDataEncoderBuilder::new()
+        .with_schema(outcome.schema.clone())
+        .build(futures::stream::iter(batches.into_iter().map(Ok)));
+    let json = Bytes::from(completeness.to_json());
+    let stream = async_stream_with_last_metadata(encoded, json);
+    let mut response = Response::new(stream);
+    add_headers(response.metadata_mut(), &completeness);
+    let mut trailers = http::HeaderMap::new();
+    for (name, value) in completeness.header_pairs() {
+        if let Ok(value) = value.parse() {
+            trailers.insert(name, value);
+        }
+    }
+    response.extensions_mut().insert(ExtraTrailers(trailers));
+    Ok(response)
+}
+
+/// Sets `metadata` as the app_metadata of the last message of `encoded`.
+fn async_stream_with_last_metadata(
+    encoded: impl Stream<Item = std::result::Result<FlightData, FlightError>> + Send + 'static,
+    metadata: Bytes,
+) -> FlightDataStream {
+    let collected = async move {
+        let mut messages: Vec<FlightData> = encoded
+            .try_collect()
+            .await
+            .map_err(|e| Status::internal(format!("encoding the result: {e}")))?;
+        if let Some(last) = messages.last_mut() {
+            last.app_metadata = metadata;
+        }
+        Ok::<_, Status>(messages)
+    };
+    futures::stream::once(collected)
+        .map(|messages| match messages {
+            Ok(messages) => futures::stream::iter(messages.into_iter().map(Ok)).boxed(),
+            Err(status) => futures::stream::iter([Err(status)]).boxed(),
+        })
+        .flatten()
+        .boxed()
+}
+
+fn encode_schema(schema: &Schema) -> std::result::Result<Bytes, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| Status::internal(e.to_string()))?;
+    Ok(message.0)
+}
+
+/// Prepared statement handles carry their SQL and bound parameters, so the
+/// service keeps no state: `SHOALPS1`, SQL length (u32 LE), SQL, then an
+/// optional Arrow IPC stream of one parameter row.
+fn encode_handle(
+    sql: &str,
+    parameters: Option<&RecordBatch>,
+) -> std::result::Result<Bytes, Status> {
+    let mut handle = HANDLE_MAGIC.to_vec();
+    handle.extend_from_slice(&(sql.len() as u32).to_le_bytes());
+    handle.extend_from_slice(sql.as_bytes());
+    if let Some(batch) = parameters {
+        let mut writer = StreamWriter::try_new(&mut handle, &batch.schema())
+            .map_err(|e| Status::internal(e.to_string()))?;
+        writer
+            .write(batch)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        writer
+            .finish()
+            .map_err(|e| Status::internal(e.to_string()))?;
+    }
+    Ok(handle.into())
+}
+
+fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarValue>), String> {
+    let bad = || "not a Shoal prepared statement handle".to_string();
+    let rest = handle
+        .strip_prefix(HANDLE_MAGIC.as_slice())
+        .ok_or_else(bad)?;
+    let length = u32::from_le_bytes(
+        rest.get(..4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    ) as usize;
+    let sql = std::str::from_utf8(rest.get(4..4 + length).ok_or_else(bad)?).map_err(|_| bad())?;
+    let parameters_ipc = &rest[4 + length..];
+    let mut parameters = Vec::new();
+    if !parameters_ipc.is_empty() {
+        let reader = arrow::ipc::reader::StreamReader::try_new(parameters_ipc, None)
+            .map_err(|e| format!("bad parameters in handle: {e}"))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("bad parameters in handle: {e}"))?;
+            if batch.num_rows() > 0 {
+                parameters = batch
+                    .columns()
+                    .iter()
+                    .map(|column| ScalarValue::try_from_array(column, 0))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| format!("bad parameter: {e}"))?;
+            }
+        }
+    }
+    Ok((sql.to_string(), parameters))
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightSqlFrontEnd {
+    type FlightService = FlightSqlFrontEnd;
+
+    async fn do_handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> std::result::Result<
+        Response<
+            Pin<Box<dyn Stream<Item = std::result::Result<HandshakeResponse, Status>> + Send>>,
+        >,
+        Status,
+    > {
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: Bytes::new(),
+        };
+        Ok(Response::new(futures::stream::iter([Ok(response)]).boxed()))
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let metadata = request.metadata().clone();
+        self.run_to_flight_info(&query.query, &metadata, Vec::new(), request.into_inner())
+            .await
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        _request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        result_response(self.take_result(&ticket.statement_handle)?)
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        _request: Request<arrow_flight::Action>,
+    ) -> std::result::Result<ActionCreatePreparedStatementResult, Status> {
+        let plan = self.engine.plan(&query.query).await?;
+        let dataset_schema = plan.schema().as_arrow().clone();
+        let mut parameters: Vec<(usize, DataType)> = plan
+            .get_parameter_types()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?
+            .into_iter()
+            .filter_map(|(name, data_type)| {
+                let position = name.trim_start_matches('$').parse().ok()?;
+                Some((position, data_type.unwrap_or(DataType::Utf8)))
+            })
+            .collect();
+        parameters.sort_by_key(|(position, _)| *position);
+        let parameter_schema = Schema::new(
+            parameters
+                .into_iter()
+                .map(|(position, data_type)| Field::new(format!("${position}"), data_type, true))
+                .collect::<Vec<_>>(),
+        );
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: encode_handle(&query.query, None)?,
+            dataset_schema: encode_schema(&dataset_schema)?,
+            parameter_schema: encode_schema(&parameter_schema)?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        _request: Request<arrow_flight::Action>,
+    ) -> std::result::Result<(), Status> {
+        // Handles carry their whole state: there is nothing to free.
+        Ok(())
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> std::result::Result<DoPutPreparedStatementResult, Status> {
+        let (sql, _) = self.prepared_parameters(&query.prepared_statement_handle)?;
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
+            request.into_inner().map_err(FlightError::from),
+        )
+        .try_collect()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
+        let row = batches.iter().find(|b| b.num_rows() > 0);
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(encode_handle(&sql, row)?),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let (sql, parameters) = self.prepared_parameters(&query.prepared_statement_handle)?;
+        let metadata = request.metadata().clone();
+        self.run_to_flight_info(&sql, &metadata, parameters, request.into_inner())
+            .await
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        metadata_flight_info(query.as_any(), &schema, request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        builder.append(CATALOG);
+        batch_response(builder.build())
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        metadata_flight_info(query.as_any(), &schema, request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        builder.append(CATALOG, SCHEMA);
+        batch_response(builder.build())
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        metadata_flight_info(query.as_any(), &schema, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        for (name, view) in self.engine.fleet().tables() {
+            let table = crate::remote_table::RemoteTable::new(&name, &view);
+            let schema = datafusion::datasource::TableProvider::schema(&table);
+            builder
+                .append(CATALOG, SCHEMA, &name, "TABLE", &schema)
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        batch_response(builder.build())
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        metadata_flight_info(query.as_any(), &schema, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        builder.append("TABLE");
+        batch_response(builder.build())
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> std::result::Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        metadata_flight_info(query.as_any(), &schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        batch_response(query.into_builder(&self.sql_info).build())
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        command: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> std::result::Result<i64, Status> {
+        use arrow_flight::sql::{TableExistsOption, TableNotExistOption};
+        let table = command.table.clone();
+        let exists = self.engine.fleet().tables().contains_key(&table);
+        if let Some(options) = command.table_definition_options {
+            if exists && options.if_exists == TableExistsOption::Fail as i32 {
+                return Err(Status::already_exists(format!("table {table:?} exists")));
+            }
+            if exists && options.if_exists == TableExistsOption::Replace as i32 {
+                return Err(Status::unimplemented(format!(
+                    "table {table:?} exists and Shoal does not replace tables; append instead"
+                )));
+            }
+            if !exists && options.if_not_exist == TableNotExistOption::Fail as i32 {
+                return Err(Status::not_found(format!("table {table:?} does not exist")));
+            }
+        }
+        let batches = FlightRecordBatchStream::new_from_flight_data(
+            request.into_inner().map_err(FlightError::from),
+        );
+        let router = self.router.clone();
+        let rows: Vec<u64> = batches
+            .map_err(|e| Status::invalid_argument(format!("bad ingest stream: {e}")))
+            .map_ok(|batch| {
+                let router = router.clone();
+                let table = table.clone();
+                async move {
+                    router
+                        .route_batches(&table, &[batch])
+                        .await
+                        .map_err(Status::from)
+                }
+            })
+            .try_buffer_unordered(INGEST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(rows.iter().sum::<u64>() as i64)
+    }
+
+    async fn do_get_fallback(
+        &self,
+        _request: Request<Ticket>,
+        message: Any,
+    ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let request = TicketRequest::decode_any(&message.type_url, &message.value)
+            .map_err(Status::invalid_argument)?;
+        let TicketRequest::Fragment(fragment) = request else {
+            return Err(Status::invalid_argument(
+                "an aggregator answers plan fragments, not leaf scan requests",
+            ));
+        };
+        let running = run_fragment(&self.engine, fragment).await?;
+        let query = running.query.clone();
+        let stream = shoal_leaf::server::encode_batches(running.stream, move || {
+            Some(subtree_completeness(&query))
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+fn metadata_flight_info(
+    command: Any,
+    schema: &Schema,
+    descriptor: FlightDescriptor,
+) -> std::result::Result<Response<FlightInfo>, Status> {
+    let info = FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(command.encode_to_vec())))
+        .with_descriptor(descriptor);
+    Ok(Response::new(info))
+}
+
+fn batch_response(
+    batch: std::result::Result<RecordBatch, FlightError>,
+) -> std::result::Result<Response<FlightDataStream>, Status> {
+    let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(batch.schema())
+        .build(futures::stream::iter([Ok(batch)]))
+        .map_err(|e| Status::internal(e.to_string()));
+    Ok(Response::new(stream.boxed()))
+}

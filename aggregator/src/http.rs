@@ -1,0 +1,183 @@
+//! The HTTP front end: `POST /api/v1/query`, `GET /api/v1/tables`,
+//! `GET /healthz`, `GET /metrics`, and the dashboard at `/`.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{AggregatorError, Result};
+use crate::metrics::Metrics;
+use crate::query::{QueryEngine, QueryOptions, parse_deadline, parse_min_completeness};
+
+/// What the HTTP handlers share.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    pub engine: QueryEngine,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The HTTP routes of an aggregator.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/api/v1/query", post(query))
+        .route("/api/v1/tables", get(tables))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+struct QueryRequest {
+    sql: String,
+}
+
+fn error_response(error: &AggregatorError) -> Response {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(json!({ "error": error.to_string() }))).into_response()
+}
+
+fn options_from_headers(headers: &HeaderMap) -> Result<QueryOptions> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    Ok(QueryOptions {
+        deadline: text("x-shoal-deadline").map(parse_deadline).transpose()?,
+        min_completeness: text("x-shoal-min-completeness")
+            .map(parse_min_completeness)
+            .transpose()?,
+        parameters: Vec::new(),
+    })
+}
+
+async fn query(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: QueryRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return error_response(&AggregatorError::Query(format!(
+                "the body must be JSON like {{\"sql\": \"SELECT ...\"}}: {error}"
+            )));
+        }
+    };
+    let options = match options_from_headers(&headers) {
+        Ok(options) => options,
+        Err(error) => return error_response(&error),
+    };
+    let outcome = state.engine.run(&request.sql, options).await;
+    state.metrics.observe(&outcome);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return error_response(&error),
+    };
+    let rows = match rows_as_json(&outcome.schema, &outcome.batches) {
+        Ok(rows) => rows,
+        Err(error) => return error_response(&error),
+    };
+    let columns: Vec<&str> = outcome
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    let mut response = axum::Json(json!({
+        "columns": columns,
+        "rows": rows,
+        "completeness": outcome.completeness,
+        "elapsed_ms": outcome.elapsed.as_secs_f64() * 1000.0,
+        "query_id": outcome.query_id,
+    }))
+    .into_response();
+    for (name, value) in outcome.completeness.header_pairs() {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// Rows as JSON arrays, in column order (arrow-json does the values).
+fn rows_as_json(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Vec<Value>>> {
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
+    let encode_error =
+        |e: arrow::error::ArrowError| AggregatorError::Internal(format!("encoding rows: {e}"));
+    for batch in batches {
+        writer.write(batch).map_err(encode_error)?;
+    }
+    writer.finish().map_err(encode_error)?;
+    let bytes = writer.into_inner();
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: Vec<serde_json::Map<String, Value>> = serde_json::from_slice(&bytes)
+        .map_err(|e| AggregatorError::Internal(format!("encoding rows: {e}")))?;
+    Ok(objects
+        .into_iter()
+        .map(|mut object| {
+            schema
+                .fields()
+                .iter()
+                .map(|field| object.remove(field.name()).unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect())
+}
+
+async fn tables(State(state): State<HttpState>) -> Response {
+    let tables: Vec<Value> = state
+        .engine
+        .fleet()
+        .tables()
+        .into_iter()
+        .map(|(name, view)| {
+            json!({
+                "name": name,
+                "rows": view.rows,
+                "columns": view.columns.iter().map(|(column, column_type)| json!({"name": column, "type": column_type.name()})).collect::<Vec<_>>(),
+                "min_time_micros": view.min_time_micros,
+                "max_time_micros": view.max_time_micros,
+            })
+        })
+        .collect();
+    axum::Json(json!({ "tables": tables })).into_response()
+}
+
+async fn health(State(state): State<HttpState>) -> Response {
+    let fleet = state.engine.fleet();
+    let up = fleet.live_children().len();
+    let configured = fleet.children().len();
+    let status = if up > 0 || configured == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(json!({ "leaves_up": up, "leaves_configured": configured })),
+    )
+        .into_response()
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn dashboard() -> Html<&'static str> {
+    Html(include_str!("dashboard.html"))
+}

@@ -1,0 +1,303 @@
+//! Running one SQL request: options, planning with DataFusion, fan-out,
+//! completeness.
+//!
+//! A request may hold `SET` statements before its one query; `SET
+//! shoal.deadline = '2s'` and `SET shoal.min_completeness = 0.9` apply to that
+//! query (HTTP and Flight SQL calls are stateless, so a `SET` lasts for the
+//! request it is in; the `x-shoal-deadline` and `x-shoal-min-completeness`
+//! headers do the same per call). Other `SET`s are DataFusion's own options.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::config::ConfigExtension;
+use datafusion::common::{ParamValues, ScalarValue, TableReference, extensions_options};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::collect;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use tracing::{Instrument, info, info_span};
+
+use crate::completeness::{Completeness, QueryContext};
+use crate::error::{AggregatorError, Result};
+use crate::fleet::Fleet;
+use crate::remote_table::RemoteTable;
+use crate::split::SplitForLeaves;
+
+extensions_options! {
+    /// Per-query options under `SET shoal.*`.
+    pub struct ShoalOptions {
+        /// How long to wait for leaves, e.g. `2s`; empty means the server's default.
+        pub deadline: String, default = String::new()
+        /// Fail the query when fewer than this share of the leaves answer.
+        pub min_completeness: f64, default = 0.0
+    }
+}
+
+impl ConfigExtension for ShoalOptions {
+    const PREFIX: &'static str = "shoal";
+}
+
+/// Options a caller gives with the request (headers).
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    pub deadline: Option<Duration>,
+    pub min_completeness: Option<f64>,
+    /// Values for `$1`, `$2`, ... placeholders.
+    pub parameters: Vec<ScalarValue>,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone)]
+pub struct QueryOutcome {
+    pub query_id: String,
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub completeness: Completeness,
+    pub elapsed: Duration,
+}
+
+/// Plans and runs SQL over the fleet.
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    fleet: Arc<Fleet>,
+    default_deadline: Duration,
+    target_partitions: usize,
+}
+
+impl QueryEngine {
+    pub fn new(fleet: Arc<Fleet>, default_deadline: Duration) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            fleet,
+            default_deadline,
+            // At least two, so DataFusion plans partial and final aggregates.
+            target_partitions: cores.max(2),
+        }
+    }
+
+    /// The fleet queries run on.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// A DataFusion session over the fleet's tables for one query.
+    pub fn session(&self, query: Arc<QueryContext>) -> Result<SessionContext> {
+        let config = SessionConfig::new()
+            .with_target_partitions(self.target_partitions)
+            .with_information_schema(true)
+            .with_option_extension(ShoalOptions::default())
+            .with_extension(query);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(self.fleet.clone())))
+            .build();
+        let context = SessionContext::new_with_state(state);
+        for (name, view) in self.fleet.tables() {
+            let table = Arc::new(RemoteTable::new(&name, &view));
+            context.register_table(TableReference::bare(name), table)?;
+        }
+        Ok(context)
+    }
+
+    /// Plans the request's query (after its `SET`s) without running it.
+    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
+        let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
+        let context = self.session(query)?;
+        let (_, plan) = plan_statements(&context, sql).await?;
+        Ok(plan)
+    }
+
+    /// Runs `sql` to completion.
+    pub async fn run(&self, sql: &str, options: QueryOptions) -> Result<QueryOutcome> {
+        let query_id = format!("{:016x}", rand::random::<u64>());
+        let span = info_span!("query", query_id = %query_id);
+        self.run_in_span(sql, options, query_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_in_span(
+        &self,
+        sql: &str,
+        options: QueryOptions,
+        query_id: String,
+    ) -> Result<QueryOutcome> {
+        let started = Instant::now();
+        let query = Arc::new(QueryContext::new(
+            query_id.clone(),
+            started + options.deadline.unwrap_or(self.default_deadline),
+        ));
+        let context = self.session(query.clone())?;
+        let (shoal_options, mut plan) = plan_statements(&context, sql).await?;
+        if !shoal_options.deadline.is_empty() {
+            query.set_deadline(started + parse_deadline(&shoal_options.deadline)?);
+        }
+        let min_completeness = options
+            .min_completeness
+            .unwrap_or(shoal_options.min_completeness);
+        check_min_completeness(min_completeness)?;
+        if !options.parameters.is_empty() {
+            plan = plan.with_param_values(ParamValues::from(options.parameters.clone()))?;
+        }
+
+        let frame = context.execute_logical_plan(plan).await?;
+        let physical = frame.create_physical_plan().await?;
+        let batches = collect(physical.clone(), context.task_ctx()).await?;
+        let (schema, batches) = hydrate_dictionaries(&physical.schema(), batches)?;
+        let completeness = query.collector.summary();
+        let elapsed = started.elapsed();
+        info!(
+            leaves_queried = completeness.leaves_queried,
+            leaves_answered = completeness.leaves_answered,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "query answered"
+        );
+        if completeness.leaves_queried > 0 && completeness.leaves_answered == 0 {
+            return Err(AggregatorError::NoLeafAnswered(
+                query.collector.failures().join("; "),
+            ));
+        }
+        if completeness.ratio < min_completeness {
+            return Err(AggregatorError::BelowMinimumCompleteness {
+                reached: completeness.ratio,
+                minimum: min_completeness,
+                answered: completeness.leaves_answered,
+                queried: completeness.leaves_queried,
+                rows_ratio: completeness.rows_ratio,
+            });
+        }
+        Ok(QueryOutcome {
+            query_id,
+            schema,
+            batches,
+            completeness,
+            elapsed,
+        })
+    }
+}
+
+/// Results with dictionary columns turned into plain ones, which every
+/// client (JDBC, Grafana, JSON) reads alike.
+fn hydrate_dictionaries(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+    {
+        return Ok((schema.clone(), batches));
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::Dictionary(_, value) => field
+                .as_ref()
+                .clone()
+                .with_data_type(value.as_ref().clone()),
+            _ => field.as_ref().clone(),
+        })
+        .collect();
+    let hydrated = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = batches
+        .iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(hydrated.fields())
+                .map(|(column, field)| cast(column, field.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(hydrated.clone(), columns)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| AggregatorError::Internal(format!("decoding dictionaries: {e}")))?;
+    Ok((hydrated, batches))
+}
+
+/// Applies the request's `SET`s to `context` and plans its one query.
+async fn plan_statements(
+    context: &SessionContext,
+    sql: &str,
+) -> Result<(ShoalOptions, LogicalPlan)> {
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+    let Some(last) = statements.pop_back() else {
+        return Err(AggregatorError::Query(
+            "the request holds no SQL statement".to_string(),
+        ));
+    };
+    for statement in statements {
+        if !is_set(&statement) {
+            return Err(AggregatorError::Query(format!(
+                "only SET statements may come before the query, found: {statement}"
+            )));
+        }
+        let plan = context.state().statement_to_plan(statement).await?;
+        context.execute_logical_plan(plan).await?;
+    }
+    let plan = context.state().statement_to_plan(last).await?;
+    let options = context
+        .state()
+        .config_options()
+        .extensions
+        .get::<ShoalOptions>()
+        .cloned()
+        .unwrap_or_default();
+    Ok((options, plan))
+}
+
+fn is_set(statement: &Statement) -> bool {
+    matches!(statement, Statement::Statement(inner) if matches!(**inner, datafusion::sql::sqlparser::ast::Statement::Set(_)))
+}
+
+/// Parses a deadline such as `2s` or `500ms`.
+pub fn parse_deadline(value: &str) -> Result<Duration> {
+    let deadline =
+        humantime::parse_duration(value.trim()).map_err(|e| AggregatorError::InvalidOption {
+            what: "deadline",
+            value: value.to_string(),
+            reason: format!("{e} (e.g. 2s, 500ms)"),
+        })?;
+    if deadline.is_zero() {
+        return Err(AggregatorError::InvalidOption {
+            what: "deadline",
+            value: value.to_string(),
+            reason: "must be longer than zero".to_string(),
+        });
+    }
+    Ok(deadline)
+}
+
+/// Parses and checks a minimum completeness such as `0.9`.
+pub fn parse_min_completeness(value: &str) -> Result<f64> {
+    let minimum: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| AggregatorError::InvalidOption {
+            what: "minimum completeness",
+            value: value.to_string(),
+            reason: "not a number between 0 and 1".to_string(),
+        })?;
+    check_min_completeness(minimum)?;
+    Ok(minimum)
+}
+
+fn check_min_completeness(minimum: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&minimum) {
+        return Ok(());
+    }
+    Err(AggregatorError::InvalidOption {
+        what: "minimum completeness",
+        value: minimum.to_string(),
+        reason: "must be between 0 and 1".to_string(),
+    })
+}

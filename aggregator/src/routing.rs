@@ -1,0 +1,128 @@
+//! Routing ingested batches to leaves by the power of two choices.
+//!
+//! For each batch, two random live children are drawn and the one with more
+//! free memory (by its last status) gets it. A child that fails is skipped
+//! and the batch goes to another; the caller is answered only once a child
+//! has acknowledged (its rows are then in that leaf's shared memory). When no
+//! child takes the batch the caller gets [`AggregatorError::NoLeafForIngest`]
+//! (503, retry later). A batch a leaf refuses as invalid is not retried
+//! elsewhere: every leaf would refuse it.
+//!
+//! Before sending, each column's type is checked against the type the fleet
+//! already has for it, so one column never holds two types on two leaves.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::ipc::writer::StreamWriter;
+use rand::seq::SliceRandom;
+use shoal_leaf::column_type::ColumnType;
+use shoal_proto::{IngestRequest, IngestResponse};
+use tracing::warn;
+
+use crate::error::{AggregatorError, Result};
+use crate::fleet::{Child, Fleet};
+
+/// Sends ingested rows to children.
+#[derive(Debug, Clone)]
+pub struct IngestRouter {
+    fleet: Arc<Fleet>,
+}
+
+impl IngestRouter {
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self { fleet }
+    }
+
+    /// Stores `batches` in `table` on one child; answers once it holds them.
+    pub async fn route_batches(&self, table: &str, batches: &[RecordBatch]) -> Result<u64> {
+        let Some(first) = batches.first() else {
+            return Ok(0);
+        };
+        self.check_types(table, first)?;
+        let mut bytes = Vec::new();
+        {
+            let mut writer = StreamWriter::try_new(&mut bytes, &first.schema())
+                .map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
+            for batch in batches {
+                writer
+                    .write(batch)
+                    .map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
+            }
+            writer
+                .finish()
+                .map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
+        }
+        Ok(self.route_ipc(table, bytes).await?.rows_accepted)
+    }
+
+    /// Sends one Arrow IPC stream to a child chosen by two random choices.
+    pub async fn route_ipc(&self, table: &str, arrow_ipc: Vec<u8>) -> Result<IngestResponse> {
+        let mut candidates = self.fleet.live_children();
+        if candidates.is_empty() {
+            // Statuses may be stale (just started): try everyone.
+            candidates = self.fleet.children().to_vec();
+        }
+        let mut failures = Vec::new();
+        while !candidates.is_empty() {
+            let chosen = choose_two(&mut candidates);
+            let child = candidates.swap_remove(chosen);
+            let request = IngestRequest {
+                table: table.to_string(),
+                arrow_ipc: arrow_ipc.clone(),
+            };
+            match child.leaf_client().ingest(request).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    return Err(AggregatorError::BadIngest(status.message().to_string()));
+                }
+                Err(status) => {
+                    warn!(leaf = %child.address, error = %status.message(), "ingest failed; trying another leaf");
+                    failures.push(format!("{}: {}", child.address, status.message()));
+                }
+            }
+        }
+        Err(AggregatorError::NoLeafForIngest(
+            match failures.is_empty() {
+                true => "no leaves configured".to_string(),
+                false => failures.join("; "),
+            },
+        ))
+    }
+
+    fn check_types(&self, table: &str, batch: &RecordBatch) -> Result<()> {
+        let tables = self.fleet.tables();
+        let Some(view) = tables.get(table) else {
+            return Ok(());
+        };
+        for field in batch.schema().fields() {
+            let Some((_, existing)) = view.columns.iter().find(|(name, _)| name == field.name())
+            else {
+                continue;
+            };
+            let incoming = ColumnType::of_arrow(field.data_type());
+            let fits = incoming == Some(*existing)
+                || (*existing == ColumnType::Float && incoming == Some(ColumnType::Integer));
+            if !fits {
+                return Err(AggregatorError::BadIngest(format!(
+                    "column {:?} of table {table:?} is {existing}, but the batch holds {}",
+                    field.name(),
+                    field.data_type()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Index of the better of two random candidates (more free memory).
+fn choose_two(candidates: &mut [Arc<Child>]) -> usize {
+    if candidates.len() == 1 {
+        return 0;
+    }
+    candidates.shuffle(&mut rand::rng());
+    match candidates[0].free_memory() >= candidates[1].free_memory() {
+        true => 0,
+        false => 1,
+    }
+}

@@ -1,0 +1,127 @@
+//! The physical optimizer rule that cuts a plan between aggregator and
+//! leaves.
+//!
+//! ```text
+//!  before                                   after
+//!  ProjectionExec                           ProjectionExec
+//!    AggregateExec(FinalPartitioned)          AggregateExec(FinalPartitioned)
+//!      RepartitionExec(Hash)                    RepartitionExec(Hash)
+//!        AggregateExec(Partial)      ──►          FanOutExec ─ each leaf runs:
+//!          FilterExec                                 AggregateExec(Partial)
+//!            ShoalTableScan                             FilterExec
+//!                                                         (its block scan)
+//! ```
+//!
+//! Walking down from the root, the first subtree made only of operators a
+//! leaf can run on its own share of the rows (scans, filters, projections,
+//! partial aggregates, sorts and top-k, local limits, round-robin
+//! repartitions) becomes one [`FanOutExec`]. Everything above it (final
+//! aggregates, merges, global limits, joins) stays on the aggregator, so only
+//! aggregate states and top-k rows cross the network.
+
+use std::sync::Arc;
+
+use datafusion::common::config::ConfigOptions;
+use datafusion::error::Result as DfResult;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::limit::LocalLimitExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
+use shoal_leaf::fragment::TableScanExec;
+
+use crate::fanout::FanOutExec;
+use crate::fleet::Fleet;
+
+/// Cuts plans for the leaves of `fleet`; see the module docs.
+#[derive(Debug)]
+pub struct SplitForLeaves {
+    fleet: Arc<Fleet>,
+}
+
+impl SplitForLeaves {
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self { fleet }
+    }
+
+    fn cut(&self, plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if runs_on_leaves(&plan) {
+            let fan_out: Arc<dyn ExecutionPlan> =
+                Arc::new(FanOutExec::try_new(plan.clone(), self.fleet.clone())?);
+            // The operator above expected one partition (a sort that merged
+            // its input, say): merge the children's answers back into one.
+            if plan.output_partitioning().partition_count() == 1 {
+                return Ok(merge_with_fetch(fan_out, plan.fetch()));
+            }
+            return Ok(fan_out);
+        }
+        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+        if children.is_empty() {
+            return Ok(plan);
+        }
+        let cut_children = children
+            .into_iter()
+            .map(|child| self.cut(child))
+            .collect::<DfResult<Vec<_>>>()?;
+        #[allow(deprecated)]
+        plan.with_new_children(cut_children)
+    }
+}
+
+impl PhysicalOptimizerRule for SplitForLeaves {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.cut(plan)
+    }
+
+    fn name(&self) -> &str {
+        "shoal_split_for_leaves"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// One partition from `plan`'s partitions, keeping their order and `fetch`.
+pub fn merge_with_fetch(
+    plan: Arc<dyn ExecutionPlan>,
+    fetch: Option<usize>,
+) -> Arc<dyn ExecutionPlan> {
+    if plan.output_partitioning().partition_count() <= 1 {
+        return plan;
+    }
+    match plan.output_ordering() {
+        Some(ordering) => {
+            Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan).with_fetch(fetch))
+        }
+        None => Arc::new(CoalescePartitionsExec::new(plan).with_fetch(fetch)),
+    }
+}
+
+/// Whether a leaf can run `plan` over its own rows, with every child.
+pub fn runs_on_leaves(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    if plan.downcast_ref::<TableScanExec>().is_some() {
+        return true;
+    }
+    let operator_runs_locally = if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
+        *aggregate.mode() == AggregateMode::Partial
+    } else if let Some(repartition) = plan.downcast_ref::<RepartitionExec>() {
+        matches!(repartition.partitioning(), Partitioning::RoundRobinBatch(_))
+    } else {
+        plan.downcast_ref::<FilterExec>().is_some()
+            || plan.downcast_ref::<ProjectionExec>().is_some()
+            || plan.downcast_ref::<SortExec>().is_some()
+            || plan.downcast_ref::<LocalLimitExec>().is_some()
+    };
+    let children = plan.children();
+    operator_runs_locally && !children.is_empty() && children.iter().all(|c| runs_on_leaves(c))
+}
