@@ -9,7 +9,7 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::FutureExt;
 use shoal_proto::LeafServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use shoal_leaf::server::incoming_without_delay;
 
 use crate::child::ChildService;
 use crate::error::{AggregatorError, Result};
@@ -89,7 +89,10 @@ pub async fn run_aggregator(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(flight_listener), shutdown.clone());
+        .serve_with_incoming_shutdown(incoming_without_delay(flight_listener), shutdown.clone());
+    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let http = axum::serve(http_listener, router(HttpState { engine, metrics }))
         .with_graceful_shutdown(shutdown);
     ready(addresses);

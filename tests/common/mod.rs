@@ -225,3 +225,118 @@ pub fn scan_request(table: &str, columns: &[&str], filter: &str) -> ScanRequest 
 pub fn row_count(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
+
+/// A running `shoal aggregator` process.
+pub struct AggregatorProcess {
+    child: Child,
+    pub flight: SocketAddr,
+    pub http: SocketAddr,
+}
+
+impl AggregatorProcess {
+    /// Starts an aggregator over `leaves` (`host:port`) with extra flags.
+    pub fn start(leaves: &[String], extra: &[&str]) -> Self {
+        let mut child = Command::new(shoal_binary())
+            .args(["aggregator", "--flight", "127.0.0.1:0", "--http", "127.0.0.1:0", "--leaves"])
+            .arg(leaves.join(","))
+            .args(extra)
+            .env("SHOAL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn shoal aggregator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines.next().expect("aggregator exited before it was ready").expect("read");
+            if let Some(rest) = line.strip_prefix("shoal aggregator ready: flight ") {
+                let (flight, http) = rest.split_once(" http ").expect("ready line");
+                std::thread::spawn(move || for _ in lines {});
+                return Self {
+                    child,
+                    flight: flight.trim().parse().expect("flight address"),
+                    http: http.trim().parse().expect("http address"),
+                };
+            }
+        }
+    }
+
+    /// `http://ADDR` of the Flight SQL endpoint.
+    pub fn flight_endpoint(&self) -> String {
+        format!("http://{}", self.flight)
+    }
+}
+
+impl Drop for AggregatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal to a process.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) with a pid this test started.
+    let result = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(result, 0, "kill({pid}, {signal})");
+}
+
+/// A minimal HTTP/1.1 client for the tests (no extra dependency): returns
+/// the status code, the headers (lower-cased names) and the body.
+pub fn http_request(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("write");
+    stream.write_all(body).expect("write body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let mut body = response[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else { return out };
+        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
+        body = &body[line_end + 2 + size + 2..];
+    }
+}
+
+/// `POST /api/v1/query`: the status and the JSON answer.
+pub fn http_query(address: SocketAddr, sql: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({ "sql": sql }).to_string();
+    let mut all_headers = vec![("content-type", "application/json")];
+    all_headers.extend_from_slice(headers);
+    let (status, _, body) = http_request(address, "POST", "/api/v1/query", &all_headers, body.as_bytes());
+    (status, serde_json::from_slice(&body).expect("JSON answer"))
+}

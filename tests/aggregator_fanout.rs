@@ -1,0 +1,284 @@
+//! An aggregator over real leaf processes: answers and completeness when
+//! leaves die or hang, minimum completeness, a two-tier tree, bad SQL.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow_flight::Ticket;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+use arrow_flight::{FlightDescriptor, FlightInfo};
+use common::*;
+use futures::TryStreamExt;
+use prost::Message;
+use serde_json::Value;
+
+const START_MS: i64 = 1_763_000_000_000;
+
+/// `rows` rows for leaf `leaf`: service svc-<i % 3>, latency i % 100.
+fn rows_for(leaf: usize, rows: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("time", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("latency_ms", DataType::Float64, false),
+        Field::new("leaf", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(TimestampMillisecondArray::from_iter_values((0..rows as i64).map(|i| START_MS + i)).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("svc-{}", i % 3)))),
+        Arc::new(Float64Array::from_iter_values((0..rows).map(|i| (i % 100) as f64))),
+        Arc::new(StringArray::from_iter_values((0..rows).map(|_| format!("leaf-{leaf}")))),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+/// Rows leaf i holds: different per leaf, so the rows ratio tells leaves apart.
+fn leaf_rows(leaf: usize) -> usize {
+    1_000 * (leaf + 1)
+}
+
+struct Cluster {
+    _dirs: Vec<tempfile::TempDir>,
+    leaves: Vec<LeafProcess>,
+}
+
+impl Cluster {
+    async fn start(count: usize) -> Self {
+        let mut dirs = Vec::new();
+        let mut leaves = Vec::new();
+        for leaf in 0..count {
+            let dir = shm_tempdir();
+            let process = LeafProcess::start(dir.path(), &[]);
+            ingest(&mut process.client().await, "events", &[rows_for(leaf, leaf_rows(leaf))]).await.unwrap();
+            dirs.push(dir);
+            leaves.push(process);
+        }
+        Self { _dirs: dirs, leaves }
+    }
+
+    fn addresses(&self, range: std::ops::Range<usize>) -> Vec<String> {
+        self.leaves[range].iter().map(|l| l.address.to_string()).collect()
+    }
+}
+
+fn total_rows(count: usize) -> usize {
+    (0..count).map(leaf_rows).sum()
+}
+
+fn completeness(answer: &Value) -> (u64, u64, f64, f64) {
+    let c = &answer["completeness"];
+    (
+        c["leaves_queried"].as_u64().unwrap(),
+        c["leaves_answered"].as_u64().unwrap(),
+        c["ratio"].as_f64().unwrap(),
+        c["rows_ratio"].as_f64().unwrap(),
+    )
+}
+
+/// What a Flight SQL client sees: rows, FlightInfo app_metadata, DoGet
+/// headers, app_metadata of the last message, and trailers.
+struct FlightAnswer {
+    rows: usize,
+    info_metadata: Value,
+    header_queried: String,
+    last_message_metadata: Value,
+    trailer_answered: String,
+    trailer_rows_ratio: f64,
+}
+
+async fn flight_sql_query(endpoint: &str, sql: &str) -> Result<FlightAnswer, tonic::Status> {
+    let mut client = FlightServiceClient::connect(endpoint.to_string()).await.unwrap();
+    let command = CommandStatementQuery { query: sql.to_string(), transaction_id: None };
+    let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
+    let info: FlightInfo = client.get_flight_info(descriptor).await?.into_inner();
+    let info_metadata: Value = serde_json::from_slice(&info.app_metadata).unwrap();
+    let ticket: Ticket = info.endpoint[0].ticket.clone().unwrap();
+    let response = client.do_get(ticket).await?;
+    let header_queried = response.metadata().get("x-shoal-leaves-queried").unwrap().to_str().unwrap().to_string();
+    let mut stream = response.into_inner();
+    let mut messages = Vec::new();
+    while let Some(message) = stream.message().await? {
+        messages.push(message);
+    }
+    let trailers = stream.trailers().await?.expect("trailers");
+    let last_message_metadata: Value = serde_json::from_slice(&messages.last().unwrap().app_metadata).unwrap();
+    let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(futures::stream::iter(
+        messages.into_iter().map(Ok),
+    ))
+    .try_collect()
+    .await
+    .unwrap();
+    Ok(FlightAnswer {
+        rows: batches.iter().map(|b| b.num_rows()).sum(),
+        info_metadata,
+        header_queried,
+        last_message_metadata,
+        trailer_answered: trailers.get("x-shoal-leaves-answered").unwrap().to_str().unwrap().to_string(),
+        trailer_rows_ratio: trailers.get("x-shoal-rows-ratio").unwrap().to_str().unwrap().parse().unwrap(),
+    })
+}
+
+/// Waits until the aggregator's catalog shows `rows` rows of `events`.
+fn wait_for_rows(aggregator: &AggregatorProcess, rows: usize) {
+    for _ in 0..100 {
+        let (_, answer) = http_query(aggregator.http, "SELECT count(*) AS n FROM events", &[]);
+        if answer["rows"][0][0].as_u64() == Some(rows as u64) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the aggregator never saw {rows} rows");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leaf_is_left_out_and_the_answer_says_so() {
+    let mut cluster = Cluster::start(4).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
+    wait_for_rows(&aggregator, total_rows(4));
+
+    let sql = "SELECT service, count(*) AS n, avg(latency_ms) AS avg_ms FROM events GROUP BY service ORDER BY service";
+    let (status, answer) = http_query(aggregator.http, sql, &[]);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(completeness(&answer), (4, 4, 1.0, 1.0));
+    let counted: u64 = answer["rows"].as_array().unwrap().iter().map(|r| r[1].as_u64().unwrap()).sum();
+    assert_eq!(counted as usize, total_rows(4));
+    assert_eq!(answer["columns"], serde_json::json!(["service", "n", "avg_ms"]));
+
+    cluster.leaves[1].kill();
+    let expected_rows_ratio = (total_rows(4) - leaf_rows(1)) as f64 / total_rows(4) as f64;
+    let (status, answer) = http_query(aggregator.http, sql, &[]);
+    assert_eq!(status, 200, "{answer}");
+    let (queried, answered, ratio, rows_ratio) = completeness(&answer);
+    assert_eq!((queried, answered, ratio), (4, 3, 0.75));
+    assert!((rows_ratio - expected_rows_ratio).abs() < 1e-9, "{rows_ratio} vs {expected_rows_ratio}");
+    let counted: u64 = answer["rows"].as_array().unwrap().iter().map(|r| r[1].as_u64().unwrap()).sum();
+    assert_eq!(counted as usize, total_rows(4) - leaf_rows(1));
+
+    let flight = flight_sql_query(&aggregator.flight_endpoint(), sql).await.unwrap();
+    assert_eq!(flight.rows, 3);
+    assert_eq!(flight.info_metadata["leaves_answered"], 3);
+    assert_eq!(flight.info_metadata["ratio"], 0.75);
+    assert_eq!(flight.header_queried, "4");
+    assert_eq!(flight.last_message_metadata["leaves_queried"], 4);
+    assert_eq!(flight.trailer_answered, "3");
+    assert!((flight.trailer_rows_ratio - expected_rows_ratio).abs() < 1e-5);
+
+    // A minimum above what is available fails and says what was reached.
+    let (status, answer) = http_query(aggregator.http, sql, &[("x-shoal-min-completeness", "0.9")]);
+    assert_eq!(status, 503);
+    let message = answer["error"].as_str().unwrap();
+    assert!(message.contains("0.750") && message.contains("0.900") && message.contains("3 of 4"), "{message}");
+    let (status, answer) = http_query(aggregator.http, &format!("SET shoal.min_completeness = 0.8; {sql}"), &[]);
+    assert_eq!(status, 503, "{answer}");
+    let refused = flight_sql_query(&aggregator.flight_endpoint(), &format!("SET shoal.min_completeness = 0.8; {sql}"))
+        .await
+        .err()
+        .expect("below the minimum over Flight SQL");
+    assert!(refused.message().contains("below the minimum"), "{}", refused.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_leaf_is_cut_off_at_the_deadline() {
+    let cluster = Cluster::start(4).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
+    wait_for_rows(&aggregator, total_rows(4));
+
+    signal(cluster.leaves[2].pid(), libc::SIGSTOP);
+    let started = Instant::now();
+    let (status, answer) = http_query(aggregator.http, "SELECT count(*) AS n FROM events", &[("x-shoal-deadline", "1s")]);
+    let elapsed = started.elapsed();
+    let from_set = Instant::now();
+    let (status_set, answer_set) =
+        http_query(aggregator.http, "SET shoal.deadline = '1s'; SELECT count(*) AS n FROM events", &[]);
+    let elapsed_set = from_set.elapsed();
+    signal(cluster.leaves[2].pid(), libc::SIGCONT);
+
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(status_set, 200, "{answer_set}");
+    for answer in [&answer, &answer_set] {
+        let (queried, answered, ratio, rows_ratio) = completeness(answer);
+        assert_eq!((queried, answered, ratio), (4, 3, 0.75));
+        let expected = (total_rows(4) - leaf_rows(2)) as f64 / total_rows(4) as f64;
+        assert!((rows_ratio - expected).abs() < 1e-9);
+        assert_eq!(answer["rows"][0][0].as_u64().unwrap() as usize, total_rows(4) - leaf_rows(2));
+    }
+    // Not a timing benchmark: the default deadline is 10 s, so an answer in
+    // well under that shows the 1 s deadline cut the stopped leaf off.
+    assert!(elapsed < Duration::from_secs(5) && elapsed_set < Duration::from_secs(5));
+    eprintln!("1 s deadline with a stopped leaf answered in {elapsed:?} (header) and {elapsed_set:?} (SET)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_tier_tree_answers_like_a_flat_fan_out() {
+    let mut cluster = Cluster::start(4).await;
+    let flat = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
+    let left = AggregatorProcess::start(&cluster.addresses(0..2), &[]);
+    let right = AggregatorProcess::start(&cluster.addresses(2..4), &[]);
+    let root = AggregatorProcess::start(&[left.flight.to_string(), right.flight.to_string()], &[]);
+    wait_for_rows(&flat, total_rows(4));
+    wait_for_rows(&root, total_rows(4));
+
+    let queries = [
+        "SELECT service, count(*) AS n, avg(latency_ms) AS a, min(latency_ms) AS lo, max(leaf) AS l FROM events GROUP BY service ORDER BY service",
+        "SELECT count(*) AS n, approx_percentile_cont(latency_ms, 0.5) AS p50 FROM events WHERE service = 'svc-1'",
+        "SELECT leaf, latency_ms FROM events WHERE latency_ms >= 98 ORDER BY leaf DESC, latency_ms DESC LIMIT 5",
+        "SELECT time, leaf FROM events WHERE time < to_timestamp_millis(1763000000003) ORDER BY time, leaf",
+    ];
+    for sql in queries {
+        let (status, expected) = http_query(flat.http, sql, &[]);
+        assert_eq!(status, 200, "{expected}");
+        let (status, tree) = http_query(root.http, sql, &[]);
+        assert_eq!(status, 200, "{tree}");
+        assert_eq!(tree["rows"], expected["rows"], "{sql}");
+        assert_eq!(completeness(&tree), (4, 4, 1.0, 1.0), "{sql}");
+    }
+
+    cluster.leaves[3].kill();
+    let sql = "SELECT count(*) AS n FROM events";
+    let (_, flat_answer) = http_query(flat.http, sql, &[]);
+    let (_, tree_answer) = http_query(root.http, sql, &[]);
+    assert_eq!(tree_answer["rows"], flat_answer["rows"]);
+    assert_eq!(completeness(&tree_answer), completeness(&flat_answer));
+    assert_eq!(completeness(&tree_answer).1, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sql_gets_its_position_and_an_unknown_table_its_name() {
+    let cluster = Cluster::start(1).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..1), &[]);
+    wait_for_rows(&aggregator, total_rows(1));
+
+    let (status, answer) = http_query(aggregator.http, "SELECT count(*) FROM events WHERE", &[]);
+    assert_eq!(status, 400);
+    let message = answer["error"].as_str().unwrap();
+    assert!(message.contains("Line: 1, Column"), "{message}");
+
+    let (status, answer) = http_query(aggregator.http, "SELECT * FROM no_such_table", &[]);
+    assert_eq!(status, 400);
+    assert!(answer["error"].as_str().unwrap().contains("no_such_table"), "{answer}");
+
+    let (status, _, body) = http_request(aggregator.http, "POST", "/api/v1/query", &[], b"not json");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("must be JSON"));
+
+    let refused = flight_sql_query(&aggregator.flight_endpoint(), "SELEC 1").await.err().expect("bad SQL");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("Column"), "{}", refused.message());
+
+    let (status, _, body) = http_request(aggregator.http, "GET", "/api/v1/tables", &[], b"");
+    assert_eq!(status, 200);
+    let tables: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(tables["tables"][0]["name"], "events");
+    assert_eq!(tables["tables"][0]["rows"], 1000);
+    let (status, _, body) = http_request(aggregator.http, "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&body);
+    assert!(metrics.contains("shoal_leaves_up 1") && metrics.contains("shoal_queries_total{outcome=\"complete\"}"), "{metrics}");
+    let (status, _, _) = http_request(aggregator.http, "GET", "/healthz", &[], b"");
+    assert_eq!(status, 200);
+}
