@@ -92,7 +92,8 @@ struct FlightAnswer {
 }
 
 async fn flight_sql_query(endpoint: &str, sql: &str) -> Result<FlightAnswer, tonic::Status> {
-    let mut client = FlightServiceClient::connect(endpoint.to_string()).await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+    let mut client = FlightServiceClient::new(channel);
     let command = CommandStatementQuery { query: sql.to_string(), transaction_id: None };
     let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
     let info: FlightInfo = client.get_flight_info(descriptor).await?.into_inner();
@@ -253,10 +254,14 @@ async fn bad_sql_gets_its_position_and_an_unknown_table_its_name() {
     let aggregator = AggregatorProcess::start(&cluster.addresses(0..1), &[]);
     wait_for_rows(&aggregator, total_rows(1));
 
+    let (status, answer) = http_query(aggregator.http, "SELECT count(*) FROM events WHERE status = = 1", &[]);
+    assert_eq!(status, 400);
+    let message = answer["error"].as_str().unwrap();
+    assert!(message.contains("Line: 1, Column: 44"), "{message}");
     let (status, answer) = http_query(aggregator.http, "SELECT count(*) FROM events WHERE", &[]);
     assert_eq!(status, 400);
     let message = answer["error"].as_str().unwrap();
-    assert!(message.contains("Line: 1, Column"), "{message}");
+    assert!(message.contains("end of the SQL, Line: 1, Column: 34"), "{message}");
 
     let (status, answer) = http_query(aggregator.http, "SELECT * FROM no_such_table", &[]);
     assert_eq!(status, 400);

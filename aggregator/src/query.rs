@@ -229,7 +229,8 @@ async fn plan_statements(
     context: &SessionContext,
     sql: &str,
 ) -> Result<(ShoalOptions, LogicalPlan)> {
-    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+    let mut statements =
+        DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| with_end_position(e, sql))?;
     let Some(last) = statements.pop_back() else {
         return Err(AggregatorError::Query(
             "the request holds no SQL statement".to_string(),
@@ -253,6 +254,18 @@ async fn plan_statements(
         .cloned()
         .unwrap_or_default();
     Ok((options, plan))
+}
+
+/// sqlparser names the line and column of an unexpected token, but not of
+/// an unexpected end: say where the SQL ended.
+fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> AggregatorError {
+    let message = error.find_root().to_string();
+    if message.contains("Line:") {
+        return AggregatorError::Query(message);
+    }
+    let line = sql.lines().count().max(1);
+    let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
+    AggregatorError::Query(format!("{message} at the end of the SQL, Line: {line}, Column: {column}"))
 }
 
 fn is_set(statement: &Statement) -> bool {
