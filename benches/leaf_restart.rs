@@ -50,6 +50,7 @@ fn main() {
 
 async fn measure(data: &Path, rows: usize) {
     let data_dir = shm_tempdir();
+    let _ = rows;
     let backup_dir = tempfile::tempdir_in("/var/tmp").expect("backup dir");
     let backup_flag = backup_dir.path().to_str().expect("utf-8 path").to_string();
     let flags = ["--seal-age", "1s", "--backup-dir", backup_flag.as_str()];

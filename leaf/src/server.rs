@@ -76,10 +76,12 @@ pub async fn run_leaf(
     let address = listener
         .local_addr()
         .map_err(|e| LeafError::BadRequest(e.to_string()))?;
-    spawn_maintenance(store.clone());
-    spawn_warm_up(store.clone());
     info!(%address, rows = report.rows, blocks = report.blocks, recovery_ms = report.elapsed.as_millis() as u64, "leaf ready");
     ready(address);
+    // Mapping blocks takes the process's memory-map lock: start it once the
+    // leaf has said it is ready, not while it gets there.
+    spawn_warm_up(store.clone());
+    spawn_maintenance(store.clone());
 
     let service = LeafService::new(store);
     tonic::transport::Server::builder()
