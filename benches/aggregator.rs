@@ -42,18 +42,28 @@ fn start_leaves(runtime: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -
 }
 
 fn fan_out(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let dirs: Vec<tempfile::TempDir> = (0..LEAVES).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dirs: Vec<tempfile::TempDir> = (0..LEAVES)
+        .map(|_| tempfile::tempdir().expect("dir"))
+        .collect();
     let addresses = start_leaves(&runtime, &dirs);
     let _context = runtime.enter();
     let fleet = Fleet::new(&addresses).expect("fleet");
     let engine = runtime.block_on(async {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..100))]).expect("batch");
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..100))])
+                .expect("batch");
         fleet.refresh().await;
         let router = IngestRouter::new(fleet.clone());
         for _ in 0..LEAVES * 4 {
-            router.route_batches("t", &[batch.clone()]).await.expect("ingest");
+            router
+                .route_batches("t", std::slice::from_ref(&batch))
+                .await
+                .expect("ingest");
         }
         fleet.refresh().await;
         QueryEngine::new(fleet.clone(), Duration::from_secs(10))
@@ -65,7 +75,10 @@ fn fan_out(c: &mut Criterion) {
     c.bench_function("fan_out_8_leaves_trivial_aggregate", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let outcome = engine.run(sql, QueryOptions::default()).await.expect("query");
+                let outcome = engine
+                    .run(sql, QueryOptions::default())
+                    .await
+                    .expect("query");
                 assert_eq!(outcome.completeness.leaves_answered, LEAVES as u64);
                 black_box(outcome)
             })

@@ -19,7 +19,10 @@ async fn adbc_connects_lists_prepares_and_ingests() {
         return;
     };
     let dirs = [shm_tempdir(), shm_tempdir()];
-    let leaves: Vec<LeafProcess> = dirs.iter().map(|d| LeafProcess::start(d.path(), &[])).collect();
+    let leaves: Vec<LeafProcess> = dirs
+        .iter()
+        .map(|d| LeafProcess::start(d.path(), &[]))
+        .collect();
     let addresses: Vec<String> = leaves.iter().map(|l| l.address.to_string()).collect();
     let aggregator = AggregatorProcess::start(&addresses, &[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/adbc_client.py");

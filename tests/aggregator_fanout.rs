@@ -23,16 +23,29 @@ const START_MS: i64 = 1_763_000_000_000;
 /// `rows` rows for leaf `leaf`: service svc-<i % 3>, latency i % 100.
 fn rows_for(leaf: usize, rows: usize) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
-        Field::new("time", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("service", DataType::Utf8, false),
         Field::new("latency_ms", DataType::Float64, false),
         Field::new("leaf", DataType::Utf8, false),
     ]));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(TimestampMillisecondArray::from_iter_values((0..rows as i64).map(|i| START_MS + i)).with_timezone("UTC")),
-        Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("svc-{}", i % 3)))),
-        Arc::new(Float64Array::from_iter_values((0..rows).map(|i| (i % 100) as f64))),
-        Arc::new(StringArray::from_iter_values((0..rows).map(|_| format!("leaf-{leaf}")))),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values((0..rows as i64).map(|i| START_MS + i))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("svc-{}", i % 3)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            (0..rows).map(|i| (i % 100) as f64),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|_| format!("leaf-{leaf}")),
+        )),
     ];
     RecordBatch::try_new(schema, columns).unwrap()
 }
@@ -54,15 +67,27 @@ impl Cluster {
         for leaf in 0..count {
             let dir = shm_tempdir();
             let process = LeafProcess::start(dir.path(), &[]);
-            ingest(&mut process.client().await, "events", &[rows_for(leaf, leaf_rows(leaf))]).await.unwrap();
+            ingest(
+                &mut process.client().await,
+                "events",
+                &[rows_for(leaf, leaf_rows(leaf))],
+            )
+            .await
+            .unwrap();
             dirs.push(dir);
             leaves.push(process);
         }
-        Self { _dirs: dirs, leaves }
+        Self {
+            _dirs: dirs,
+            leaves,
+        }
     }
 
     fn addresses(&self, range: std::ops::Range<usize>) -> Vec<String> {
-        self.leaves[range].iter().map(|l| l.address.to_string()).collect()
+        self.leaves[range]
+            .iter()
+            .map(|l| l.address.to_string())
+            .collect()
     }
 }
 
@@ -92,25 +117,39 @@ struct FlightAnswer {
 }
 
 async fn flight_sql_query(endpoint: &str, sql: &str) -> Result<FlightAnswer, tonic::Status> {
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut client = FlightServiceClient::new(channel);
-    let command = CommandStatementQuery { query: sql.to_string(), transaction_id: None };
+    let command = CommandStatementQuery {
+        query: sql.to_string(),
+        transaction_id: None,
+    };
     let descriptor = FlightDescriptor::new_cmd(command.as_any().encode_to_vec());
     let info: FlightInfo = client.get_flight_info(descriptor).await?.into_inner();
     let info_metadata: Value = serde_json::from_slice(&info.app_metadata).unwrap();
     let ticket: Ticket = info.endpoint[0].ticket.clone().unwrap();
     let response = client.do_get(ticket).await?;
-    let header_queried = response.metadata().get("x-shoal-leaves-queried").unwrap().to_str().unwrap().to_string();
+    let header_queried = response
+        .metadata()
+        .get("x-shoal-leaves-queried")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let mut stream = response.into_inner();
     let mut messages = Vec::new();
     while let Some(message) = stream.message().await? {
         messages.push(message);
     }
     let trailers = stream.trailers().await?.expect("trailers");
-    let last_message_metadata: Value = serde_json::from_slice(&messages.last().unwrap().app_metadata).unwrap();
-    let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(futures::stream::iter(
-        messages.into_iter().map(Ok),
-    ))
+    let last_message_metadata: Value =
+        serde_json::from_slice(&messages.last().unwrap().app_metadata).unwrap();
+    let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
+        futures::stream::iter(messages.into_iter().map(Ok)),
+    )
     .try_collect()
     .await
     .unwrap();
@@ -119,8 +158,19 @@ async fn flight_sql_query(endpoint: &str, sql: &str) -> Result<FlightAnswer, ton
         info_metadata,
         header_queried,
         last_message_metadata,
-        trailer_answered: trailers.get("x-shoal-leaves-answered").unwrap().to_str().unwrap().to_string(),
-        trailer_rows_ratio: trailers.get("x-shoal-rows-ratio").unwrap().to_str().unwrap().parse().unwrap(),
+        trailer_answered: trailers
+            .get("x-shoal-leaves-answered")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string(),
+        trailer_rows_ratio: trailers
+            .get("x-shoal-rows-ratio")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
     })
 }
 
@@ -146,9 +196,17 @@ async fn a_killed_leaf_is_left_out_and_the_answer_says_so() {
     let (status, answer) = http_query(aggregator.http, sql, &[]);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(completeness(&answer), (4, 4, 1.0, 1.0));
-    let counted: u64 = answer["rows"].as_array().unwrap().iter().map(|r| r[1].as_u64().unwrap()).sum();
+    let counted: u64 = answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap())
+        .sum();
     assert_eq!(counted as usize, total_rows(4));
-    assert_eq!(answer["columns"], serde_json::json!(["service", "n", "avg_ms"]));
+    assert_eq!(
+        answer["columns"],
+        serde_json::json!(["service", "n", "avg_ms"])
+    );
 
     cluster.leaves[1].kill();
     let expected_rows_ratio = (total_rows(4) - leaf_rows(1)) as f64 / total_rows(4) as f64;
@@ -156,11 +214,21 @@ async fn a_killed_leaf_is_left_out_and_the_answer_says_so() {
     assert_eq!(status, 200, "{answer}");
     let (queried, answered, ratio, rows_ratio) = completeness(&answer);
     assert_eq!((queried, answered, ratio), (4, 3, 0.75));
-    assert!((rows_ratio - expected_rows_ratio).abs() < 1e-9, "{rows_ratio} vs {expected_rows_ratio}");
-    let counted: u64 = answer["rows"].as_array().unwrap().iter().map(|r| r[1].as_u64().unwrap()).sum();
+    assert!(
+        (rows_ratio - expected_rows_ratio).abs() < 1e-9,
+        "{rows_ratio} vs {expected_rows_ratio}"
+    );
+    let counted: u64 = answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap())
+        .sum();
     assert_eq!(counted as usize, total_rows(4) - leaf_rows(1));
 
-    let flight = flight_sql_query(&aggregator.flight_endpoint(), sql).await.unwrap();
+    let flight = flight_sql_query(&aggregator.flight_endpoint(), sql)
+        .await
+        .unwrap();
     assert_eq!(flight.rows, 3);
     assert_eq!(flight.info_metadata["leaves_answered"], 3);
     assert_eq!(flight.info_metadata["ratio"], 0.75);
@@ -173,14 +241,28 @@ async fn a_killed_leaf_is_left_out_and_the_answer_says_so() {
     let (status, answer) = http_query(aggregator.http, sql, &[("x-shoal-min-completeness", "0.9")]);
     assert_eq!(status, 503);
     let message = answer["error"].as_str().unwrap();
-    assert!(message.contains("0.750") && message.contains("0.900") && message.contains("3 of 4"), "{message}");
-    let (status, answer) = http_query(aggregator.http, &format!("SET shoal.min_completeness = 0.8; {sql}"), &[]);
+    assert!(
+        message.contains("0.750") && message.contains("0.900") && message.contains("3 of 4"),
+        "{message}"
+    );
+    let (status, answer) = http_query(
+        aggregator.http,
+        &format!("SET shoal.min_completeness = 0.8; {sql}"),
+        &[],
+    );
     assert_eq!(status, 503, "{answer}");
-    let refused = flight_sql_query(&aggregator.flight_endpoint(), &format!("SET shoal.min_completeness = 0.8; {sql}"))
-        .await
-        .err()
-        .expect("below the minimum over Flight SQL");
-    assert!(refused.message().contains("below the minimum"), "{}", refused.message());
+    let refused = flight_sql_query(
+        &aggregator.flight_endpoint(),
+        &format!("SET shoal.min_completeness = 0.8; {sql}"),
+    )
+    .await
+    .err()
+    .expect("below the minimum over Flight SQL");
+    assert!(
+        refused.message().contains("below the minimum"),
+        "{}",
+        refused.message()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,11 +273,18 @@ async fn a_stopped_leaf_is_cut_off_at_the_deadline() {
 
     signal(cluster.leaves[2].pid(), libc::SIGSTOP);
     let started = Instant::now();
-    let (status, answer) = http_query(aggregator.http, "SELECT count(*) AS n FROM events", &[("x-shoal-deadline", "1s")]);
+    let (status, answer) = http_query(
+        aggregator.http,
+        "SELECT count(*) AS n FROM events",
+        &[("x-shoal-deadline", "1s")],
+    );
     let elapsed = started.elapsed();
     let from_set = Instant::now();
-    let (status_set, answer_set) =
-        http_query(aggregator.http, "SET shoal.deadline = '1s'; SELECT count(*) AS n FROM events", &[]);
+    let (status_set, answer_set) = http_query(
+        aggregator.http,
+        "SET shoal.deadline = '1s'; SELECT count(*) AS n FROM events",
+        &[],
+    );
     let elapsed_set = from_set.elapsed();
     signal(cluster.leaves[2].pid(), libc::SIGCONT);
 
@@ -206,12 +295,17 @@ async fn a_stopped_leaf_is_cut_off_at_the_deadline() {
         assert_eq!((queried, answered, ratio), (4, 3, 0.75));
         let expected = (total_rows(4) - leaf_rows(2)) as f64 / total_rows(4) as f64;
         assert!((rows_ratio - expected).abs() < 1e-9);
-        assert_eq!(answer["rows"][0][0].as_u64().unwrap() as usize, total_rows(4) - leaf_rows(2));
+        assert_eq!(
+            answer["rows"][0][0].as_u64().unwrap() as usize,
+            total_rows(4) - leaf_rows(2)
+        );
     }
     // Not a timing benchmark: the default deadline is 10 s, so an answer in
     // well under that shows the 1 s deadline cut the stopped leaf off.
     assert!(elapsed < Duration::from_secs(5) && elapsed_set < Duration::from_secs(5));
-    eprintln!("1 s deadline with a stopped leaf answered in {elapsed:?} (header) and {elapsed_set:?} (SET)");
+    eprintln!(
+        "1 s deadline with a stopped leaf answered in {elapsed:?} (header) and {elapsed_set:?} (SET)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,26 +348,44 @@ async fn bad_sql_gets_its_position_and_an_unknown_table_its_name() {
     let aggregator = AggregatorProcess::start(&cluster.addresses(0..1), &[]);
     wait_for_rows(&aggregator, total_rows(1));
 
-    let (status, answer) = http_query(aggregator.http, "SELECT count(*) FROM events WHERE status = = 1", &[]);
+    let (status, answer) = http_query(
+        aggregator.http,
+        "SELECT count(*) FROM events WHERE status = = 1",
+        &[],
+    );
     assert_eq!(status, 400);
     let message = answer["error"].as_str().unwrap();
     assert!(message.contains("Line: 1, Column: 44"), "{message}");
     let (status, answer) = http_query(aggregator.http, "SELECT count(*) FROM events WHERE", &[]);
     assert_eq!(status, 400);
     let message = answer["error"].as_str().unwrap();
-    assert!(message.contains("end of the SQL, Line: 1, Column: 34"), "{message}");
+    assert!(
+        message.contains("end of the SQL, Line: 1, Column: 34"),
+        "{message}"
+    );
 
     let (status, answer) = http_query(aggregator.http, "SELECT * FROM no_such_table", &[]);
     assert_eq!(status, 400);
-    assert!(answer["error"].as_str().unwrap().contains("no_such_table"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("no_such_table"),
+        "{answer}"
+    );
 
-    let (status, _, body) = http_request(aggregator.http, "POST", "/api/v1/query", &[], b"not json");
+    let (status, _, body) =
+        http_request(aggregator.http, "POST", "/api/v1/query", &[], b"not json");
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("must be JSON"));
 
-    let refused = flight_sql_query(&aggregator.flight_endpoint(), "SELEC 1").await.err().expect("bad SQL");
+    let refused = flight_sql_query(&aggregator.flight_endpoint(), "SELEC 1")
+        .await
+        .err()
+        .expect("bad SQL");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(refused.message().contains("Column"), "{}", refused.message());
+    assert!(
+        refused.message().contains("Column"),
+        "{}",
+        refused.message()
+    );
 
     let (status, _, body) = http_request(aggregator.http, "GET", "/api/v1/tables", &[], b"");
     assert_eq!(status, 200);
@@ -283,7 +395,11 @@ async fn bad_sql_gets_its_position_and_an_unknown_table_its_name() {
     let (status, _, body) = http_request(aggregator.http, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);
     let metrics = String::from_utf8_lossy(&body);
-    assert!(metrics.contains("shoal_leaves_up 1") && metrics.contains("shoal_queries_total{outcome=\"complete\"}"), "{metrics}");
+    assert!(
+        metrics.contains("shoal_leaves_up 1")
+            && metrics.contains("shoal_queries_total{outcome=\"complete\"}"),
+        "{metrics}"
+    );
     let (status, _, _) = http_request(aggregator.http, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200);
 }

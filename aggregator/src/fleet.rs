@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use shoal_leaf::column_type::ColumnType;
-use shoal_proto::{ColumnStatus, LeafClient, LeafStatus, StatusRequest, TableStatus};
+use shoal_leaf::server::column_statuses;
+use shoal_proto::{LeafClient, LeafStatus, StatusRequest, TableStatus};
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
 
@@ -151,14 +152,7 @@ impl Fleet {
             .into_iter()
             .map(|(name, view)| TableStatus {
                 name,
-                columns: view
-                    .columns
-                    .iter()
-                    .map(|(name, column_type)| ColumnStatus {
-                        name: name.clone(),
-                        r#type: column_type.name().to_string(),
-                    })
-                    .collect(),
+                columns: column_statuses(&view.columns),
                 rows: view.rows,
                 min_time_micros: view.min_time_micros,
                 max_time_micros: view.max_time_micros,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -269,14 +269,9 @@ fn encode_handle(
     handle.extend_from_slice(&(sql.len() as u32).to_le_bytes());
     handle.extend_from_slice(sql.as_bytes());
     if let Some(batch) = parameters {
-        let mut writer = StreamWriter::try_new(&mut handle, &batch.schema())
+        let parameters = shoal_leaf::ipc::encode_stream(std::slice::from_ref(batch))
             .map_err(|e| Status::internal(e.to_string()))?;
-        writer
-            .write(batch)
-            .map_err(|e| Status::internal(e.to_string()))?;
-        writer
-            .finish()
-            .map_err(|e| Status::internal(e.to_string()))?;
+        handle.extend_from_slice(&parameters);
     }
     Ok(handle.into())
 }

@@ -229,8 +229,8 @@ async fn plan_statements(
     context: &SessionContext,
     sql: &str,
 ) -> Result<(ShoalOptions, LogicalPlan)> {
-    let mut statements =
-        DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| with_end_position(e, sql))?;
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+        .map_err(|e| with_end_position(e, sql))?;
     let Some(last) = statements.pop_back() else {
         return Err(AggregatorError::Query(
             "the request holds no SQL statement".to_string(),
@@ -265,7 +265,9 @@ fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> Ag
     }
     let line = sql.lines().count().max(1);
     let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
-    AggregatorError::Query(format!("{message} at the end of the SQL, Line: {line}, Column: {column}"))
+    AggregatorError::Query(format!(
+        "{message} at the end of the SQL, Line: {line}, Column: {column}"
+    ))
 }
 
 fn is_set(statement: &Statement) -> bool {

@@ -14,9 +14,9 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::ipc::writer::StreamWriter;
 use rand::seq::SliceRandom;
 use shoal_leaf::column_type::ColumnType;
+use shoal_leaf::ipc::encode_stream;
 use shoal_proto::{IngestRequest, IngestResponse};
 use tracing::warn;
 
@@ -40,19 +40,8 @@ impl IngestRouter {
             return Ok(0);
         };
         self.check_types(table, first)?;
-        let mut bytes = Vec::new();
-        {
-            let mut writer = StreamWriter::try_new(&mut bytes, &first.schema())
-                .map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
-            for batch in batches {
-                writer
-                    .write(batch)
-                    .map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
-            }
-            writer
-                .finish()
-                .map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
-        }
+        let bytes =
+            encode_stream(batches).map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
         Ok(self.route_ipc(table, bytes).await?.rows_accepted)
     }
 

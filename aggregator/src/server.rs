@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::FutureExt;
+use shoal_leaf::server::incoming_without_delay;
 use shoal_proto::LeafServer;
 use tokio::net::TcpListener;
-use shoal_leaf::server::incoming_without_delay;
 
 use crate::child::ChildService;
 use crate::error::{AggregatorError, Result};

@@ -13,7 +13,7 @@
 //! - [`backup`]: the optional disk copy of sealed blocks.
 //! - [`pruning`], [`provider`], [`scan`]: DataFusion over the blocks.
 //! - [`fragment`]: plan fragments from aggregators, and their table scans.
-//! - [`server`]: the gRPC and Arrow Flight services.
+//! - [`server`]: the gRPC and Arrow Flight services; [`ipc`]: IPC stream bytes.
 
 pub mod backup;
 pub mod bitmap_index;
@@ -22,6 +22,7 @@ pub mod coerce;
 pub mod column_type;
 pub mod error;
 pub mod fragment;
+pub mod ipc;
 pub mod manifest;
 pub mod provider;
 pub mod pruning;

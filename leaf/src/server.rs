@@ -28,6 +28,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use crate::block::BLOCK_FORMAT_VERSION;
+use crate::column_type::ColumnType;
 use crate::error::{LeafError, Result};
 use crate::scan::{execute_fragment, execute_scan};
 use crate::store::{Store, StoreConfig};
@@ -95,10 +96,7 @@ pub async fn run_leaf(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .serve_with_incoming_shutdown(
-            incoming_without_delay(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming_without_delay(listener), shutdown)
         .await
         .map_err(|e| LeafError::BadRequest(format!("gRPC server failed: {e}")))
 }
@@ -189,20 +187,24 @@ impl Leaf for LeafService {
     }
 }
 
+/// Columns as the status message lists them.
+pub fn column_statuses(columns: &[(String, ColumnType)]) -> Vec<ColumnStatus> {
+    columns
+        .iter()
+        .map(|(name, column_type)| ColumnStatus {
+            name: name.clone(),
+            r#type: column_type.name().to_string(),
+        })
+        .collect()
+}
+
 fn leaf_status(store: &Store) -> LeafStatus {
     let tables = store
         .stats()
         .into_iter()
         .map(|(name, stats)| TableStatus {
             name,
-            columns: stats
-                .columns
-                .iter()
-                .map(|(name, column_type)| ColumnStatus {
-                    name: name.clone(),
-                    r#type: column_type.name().to_string(),
-                })
-                .collect(),
+            columns: column_statuses(&stats.columns),
             rows: stats.rows,
             bytes: stats.bytes,
             min_time_micros: stats.time_range.map(|r| r.0),

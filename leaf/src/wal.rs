@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
 
 use crate::error::{LeafError, Result};
 
@@ -182,12 +181,7 @@ fn next_record(contents: &[u8], offset: usize) -> Option<(&[u8], usize)> {
 }
 
 fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut payload = Vec::new();
-    let mut writer = StreamWriter::try_new(&mut payload, &batch.schema())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    drop(writer);
-    Ok(payload)
+    Ok(crate::ipc::encode_stream(std::slice::from_ref(batch))?)
 }
 
 fn decode_batches(payload: &[u8]) -> Result<Vec<RecordBatch>> {

@@ -236,8 +236,15 @@ pub struct AggregatorProcess {
 impl AggregatorProcess {
     /// Starts an aggregator over `leaves` (`host:port`) with extra flags.
     pub fn start(leaves: &[String], extra: &[&str]) -> Self {
-        let mut child = Command::new(shoal_binary())
-            .args(["aggregator", "--flight", "127.0.0.1:0", "--http", "127.0.0.1:0", "--leaves"])
+        let child = Command::new(shoal_binary())
+            .args([
+                "aggregator",
+                "--flight",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--leaves",
+            ])
             .arg(leaves.join(","))
             .args(extra)
             .env("SHOAL_LOG", "warn")
@@ -245,18 +252,26 @@ impl AggregatorProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn shoal aggregator");
-        let stdout = child.stdout.take().expect("stdout");
+        // Owned by `process` from here on, so a failed start still reaps it.
+        let unbound: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let mut process = Self {
+            child,
+            flight: unbound,
+            http: unbound,
+        };
+        let stdout = process.child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         loop {
-            let line = lines.next().expect("aggregator exited before it was ready").expect("read");
+            let line = lines
+                .next()
+                .expect("aggregator exited before it was ready")
+                .expect("read");
             if let Some(rest) = line.strip_prefix("shoal aggregator ready: flight ") {
                 let (flight, http) = rest.split_once(" http ").expect("ready line");
                 std::thread::spawn(move || for _ in lines {});
-                return Self {
-                    child,
-                    flight: flight.trim().parse().expect("flight address"),
-                    http: http.trim().parse().expect("http address"),
-                };
+                process.flight = flight.trim().parse().expect("flight address");
+                process.http = http.trim().parse().expect("http address");
+                return process;
             }
         }
     }
@@ -304,16 +319,26 @@ pub fn http_request(
     stream.write_all(body).expect("write body");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("read");
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let mut body = response[split + 4..].to_vec();
     let mut lines = head.lines();
-    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     (status, headers, body)
@@ -322,8 +347,12 @@ pub fn http_request(
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else { return out };
-        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16).unwrap();
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16)
+                .unwrap();
         if size == 0 {
             return out;
         }
@@ -333,10 +362,20 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 }
 
 /// `POST /api/v1/query`: the status and the JSON answer.
-pub fn http_query(address: SocketAddr, sql: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+pub fn http_query(
+    address: SocketAddr,
+    sql: &str,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let body = serde_json::json!({ "sql": sql }).to_string();
     let mut all_headers = vec![("content-type", "application/json")];
     all_headers.extend_from_slice(headers);
-    let (status, _, body) = http_request(address, "POST", "/api/v1/query", &all_headers, body.as_bytes());
+    let (status, _, body) = http_request(
+        address,
+        "POST",
+        "/api/v1/query",
+        &all_headers,
+        body.as_bytes(),
+    );
     (status, serde_json::from_slice(&body).expect("JSON answer"))
 }
