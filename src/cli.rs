@@ -43,6 +43,9 @@ struct AggregatorArgs {
     /// Default query deadline, e.g. `10s`.
     #[arg(long, default_value = "10s")]
     deadline: String,
+    /// Largest ingest request body, e.g. `64MiB`.
+    #[arg(long, default_value = "64MiB")]
+    max_body: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +120,7 @@ impl Cli {
                     http: args.http,
                     leaves: args.leaves,
                     deadline: parse_duration("--deadline", &args.deadline)?,
+                    max_body_bytes: parse_size("--max-body", &args.max_body)? as usize,
                 };
                 run_aggregator(config, shutdown_signal(), |bound| {
                     println!(
@@ -142,7 +146,11 @@ impl Cli {
                     http: args.http,
                     deadline: parse_duration("--deadline", &args.deadline)?,
                     seal_age: parse_duration("--seal-age", &args.seal_age)?,
-                    memory_limit: args.memory_limit.as_deref().map(parse_size).transpose()?,
+                    memory_limit: args
+                        .memory_limit
+                        .as_deref()
+                        .map(|v| parse_size("--memory-limit", v))
+                        .transpose()?,
                     retention: args
                         .retention
                         .as_deref()
@@ -163,7 +171,11 @@ impl LeafArgs {
             store: StoreConfig {
                 data_dir: self.data_dir,
                 backup_dir: self.backup_dir,
-                memory_limit: self.memory_limit.as_deref().map(parse_size).transpose()?,
+                memory_limit: self
+                    .memory_limit
+                    .as_deref()
+                    .map(|v| parse_size("--memory-limit", v))
+                    .transpose()?,
                 retention: self
                     .retention
                     .as_deref()
@@ -175,12 +187,12 @@ impl LeafArgs {
     }
 }
 
-fn parse_size(value: &str) -> Result<u64, CliError> {
+fn parse_size(flag: &'static str, value: &str) -> Result<u64, CliError> {
     value
         .parse::<bytesize::ByteSize>()
         .map(|size| size.as_u64())
         .map_err(|reason| CliError::InvalidFlag {
-            flag: "--memory-limit",
+            flag,
             value: value.to_string(),
             reason: format!("{reason} (e.g. 512MiB, 4GiB)"),
         })

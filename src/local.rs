@@ -77,6 +77,7 @@ pub async fn run_local(
         http: config.http,
         leaves: addresses.clone(),
         deadline: config.deadline,
+        max_body_bytes: shoal_aggregator::server::DEFAULT_MAX_BODY_BYTES,
     };
     let (ready_sender, ready) = oneshot::channel();
     let serving = tokio::spawn(run_aggregator(aggregator, shutdown.clone(), move |bound| {

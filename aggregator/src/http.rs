@@ -1,5 +1,6 @@
 //! The HTTP front end: `POST /api/v1/query`, `GET /api/v1/tables`,
-//! `GET /healthz`, `GET /metrics`, and the dashboard at `/`.
+//! `GET /healthz`, `GET /metrics`, the dashboard at `/`, and the ingest
+//! routes of [`crate::ingest::http_ingest`].
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{AggregatorError, Result};
+use crate::ingest::http_ingest::{self, IngestState};
 use crate::metrics::Metrics;
 use crate::query::{QueryEngine, QueryOptions, parse_deadline, parse_min_completeness};
 
@@ -26,14 +28,33 @@ pub struct HttpState {
 }
 
 /// The HTTP routes of an aggregator.
-pub fn router(state: HttpState) -> Router {
+pub fn router(state: HttpState, ingest: IngestState) -> Router {
+    let ingest_routes = Router::new()
+        .route("/api/v1/ingest/{table}", post(http_ingest::ingest))
+        .route("/_bulk", post(http_ingest::bulk))
+        .route("/{index}/_bulk", post(http_ingest::bulk))
+        .with_state(ingest);
     Router::new()
-        .route("/", get(dashboard))
+        .route("/", get(root))
         .route("/api/v1/query", post(query))
         .route("/api/v1/tables", get(tables))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(ingest_routes)
+}
+
+/// The dashboard for browsers; for Elasticsearch clients, which probe `/`
+/// before they send bulk requests, what an Elasticsearch node answers.
+async fn root(headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    match wants_html {
+        true => Html(include_str!("dashboard.html")).into_response(),
+        false => axum::Json(http_ingest::elasticsearch_probe()).into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,8 +197,4 @@ async fn metrics(State(state): State<HttpState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("dashboard.html"))
 }

@@ -9,7 +9,8 @@
 //! - [`completeness`]: how much of the data an answer covers.
 //! - [`query`]: one SQL request end to end.
 //! - [`child`]: the aggregator as another aggregator's child (a tree).
-//! - [`routing`]: ingested batches to leaves by the power of two choices.
+//! - [`ingest`], [`routing`]: JSON from log shippers to Arrow, and batches to
+//!   leaves by the power of two choices.
 //! - [`flight_sql`], [`trailers`], [`http`], [`metrics`]: the front ends.
 //! - [`server`]: wiring of one aggregator process.
 
@@ -20,6 +21,7 @@ pub mod fanout;
 pub mod fleet;
 pub mod flight_sql;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod query;
 pub mod remote_table;

@@ -16,6 +16,7 @@ use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, MAX_MESSAGE_BYTES};
 use crate::flight_sql::FlightSqlFrontEnd;
 use crate::http::{HttpState, router};
+use crate::ingest::http_ingest::IngestState;
 use crate::metrics::Metrics;
 use crate::query::QueryEngine;
 use crate::routing::IngestRouter;
@@ -31,7 +32,14 @@ pub struct AggregatorConfig {
     pub leaves: Vec<String>,
     /// Default query deadline.
     pub deadline: Duration,
+    /// Largest ingest body, compressed or not.
+    pub max_body_bytes: usize,
 }
+
+/// Default `--max-body`: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of ingest requests being decoded and routed at once (429 past it).
+const INGEST_BUFFER_BYTES: usize = 256 * 1024 * 1024;
 
 /// Addresses an aggregator listens on (useful when asked for port 0).
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +101,14 @@ pub async fn run_aggregator(
     let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |stream| {
         let _ = stream.set_nodelay(true);
     });
-    let http = axum::serve(http_listener, router(HttpState { engine, metrics }))
+    let ingest = IngestState::new(
+        fleet.clone(),
+        IngestRouter::new(fleet.clone()),
+        metrics.clone(),
+        config.max_body_bytes,
+        INGEST_BUFFER_BYTES.max(config.max_body_bytes),
+    );
+    let http = axum::serve(http_listener, router(HttpState { engine, metrics }, ingest))
         .with_graceful_shutdown(shutdown);
     ready(addresses);
     let (grpc, http) = tokio::join!(grpc, http);
