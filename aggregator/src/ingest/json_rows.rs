@@ -232,7 +232,7 @@ mod tests {
         assert_eq!(parsed.rows[1].line, 5);
         assert_eq!(
             parsed.rows[1].fields["time"],
-            Value::from(1_795_600_800_500_000i64)
+            Value::from(1_795_082_400_500_000i64)
         );
         let lines: Vec<usize> = parsed.errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 4]);
