@@ -118,9 +118,21 @@ impl QueryEngine {
     pub async fn run(&self, sql: &str, options: QueryOptions) -> Result<QueryOutcome> {
         let query_id = format!("{:016x}", rand::random::<u64>());
         let span = info_span!("query", query_id = %query_id);
-        self.run_in_span(sql, options, query_id)
-            .instrument(span)
-            .await
+        let outcome = self
+            .run_in_span(sql, options.clone(), query_id.clone())
+            .instrument(span.clone())
+            .await;
+        // A table created since the last status poll (every second) is not
+        // in the catalog yet: ask the children once more before saying so.
+        match outcome {
+            Err(AggregatorError::Query(message)) if message.contains("not found") => {
+                self.fleet.refresh().await;
+                self.run_in_span(sql, options, query_id)
+                    .instrument(span)
+                    .await
+            }
+            other => other,
+        }
     }
 
     async fn run_in_span(
