@@ -60,11 +60,17 @@ impl LeafProcess {
 
     /// Starts a leaf; `Err` holds what it printed if it exited instead.
     pub fn try_start(data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
+        Self::try_start_on("127.0.0.1:0", data_dir, extra)
+    }
+
+    /// Starts a leaf on a given address (to restart it where an aggregator
+    /// expects it).
+    pub fn try_start_on(listen: &str, data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
         let started_at = Instant::now();
         let mut child = Command::new(shoal_binary())
             .arg("leaf")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -148,6 +154,12 @@ impl Drop for LeafProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A loopback address with a port free right now.
+pub fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").to_string()
 }
 
 /// Encodes batches as one Arrow IPC stream.
