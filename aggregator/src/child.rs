@@ -26,6 +26,7 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver};
+use shoal_leaf::scan::merge_partitions;
 use shoal_proto::{
     FragmentCompleteness, FragmentRequest, IngestRequest, IngestResponse, Leaf, LeafStatus,
     StatusRequest,
@@ -38,7 +39,6 @@ use crate::fanout::FanOutExec;
 use crate::fleet::Fleet;
 use crate::query::QueryEngine;
 use crate::routing::IngestRouter;
-use crate::split::merge_with_fetch;
 
 /// A fragment running on this aggregator's children.
 pub struct ChildFragment {
@@ -82,7 +82,7 @@ pub fn reduce_for_parent(
             partial.input_schema(),
         )?));
     }
-    Ok(merge_with_fetch(fan_out, fragment.fetch()))
+    Ok(merge_partitions(fan_out, fragment.fetch()))
 }
 
 /// What this aggregator's subtree covered, once its stream has ended.

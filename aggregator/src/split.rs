@@ -25,15 +25,14 @@ use datafusion::common::config::ConfigOptions;
 use datafusion::error::Result as DfResult;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::LocalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 use shoal_leaf::fragment::TableScanExec;
+use shoal_leaf::scan::merge_partitions;
 
 use crate::fanout::FanOutExec;
 use crate::fleet::Fleet;
@@ -56,7 +55,7 @@ impl SplitForLeaves {
             // The operator above expected one partition (a sort that merged
             // its input, say): merge the children's answers back into one.
             if plan.output_partitioning().partition_count() == 1 {
-                return Ok(merge_with_fetch(fan_out, plan.fetch()));
+                return Ok(merge_partitions(fan_out, plan.fetch()));
             }
             return Ok(fan_out);
         }
@@ -88,22 +87,6 @@ impl PhysicalOptimizerRule for SplitForLeaves {
 
     fn schema_check(&self) -> bool {
         true
-    }
-}
-
-/// One partition from `plan`'s partitions, keeping their order and `fetch`.
-pub fn merge_with_fetch(
-    plan: Arc<dyn ExecutionPlan>,
-    fetch: Option<usize>,
-) -> Arc<dyn ExecutionPlan> {
-    if plan.output_partitioning().partition_count() <= 1 {
-        return plan;
-    }
-    match plan.output_ordering() {
-        Some(ordering) => {
-            Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan).with_fetch(fetch))
-        }
-        None => Arc::new(CoalescePartitionsExec::new(plan).with_fetch(fetch)),
     }
 }
 

@@ -94,21 +94,28 @@ pub async fn execute_fragment(
         .filter_map(|name| store.table(name, false).ok())
         .map(|table| table.stats().rows)
         .sum();
-    let plan = merge_partitions(plan);
+    let fetch = plan.fetch();
+    let plan = merge_partitions(plan, fetch);
     Ok(RunningFragment {
         stream: plan.execute(0, task)?,
         rows,
     })
 }
 
-/// One output partition from `plan`: a sort-preserving merge when its
-/// partitions are ordered, a coalesce otherwise.
-pub fn merge_partitions(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+/// One output partition from `plan`'s partitions: a sort-preserving merge
+/// when they are ordered, a coalesce otherwise, keeping at most `fetch` rows.
+/// Leaves use it for a fragment's answer, aggregators for their children's.
+pub fn merge_partitions(
+    plan: Arc<dyn ExecutionPlan>,
+    fetch: Option<usize>,
+) -> Arc<dyn ExecutionPlan> {
     if plan.output_partitioning().partition_count() <= 1 {
         return plan;
     }
     match plan.output_ordering() {
-        Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan)),
-        None => Arc::new(CoalescePartitionsExec::new(plan)),
+        Some(ordering) => {
+            Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan).with_fetch(fetch))
+        }
+        None => Arc::new(CoalescePartitionsExec::new(plan).with_fetch(fetch)),
     }
 }
