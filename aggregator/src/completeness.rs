@@ -48,14 +48,23 @@ impl Completeness {
         Self::from_counts(&FragmentCompleteness::default())
     }
 
-    /// The gRPC trailers / headers that carry this completeness.
-    pub fn header_pairs(&self) -> [(&'static str, String); 4] {
-        [
+    /// The HTTP headers, gRPC headers and trailers that carry this
+    /// completeness.
+    pub fn headers(&self) -> http::HeaderMap {
+        let pairs = [
             ("x-shoal-leaves-queried", self.leaves_queried.to_string()),
             ("x-shoal-leaves-answered", self.leaves_answered.to_string()),
             ("x-shoal-completeness", format!("{:.6}", self.ratio)),
             ("x-shoal-rows-ratio", format!("{:.6}", self.rows_ratio)),
-        ]
+        ];
+        let mut headers = http::HeaderMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            // Digits and dots are always valid header values.
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        headers
     }
 
     /// As JSON text.

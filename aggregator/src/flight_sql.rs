@@ -51,9 +51,7 @@ use crate::child::{run_fragment, subtree_completeness};
 use crate::completeness::Completeness;
 use crate::error::{AggregatorError, Result};
 use crate::metrics::Metrics;
-use crate::query::{
-    QueryEngine, QueryOptions, QueryOutcome, parse_deadline, parse_min_completeness,
-};
+use crate::query::{QueryEngine, QueryOptions, QueryOutcome};
 use crate::routing::IngestRouter;
 use crate::trailers::ExtraTrailers;
 
@@ -111,7 +109,7 @@ impl FlightSqlFrontEnd {
         parameters: Vec<ScalarValue>,
         descriptor: FlightDescriptor,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        let mut options = options_from_metadata(metadata)?;
+        let mut options = QueryOptions::from_headers(&metadata.clone().into_headers())?;
         options.parameters = parameters;
         let outcome = self.engine.run(sql, options).await;
         self.metrics.observe(&outcome);
@@ -172,31 +170,10 @@ impl FlightSqlFrontEnd {
     }
 }
 
-/// Reads `x-shoal-deadline` and `x-shoal-min-completeness`.
-pub fn options_from_metadata(metadata: &MetadataMap) -> Result<QueryOptions> {
-    let text = |name: &str| {
-        metadata
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    Ok(QueryOptions {
-        deadline: text("x-shoal-deadline")
-            .map(|v| parse_deadline(&v))
-            .transpose()?,
-        min_completeness: text("x-shoal-min-completeness")
-            .map(|v| parse_min_completeness(&v))
-            .transpose()?,
-        parameters: Vec::new(),
-    })
-}
-
 fn add_headers(metadata: &mut MetadataMap, completeness: &Completeness) {
-    for (name, value) in completeness.header_pairs() {
-        if let Ok(value) = value.parse() {
-            metadata.insert(name, value);
-        }
-    }
+    let mut headers = std::mem::take(metadata).into_headers();
+    headers.extend(completeness.headers());
+    *metadata = MetadataMap::from_headers(headers);
 }
 
 /// The result as Flight data: completeness in the headers, in the
@@ -217,13 +194,9 @@ fn result_response(
     let stream = async_stream_with_last_metadata(encoded, json);
     let mut response = Response::new(stream);
     add_headers(response.metadata_mut(), &completeness);
-    let mut trailers = http::HeaderMap::new();
-    for (name, value) in completeness.header_pairs() {
-        if let Ok(value) = value.parse() {
-            trailers.insert(name, value);
-        }
-    }
-    response.extensions_mut().insert(ExtraTrailers(trailers));
+    response
+        .extensions_mut()
+        .insert(ExtraTrailers(completeness.headers()));
     Ok(response)
 }
 

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::error::{AggregatorError, Result};
 use crate::ingest::http_ingest::{self, IngestState};
 use crate::metrics::Metrics;
-use crate::query::{QueryEngine, QueryOptions, parse_deadline, parse_min_completeness};
+use crate::query::{QueryEngine, QueryOptions};
 
 /// What the HTTP handlers share.
 #[derive(Debug, Clone)]
@@ -68,17 +68,6 @@ fn error_response(error: &AggregatorError) -> Response {
     (status, axum::Json(json!({ "error": error.to_string() }))).into_response()
 }
 
-fn options_from_headers(headers: &HeaderMap) -> Result<QueryOptions> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    Ok(QueryOptions {
-        deadline: text("x-shoal-deadline").map(parse_deadline).transpose()?,
-        min_completeness: text("x-shoal-min-completeness")
-            .map(parse_min_completeness)
-            .transpose()?,
-        parameters: Vec::new(),
-    })
-}
-
 async fn query(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
     let request: QueryRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -88,7 +77,7 @@ async fn query(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) 
             )));
         }
     };
-    let options = match options_from_headers(&headers) {
+    let options = match QueryOptions::from_headers(&headers) {
         Ok(options) => options,
         Err(error) => return error_response(&error),
     };
@@ -116,11 +105,9 @@ async fn query(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) 
         "query_id": outcome.query_id,
     }))
     .into_response();
-    for (name, value) in outcome.completeness.header_pairs() {
-        if let Ok(value) = value.parse() {
-            response.headers_mut().insert(name, value);
-        }
-    }
+    response
+        .headers_mut()
+        .extend(outcome.completeness.headers());
     response
 }
 

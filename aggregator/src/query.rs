@@ -52,6 +52,21 @@ pub struct QueryOptions {
     pub parameters: Vec<ScalarValue>,
 }
 
+impl QueryOptions {
+    /// Reads `x-shoal-deadline` and `x-shoal-min-completeness` from HTTP
+    /// headers or gRPC metadata (`MetadataMap::into_headers`).
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Self> {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        Ok(Self {
+            deadline: text("x-shoal-deadline").map(parse_deadline).transpose()?,
+            min_completeness: text("x-shoal-min-completeness")
+                .map(parse_min_completeness)
+                .transpose()?,
+            parameters: Vec::new(),
+        })
+    }
+}
+
 /// The answer to one request.
 #[derive(Debug, Clone)]
 pub struct QueryOutcome {
