@@ -69,15 +69,8 @@ struct LocalArgs {
     /// Rows `--demo` generates.
     #[arg(long, default_value_t = 1_000_000)]
     demo_rows: u64,
-    /// Shared memory each leaf may hold, e.g. `4GiB`.
-    #[arg(long)]
-    memory_limit: Option<String>,
-    /// Drop blocks whose newest row is older than this, e.g. `7d`.
-    #[arg(long)]
-    retention: Option<String>,
-    /// Seal an open block once it is this old.
-    #[arg(long, default_value = "5s")]
-    seal_age: String,
+    #[command(flatten)]
+    store: StoreFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -91,7 +84,14 @@ struct LeafArgs {
     /// Directory on disk where sealed blocks are copied, to survive reboots.
     #[arg(long)]
     backup_dir: Option<PathBuf>,
-    /// Shared memory the leaf may hold, e.g. `4GiB`; oldest blocks go first.
+    #[command(flatten)]
+    store: StoreFlags,
+}
+
+/// How each leaf keeps its blocks (`shoal leaf` and `shoal local`).
+#[derive(Debug, clap::Args)]
+struct StoreFlags {
+    /// Shared memory a leaf may hold, e.g. `4GiB`; oldest blocks go first.
     #[arg(long)]
     memory_limit: Option<String>,
     /// Drop blocks whose newest row is older than this, e.g. `7d`.
@@ -100,6 +100,31 @@ struct LeafArgs {
     /// Seal an open block once it is this old, e.g. `5s`.
     #[arg(long, default_value = "5s")]
     seal_age: String,
+}
+
+/// The parsed [`StoreFlags`].
+struct StoreLimits {
+    memory_limit: Option<u64>,
+    retention: Option<Duration>,
+    seal_age: Duration,
+}
+
+impl StoreFlags {
+    fn parse(&self) -> Result<StoreLimits, CliError> {
+        Ok(StoreLimits {
+            memory_limit: self
+                .memory_limit
+                .as_deref()
+                .map(|v| parse_size("--memory-limit", v))
+                .transpose()?,
+            retention: self
+                .retention
+                .as_deref()
+                .map(|v| parse_duration("--retention", v))
+                .transpose()?,
+            seal_age: parse_duration("--seal-age", &self.seal_age)?,
+        })
+    }
 }
 
 impl Cli {
@@ -139,23 +164,16 @@ impl Cli {
                         reason: "at least one leaf".into(),
                     });
                 }
+                let limits = args.store.parse()?;
                 let config = LocalConfig {
                     leaves: args.leaves,
                     data_dir: args.data_dir,
                     flight: args.flight,
                     http: args.http,
                     deadline: parse_duration("--deadline", &args.deadline)?,
-                    seal_age: parse_duration("--seal-age", &args.seal_age)?,
-                    memory_limit: args
-                        .memory_limit
-                        .as_deref()
-                        .map(|v| parse_size("--memory-limit", v))
-                        .transpose()?,
-                    retention: args
-                        .retention
-                        .as_deref()
-                        .map(|v| parse_duration("--retention", v))
-                        .transpose()?,
+                    seal_age: limits.seal_age,
+                    memory_limit: limits.memory_limit,
+                    retention: limits.retention,
                     demo_rows: args.demo.then_some(args.demo_rows),
                 };
                 run_local(config, shutdown_signal()).await
@@ -166,22 +184,15 @@ impl Cli {
 
 impl LeafArgs {
     fn into_config(self) -> Result<LeafConfig, CliError> {
+        let limits = self.store.parse()?;
         Ok(LeafConfig {
             listen: self.listen,
             store: StoreConfig {
                 data_dir: self.data_dir,
                 backup_dir: self.backup_dir,
-                memory_limit: self
-                    .memory_limit
-                    .as_deref()
-                    .map(|v| parse_size("--memory-limit", v))
-                    .transpose()?,
-                retention: self
-                    .retention
-                    .as_deref()
-                    .map(|v| parse_duration("--retention", v))
-                    .transpose()?,
-                seal_age: parse_duration("--seal-age", &self.seal_age)?,
+                memory_limit: limits.memory_limit,
+                retention: limits.retention,
+                seal_age: limits.seal_age,
             },
         })
     }
