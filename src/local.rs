@@ -111,7 +111,7 @@ pub async fn run_local(
 async fn load_demo(addresses: &[String], rows: u64) -> Result<(), CliError> {
     let fleet = Fleet::new(addresses)?;
     fleet.refresh().await;
-    if fleet.tables().get(DEMO_TABLE).is_some_and(|t| t.rows > 0) {
+    if fleet.table(DEMO_TABLE).is_some_and(|t| t.rows > 0) {
         info!("demo table {DEMO_TABLE} already holds rows; not loading again");
         return Ok(());
     }

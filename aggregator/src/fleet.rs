@@ -50,6 +50,23 @@ pub struct TableView {
     pub max_time_micros: Option<i64>,
 }
 
+impl TableView {
+    /// Adds one child's share of the table.
+    fn add(&mut self, table: &TableStatus) {
+        self.rows += table.rows;
+        for column in &table.columns {
+            let Some(column_type) = ColumnType::from_name(&column.r#type) else {
+                continue;
+            };
+            if !self.columns.iter().any(|(name, _)| name == &column.name) {
+                self.columns.push((column.name.clone(), column_type));
+            }
+        }
+        self.min_time_micros = min_option(self.min_time_micros, table.min_time_micros);
+        self.max_time_micros = max_option(self.max_time_micros, table.max_time_micros);
+    }
+}
+
 /// All children of this aggregator.
 #[derive(Debug)]
 pub struct Fleet {
@@ -111,25 +128,28 @@ impl Fleet {
     pub fn tables(&self) -> BTreeMap<String, TableView> {
         let mut tables: BTreeMap<String, TableView> = BTreeMap::new();
         for child in &self.children {
-            let Some(status) = child.status() else {
-                continue;
-            };
-            for table in status.tables {
-                let view = tables.entry(table.name.clone()).or_default();
-                view.rows += table.rows;
-                for column in &table.columns {
-                    let Some(column_type) = ColumnType::from_name(&column.r#type) else {
-                        continue;
-                    };
-                    if !view.columns.iter().any(|(name, _)| name == &column.name) {
-                        view.columns.push((column.name.clone(), column_type));
-                    }
+            child.with_status(|status| {
+                for table in status.map_or(&[][..], |s| &s.tables) {
+                    tables.entry(table.name.clone()).or_default().add(table);
                 }
-                view.min_time_micros = min_option(view.min_time_micros, table.min_time_micros);
-                view.max_time_micros = max_option(view.max_time_micros, table.max_time_micros);
-            }
+            });
         }
         tables
+    }
+
+    /// One table across the fleet, if any child holds it (what ingest
+    /// checks per request, without building every table's view).
+    pub fn table(&self, name: &str) -> Option<TableView> {
+        let mut view: Option<TableView> = None;
+        for child in &self.children {
+            child.with_status(|status| {
+                let tables = status.map_or(&[][..], |s| &s.tables);
+                if let Some(table) = tables.iter().find(|t| t.name == name) {
+                    view.get_or_insert_with(TableView::default).add(table);
+                }
+            });
+        }
+        view
     }
 
     /// The fleet's status as one child's, for an aggregator that is itself
@@ -202,11 +222,18 @@ impl Child {
 
     /// The last status the child gave.
     pub fn status(&self) -> Option<LeafStatus> {
-        self.state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .status
-            .clone()
+        self.with_status(|status| status.cloned())
+    }
+
+    /// Reads the last status without copying it.
+    pub fn with_status<T>(&self, read: impl FnOnce(Option<&LeafStatus>) -> T) -> T {
+        read(
+            self.state
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .status
+                .as_ref(),
+        )
     }
 
     /// Whether the child answered its last status call.
@@ -216,29 +243,32 @@ impl Child {
 
     /// Leaves behind this child (1 for a leaf).
     pub fn leaf_count(&self) -> u64 {
-        self.status().map_or(1, |s| u64::from(s.leaf_count.max(1)))
+        self.with_status(|status| status.map_or(1, |s| u64::from(s.leaf_count.max(1))))
     }
 
     /// Rows the child held of `tables` by its last status.
     pub fn table_rows(&self, tables: &[String]) -> u64 {
-        self.status().map_or(0, |status| {
-            status
-                .tables
-                .iter()
-                .filter(|t| tables.contains(&t.name))
-                .map(|t| t.rows)
-                .sum()
+        self.with_status(|status| {
+            status.map_or(0, |status| {
+                status
+                    .tables
+                    .iter()
+                    .filter(|t| tables.contains(&t.name))
+                    .map(|t| t.rows)
+                    .sum()
+            })
         })
     }
 
     /// Free memory by the last status; a child without a limit counts as
     /// having all the memory it does not use.
     pub fn free_memory(&self) -> u64 {
-        self.status()
-            .map_or(0, |status| match status.memory_limit_bytes {
+        self.with_status(|status| {
+            status.map_or(0, |status| match status.memory_limit_bytes {
                 0 => u64::MAX - status.memory_used_bytes,
                 limit => limit.saturating_sub(status.memory_used_bytes),
             })
+        })
     }
 
     /// A client of the child's control service.

@@ -493,7 +493,7 @@ impl FlightSqlService for FlightSqlFrontEnd {
     ) -> std::result::Result<i64, Status> {
         use arrow_flight::sql::{TableExistsOption, TableNotExistOption};
         let table = command.table.clone();
-        let exists = self.engine.fleet().tables().contains_key(&table);
+        let exists = self.engine.fleet().table(&table).is_some();
         if let Some(options) = command.table_definition_options {
             if exists && options.if_exists == TableExistsOption::Fail as i32 {
                 return Err(Status::already_exists(format!("table {table:?} exists")));

@@ -80,8 +80,7 @@ impl IngestRouter {
     }
 
     fn check_types(&self, table: &str, batch: &RecordBatch) -> Result<()> {
-        let tables = self.fleet.tables();
-        let Some(view) = tables.get(table) else {
+        let Some(view) = self.fleet.table(table) else {
             return Ok(());
         };
         for field in batch.schema().fields() {

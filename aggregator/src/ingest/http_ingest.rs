@@ -204,7 +204,7 @@ pub async fn ingest(
     let mut attempt = 0;
     let (accepted, mut errors) = loop {
         attempt += 1;
-        let known = state.fleet.tables().remove(&table);
+        let known = state.fleet.table(&table);
         let rows = parsed.rows.clone();
         let converted =
             match tokio::task::spawn_blocking(move || rows_to_batch(known.as_ref(), rows)).await {
@@ -384,7 +384,7 @@ pub async fn bulk(
         }
     }
     for (table, (positions, rows)) in tables {
-        let known = state.fleet.tables().remove(&table);
+        let known = state.fleet.table(&table);
         let converted = match rows_to_batch(known.as_ref(), rows) {
             Ok(converted) => converted,
             Err(reason) => {
