@@ -47,7 +47,7 @@ fn decode(c: &mut Criterion) {
     group.bench_function("20000_request_log_lines", |b| {
         b.iter(|| {
             let parsed = parse_body(&body, None).expect("JSON");
-            let converted = rows_to_batch(None, parsed.rows).expect("batch");
+            let converted = rows_to_batch(None, &parsed.rows).expect("batch");
             black_box(converted.batch.expect("rows").num_rows())
         })
     });

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{AggregatorError, Result};
-use crate::ingest::http_ingest::{self, IngestState};
+use crate::ingest::state::IngestState;
+use crate::ingest::{bulk, http_ingest, otlp_http};
 use crate::metrics::Metrics;
 use crate::query::{QueryEngine, QueryOptions};
 
@@ -31,8 +32,9 @@ pub struct HttpState {
 pub fn router(state: HttpState, ingest: IngestState) -> Router {
     let ingest_routes = Router::new()
         .route("/api/v1/ingest/{table}", post(http_ingest::ingest))
-        .route("/_bulk", post(http_ingest::bulk))
-        .route("/{index}/_bulk", post(http_ingest::bulk))
+        .route("/_bulk", post(bulk::bulk))
+        .route("/{index}/_bulk", post(bulk::bulk))
+        .route("/v1/logs", post(otlp_http::export))
         .with_state(ingest);
     Router::new()
         .route("/", get(root))
@@ -53,7 +55,7 @@ async fn root(headers: HeaderMap) -> Response {
         .is_some_and(|accept| accept.contains("text/html"));
     match wants_html {
         true => Html(include_str!("dashboard.html")).into_response(),
-        false => axum::Json(http_ingest::elasticsearch_probe()).into_response(),
+        false => axum::Json(bulk::elasticsearch_probe()).into_response(),
     }
 }
 

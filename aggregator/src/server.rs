@@ -16,7 +16,8 @@ use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, MAX_MESSAGE_BYTES};
 use crate::flight_sql::FlightSqlFrontEnd;
 use crate::http::{HttpState, router};
-use crate::ingest::http_ingest::IngestState;
+use crate::ingest::otlp_grpc::OtlpLogs;
+use crate::ingest::state::IngestState;
 use crate::metrics::Metrics;
 use crate::query::QueryEngine;
 use crate::routing::IngestRouter;
@@ -85,6 +86,13 @@ pub async fn run_aggregator(
         FlightSqlFrontEnd::new(engine.clone(), router_for_ingest.clone(), metrics.clone())?;
     let child = ChildService::new(fleet.clone(), router_for_ingest);
     let shutdown = shutdown.shared();
+    let ingest = IngestState::new(
+        fleet.clone(),
+        IngestRouter::new(fleet.clone()),
+        metrics.clone(),
+        config.max_body_bytes,
+        INGEST_BUFFER_BYTES.max(config.max_body_bytes),
+    );
     let grpc = tonic::transport::Server::builder()
         .layer(TrailersLayer)
         .add_service(
@@ -97,17 +105,11 @@ pub async fn run_aggregator(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(OtlpLogs::server(ingest.clone()))
         .serve_with_incoming_shutdown(incoming_without_delay(flight_listener), shutdown.clone());
     let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |stream| {
         let _ = stream.set_nodelay(true);
     });
-    let ingest = IngestState::new(
-        fleet.clone(),
-        IngestRouter::new(fleet.clone()),
-        metrics.clone(),
-        config.max_body_bytes,
-        INGEST_BUFFER_BYTES.max(config.max_body_bytes),
-    );
     let http = axum::serve(http_listener, router(HttpState { engine, metrics }, ingest))
         .with_graceful_shutdown(shutdown);
     ready(addresses);

@@ -142,7 +142,9 @@ pub fn row_from_object(
     Ok(fields)
 }
 
-fn flatten_into(
+/// Copies `object` into `out`, nested objects under dotted names, arrays of
+/// strings as string sets, other arrays as JSON text.
+pub fn flatten_into(
     out: &mut Map<String, Value>,
     prefix: String,
     object: Map<String, Value>,

@@ -29,7 +29,7 @@ pub struct Converted {
 }
 
 /// Converts `rows` for a table the fleet knows as `known` (if at all).
-pub fn rows_to_batch(known: Option<&TableView>, rows: Vec<JsonRow>) -> Result<Converted, String> {
+pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Converted, String> {
     let mut types: HashMap<String, ColumnType> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
     types.insert(TIME_COLUMN.to_string(), ColumnType::Timestamp);
@@ -40,10 +40,10 @@ pub fn rows_to_batch(known: Option<&TableView>, rows: Vec<JsonRow>) -> Result<Co
     }
     let known_count = types.len();
     let mut errors = Vec::new();
-    let mut accepted: Vec<Map<String, Value>> = Vec::with_capacity(rows.len());
+    let mut accepted: Vec<&Map<String, Value>> = Vec::with_capacity(rows.len());
     for row in rows {
         match admit(&row.fields, &mut types, &mut order, known_count) {
-            Ok(()) => accepted.push(row.fields),
+            Ok(()) => accepted.push(&row.fields),
             Err(reason) => errors.push(RowError {
                 line: row.line,
                 reason,
@@ -170,7 +170,7 @@ mod tests {
             columns: vec![("n".into(), ColumnType::Integer)],
             ..Default::default()
         };
-        let converted = rows_to_batch(Some(&known), parsed.rows).unwrap();
+        let converted = rows_to_batch(Some(&known), &parsed.rows).unwrap();
         assert_eq!(converted.errors.len(), 1);
         assert_eq!(converted.errors[0].line, 2);
         assert!(

@@ -1,0 +1,193 @@
+//! The Elasticsearch-compatible `POST /_bulk` and `POST /{index}/_bulk`
+//! (the index names the table), and the `GET /` probe Elasticsearch clients
+//! make before they send. Every item gets the `status` that rsyslog's
+//! omelasticsearch, Vector's and Fluent Bit's outputs read: 201 stored, 400
+//! refused (not retried), 429 when no leaf can take rows now (retried).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::ingest::body::{answer, read_body};
+use crate::ingest::json_rows::{JsonRow, row_from_object};
+use crate::ingest::state::IngestState;
+use crate::ingest::store::{StoreError, store_rows};
+
+/// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk format,
+/// the index naming the table. Only `index` and `create` actions store rows.
+pub async fn bulk(
+    State(state): State<IngestState>,
+    index: Option<Path<String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let default_index = index.map(|Path(index)| index);
+    let (bytes, _permit) = match read_body(&state, &headers, body).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
+    let mut items: Vec<Value> = Vec::new();
+    // index → (item positions, rows)
+    let mut tables: BTreeMap<String, (Vec<usize>, Vec<JsonRow>)> = BTreeMap::new();
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty());
+    while let Some(action_line) = lines.next() {
+        let action: Value = match serde_json::from_slice(action_line) {
+            Ok(action) => action,
+            Err(error) => {
+                return answer(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": {"type": "parse_exception", "reason": format!("bad action line: {error}")}, "status": 400}),
+                );
+            }
+        };
+        let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"type": "parse_exception", "reason": "an action line must be an object like {\"index\": {}}"}, "status": 400}),
+            );
+        };
+        let kind = kind.clone();
+        let table = meta
+            .get("_index")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| default_index.clone());
+        let id = meta.get("_id").cloned().unwrap_or(Value::Null);
+        let position = items.len();
+        if kind == "delete" {
+            items.push(bulk_item(
+                &kind,
+                table.as_deref().unwrap_or(""),
+                &id,
+                400,
+                Some("delete is not supported"),
+            ));
+            continue;
+        }
+        let document = lines.next();
+        if !matches!(kind.as_str(), "index" | "create") {
+            items.push(bulk_item(
+                &kind,
+                table.as_deref().unwrap_or(""),
+                &id,
+                400,
+                Some("only index and create actions are supported"),
+            ));
+            continue;
+        }
+        let Some(table) = table.filter(|t| shoal_leaf::store::validate_table_name(t).is_ok())
+        else {
+            items.push(bulk_item(
+                &kind,
+                "",
+                &id,
+                400,
+                Some("no valid _index for this document"),
+            ));
+            continue;
+        };
+        let parsed = document
+            .ok_or_else(|| "the action has no document line".to_string())
+            .and_then(|line| {
+                serde_json::from_slice::<Value>(line).map_err(|e| format!("not JSON: {e}"))
+            })
+            .and_then(|value| match value {
+                Value::Object(object) => row_from_object(object, None),
+                _ => Err("the document is not a JSON object".to_string()),
+            });
+        items.push(bulk_item(&kind, &table, &id, 201, None));
+        match parsed {
+            Ok(fields) => {
+                let entry = tables.entry(table).or_default();
+                entry.0.push(position);
+                entry.1.push(JsonRow {
+                    line: position,
+                    fields,
+                });
+            }
+            Err(reason) => items[position] = bulk_item(&kind, &table, &id, 400, Some(&reason)),
+        }
+    }
+    for (table, (positions, rows)) in tables {
+        let (status, reason) = match store_rows(&state, &table, Arc::new(rows)).await {
+            Ok(stored) => {
+                for error in &stored.errors {
+                    set_status(&mut items[error.line], 400, Some(&error.reason));
+                }
+                continue;
+            }
+            Err(error @ StoreError::NoLeaf(_)) => (429, format!("{error}; retry")),
+            Err(error @ StoreError::Refused(_)) => (400, error.to_string()),
+            Err(error @ StoreError::Internal(_)) => (500, error.to_string()),
+        };
+        for &position in &positions {
+            if item_status(&items[position]) == 201 {
+                set_status(&mut items[position], status, Some(&reason));
+            }
+        }
+    }
+    let errors = items.iter().any(|item| item_status(item) >= 300);
+    answer(
+        StatusCode::OK,
+        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": items }),
+    )
+}
+
+fn bulk_item(kind: &str, index: &str, id: &Value, status: u16, error: Option<&str>) -> Value {
+    let mut item = json!({ "_index": index, "_id": id, "status": status });
+    if let Some(reason) = error {
+        item["error"] = json!({ "type": "mapper_parsing_exception", "reason": reason });
+    } else {
+        item["result"] = json!("created");
+    }
+    json!({ kind: item })
+}
+
+fn item_status(item: &Value) -> u16 {
+    item.as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|inner| inner["status"].as_u64())
+        .unwrap_or(500) as u16
+}
+
+fn set_status(item: &mut Value, status: u16, reason: Option<&str>) {
+    if let Some(inner) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
+        inner["status"] = json!(status);
+        if let Some(reason) = reason {
+            let kind = if status == 429 {
+                "es_rejected_execution_exception"
+            } else {
+                "mapper_parsing_exception"
+            };
+            inner["error"] = json!({ "type": kind, "reason": reason });
+            if let Some(object) = inner.as_object_mut() {
+                object.remove("result");
+            }
+        }
+    }
+}
+
+/// What `GET /` tells an Elasticsearch client, which probes before sending.
+pub fn elasticsearch_probe() -> Value {
+    json!({
+        "name": "shoal",
+        "cluster_name": "shoal",
+        "version": {
+            "number": "8.11.0",
+            "build_flavor": "default",
+            "lucene_version": "9.8.0",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0"
+        },
+        "tagline": "You Know, for Search"
+    })
+}

@@ -1,0 +1,62 @@
+//! One OTLP logs export, whichever transport brought it (gRPC
+//! `LogsService/Export` or HTTP `POST /v1/logs`): the records become rows
+//! by table, each table's rows are stored, and the answer says how many
+//! records were rejected and why (OTLP's partial success). Records with a
+//! bad value are rejected one by one; the rest are stored.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+
+use crate::ingest::otlp_rows::rows_from_request;
+use crate::ingest::state::IngestState;
+use crate::ingest::store::{StoreError, store_rows};
+
+/// Rejected records named in a partial success message, at most.
+const MAX_NAMED_ERRORS: usize = 5;
+
+/// Stores the records of `request`; `table` (if given) takes them all.
+/// `Err` means no record of some table was stored: the caller answers with a
+/// retryable code for [`StoreError::NoLeaf`], a permanent one otherwise.
+pub async fn export_logs(
+    state: &IngestState,
+    request: ExportLogsServiceRequest,
+    table: Option<String>,
+) -> Result<ExportLogsServiceResponse, StoreError> {
+    if let Some(table) = &table {
+        shoal_leaf::store::validate_table_name(table)
+            .map_err(|e| StoreError::Refused(e.to_string()))?;
+    }
+    let rows = tokio::task::spawn_blocking(move || rows_from_request(request, table.as_deref()))
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut errors = rows.errors;
+    for (table, table_rows) in rows.tables {
+        let stored = store_rows(state, &table, Arc::new(table_rows)).await?;
+        errors.extend(stored.errors);
+    }
+    if errors.is_empty() {
+        return Ok(ExportLogsServiceResponse {
+            partial_success: None,
+        });
+    }
+    errors.sort_by_key(|e| e.line);
+    let named: Vec<String> = errors
+        .iter()
+        .take(MAX_NAMED_ERRORS)
+        .map(|e| format!("log record {}: {}", e.line, e.reason))
+        .collect();
+    Ok(ExportLogsServiceResponse {
+        partial_success: Some(ExportLogsPartialSuccess {
+            rejected_log_records: errors.len() as i64,
+            error_message: format!(
+                "{} of {} log records rejected: {}",
+                errors.len(),
+                rows.records,
+                named.join("; ")
+            ),
+        }),
+    })
+}

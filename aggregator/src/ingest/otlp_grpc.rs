@@ -1,0 +1,69 @@
+//! OTLP logs over gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export`,
+//! served on the aggregator's gRPC (`--flight`) port beside Flight SQL, so an
+//! OpenTelemetry SDK or Collector needs only that address as its endpoint.
+//!
+//! Codes, as the OTLP specification reads them: `OK` (with partial success
+//! when some records were rejected), `UNAVAILABLE` when the ingest buffer is
+//! full or no leaf can take rows now (retried by exporters),
+//! `INVALID_ARGUMENT` when the leaves refuse the rows (not retried).
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use prost::Message;
+use tonic::codec::CompressionEncoding;
+use tonic::{Request, Response, Status};
+
+use crate::ingest::otlp_export::export_logs;
+use crate::ingest::otlp_rows::TABLE_HEADER;
+use crate::ingest::state::IngestState;
+use crate::ingest::store::StoreError;
+
+/// The gRPC logs service.
+#[derive(Debug, Clone)]
+pub struct OtlpLogs {
+    state: IngestState,
+}
+
+impl OtlpLogs {
+    /// The service, taking gzip- or zstd-compressed requests up to the
+    /// ingest body limit.
+    pub fn server(state: IngestState) -> LogsServiceServer<Self> {
+        let limit = state.max_body_bytes;
+        LogsServiceServer::new(Self { state })
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(limit)
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for OtlpLogs {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let table = request
+            .metadata()
+            .get(TABLE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let request = request.into_inner();
+        let Some(_permit) = self.state.reserve(request.encoded_len()) else {
+            return Err(Status::unavailable(
+                "the ingest buffer is full; retry shortly",
+            ));
+        };
+        match export_logs(&self.state, request, table).await {
+            Ok(response) => Ok(Response::new(response)),
+            Err(error @ StoreError::NoLeaf(_)) => Err(Status::unavailable(error.to_string())),
+            Err(error @ StoreError::Refused(_)) => {
+                Err(Status::invalid_argument(error.to_string()))
+            }
+            Err(error @ StoreError::Internal(_)) => Err(Status::internal(error.to_string())),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! OTLP logs over HTTP: `POST /v1/logs` with an `ExportLogsServiceRequest`
+//! as protobuf (`application/x-protobuf`) or as OTLP's JSON
+//! (`application/json`), optionally gzip or zstd. The answer is in the
+//! request's encoding.
+//!
+//! | answer | when                                                          |
+//! |--------|---------------------------------------------------------------|
+//! | 200    | stored; partial success counts and names rejected records     |
+//! | 400    | the body does not decode, or the leaves refuse the rows        |
+//! | 413    | the body (or its decompressed form) is over the limit          |
+//! | 415    | neither protobuf nor JSON                                      |
+//! | 429    | the ingest buffer is full; `Retry-After`                       |
+//! | 503    | no leaf can take rows now; `Retry-After`                       |
+//!
+//! Failures carry a `google.rpc.Status` (code and message) as the OTLP
+//! specification asks; exporters retry 429 and 503 and drop the others.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use prost::Message;
+use serde::Serialize;
+
+use crate::ingest::body::read_body;
+use crate::ingest::otlp_export::export_logs;
+use crate::ingest::otlp_rows::TABLE_HEADER;
+use crate::ingest::state::IngestState;
+use crate::ingest::store::StoreError;
+
+/// How the request (and so the answer) is encoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+
+    fn encode<M: Message + Serialize>(self, message: &M) -> Vec<u8> {
+        match self {
+            Self::Protobuf => message.encode_to_vec(),
+            Self::Json => serde_json::to_vec(message).unwrap_or_default(),
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of a failed OTLP/HTTP answer.
+#[derive(Clone, PartialEq, Message, Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+fn reply<M: Message + Serialize>(status: StatusCode, encoding: Encoding, message: &M) -> Response {
+    let mut response = (status, encoding.encode(message)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(encoding.content_type()),
+    );
+    if matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    ) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn failure(status: StatusCode, encoding: Encoding, message: String) -> Response {
+    let code = match status {
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
+        StatusCode::PAYLOAD_TOO_LARGE => tonic::Code::ResourceExhausted,
+        StatusCode::INTERNAL_SERVER_ERROR => tonic::Code::Internal,
+        _ => tonic::Code::InvalidArgument,
+    };
+    let status_message = RpcStatus {
+        code: code as i32,
+        message,
+    };
+    reply(status, encoding, &status_message)
+}
+
+/// `POST /v1/logs`.
+pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let encoding = if content_type.starts_with("application/json") {
+        Encoding::Json
+    } else if content_type.starts_with("application/x-protobuf")
+        || content_type.starts_with("application/protobuf")
+    {
+        Encoding::Protobuf
+    } else {
+        return failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Encoding::Json,
+            format!(
+                "Content-Type {content_type:?} is not supported: send application/x-protobuf or application/json"
+            ),
+        );
+    };
+    let (bytes, _permit) = match read_body(&state, &headers, body).await {
+        Ok(read) => read,
+        Err(response) => {
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+                .await
+                .unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| status.to_string());
+            return failure(status, encoding, message);
+        }
+    };
+    let decoded = match encoding {
+        Encoding::Protobuf => {
+            ExportLogsServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
+        }
+        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
+            .map_err(|e| e.to_string()),
+    };
+    let request = match decoded {
+        Ok(request) => request,
+        Err(reason) => {
+            let what = match encoding {
+                Encoding::Protobuf => "protobuf",
+                Encoding::Json => "OTLP JSON",
+            };
+            return failure(
+                StatusCode::BAD_REQUEST,
+                encoding,
+                format!("the body is not an ExportLogsServiceRequest in {what}: {reason}"),
+            );
+        }
+    };
+    let table = headers
+        .get(TABLE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match export_logs(&state, request, table).await {
+        Ok(response) => reply(StatusCode::OK, encoding, &response),
+        Err(error @ StoreError::NoLeaf(_)) => {
+            failure(StatusCode::SERVICE_UNAVAILABLE, encoding, error.to_string())
+        }
+        Err(error @ StoreError::Refused(_)) => {
+            failure(StatusCode::BAD_REQUEST, encoding, error.to_string())
+        }
+        Err(error @ StoreError::Internal(_)) => {
+            failure(StatusCode::INTERNAL_SERVER_ERROR, encoding, error.to_string())
+        }
+    }
+}

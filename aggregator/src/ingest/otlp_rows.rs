@@ -1,0 +1,248 @@
+//! OTLP log records to rows, with the generated types of the
+//! `opentelemetry-proto` crate.
+//!
+//! Each log record is one row:
+//!
+//! | column            | from                                                  |
+//! |-------------------|-------------------------------------------------------|
+//! | `time`            | `time_unix_nano`, else `observed_time_unix_nano`, else arrival |
+//! | `severity`        | `severity_text`, else the name of `severity_number`   |
+//! | `severity_number` | `severity_number` (when set)                          |
+//! | `body`            | a string body as it is; any other body as JSON text   |
+//! | `trace_id`, `span_id` | lowercase hex (when set)                          |
+//! | `event_name`      | `event_name` (when set)                               |
+//! | `scope.name`, `scope.version` | the instrumentation scope (when set)      |
+//! | any other         | resource attributes, then the record's attributes (which win), under their own dotted names (`service.name`, `http.method`); nested key-value lists flattened with dots; arrays of strings are string sets, other arrays JSON text; bytes lowercase hex |
+//!
+//! An attribute whose name is one of the columns above is stored as
+//! `resource.NAME` or `attributes.NAME` instead, so it never overwrites them.
+//!
+//! The table is the one a caller names (the `x-shoal-table` header or
+//! gRPC metadata), else the resource's `service.name` with characters a
+//! table name cannot hold replaced by `_`, else `otel_logs`.
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use serde_json::{Map, Value};
+use shoal_leaf::column_type::TIME_COLUMN;
+
+use crate::ingest::json_rows::{JsonRow, RowError, flatten_into};
+
+/// The table for records whose resource has no `service.name`.
+pub const DEFAULT_TABLE: &str = "otel_logs";
+/// The header (HTTP) or metadata key (gRPC) naming the table.
+pub const TABLE_HEADER: &str = "x-shoal-table";
+
+/// Columns every record may fill; attributes of these names are prefixed.
+const RECORD_COLUMNS: [&str; 9] = [
+    TIME_COLUMN,
+    "severity",
+    "severity_number",
+    "body",
+    "trace_id",
+    "span_id",
+    "event_name",
+    "scope.name",
+    "scope.version",
+];
+
+/// A request's records as rows, by table. A row's `line` is the record's
+/// position in the request, counting from 1.
+#[derive(Debug, Default)]
+pub struct OtlpRows {
+    pub tables: BTreeMap<String, Vec<JsonRow>>,
+    pub errors: Vec<RowError>,
+    pub records: usize,
+}
+
+/// Turns `request` into rows; `table` (if given) takes every record.
+pub fn rows_from_request(request: ExportLogsServiceRequest, table: Option<&str>) -> OtlpRows {
+    let mut out = OtlpRows::default();
+    for resource_logs in request.resource_logs {
+        let resource = resource_logs
+            .resource
+            .map(|resource| resource.attributes)
+            .unwrap_or_default();
+        let table = match table {
+            Some(table) => table.to_string(),
+            None => table_for(&resource),
+        };
+        for scope_logs in resource_logs.scope_logs {
+            let scope = scope_logs.scope.unwrap_or_default();
+            for record in scope_logs.log_records {
+                out.records += 1;
+                let line = out.records;
+                match row_from_record(record, &resource, &scope.name, &scope.version) {
+                    Ok(fields) => out
+                        .tables
+                        .entry(table.clone())
+                        .or_default()
+                        .push(JsonRow { line, fields }),
+                    Err(reason) => out.errors.push(RowError { line, reason }),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The table named by the resource's `service.name`.
+fn table_for(resource: &[KeyValue]) -> String {
+    let service = resource
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|value| match &value.value {
+            Some(any_value::Value::StringValue(name)) => Some(name.as_str()),
+            _ => None,
+        })
+        .unwrap_or("");
+    let mut name: String = service
+        .chars()
+        .take(128)
+        .map(|c| match c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    if name.starts_with('.') {
+        name.replace_range(0..1, "_");
+    }
+    match name.is_empty() {
+        true => DEFAULT_TABLE.to_string(),
+        false => name,
+    }
+}
+
+fn row_from_record(
+    record: LogRecord,
+    resource: &[KeyValue],
+    scope_name: &str,
+    scope_version: &str,
+) -> Result<Map<String, Value>, String> {
+    let mut row = Map::new();
+    let nanos = match record.time_unix_nano {
+        0 => record.observed_time_unix_nano,
+        nanos => nanos,
+    };
+    if nanos != 0 {
+        let micros = i64::try_from(nanos / 1_000)
+            .map_err(|_| format!("time_unix_nano {nanos} is out of range"))?;
+        row.insert(TIME_COLUMN.to_string(), Value::from(micros));
+    }
+    let severity = match record.severity_text.is_empty() {
+        true => severity_name(record.severity_number).to_string(),
+        false => record.severity_text,
+    };
+    if !severity.is_empty() {
+        row.insert("severity".to_string(), Value::from(severity));
+    }
+    if record.severity_number != 0 {
+        row.insert(
+            "severity_number".to_string(),
+            Value::from(record.severity_number),
+        );
+    }
+    if let Some(body) = record.body.and_then(|body| body.value) {
+        let text = match body {
+            any_value::Value::StringValue(text) => text,
+            other => any_to_json(other).to_string(),
+        };
+        row.insert("body".to_string(), Value::from(text));
+    }
+    for (name, bytes) in [("trace_id", &record.trace_id), ("span_id", &record.span_id)] {
+        if bytes.iter().any(|&b| b != 0) {
+            row.insert(name.to_string(), Value::from(hex(bytes)));
+        }
+    }
+    for (name, text) in [
+        ("event_name", record.event_name.as_str()),
+        ("scope.name", scope_name),
+        ("scope.version", scope_version),
+    ] {
+        if !text.is_empty() {
+            row.insert(name.to_string(), Value::from(text));
+        }
+    }
+    let mut attributes = Map::new();
+    add_attributes(&mut attributes, resource.iter().cloned(), "resource")?;
+    add_attributes(&mut attributes, record.attributes, "attributes")?;
+    row.extend(attributes);
+    Ok(row)
+}
+
+/// Flattens `attributes` into `out`, renaming those that would take a
+/// record column's name.
+fn add_attributes(
+    out: &mut Map<String, Value>,
+    attributes: impl IntoIterator<Item = KeyValue>,
+    prefix: &str,
+) -> Result<(), String> {
+    let mut object = Map::new();
+    for KeyValue { key, value, .. } in attributes {
+        let value = value.and_then(|v| v.value).map(any_to_json);
+        object.insert(key, value.unwrap_or(Value::Null));
+    }
+    let mut flat = Map::new();
+    flatten_into(&mut flat, String::new(), object, 0)
+        .map_err(|reason| format!("{prefix}: {reason}"))?;
+    for (name, value) in flat {
+        let name = match RECORD_COLUMNS.contains(&name.as_str()) {
+            true => format!("{prefix}.{name}"),
+            false => name,
+        };
+        out.insert(name, value);
+    }
+    Ok(())
+}
+
+/// An attribute or body value as JSON: key-value lists as objects.
+fn any_to_json(value: any_value::Value) -> Value {
+    match value {
+        any_value::Value::StringValue(text) => Value::from(text),
+        any_value::Value::BoolValue(flag) => Value::from(flag),
+        any_value::Value::IntValue(number) => Value::from(number),
+        any_value::Value::DoubleValue(number) => serde_json::Number::from_f64(number)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::from(number.to_string())),
+        any_value::Value::BytesValue(bytes) => Value::from(hex(&bytes)),
+        any_value::Value::ArrayValue(array) => Value::Array(
+            array
+                .values
+                .into_iter()
+                .map(|AnyValue { value }| value.map(any_to_json).unwrap_or(Value::Null))
+                .collect(),
+        ),
+        any_value::Value::KvlistValue(list) => Value::Object(
+            list.values
+                .into_iter()
+                .map(|KeyValue { key, value, .. }| {
+                    let value = value.and_then(|v| v.value).map(any_to_json);
+                    (key, value.unwrap_or(Value::Null))
+                })
+                .collect(),
+        ),
+        // Only meaningful for profiles; a log record has no string table.
+        any_value::Value::StringValueStrindex(_) => Value::Null,
+    }
+}
+
+/// The short name of an OTLP severity number (1-24).
+fn severity_name(number: i32) -> &'static str {
+    match number {
+        1..=4 => "TRACE",
+        5..=8 => "DEBUG",
+        9..=12 => "INFO",
+        13..=16 => "WARN",
+        17..=20 => "ERROR",
+        21..=24 => "FATAL",
+        _ => "",
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,101 @@
+//! Storing rows of one table, whatever front end they came through: check
+//! each row against the table's column types, decode the good ones with
+//! arrow-json, and route them to leaves in leaf-sized pieces. Answers only
+//! once every accepted row is held by a leaf.
+//!
+//! The catalog is refreshed every second; a leaf that refuses a column's
+//! type knows better than a stale catalog, so on a refusal the catalog is
+//! refreshed once and the rows converted again.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+
+use crate::error::AggregatorError;
+use crate::ingest::json_rows::{JsonRow, RowError};
+use crate::ingest::state::IngestState;
+use crate::ingest::to_arrow::rows_to_batch;
+
+/// Rows sent to one leaf in one call.
+const ROUTE_ROWS: usize = 65_536;
+
+/// Rows held by leaves, and those rejected (with their line or position).
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub accepted: u64,
+    pub errors: Vec<RowError>,
+}
+
+/// Why no row of a call was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No leaf could take the rows now: the caller should retry later.
+    #[error("no leaf can take rows: {0}")]
+    NoLeaf(String),
+    /// The leaves refused the rows; retrying will not help.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Stores `rows` in `table`.
+pub async fn store_rows(
+    state: &IngestState,
+    table: &str,
+    rows: Arc<Vec<JsonRow>>,
+) -> Result<Stored, StoreError> {
+    let mut refreshed = false;
+    loop {
+        let known = state.fleet.table(table);
+        let to_convert = rows.clone();
+        let converted =
+            tokio::task::spawn_blocking(move || rows_to_batch(known.as_ref(), &to_convert))
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?
+                .map_err(StoreError::Internal)?;
+        let Some(batch) = converted.batch else {
+            return Ok(Stored {
+                accepted: 0,
+                errors: converted.errors,
+            });
+        };
+        match route(state, table, &batch).await {
+            Ok(accepted) => {
+                return Ok(Stored {
+                    accepted,
+                    errors: converted.errors,
+                });
+            }
+            Err(StoreError::Refused(_)) if !refreshed => {
+                refreshed = true;
+                state.fleet.refresh().await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Routes `batch` in leaf-sized pieces.
+async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<u64, StoreError> {
+    let mut stored = 0;
+    let mut offset = 0;
+    while offset < batch.num_rows() {
+        let length = ROUTE_ROWS.min(batch.num_rows() - offset);
+        let piece = batch.slice(offset, length);
+        match state
+            .router
+            .route_batches(table, std::slice::from_ref(&piece))
+            .await
+        {
+            Ok(rows) => stored += rows,
+            Err(AggregatorError::NoLeafForIngest(reason)) => {
+                return Err(StoreError::NoLeaf(reason));
+            }
+            Err(error) => return Err(StoreError::Refused(error.to_string())),
+        }
+        offset += length;
+    }
+    state.metrics.ingested(stored);
+    Ok(stored)
+}
