@@ -9,50 +9,11 @@ use std::io::Write;
 use common::*;
 use serde_json::{Value, json};
 
-struct Stack {
-    _dirs: Vec<tempfile::TempDir>,
-    _leaves: Vec<LeafProcess>,
-    aggregator: AggregatorProcess,
-}
-
-fn start(leaves: usize) -> Stack {
-    let dirs: Vec<tempfile::TempDir> = (0..leaves).map(|_| shm_tempdir()).collect();
-    let processes: Vec<LeafProcess> = dirs
-        .iter()
-        .map(|d| LeafProcess::start(d.path(), &[]))
-        .collect();
-    let addresses: Vec<String> = processes.iter().map(|l| l.address.to_string()).collect();
-    let aggregator = AggregatorProcess::start(&addresses, &[]);
-    Stack {
-        _dirs: dirs,
-        _leaves: processes,
-        aggregator,
-    }
-}
-
-fn post(stack: &Stack, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-    let (status, _, body) = http_request(stack.aggregator.http, "POST", path, headers, body);
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
-
-/// Polls until the query's first cell equals `expected` (the catalog is
-/// refreshed every second).
-fn eventually(stack: &Stack, sql: &str, expected: Value) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..60 {
-        let (status, answer) = http_query(stack.aggregator.http, sql, &[]);
-        if status == 200 && answer["rows"][0][0] == expected {
-            return answer;
-        }
-        last = answer;
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("{sql}: expected {expected}, last answer {last}");
-}
+use common::stack::Stack;
 
 #[test]
 fn vector_and_fluent_bit_formats_are_stored_and_queryable() {
-    let stack = start(2);
+    let stack = Stack::start(2);
     // Vector's http sink, `ndjson` framing (encoding.codec = "json").
     let vector_ndjson = concat!(
         r#"{"message":"GET /index.html 200","timestamp":"2026-11-19T10:00:00.123Z","host":"web-1","source_type":"file","file":"/var/log/nginx/access.log"}"#,
@@ -60,8 +21,7 @@ fn vector_and_fluent_bit_formats_are_stored_and_queryable() {
         r#"{"message":"GET /missing 404","timestamp":"2026-11-19T10:00:01.000Z","host":"web-2","source_type":"file","file":"/var/log/nginx/access.log"}"#,
         "\n"
     );
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/vector_logs",
         &[("content-type", "application/x-ndjson")],
         vector_ndjson.as_bytes(),
@@ -73,8 +33,7 @@ fn vector_and_fluent_bit_formats_are_stored_and_queryable() {
     // Vector's `json` framing: one JSON array, no final newline.
     let vector_json =
         r#"[{"message":"POST /login 500","timestamp":"2026-11-19T10:00:02Z","host":"web-1"}]"#;
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/vector_logs",
         &[("content-type", "application/json")],
         vector_json.as_bytes(),
@@ -88,34 +47,29 @@ fn vector_and_fluent_bit_formats_are_stored_and_queryable() {
         "\n",
         r#"{"date":1763546401.25,"log":"ready","stream":"stdout","kubernetes":{"pod_name":"api-7f9","namespace_name":"prod","labels":{"app":"api"}}}"#
     );
-    let (status, answer) = post(&stack, "/api/v1/ingest/k8s", &[], fluent_lines.as_bytes());
+    let (status, answer) = stack.post("/api/v1/ingest/k8s", &[], fluent_lines.as_bytes());
     assert_eq!(
         (status, answer["accepted"].as_u64()),
         (200, Some(2)),
         "{answer}"
     );
     let fluent_json = r#"[{"date":1763546402.0,"log":"stopping","stream":"stderr","kubernetes":{"pod_name":"api-8a1","namespace_name":"prod"}}]"#;
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/k8s?time_field=date",
         &[],
         fluent_json.as_bytes(),
     );
     assert_eq!((status, answer["accepted"].as_u64()), (200, Some(1)));
 
-    eventually(&stack, "SELECT count(*) FROM vector_logs", json!(3));
-    let answer = eventually(
-        &stack,
-        "SELECT host, count(*) AS n, min(time) AS first FROM vector_logs GROUP BY host ORDER BY host",
+    stack.eventually("SELECT count(*) FROM vector_logs", json!(3));
+    let answer = stack.eventually("SELECT host, count(*) AS n, min(time) AS first FROM vector_logs GROUP BY host ORDER BY host",
         json!("web-1"),
     );
     assert_eq!(
         answer["rows"][0],
         json!(["web-1", 2, "2026-11-19T10:00:00.123Z"])
     );
-    let answer = eventually(
-        &stack,
-        r#"SELECT "kubernetes.pod_name" AS pod, count(*) AS n, max(time) AS last FROM k8s GROUP BY pod ORDER BY pod"#,
+    let answer = stack.eventually(r#"SELECT "kubernetes.pod_name" AS pod, count(*) AS n, max(time) AS last FROM k8s GROUP BY pod ORDER BY pod"#,
         json!("api-7f9"),
     );
     assert_eq!(
@@ -129,14 +83,13 @@ fn vector_and_fluent_bit_formats_are_stored_and_queryable() {
 
 #[test]
 fn compressed_bodies_and_the_elasticsearch_bulk_api() {
-    let stack = start(1);
+    let stack = Stack::start(1);
     let rows: String = (0..1000)
         .map(|i| format!("{{\"n\": {i}, \"kind\": \"gz\"}}\n"))
         .collect();
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gzip.write_all(rows.as_bytes()).unwrap();
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/packed",
         &[("content-encoding", "gzip")],
         &gzip.finish().unwrap(),
@@ -147,8 +100,7 @@ fn compressed_bodies_and_the_elasticsearch_bulk_api() {
         "{answer}"
     );
     let zstd = zstd::encode_all(rows.replace("gz", "zstd").as_bytes(), 3).unwrap();
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/packed",
         &[("content-encoding", "zstd")],
         &zstd,
@@ -158,8 +110,7 @@ fn compressed_bodies_and_the_elasticsearch_bulk_api() {
         (200, Some(1000)),
         "{answer}"
     );
-    eventually(
-        &stack,
+    stack.eventually(
         "SELECT count(*) FROM packed WHERE kind = 'zstd'",
         json!(1000),
     );
@@ -188,8 +139,7 @@ fn compressed_bodies_and_the_elasticsearch_bulk_api() {
         r#"{"delete":{"_index":"syslog","_id":"x1"}}"#,
         "\n",
     );
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/syslog/_bulk",
         &[("content-type", "application/x-ndjson")],
         bulk.as_bytes(),
@@ -210,24 +160,20 @@ fn compressed_bodies_and_the_elasticsearch_bulk_api() {
     // delete is refused per item.
     assert_eq!(statuses, vec![201, 201, 201, 400]);
     assert_eq!(answer["items"][1]["create"]["_id"], json!("x1"));
-    eventually(
-        &stack,
-        "SELECT count(*) FROM syslog WHERE severity = '7'",
-        json!(1),
-    );
-    eventually(&stack, "SELECT count(*) FROM syslog", json!(3));
+    stack.eventually("SELECT count(*) FROM syslog WHERE severity = '7'", json!(1));
+    stack.eventually("SELECT count(*) FROM syslog", json!(3));
 }
 
 #[test]
 fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
-    let stack = start(1);
+    let stack = Stack::start(1);
     let good = "{\"n\": 1, \"s\": \"a\"}\n";
-    let (status, _) = post(&stack, "/api/v1/ingest/bad", &[], good.as_bytes());
+    let (status, _) = stack.post("/api/v1/ingest/bad", &[], good.as_bytes());
     assert_eq!(status, 200);
 
     // A line that is not JSON among good ones: the others are stored.
     let mixed = format!("{good}{{oops\n{good}[1,2]\n");
-    let (status, answer) = post(&stack, "/api/v1/ingest/bad", &[], mixed.as_bytes());
+    let (status, answer) = stack.post("/api/v1/ingest/bad", &[], mixed.as_bytes());
     assert_eq!(status, 200);
     assert_eq!(
         (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
@@ -248,8 +194,7 @@ fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
     );
 
     // Not JSON at all: 422, which shippers drop instead of retrying.
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/bad",
         &[],
         b"<html>hello</html>\nplain text\n",
@@ -261,12 +206,7 @@ fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
     );
 
     // A value whose type conflicts with its column rejects its row only.
-    let (status, answer) = post(
-        &stack,
-        "/api/v1/ingest/bad",
-        &[],
-        b"{\"n\": \"one\"}\n{\"n\": 2}\n",
-    );
+    let (status, answer) = stack.post("/api/v1/ingest/bad", &[], b"{\"n\": \"one\"}\n{\"n\": 2}\n");
     assert_eq!((status, answer["accepted"].as_u64()), (200, Some(1)));
     assert!(
         answer["errors"][0]["reason"]
@@ -283,7 +223,7 @@ fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
     let wide: Vec<String> = (0..10_000).map(|i| format!("\"k{i}\": {i}")).collect();
     body.extend(format!("{{{}}}\n", wide.join(",")).into_bytes());
     body.extend_from_slice(good.as_bytes());
-    let (status, answer) = post(&stack, "/api/v1/ingest/bad", &[], &body);
+    let (status, answer) = stack.post("/api/v1/ingest/bad", &[], &body);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(
         (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
@@ -305,15 +245,14 @@ fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
 
     // A 100 MiB body, and a gzip bomb (1 GiB of zeros in about 1 MiB).
     let huge = vec![b' '; 100 << 20];
-    let (status, answer) = post(&stack, "/api/v1/ingest/bad", &[], &huge);
+    let (status, answer) = stack.post("/api/v1/ingest/bad", &[], &huge);
     assert_eq!(status, 413, "{answer}");
     let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let zeros = vec![b'0'; 1 << 20];
     for _ in 0..1024 {
         bomb.write_all(&zeros).unwrap();
     }
-    let (status, answer) = post(
-        &stack,
+    let (status, answer) = stack.post(
         "/api/v1/ingest/bad",
         &[("content-encoding", "gzip")],
         &bomb.finish().unwrap(),
@@ -326,10 +265,10 @@ fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
             .contains("decompressed body"),
         "{answer}"
     );
-    let (status, answer) = post(&stack, "/api/v1/ingest/bad%2F..", &[], good.as_bytes());
+    let (status, answer) = stack.post("/api/v1/ingest/bad%2F..", &[], good.as_bytes());
     assert_eq!(status, 400, "{answer}");
 
     let (status, _, _) = http_request(stack.aggregator.http, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200, "the server is still up");
-    eventually(&stack, "SELECT count(*) FROM bad", json!(5));
+    stack.eventually("SELECT count(*) FROM bad", json!(5));
 }

@@ -23,6 +23,8 @@ use shoal_proto::{
 };
 use tonic::transport::Channel;
 
+pub mod stack;
+
 /// Path of the `shoal` binary under test.
 pub fn shoal_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shoal"))

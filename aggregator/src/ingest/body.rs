@@ -96,4 +96,3 @@ fn decompress(reader: impl Read, limit: usize) -> Result<Option<Vec<u8>>, String
         .map_err(|e| e.to_string())?;
     Ok((out.len() <= limit).then_some(out))
 }
-

@@ -83,12 +83,14 @@ pub async fn ingest(
     )
 }
 
-
 /// The HTTP answer to a call that stored nothing.
 pub fn store_error_response(error: &StoreError) -> Response {
     match error {
         StoreError::NoLeaf(_) => retry_later(StatusCode::SERVICE_UNAVAILABLE, 5, error.to_string()),
-        StoreError::Refused(_) => answer(StatusCode::BAD_REQUEST, json!({ "error": error.to_string() })),
+        StoreError::Refused(_) => answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": error.to_string() }),
+        ),
         StoreError::Internal(_) => answer(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({ "error": error.to_string() }),

@@ -132,8 +132,9 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
         Encoding::Protobuf => {
             ExportLogsServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
         }
-        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
-            .map_err(|e| e.to_string()),
+        Encoding::Json => {
+            serde_json::from_slice::<ExportLogsServiceRequest>(&bytes).map_err(|e| e.to_string())
+        }
     };
     let request = match decoded {
         Ok(request) => request,
@@ -161,8 +162,10 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
         Err(error @ StoreError::Refused(_)) => {
             failure(StatusCode::BAD_REQUEST, encoding, error.to_string())
         }
-        Err(error @ StoreError::Internal(_)) => {
-            failure(StatusCode::INTERNAL_SERVER_ERROR, encoding, error.to_string())
-        }
+        Err(error @ StoreError::Internal(_)) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            encoding,
+            error.to_string(),
+        ),
     }
 }

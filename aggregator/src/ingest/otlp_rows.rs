@@ -103,10 +103,12 @@ fn table_for(resource: &[KeyValue]) -> String {
     let mut name: String = service
         .chars()
         .take(128)
-        .map(|c| match c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-            true => c,
-            false => '_',
-        })
+        .map(
+            |c| match c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                true => c,
+                false => '_',
+            },
+        )
         .collect();
     if name.starts_with('.') {
         name.replace_range(0..1, "_");
@@ -245,4 +247,110 @@ fn severity_name(number: i32) -> &'static str {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValueList};
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    use super::*;
+
+    fn attribute(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn text(value: &str) -> any_value::Value {
+        any_value::Value::StringValue(value.to_string())
+    }
+
+    fn request(service: &str, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![
+                        attribute("service.name", text(service)),
+                        attribute("body", text("from the resource")),
+                    ],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "lib".into(),
+                        ..Default::default()
+                    }),
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_a_row_with_its_attributes_flattened() {
+        let record = LogRecord {
+            time_unix_nano: 1_763_000_000_123_456_789,
+            severity_number: 17,
+            body: Some(AnyValue {
+                value: Some(any_value::Value::KvlistValue(KeyValueList {
+                    values: vec![attribute("k", any_value::Value::IntValue(1))],
+                })),
+            }),
+            trace_id: vec![0xab; 16],
+            span_id: vec![0; 8],
+            attributes: vec![
+                attribute("http.status_code", any_value::Value::IntValue(503)),
+                attribute("time", text("shadowed")),
+                attribute(
+                    "peer",
+                    any_value::Value::KvlistValue(KeyValueList {
+                        values: vec![attribute("ip", text("10.0.0.1"))],
+                    }),
+                ),
+            ],
+            ..Default::default()
+        };
+        let rows = rows_from_request(request("checkout/api v2", vec![record]), None);
+        assert!(rows.errors.is_empty());
+        let (table, table_rows) = rows.tables.iter().next().unwrap();
+        assert_eq!(table, "checkout_api_v2");
+        let row = &table_rows[0].fields;
+        assert_eq!(row["time"], Value::from(1_763_000_000_123_456i64));
+        assert_eq!(row["severity"], Value::from("ERROR"));
+        assert_eq!(row["severity_number"], Value::from(17));
+        assert_eq!(row["body"], Value::from("{\"k\":1}"));
+        assert_eq!(row["trace_id"], Value::from("ab".repeat(16)));
+        assert!(!row.contains_key("span_id"), "all-zero ids are absent");
+        assert_eq!(row["http.status_code"], Value::from(503));
+        assert_eq!(row["peer.ip"], Value::from("10.0.0.1"));
+        assert_eq!(row["attributes.time"], Value::from("shadowed"));
+        assert_eq!(row["resource.body"], Value::from("from the resource"));
+        assert_eq!(row["scope.name"], Value::from("lib"));
+        assert_eq!(row["service.name"], Value::from("checkout/api v2"));
+    }
+
+    #[test]
+    fn the_table_header_wins_and_untimed_records_take_the_observed_time() {
+        let records = vec![
+            LogRecord {
+                observed_time_unix_nano: 2_000_000,
+                ..Default::default()
+            },
+            LogRecord::default(),
+        ];
+        let rows = rows_from_request(request("svc", records), Some("audit"));
+        let table_rows = &rows.tables["audit"];
+        assert_eq!(rows.records, 2);
+        assert_eq!(table_rows[0].fields["time"], Value::from(2_000));
+        assert!(!table_rows[1].fields.contains_key("time"), "arrival time");
+        assert_eq!(table_rows[1].line, 2);
+        let unnamed = rows_from_request(request("", vec![LogRecord::default()]), None);
+        assert!(unnamed.tables.contains_key(DEFAULT_TABLE));
+    }
 }
