@@ -3,8 +3,8 @@
 //! prepared statement with parameters, against real processes.
 //!
 //! Needs a Python with pyarrow and adbc-driver-flightsql, named by
-//! `SHOAL_PYTHON` (`.ci/run` makes one). Without it the test says so and
-//! passes: it cannot check what it cannot run.
+//! `SHOAL_PYTHON` (`.ci/run` makes one and requires it); without it
+//! elsewhere the test says so and is skipped.
 
 mod common;
 
@@ -14,8 +14,7 @@ use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adbc_connects_lists_prepares_and_ingests() {
-    let Ok(python) = std::env::var("SHOAL_PYTHON") else {
-        eprintln!("SHOAL_PYTHON is not set: the ADBC client test did not run");
+    let Some(python) = client_tool("SHOAL_PYTHON") else {
         return;
     };
     let dirs = [shm_tempdir(), shm_tempdir()];

@@ -6,8 +6,9 @@
 //!
 //! The shippers are named by `SHOAL_SYSLOG_NG` (the syslog-ng binary) and
 //! `SHOAL_RSYSLOGD` + `SHOAL_RSYSLOG_MODULES` (rsyslogd and its module
-//! folder); `.ci/run` installs them and sets these. Without them a test says
-//! so and passes: it cannot check what it cannot run.
+//! folder); `.ci/run` installs them, sets these and requires them
+//! (`SHOAL_REQUIRE_CLIENTS`). Without them elsewhere a test says so and is
+//! skipped.
 
 mod common;
 
@@ -116,17 +117,9 @@ fn check_rows(stack: &Stack, table: &str, shipper: &Shipper) {
     );
 }
 
-fn tool(variable: &str) -> Option<String> {
-    let value = std::env::var(variable).ok();
-    if value.is_none() {
-        eprintln!("{variable} is not set: this shipper test did not run");
-    }
-    value
-}
-
 #[test]
 fn syslog_ng_http_destination_posts_json_lines() {
-    let Some(syslog_ng) = tool("SHOAL_SYSLOG_NG") else {
+    let Some(syslog_ng) = client_tool("SHOAL_SYSLOG_NG") else {
         return;
     };
     let stack = Stack::start(2);
@@ -176,8 +169,10 @@ log {{ source(s_in); destination(d_shoal); }};
 
 #[test]
 fn rsyslog_omelasticsearch_posts_bulk() {
-    let (Some(rsyslogd), Some(modules)) = (tool("SHOAL_RSYSLOGD"), tool("SHOAL_RSYSLOG_MODULES"))
-    else {
+    let (Some(rsyslogd), Some(modules)) = (
+        client_tool("SHOAL_RSYSLOGD"),
+        client_tool("SHOAL_RSYSLOG_MODULES"),
+    ) else {
         return;
     };
     let stack = Stack::start(2);

@@ -394,3 +394,20 @@ pub fn http_query(
     );
     (status, serde_json::from_slice(&body).expect("JSON answer"))
 }
+
+/// The outside client a test needs (a Python, a shipper binary), named by
+/// the environment `variable`. Missing, the test says so and is skipped,
+/// unless `SHOAL_REQUIRE_CLIENTS` is set (as `.ci/run` does): then it fails,
+/// so CI can never skip one silently.
+pub fn client_tool(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(value) => Some(value),
+        Err(_) if std::env::var_os("SHOAL_REQUIRE_CLIENTS").is_some() => {
+            panic!("{variable} is not set, and SHOAL_REQUIRE_CLIENTS says this test must run")
+        }
+        Err(_) => {
+            eprintln!("{variable} is not set: this test did not run");
+            None
+        }
+    }
+}
