@@ -122,8 +122,20 @@ pub fn row_from_object(
     object: Map<String, Value>,
     time_field: Option<&str>,
 ) -> Result<Map<String, Value>, String> {
-    let mut fields = Map::new();
-    flatten_into(&mut fields, String::new(), object, 0)?;
+    // Most rows are flat already; rebuilding their map would be wasted work.
+    let flat = object.values().all(|value| match value {
+        Value::Object(_) => false,
+        Value::Array(items) => items.iter().all(Value::is_string),
+        _ => true,
+    });
+    let mut fields = match flat {
+        true => object,
+        false => {
+            let mut fields = Map::new();
+            flatten_into(&mut fields, String::new(), object, 0)?;
+            fields
+        }
+    };
     let source = match time_field {
         Some(name) => fields.contains_key(name).then(|| name.to_string()),
         None => TIME_FIELDS

@@ -7,6 +7,7 @@
 //! by arrow-json.
 
 use std::collections::HashMap;
+
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -28,21 +29,40 @@ pub struct Converted {
     pub errors: Vec<RowError>,
 }
 
+/// A column as this request sees it.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    column_type: ColumnType,
+    /// Introduced by this request (its type may still widen to float).
+    new: bool,
+    /// Some row of this request has a non-null value in it.
+    present: bool,
+}
+
+type Columns = HashMap<String, Column, foldhash::fast::RandomState>;
+
 /// Converts `rows` for a table the fleet knows as `known` (if at all).
 pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Converted, String> {
-    let mut types: HashMap<String, ColumnType> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    types.insert(TIME_COLUMN.to_string(), ColumnType::Timestamp);
-    if let Some(view) = known {
-        for (name, column_type) in &view.columns {
-            types.insert(name.clone(), *column_type);
+    let mut columns = Columns::default();
+    let mut order: Vec<String> = vec![TIME_COLUMN.to_string()];
+    let known_column = |column_type| Column {
+        column_type,
+        new: false,
+        present: false,
+    };
+    columns.insert(
+        TIME_COLUMN.to_string(),
+        known_column(ColumnType::Timestamp),
+    );
+    for (name, column_type) in known.map(|view| view.columns.as_slice()).unwrap_or_default() {
+        if columns.insert(name.clone(), known_column(*column_type)).is_none() {
+            order.push(name.clone());
         }
     }
-    let known_count = types.len();
     let mut errors = Vec::new();
     let mut accepted: Vec<&Map<String, Value>> = Vec::with_capacity(rows.len());
     for row in rows {
-        match admit(&row.fields, &mut types, &mut order, known_count) {
+        match admit(&row.fields, &mut columns, &mut order) {
             Ok(()) => accepted.push(&row.fields),
             Err(reason) => errors.push(RowError {
                 line: row.line,
@@ -56,18 +76,14 @@ pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Conv
             errors,
         });
     }
-    let mut present: Vec<&String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for row in &accepted {
-        for key in row.keys() {
-            if seen.insert(key.clone()) {
-                present.push(key);
-            }
-        }
-    }
-    let fields: Vec<Field> = present
+    let fields: Vec<Field> = order
         .iter()
-        .map(|name| Field::new(name.as_str(), types[name.as_str()].open_type(), true))
+        .filter_map(|name| {
+            let column = columns.get(name)?;
+            column
+                .present
+                .then(|| Field::new(name.as_str(), column.column_type.open_type(), true))
+        })
         .collect();
     let schema = Arc::new(Schema::new(fields));
     let mut decoder = ReaderBuilder::new(schema)
@@ -82,46 +98,52 @@ pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Conv
     Ok(Converted { batch, errors })
 }
 
-/// Checks one row against the column types, learning new columns.
-fn admit(
-    row: &Map<String, Value>,
-    types: &mut HashMap<String, ColumnType>,
-    order: &mut Vec<String>,
-    known_count: usize,
-) -> Result<(), String> {
+/// Checks one row against the column types, learning its new columns only
+/// when the whole row fits.
+fn admit(row: &Map<String, Value>, columns: &mut Columns, order: &mut Vec<String>) -> Result<(), String> {
     let mut new_columns: Vec<(&String, ColumnType)> = Vec::new();
+    let mut widened: Vec<&String> = Vec::new();
     for (name, value) in row {
         if value.is_null() {
             continue;
         }
-        let Some(&column_type) = types.get(name) else {
+        let Some(column) = columns.get_mut(name) else {
             let inferred = infer(value)
                 .ok_or_else(|| format!("column {name:?}: cannot store {}", json_kind(value)))?;
             new_columns.push((name, inferred));
             continue;
         };
+        // Marking a column of a row rejected later only adds a column of
+        // nulls to the batch.
+        column.present = true;
         // A column this request introduced as integer becomes float when a
         // float comes along; a column the fleet has keeps its type.
-        if column_type == ColumnType::Integer && value.is_f64() && order.contains(name) {
-            types.insert(name.clone(), ColumnType::Float);
+        if column.new && column.column_type == ColumnType::Integer && value.is_f64() {
+            widened.push(name);
             continue;
         }
-        check(name, column_type, value)?;
+        check(name, column.column_type, value)?;
     }
-    if known_count + order.len() + new_columns.len() > MAX_COLUMNS {
+    if columns.len() + new_columns.len() > MAX_COLUMNS {
         return Err(format!(
             "the row would give the table more than {MAX_COLUMNS} columns"
         ));
     }
-    for (name, inferred) in new_columns {
-        // Earlier rows of this request may have met the column already.
-        match types.get(name.as_str()) {
-            Some(&existing) => check(name, existing, &row[name.as_str()])?,
-            None => {
-                types.insert(name.clone(), inferred);
-                order.push(name.clone());
-            }
+    for name in widened {
+        if let Some(column) = columns.get_mut(name) {
+            column.column_type = ColumnType::Float;
         }
+    }
+    for (name, column_type) in new_columns {
+        columns.insert(
+            name.clone(),
+            Column {
+                column_type,
+                new: true,
+                present: true,
+            },
+        );
+        order.push(name.clone());
     }
     Ok(())
 }
