@@ -50,12 +50,15 @@ pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Conv
         new: false,
         present: false,
     };
-    columns.insert(
-        TIME_COLUMN.to_string(),
-        known_column(ColumnType::Timestamp),
-    );
-    for (name, column_type) in known.map(|view| view.columns.as_slice()).unwrap_or_default() {
-        if columns.insert(name.clone(), known_column(*column_type)).is_none() {
+    columns.insert(TIME_COLUMN.to_string(), known_column(ColumnType::Timestamp));
+    for (name, column_type) in known
+        .map(|view| view.columns.as_slice())
+        .unwrap_or_default()
+    {
+        if columns
+            .insert(name.clone(), known_column(*column_type))
+            .is_none()
+        {
             order.push(name.clone());
         }
     }
@@ -100,7 +103,11 @@ pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Conv
 
 /// Checks one row against the column types, learning its new columns only
 /// when the whole row fits.
-fn admit(row: &Map<String, Value>, columns: &mut Columns, order: &mut Vec<String>) -> Result<(), String> {
+fn admit(
+    row: &Map<String, Value>,
+    columns: &mut Columns,
+    order: &mut Vec<String>,
+) -> Result<(), String> {
     let mut new_columns: Vec<(&String, ColumnType)> = Vec::new();
     let mut widened: Vec<&String> = Vec::new();
     for (name, value) in row {
@@ -211,5 +218,15 @@ mod tests {
             schema.field_with_name("s").unwrap().data_type(),
             &arrow::datatypes::DataType::Utf8
         );
+    }
+
+    #[test]
+    fn a_key_that_is_null_in_every_row_is_left_out() {
+        let parsed = parse_body(b"{\"a\": null, \"b\": 1}\n{\"b\": 2, \"a\": null}", None).unwrap();
+        let converted = rows_to_batch(None, &parsed.rows).unwrap();
+        assert!(converted.errors.is_empty());
+        let batch = converted.batch.unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert!(batch.schema().field_with_name("a").is_err());
     }
 }
