@@ -7,6 +7,10 @@
 
 use std::hint::black_box;
 
+#[global_allocator]
+// The same allocator as the `shoal` binary.
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shoal_aggregator::ingest::json_rows::parse_body;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;

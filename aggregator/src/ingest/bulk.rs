@@ -33,6 +33,58 @@ pub async fn bulk(
         Ok(read) => read,
         Err(response) => return response,
     };
+    let parsed =
+        tokio::task::spawn_blocking(move || parse_bulk(&bytes, default_index.as_deref())).await;
+    let BulkBody { mut items, tables } = match parsed {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(reason)) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"type": "parse_exception", "reason": reason}, "status": 400}),
+            );
+        }
+        Err(error) => {
+            return answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": error.to_string() }),
+            );
+        }
+    };
+    for (table, (positions, rows)) in tables {
+        let (status, reason) = match store_rows(&state, &table, Arc::new(rows)).await {
+            Ok(stored) => {
+                for error in &stored.errors {
+                    set_status(&mut items[error.line], 400, Some(&error.reason));
+                }
+                continue;
+            }
+            Err(error @ StoreError::NoLeaf(_)) => (429, format!("{error}; retry")),
+            Err(error @ StoreError::Refused(_)) => (400, error.to_string()),
+            Err(error @ StoreError::Internal(_)) => (500, error.to_string()),
+        };
+        for &position in &positions {
+            if item_status(&items[position]) == 201 {
+                set_status(&mut items[position], status, Some(&reason));
+            }
+        }
+    }
+    let errors = items.iter().any(|item| item_status(item) >= 300);
+    answer(
+        StatusCode::OK,
+        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": items }),
+    )
+}
+
+/// A bulk body read: an item per action (201 until storing says otherwise),
+/// and the documents to store by table, with their item positions.
+struct BulkBody {
+    items: Vec<Value>,
+    tables: BTreeMap<String, (Vec<usize>, Vec<JsonRow>)>,
+}
+
+/// Reads the action and document lines; `Err` for a malformed action line,
+/// which makes the whole request a 400 as in Elasticsearch.
+fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, String> {
     let mut items: Vec<Value> = Vec::new();
     // index → (item positions, rows)
     let mut tables: BTreeMap<String, (Vec<usize>, Vec<JsonRow>)> = BTreeMap::new();
@@ -43,24 +95,18 @@ pub async fn bulk(
         let action: Value = match serde_json::from_slice(action_line) {
             Ok(action) => action,
             Err(error) => {
-                return answer(
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": {"type": "parse_exception", "reason": format!("bad action line: {error}")}, "status": 400}),
-                );
+                return Err(format!("bad action line: {error}"));
             }
         };
         let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({"error": {"type": "parse_exception", "reason": "an action line must be an object like {\"index\": {}}"}, "status": 400}),
-            );
+            return Err("an action line must be an object like {\"index\": {}}".to_string());
         };
         let kind = kind.clone();
         let table = meta
             .get("_index")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .or_else(|| default_index.clone());
+            .or_else(|| default_index.map(str::to_string));
         let id = meta.get("_id").cloned().unwrap_or(Value::Null);
         let position = items.len();
         if kind == "delete" {
@@ -117,29 +163,7 @@ pub async fn bulk(
             Err(reason) => items[position] = bulk_item(&kind, &table, &id, 400, Some(&reason)),
         }
     }
-    for (table, (positions, rows)) in tables {
-        let (status, reason) = match store_rows(&state, &table, Arc::new(rows)).await {
-            Ok(stored) => {
-                for error in &stored.errors {
-                    set_status(&mut items[error.line], 400, Some(&error.reason));
-                }
-                continue;
-            }
-            Err(error @ StoreError::NoLeaf(_)) => (429, format!("{error}; retry")),
-            Err(error @ StoreError::Refused(_)) => (400, error.to_string()),
-            Err(error @ StoreError::Internal(_)) => (500, error.to_string()),
-        };
-        for &position in &positions {
-            if item_status(&items[position]) == 201 {
-                set_status(&mut items[position], status, Some(&reason));
-            }
-        }
-    }
-    let errors = items.iter().any(|item| item_status(item) >= 300);
-    answer(
-        StatusCode::OK,
-        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": items }),
-    )
+    Ok(BulkBody { items, tables })
 }
 
 fn bulk_item(kind: &str, index: &str, id: &Value, status: u16, error: Option<&str>) -> Value {
