@@ -70,12 +70,25 @@ pub fn rows_from_request(request: ExportLogsServiceRequest, table: Option<&str>)
             Some(table) => table.to_string(),
             None => table_for(&resource),
         };
+        // The same for every record of the resource: flattened once.
+        let mut resource_columns = Map::new();
+        if let Err(reason) = add_attributes(&mut resource_columns, resource, "resource") {
+            for scope_logs in resource_logs.scope_logs {
+                for _ in scope_logs.log_records {
+                    out.records += 1;
+                    let line = out.records;
+                    let reason = reason.clone();
+                    out.errors.push(RowError { line, reason });
+                }
+            }
+            continue;
+        }
         for scope_logs in resource_logs.scope_logs {
             let scope = scope_logs.scope.unwrap_or_default();
             for record in scope_logs.log_records {
                 out.records += 1;
                 let line = out.records;
-                match row_from_record(record, &resource, &scope.name, &scope.version) {
+                match row_from_record(record, &resource_columns, &scope.name, &scope.version) {
                     Ok(fields) => out
                         .tables
                         .entry(table.clone())
@@ -121,7 +134,7 @@ fn table_for(resource: &[KeyValue]) -> String {
 
 fn row_from_record(
     record: LogRecord,
-    resource: &[KeyValue],
+    resource: &Map<String, Value>,
     scope_name: &str,
     scope_version: &str,
 ) -> Result<Map<String, Value>, String> {
@@ -169,36 +182,53 @@ fn row_from_record(
             row.insert(name.to_string(), Value::from(text));
         }
     }
-    let mut attributes = Map::new();
-    add_attributes(&mut attributes, resource.iter().cloned(), "resource")?;
-    add_attributes(&mut attributes, record.attributes, "attributes")?;
-    row.extend(attributes);
+    for (name, value) in resource {
+        row.insert(name.clone(), value.clone());
+    }
+    add_attributes(&mut row, record.attributes, "attributes")?;
     Ok(row)
 }
 
-/// Flattens `attributes` into `out`, renaming those that would take a
-/// record column's name.
+/// Flattens `attributes` into `out` (over what is there), renaming those
+/// that would take a record column's name.
 fn add_attributes(
     out: &mut Map<String, Value>,
     attributes: impl IntoIterator<Item = KeyValue>,
     prefix: &str,
 ) -> Result<(), String> {
-    let mut object = Map::new();
+    let mut nested = Map::new();
     for KeyValue { key, value, .. } in attributes {
-        let value = value.and_then(|v| v.value).map(any_to_json);
-        object.insert(key, value.unwrap_or(Value::Null));
+        let value = value
+            .and_then(|v| v.value)
+            .map(any_to_json)
+            .unwrap_or(Value::Null);
+        match &value {
+            Value::Object(_) | Value::Array(_) => {
+                nested.insert(key, value);
+            }
+            _ => {
+                out.insert(column_name(key, prefix), value);
+            }
+        }
+    }
+    if nested.is_empty() {
+        return Ok(());
     }
     let mut flat = Map::new();
-    flatten_into(&mut flat, String::new(), object, 0)
+    flatten_into(&mut flat, String::new(), nested, 0)
         .map_err(|reason| format!("{prefix}: {reason}"))?;
     for (name, value) in flat {
-        let name = match RECORD_COLUMNS.contains(&name.as_str()) {
-            true => format!("{prefix}.{name}"),
-            false => name,
-        };
-        out.insert(name, value);
+        out.insert(column_name(name, prefix), value);
     }
     Ok(())
+}
+
+/// `name`, or `prefix.name` when a record column has that name.
+fn column_name(name: String, prefix: &str) -> String {
+    match RECORD_COLUMNS.contains(&name.as_str()) {
+        true => format!("{prefix}.{name}"),
+        false => name,
+    }
 }
 
 /// An attribute or body value as JSON: key-value lists as objects.
@@ -246,7 +276,13 @@ fn severity_name(number: i32) -> &'static str {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
