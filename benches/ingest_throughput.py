@@ -1,0 +1,128 @@
+"""Ingest throughput through each front end of a running Shoal (e.g.
+`shoal local`): HTTP NDJSON, Elasticsearch `_bulk`, OTLP/HTTP protobuf and
+OTLP/gRPC, from the shared NDJSON data set (`gen_logs.py --format ndjson`).
+Bodies are built before the clock starts; each path sends them from
+`--clients` threads and checks that every row was accepted.
+
+    python benches/ingest_throughput.py --data /tmp/logs1m.ndjson \
+        --http 127.0.0.1:8080 --grpc 127.0.0.1:50051
+
+Needs the packages of tests/python/requirements.txt (grpcio and the
+OpenTelemetry protobuf types come with the OTLP exporters).
+"""
+
+import argparse
+import json
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+
+Response = logs_service_pb2.ExportLogsServiceResponse
+
+
+def timed(name, bodies, send, clients, unit):
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        total = sum(pool.map(send, bodies))
+    elapsed = time.perf_counter() - started
+    print(f"{name}: {total} {unit} in {elapsed:.2f} s = {total / elapsed:,.0f} {unit}/s "
+          f"({len(bodies)} requests, {clients} concurrent)", flush=True)
+
+
+def http_post(address, path, body, headers):
+    request = urllib.request.Request(f"http://{address}{path}", data=body, method="POST", headers=headers)
+    with urllib.request.urlopen(request) as answer:
+        return answer.read()
+
+
+def any_value(value):
+    if isinstance(value, bool):
+        return common_pb2.AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return common_pb2.AnyValue(int_value=value)
+    if isinstance(value, float):
+        return common_pb2.AnyValue(double_value=value)
+    if isinstance(value, list):
+        return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(
+            values=[common_pb2.AnyValue(string_value=str(item)) for item in value]))
+    return common_pb2.AnyValue(string_value=str(value))
+
+
+def otlp_body(lines):
+    records = []
+    for line in lines:
+        row = json.loads(line)
+        stamp = row.pop("timestamp", None) or row.pop("time", None)
+        nanos = 0
+        if isinstance(stamp, str):
+            nanos = int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1e9)
+        attributes = [common_pb2.KeyValue(key=k, value=any_value(v)) for k, v in row.items() if v is not None]
+        records.append(logs_pb2.LogRecord(time_unix_nano=nanos, severity_number=9,
+                                          body=common_pb2.AnyValue(string_value=str(row.get("endpoint", ""))),
+                                          attributes=attributes))
+    resource = resource_pb2.Resource(attributes=[common_pb2.KeyValue(key="service.name", value=any_value("bench"))])
+    return logs_service_pb2.ExportLogsServiceRequest(resource_logs=[
+        logs_pb2.ResourceLogs(resource=resource, scope_logs=[logs_pb2.ScopeLogs(log_records=records)])])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--http", default="127.0.0.1:8080")
+    parser.add_argument("--grpc", default="127.0.0.1:50051")
+    parser.add_argument("--rows-per-request", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=2)
+    args = parser.parse_args()
+    with open(args.data, "rb") as file:
+        lines = [line for line in file.read().split(b"\n") if line]
+    size = args.rows_per_request
+    chunks = [lines[i:i + size] for i in range(0, len(lines), size)]
+
+    def ndjson(body):
+        answer = json.loads(http_post(args.http, "/api/v1/ingest/bench_ndjson", body,
+                                      {"content-type": "application/x-ndjson"}))
+        assert answer["rejected"] == 0, answer
+        return answer["accepted"]
+    timed("HTTP NDJSON", [b"\n".join(chunk) for chunk in chunks], ndjson, args.clients, "rows")
+
+    action = b'{"index":{"_index":"bench_bulk"}}'
+
+    def bulk(body):
+        answer = json.loads(http_post(args.http, "/_bulk", body, {"content-type": "application/x-ndjson"}))
+        assert not answer["errors"], answer
+        return len(answer["items"])
+    bodies = [b"\n".join(part for line in chunk for part in (action, line)) + b"\n" for chunk in chunks]
+    timed("_bulk", bodies, bulk, args.clients, "rows")
+
+    started = time.perf_counter()
+    requests = [otlp_body(chunk) for chunk in chunks]
+    encoded = [request.SerializeToString() for request in requests]
+    print(f"(built {len(requests)} OTLP requests in {time.perf_counter() - started:.1f} s, "
+          f"{sum(map(len, encoded)) / len(lines):.0f} bytes per record)", flush=True)
+
+    def otlp_http(body):
+        answer = Response.FromString(http_post(args.http, "/v1/logs", body, {
+            "content-type": "application/x-protobuf", "x-shoal-table": "bench_otlp_http"}))
+        assert answer.partial_success.rejected_log_records == 0, answer
+        return size
+    timed("OTLP/HTTP protobuf", encoded, otlp_http, args.clients, "records")
+
+    channel = grpc.insecure_channel(args.grpc, options=[("grpc.max_send_message_length", 64 << 20)])
+    stub = logs_service_pb2_grpc.LogsServiceStub(channel)
+
+    def otlp_grpc(request):
+        answer = stub.Export(request, metadata=[("x-shoal-table", "bench_otlp_grpc")])
+        assert answer.partial_success.rejected_log_records == 0, answer
+        return len(request.resource_logs[0].scope_logs[0].log_records)
+    timed("OTLP/gRPC", requests, otlp_grpc, args.clients, "records")
+
+
+if __name__ == "__main__":
+    main()
