@@ -272,3 +272,33 @@ fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
     assert_eq!(status, 200, "the server is still up");
     stack.eventually("SELECT count(*) FROM bad", json!(5));
 }
+
+#[test]
+fn an_acknowledged_table_is_in_the_catalog_at_once() {
+    let stack = Stack::start(2);
+    let (status, answer) = stack.post(
+        "/api/v1/ingest/fresh",
+        &[],
+        b"{\"k\": 1}\n{\"k\": 2}\n{\"k\": 3, \"note\": \"x\"}",
+    );
+    assert_eq!((status, answer["accepted"].clone()), (200, json!(3)));
+    // No waiting for the next status call: the leaf's acknowledgement
+    // carried the table.
+    let (status, _, body) = http_request(stack.aggregator.http, "GET", "/api/v1/tables", &[], b"");
+    assert_eq!(status, 200);
+    let tables: Value = serde_json::from_slice(&body).unwrap();
+    let fresh = tables["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "fresh")
+        .unwrap_or_else(|| panic!("no table \"fresh\" in {tables}"));
+    assert_eq!(fresh["rows"], json!(3));
+    let columns: Vec<&str> = fresh["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, vec!["time", "k", "note"]);
+}

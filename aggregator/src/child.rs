@@ -110,10 +110,13 @@ impl Leaf for ChildService {
         request: Request<IngestRequest>,
     ) -> std::result::Result<Response<IngestResponse>, Status> {
         let request = request.into_inner();
-        let response = self
+        let mut response = self
             .router
             .route_ipc(&request.table, request.arrow_ipc)
             .await?;
+        // The parent keeps this aggregator's status as the sum over its
+        // leaves, so it gets the table across them, not the one leaf's.
+        response.table = self.fleet.table_status(&request.table);
         Ok(Response::new(response))
     }
 

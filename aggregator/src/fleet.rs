@@ -5,7 +5,10 @@
 //! The answers make the catalog the planner sees (the union of every child's
 //! tables and columns) and the row counts that completeness is measured in.
 //! A child that stops answering keeps its last status, so the rows it held
-//! still count as rows a query could not reach.
+//! still count as rows a query could not reach. Between status calls, each
+//! acknowledged ingest brings the child's new state of that one table
+//! ([`Child::absorb_table`]), so rows just acknowledged are in the catalog
+//! (and in `GET /api/v1/tables`) at once.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -170,16 +173,15 @@ impl Fleet {
         combined.tables = self
             .tables()
             .into_iter()
-            .map(|(name, view)| TableStatus {
-                name,
-                columns: column_statuses(&view.columns),
-                rows: view.rows,
-                min_time_micros: view.min_time_micros,
-                max_time_micros: view.max_time_micros,
-                ..Default::default()
-            })
+            .map(|(name, view)| table_status(name, &view))
             .collect();
         combined
+    }
+
+    /// One table across the fleet, as a child's status lists it.
+    pub fn table_status(&self, name: &str) -> Option<TableStatus> {
+        self.table(name)
+            .map(|view| table_status(name.to_string(), &view))
     }
 
     /// Children that answered their last status call.
@@ -217,6 +219,19 @@ impl Child {
                 }
                 state.up = false;
             }
+        }
+    }
+
+    /// Takes in what an acknowledged ingest said of `table`, so the
+    /// catalog knows a new table or column now, not at the next status call.
+    pub fn absorb_table(&self, table: TableStatus) {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let Some(status) = state.status.as_mut() else {
+            return;
+        };
+        match status.tables.iter_mut().find(|t| t.name == table.name) {
+            Some(known) => *known = table,
+            None => status.tables.push(table),
         }
     }
 
@@ -283,6 +298,17 @@ impl Child {
         FlightServiceClient::new(self.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+fn table_status(name: String, view: &TableView) -> TableStatus {
+    TableStatus {
+        name,
+        columns: column_statuses(&view.columns),
+        rows: view.rows,
+        min_time_micros: view.min_time_micros,
+        max_time_micros: view.max_time_micros,
+        ..Default::default()
     }
 }
 

@@ -61,7 +61,13 @@ impl IngestRouter {
                 arrow_ipc: arrow_ipc.clone(),
             };
             match child.leaf_client().ingest(request).await {
-                Ok(response) => return Ok(response.into_inner()),
+                Ok(response) => {
+                    let response = response.into_inner();
+                    if let Some(table) = &response.table {
+                        child.absorb_table(table.clone());
+                    }
+                    return Ok(response);
+                }
                 Err(status) if status.code() == tonic::Code::InvalidArgument => {
                     return Err(AggregatorError::BadIngest(status.message().to_string()));
                 }

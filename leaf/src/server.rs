@@ -32,6 +32,7 @@ use crate::column_type::ColumnType;
 use crate::error::{LeafError, Result};
 use crate::scan::{execute_fragment, execute_scan};
 use crate::store::{Store, StoreConfig};
+use crate::table::TableStats;
 
 /// Largest gRPC message a leaf takes or sends (an ingest request).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -152,7 +153,7 @@ impl Leaf for LeafService {
         let IngestRequest { table, arrow_ipc } = request.into_inner();
         let store = self.store.clone();
         let incoming_bytes = arrow_ipc.len() as u64;
-        let (rows, new_columns) = tokio::task::spawn_blocking(move || {
+        let (rows, new_columns, table) = tokio::task::spawn_blocking(move || {
             let reader = StreamReader::try_new(arrow_ipc.as_slice(), None).map_err(|source| {
                 LeafError::BadIpc {
                     table: table.clone(),
@@ -165,13 +166,16 @@ impl Leaf for LeafService {
                     table: table.clone(),
                     source,
                 })?;
-            store.ingest(&table, &batches, incoming_bytes)
+            let (rows, new_columns) = store.ingest(&table, &batches, incoming_bytes)?;
+            let stats = store.table(&table, false)?.stats();
+            Ok::<_, LeafError>((rows, new_columns, table_status(table, stats)))
         })
         .await
         .map_err(LeafError::from)??;
         Ok(Response::new(IngestResponse {
             rows_accepted: rows,
             new_columns,
+            table: Some(table),
         }))
     }
 
@@ -198,20 +202,24 @@ pub fn column_statuses(columns: &[(String, ColumnType)]) -> Vec<ColumnStatus> {
         .collect()
 }
 
+fn table_status(name: String, stats: TableStats) -> TableStatus {
+    TableStatus {
+        name,
+        columns: column_statuses(&stats.columns),
+        rows: stats.rows,
+        bytes: stats.bytes,
+        min_time_micros: stats.time_range.map(|r| r.0),
+        max_time_micros: stats.time_range.map(|r| r.1),
+        sealed_blocks: stats.sealed_blocks,
+        open_rows: stats.open_rows,
+    }
+}
+
 fn leaf_status(store: &Store) -> LeafStatus {
     let tables = store
         .stats()
         .into_iter()
-        .map(|(name, stats)| TableStatus {
-            name,
-            columns: column_statuses(&stats.columns),
-            rows: stats.rows,
-            bytes: stats.bytes,
-            min_time_micros: stats.time_range.map(|r| r.0),
-            max_time_micros: stats.time_range.map(|r| r.1),
-            sealed_blocks: stats.sealed_blocks,
-            open_rows: stats.open_rows,
-        })
+        .map(|(name, stats)| table_status(name, stats))
         .collect();
     LeafStatus {
         ready: true,

@@ -3,9 +3,11 @@
 //! arrow-json, and route them to leaves in leaf-sized pieces. Answers only
 //! once every accepted row is held by a leaf.
 //!
-//! The catalog is refreshed every second; a leaf that refuses a column's
-//! type knows better than a stale catalog, so on a refusal the catalog is
-//! refreshed once and the rows converted again.
+//! The catalog learns a table's columns from every acknowledged ingest (and
+//! from status calls every second), but rows sent through another
+//! aggregator can still make it stale: a leaf that refuses a column's type
+//! knows better, so on a refusal the catalog is refreshed once and the rows
+//! converted again.
 
 use std::sync::Arc;
 
