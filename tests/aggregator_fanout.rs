@@ -403,3 +403,31 @@ async fn bad_sql_gets_its_position_and_an_unknown_table_its_name() {
     let (status, _, _) = http_request(aggregator.http, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn approx_distinct_takes_dictionary_strings_from_every_leaf() {
+    let stack = common::stack::Stack::start(2);
+    // Many requests, so both leaves hold hosts (routing picks per request).
+    for request in 0..20 {
+        let body: String = (0..100)
+            .map(|i| {
+                format!(
+                    "{{\"host\": \"web-{}\", \"n\": {i}}}\n",
+                    (request * 100 + i) % 500
+                )
+            })
+            .collect();
+        let (status, answer) = stack.post("/api/v1/ingest/hosts", &[], body.as_bytes());
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = http_query(
+        stack.aggregator.http,
+        "SELECT approx_distinct(host), count(DISTINCT host), count(*) FROM hosts",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    let estimate = answer["rows"][0][0].as_u64().expect("estimate");
+    assert!((490..=510).contains(&estimate), "{answer}");
+    assert_eq!(answer["rows"][0][1], Value::from(500));
+    assert_eq!(answer["rows"][0][2], Value::from(2000));
+}

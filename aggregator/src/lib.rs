@@ -16,6 +16,7 @@
 
 pub mod child;
 pub mod completeness;
+pub mod dictionary_aggregates;
 pub mod error;
 pub mod fanout;
 pub mod fleet;

@@ -24,6 +24,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use tracing::{Instrument, info, info_span};
 
 use crate::completeness::{Completeness, QueryContext};
+use crate::dictionary_aggregates::dictionary_aggregates;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
 use crate::remote_table::RemoteTable;
@@ -114,6 +115,9 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(self.fleet.clone())))
             .build();
         let context = SessionContext::new_with_state(state);
+        for aggregate in dictionary_aggregates() {
+            context.register_udaf(aggregate);
+        }
         for (name, view) in self.fleet.tables() {
             let table = Arc::new(RemoteTable::new(&name, &view));
             context.register_table(TableReference::bare(name), table)?;
