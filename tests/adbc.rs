@@ -8,8 +8,7 @@
 
 mod common;
 
-use std::process::Command;
-
+use common::stack::Stack;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,24 +16,8 @@ async fn adbc_connects_lists_prepares_and_ingests() {
     let Some(python) = client_tool("SHOAL_PYTHON") else {
         return;
     };
-    let dirs = [shm_tempdir(), shm_tempdir()];
-    let leaves: Vec<LeafProcess> = dirs
-        .iter()
-        .map(|d| LeafProcess::start(d.path(), &[]))
-        .collect();
-    let addresses: Vec<String> = leaves.iter().map(|l| l.address.to_string()).collect();
-    let aggregator = AggregatorProcess::start(&addresses, &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/adbc_client.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(format!("grpc://{}", aggregator.flight))
-        .output()
-        .expect("run python");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{printed}");
+    let stack = Stack::start(2);
+    let endpoint = format!("grpc://{}", stack.aggregator.flight);
+    let printed = run_python(&python, "adbc_client.py", &[&endpoint]);
     assert!(printed.contains("adbc ok"), "{printed}");
 }

@@ -11,7 +11,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
 
 use common::stack::Stack;
 use common::*;
@@ -214,18 +213,13 @@ fn the_opentelemetry_python_sdk_exports_over_grpc_and_http() {
         return;
     };
     let stack = Stack::start(2);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/otel_client.py");
     let run = |protocol: &str, endpoint: String, service: &str, count: usize| -> String {
-        let output = Command::new(&python)
-            .args([script, protocol, &endpoint, service, &count.to_string()])
-            .output()
-            .expect("run python");
-        let printed = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        let count = count.to_string();
+        let printed = run_python(
+            &python,
+            "otel_client.py",
+            &[protocol, &endpoint, service, &count],
         );
-        assert!(output.status.success(), "{printed}");
         let trace_id = printed
             .lines()
             .find_map(|line| line.strip_prefix("otel ok "))

@@ -411,3 +411,23 @@ pub fn client_tool(variable: &str) -> Option<String> {
         }
     }
 }
+
+/// Runs `tests/python/<script>` with `python` and `args`; what it printed
+/// (stdout, then stderr), once it exited successfully.
+pub fn run_python(python: &str, script: &str, args: &[&str]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let output = Command::new(python)
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("run python");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{script}: {printed}");
+    printed
+}
