@@ -11,8 +11,8 @@ mod common;
 use common::stack::Stack;
 use common::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn adbc_connects_lists_prepares_and_ingests() {
+#[test]
+fn adbc_connects_lists_prepares_and_ingests() {
     let Some(python) = client_tool("SHOAL_PYTHON") else {
         return;
     };
