@@ -431,3 +431,39 @@ fn approx_distinct_takes_dictionary_strings_from_every_leaf() {
     assert_eq!(answer["rows"][0][1], Value::from(500));
     assert_eq!(answer["rows"][0][2], Value::from(2000));
 }
+
+#[test]
+fn date_trunc_groups_utc_times_across_leaves() {
+    let stack = common::stack::Stack::start(2);
+    // 3 hours, 30 rows each at minutes 0, 2, ..., 58, in 9 requests.
+    for hour in 0..3 {
+        for part in 0..3 {
+            let body: String = (0..10)
+                .map(|i| {
+                    let minute = (part * 10 + i) * 2;
+                    format!(
+                        "{{\"time\": \"2026-11-19T{:02}:{minute:02}:30Z\", \"n\": 1}}\n",
+                        10 + hour
+                    )
+                })
+                .collect();
+            let (status, answer) = stack.post("/api/v1/ingest/clock", &[], body.as_bytes());
+            assert_eq!(status, 200, "{answer}");
+        }
+    }
+    let (status, answer) = http_query(
+        stack.aggregator.http,
+        "SELECT date_trunc('hour', time) AS h, count(*) AS n, min(date_trunc('minute', time)) AS m
+         FROM clock GROUP BY h ORDER BY h",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["rows"],
+        serde_json::json!([
+            ["2026-11-19T10:00:00Z", 30, "2026-11-19T10:00:00Z"],
+            ["2026-11-19T11:00:00Z", 30, "2026-11-19T11:00:00Z"],
+            ["2026-11-19T12:00:00Z", 30, "2026-11-19T12:00:00Z"]
+        ])
+    );
+}

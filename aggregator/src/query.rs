@@ -29,6 +29,7 @@ use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
 use crate::remote_table::RemoteTable;
 use crate::split::SplitForLeaves;
+use shoal_leaf::utc_date_trunc::register_functions;
 
 extensions_options! {
     /// Per-query options under `SET shoal.*`.
@@ -115,6 +116,7 @@ impl QueryEngine {
             .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(self.fleet.clone())))
             .build();
         let context = SessionContext::new_with_state(state);
+        register_functions(&context);
         for aggregate in dictionary_aggregates() {
             context.register_udaf(aggregate);
         }

@@ -31,6 +31,7 @@ pub mod server;
 pub mod store;
 pub mod table;
 pub mod table_schema;
+pub mod utc_date_trunc;
 pub mod wal;
 
 pub use error::{LeafError, Result};

@@ -23,6 +23,7 @@ use crate::column_type::TIME_COLUMN;
 use crate::error::Result;
 use crate::provider::LeafTableProvider;
 use crate::store::Store;
+use crate::utc_date_trunc::register_functions;
 
 /// Plans `request` against the current contents of its table and starts it.
 pub async fn execute_scan(
@@ -32,6 +33,7 @@ pub async fn execute_scan(
     let table = store.table(&request.table, false)?;
     let provider = Arc::new(LeafTableProvider::new(table.snapshot()));
     let context = SessionContext::new_with_config(scan_config());
+    register_functions(&context);
     let mut frame = context.read_table(provider)?;
     let timestamp = |micros| {
         lit(ScalarValue::TimestampMicrosecond(
@@ -79,6 +81,7 @@ pub async fn execute_fragment(
     request: &FragmentRequest,
 ) -> Result<RunningFragment> {
     let context = SessionContext::new_with_config(scan_config());
+    register_functions(&context);
     let task = context.task_ctx();
     let codec = FragmentCodec {
         resolver: StoreResolver {
