@@ -430,6 +430,18 @@ fn approx_distinct_takes_dictionary_strings_from_every_leaf() {
     assert!((490..=510).contains(&estimate), "{answer}");
     assert_eq!(answer["rows"][0][1], Value::from(500));
     assert_eq!(answer["rows"][0][2], Value::from(2000));
+    let (status, answer) = http_query(
+        stack.aggregator.http,
+        "SELECT approx_distinct(host, n) FROM hosts",
+        &[],
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("approx_distinct takes one argument, not 2")),
+        "{answer}"
+    );
 }
 
 #[test]

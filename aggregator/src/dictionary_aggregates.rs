@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::plan_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -57,6 +58,14 @@ impl AggregateUDFImpl for ValueTypeInput {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        // The user-defined signature skips DataFusion's argument count check.
+        if arg_types.len() != 1 {
+            return plan_err!(
+                "{} takes one argument, not {}",
+                self.name(),
+                arg_types.len()
+            );
+        }
         Ok(arg_types
             .iter()
             .map(|data_type| match data_type {

@@ -8,7 +8,9 @@
 //! still count as rows a query could not reach. Between status calls, each
 //! acknowledged ingest brings the child's new state of that one table
 //! ([`Child::absorb_table`]), so rows just acknowledged are in the catalog
-//! (and in `GET /api/v1/tables`) at once.
+//! (and in `GET /api/v1/tables`) at once. A status call answered just
+//! before an ingest but taken in just after it can show the older state of
+//! that table until the next call, a second later.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -7,7 +7,9 @@
 //! about 600 ms of a 700 ms query. In UTC the two are the same computation,
 //! so [`UtcDateTrunc`] drops a UTC zone before calling DataFusion's function
 //! and puts it back on the result; any other zone goes to DataFusion as it
-//! is. It keeps the name `date_trunc`, so plans sent between processes stay
+//! is. One deliberate difference: DataFusion's zone-less hour and day path
+//! works in nanoseconds and fails for times outside 1677-2262; this one
+//! answers for them. It keeps the name `date_trunc`, so plans sent between processes stay
 //! the same; every Shoal session (aggregators and leaves) registers it with
 //! [`register_functions`].
 

@@ -63,10 +63,12 @@ pub async fn read_body(
         .unwrap_or("identity")
         .trim()
         .to_ascii_lowercase();
-    let decoded = match encoding.as_str() {
+    let decoder: Decompressor = match encoding.as_str() {
         "" | "identity" => return Ok((bytes, permit)),
-        "gzip" | "x-gzip" => decompress(flate2::read::MultiGzDecoder::new(bytes.as_ref()), limit),
-        "zstd" => match zstd::stream::read::Decoder::new(bytes.as_ref()) {
+        "gzip" | "x-gzip" => {
+            |bytes, limit| decompress(flate2::read::MultiGzDecoder::new(bytes.as_ref()), limit)
+        }
+        "zstd" => |bytes, limit| match zstd::stream::read::Decoder::new(bytes.as_ref()) {
             Ok(decoder) => decompress(decoder, limit),
             Err(error) => Err(error.to_string()),
         },
@@ -77,6 +79,10 @@ pub async fn read_body(
             ));
         }
     };
+    // Decompressing up to the limit is CPU work: off the async runtime.
+    let decoded = tokio::task::spawn_blocking(move || decoder(bytes, limit))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     match decoded {
         Ok(Some(decoded)) => Ok((decoded.into(), permit)),
         Ok(None) => Err(too_large("decompressed body")),
@@ -86,6 +92,9 @@ pub async fn read_body(
         )),
     }
 }
+
+/// Decompresses a body, at most `limit` bytes of it (`None` past that).
+type Decompressor = fn(Bytes, usize) -> Result<Option<Vec<u8>>, String>;
 
 /// Decompresses at most `limit` bytes; `None` past that (a bomb).
 fn decompress(reader: impl Read, limit: usize) -> Result<Option<Vec<u8>>, String> {

@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 
+use crate::ingest::json_rows::RowError;
 use crate::ingest::otlp_rows::rows_from_request;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::{StoreError, store_rows};
@@ -18,8 +19,9 @@ use crate::ingest::store::{StoreError, store_rows};
 const MAX_NAMED_ERRORS: usize = 5;
 
 /// Stores the records of `request`; `table` (if given) takes them all.
-/// `Err` means no record of some table was stored: the caller answers with a
-/// retryable code for [`StoreError::NoLeaf`], a permanent one otherwise.
+/// Records of a table the leaves refuse are rejected in the partial
+/// success. `Err` means a table could not be stored now ([`StoreError::NoLeaf`],
+/// retryable) or the table name is invalid ([`StoreError::Refused`]).
 pub async fn export_logs(
     state: &IngestState,
     request: ExportLogsServiceRequest,
@@ -34,8 +36,21 @@ pub async fn export_logs(
         .map_err(|e| StoreError::Internal(e.to_string()))?;
     let mut errors = rows.errors;
     for (table, table_rows) in rows.tables {
-        let stored = store_rows(state, &table, Arc::new(table_rows)).await?;
-        errors.extend(stored.errors);
+        let lines: Vec<usize> = table_rows.iter().map(|row| row.line).collect();
+        match store_rows(state, &table, Arc::new(table_rows)).await {
+            Ok(stored) => errors.extend(stored.errors),
+            // Refused rows would be refused again: reject them, store the
+            // other tables. Anything retryable fails the export, so the
+            // exporter sends it again (tables stored before may then be
+            // stored twice: delivery is at least once).
+            Err(StoreError::Refused(reason)) => {
+                errors.extend(lines.into_iter().map(|line| RowError {
+                    line,
+                    reason: format!("table {table:?}: {reason}"),
+                }))
+            }
+            Err(error) => return Err(error),
+        }
     }
     if errors.is_empty() {
         return Ok(ExportLogsServiceResponse {

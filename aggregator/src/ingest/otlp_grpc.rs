@@ -5,7 +5,11 @@
 //! Codes, as the OTLP specification reads them: `OK` (with partial success
 //! when some records were rejected), `UNAVAILABLE` when the ingest buffer is
 //! full or no leaf can take rows now (retried by exporters),
-//! `INVALID_ARGUMENT` when the leaves refuse the rows (not retried).
+//! `INVALID_ARGUMENT` for an invalid `x-shoal-table` (not retried); records
+//! the leaves refuse are rejected in the partial success. A message over
+//! `--max-body` gets tonic's own `OUT_OF_RANGE`, which the OTLP
+//! specification counts as retryable: exporters should keep batches under
+//! the limit (the Collector's default 8,192 records are far below 64 MiB).
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,

@@ -5,8 +5,8 @@
 //!
 //! | answer | when                                                          |
 //! |--------|---------------------------------------------------------------|
-//! | 200    | stored; partial success counts and names rejected records     |
-//! | 400    | the body does not decode, or the leaves refuse the rows        |
+//! | 200    | stored; partial success counts and names rejected records (a bad value, or a table the leaves refuse) |
+//! | 400    | the body does not decode, or `x-shoal-table` is not a table name |
 //! | 413    | the body (or its decompressed form) is over the limit          |
 //! | 415    | neither protobuf nor JSON                                      |
 //! | 429    | the ingest buffer is full; `Retry-After`                       |
@@ -128,14 +128,16 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
             return failure(status, encoding, message);
         }
     };
-    let decoded = match encoding {
+    let decoded = tokio::task::spawn_blocking(move || match encoding {
         Encoding::Protobuf => {
             ExportLogsServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
         }
         Encoding::Json => {
             serde_json::from_slice::<ExportLogsServiceRequest>(&bytes).map_err(|e| e.to_string())
         }
-    };
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
     let request = match decoded {
         Ok(request) => request,
         Err(reason) => {

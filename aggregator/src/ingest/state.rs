@@ -3,7 +3,7 @@
 //!
 //! The buffer is a semaphore over the bytes of requests being decoded and
 //! routed, so a flood of requests is turned away (HTTP 429, gRPC
-//! `RESOURCE_EXHAUSTED`) instead of growing memory.
+//! `UNAVAILABLE`, both retried by shippers) instead of growing memory.
 
 use std::sync::Arc;
 
