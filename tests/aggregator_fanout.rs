@@ -50,6 +50,16 @@ fn rows_for(leaf: usize, rows: usize) -> RecordBatch {
     RecordBatch::try_new(schema, columns).unwrap()
 }
 
+/// The sum of the `n` column (the second) of an HTTP answer's rows.
+fn counted(answer: &Value) -> usize {
+    answer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[1].as_u64().unwrap() as usize)
+        .sum()
+}
+
 /// Rows leaf i holds: different per leaf, so the rows ratio tells leaves apart.
 fn leaf_rows(leaf: usize) -> usize {
     1_000 * (leaf + 1)
@@ -196,13 +206,7 @@ async fn a_killed_leaf_is_left_out_and_the_answer_says_so() {
     let (status, answer) = http_query(aggregator.http, sql, &[]);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(completeness(&answer), (4, 4, 1.0, 1.0));
-    let counted: u64 = answer["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r[1].as_u64().unwrap())
-        .sum();
-    assert_eq!(counted as usize, total_rows(4));
+    assert_eq!(counted(&answer), total_rows(4));
     assert_eq!(
         answer["columns"],
         serde_json::json!(["service", "n", "avg_ms"])
@@ -218,13 +222,7 @@ async fn a_killed_leaf_is_left_out_and_the_answer_says_so() {
         (rows_ratio - expected_rows_ratio).abs() < 1e-9,
         "{rows_ratio} vs {expected_rows_ratio}"
     );
-    let counted: u64 = answer["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r[1].as_u64().unwrap())
-        .sum();
-    assert_eq!(counted as usize, total_rows(4) - leaf_rows(1));
+    assert_eq!(counted(&answer), total_rows(4) - leaf_rows(1));
 
     let flight = flight_sql_query(&aggregator.flight_endpoint(), sql)
         .await

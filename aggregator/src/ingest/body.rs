@@ -27,17 +27,44 @@ pub fn retry_later(status: StatusCode, seconds: u32, message: String) -> Respons
     response
 }
 
+/// Why a body could not be read: the status to answer, and a sentence.
+#[derive(Debug)]
+pub struct BodyError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Seconds after which a retry may succeed (429 only).
+    pub retry_after: Option<u32>,
+}
+
+impl BodyError {
+    fn new(status: StatusCode, message: String) -> Self {
+        Self {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// The JSON answer of the NDJSON and `_bulk` front ends.
+    pub fn into_response(self) -> Response {
+        match self.retry_after {
+            Some(seconds) => retry_later(self.status, seconds, self.message),
+            None => answer(self.status, json!({ "error": self.message })),
+        }
+    }
+}
+
 /// Reads the body within the limit and undoes its `Content-Encoding`.
 pub async fn read_body(
     state: &IngestState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(Bytes, OwnedSemaphorePermit), Response> {
+) -> Result<(Bytes, OwnedSemaphorePermit), BodyError> {
     let limit = state.max_body_bytes;
     let too_large = |what: &str| {
-        answer(
+        BodyError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            json!({"error": format!("the {what} is over the {limit}-byte limit")}),
+            format!("the {what} is over the {limit}-byte limit"),
         )
     };
     let declared = headers
@@ -48,11 +75,11 @@ pub async fn read_body(
         return Err(too_large("body"));
     }
     let Some(permit) = state.reserve(declared.unwrap_or(limit)) else {
-        return Err(retry_later(
-            StatusCode::TOO_MANY_REQUESTS,
-            1,
-            "the ingest buffer is full; retry shortly".to_string(),
-        ));
+        return Err(BodyError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "the ingest buffer is full; retry shortly".to_string(),
+            retry_after: Some(1),
+        });
     };
     let bytes = axum::body::to_bytes(body, limit)
         .await
@@ -73,9 +100,9 @@ pub async fn read_body(
             Err(error) => Err(error.to_string()),
         },
         other => {
-            return Err(answer(
+            return Err(BodyError::new(
                 StatusCode::BAD_REQUEST,
-                json!({"error": format!("Content-Encoding {other:?} is not supported: use gzip or zstd")}),
+                format!("Content-Encoding {other:?} is not supported: use gzip or zstd"),
             ));
         }
     };
@@ -86,9 +113,9 @@ pub async fn read_body(
     match decoded {
         Ok(Some(decoded)) => Ok((decoded.into(), permit)),
         Ok(None) => Err(too_large("decompressed body")),
-        Err(error) => Err(answer(
+        Err(error) => Err(BodyError::new(
             StatusCode::BAD_REQUEST,
-            json!({"error": format!("the {encoding} body could not be decompressed: {error}")}),
+            format!("the {encoding} body could not be decompressed: {error}"),
         )),
     }
 }

@@ -31,7 +31,7 @@ pub async fn bulk(
     let default_index = index.map(|Path(index)| index);
     let (bytes, _permit) = match read_body(&state, &headers, body).await {
         Ok(read) => read,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let parsed =
         tokio::task::spawn_blocking(move || parse_bulk(&bytes, default_index.as_deref())).await;

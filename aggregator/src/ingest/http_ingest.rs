@@ -48,7 +48,7 @@ pub async fn ingest(
     }
     let (bytes, _permit) = match read_body(&state, &headers, body).await {
         Ok(read) => read,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
     let time_field = params.time_field.clone();
     let parsed =
@@ -84,7 +84,7 @@ pub async fn ingest(
 }
 
 /// The HTTP answer to a call that stored nothing.
-pub fn store_error_response(error: &StoreError) -> Response {
+fn store_error_response(error: &StoreError) -> Response {
     match error {
         StoreError::NoLeaf(_) => retry_later(StatusCode::SERVICE_UNAVAILABLE, 5, error.to_string()),
         StoreError::Refused(_) => answer(

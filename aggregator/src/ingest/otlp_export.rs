@@ -36,16 +36,16 @@ pub async fn export_logs(
         .map_err(|e| StoreError::Internal(e.to_string()))?;
     let mut errors = rows.errors;
     for (table, table_rows) in rows.tables {
-        let lines: Vec<usize> = table_rows.iter().map(|row| row.line).collect();
-        match store_rows(state, &table, Arc::new(table_rows)).await {
+        let table_rows = Arc::new(table_rows);
+        match store_rows(state, &table, table_rows.clone()).await {
             Ok(stored) => errors.extend(stored.errors),
             // Refused rows would be refused again: reject them, store the
             // other tables. Anything retryable fails the export, so the
             // exporter sends it again (tables stored before may then be
             // stored twice: delivery is at least once).
             Err(StoreError::Refused(reason)) => {
-                errors.extend(lines.into_iter().map(|line| RowError {
-                    line,
+                errors.extend(table_rows.iter().map(|row| RowError {
+                    line: row.line,
                     reason: format!("table {table:?}: {reason}"),
                 }))
             }

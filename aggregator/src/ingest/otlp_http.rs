@@ -116,17 +116,7 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
     };
     let (bytes, _permit) = match read_body(&state, &headers, body).await {
         Ok(read) => read,
-        Err(response) => {
-            let status = response.status();
-            let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
-                .await
-                .unwrap_or_default();
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_string))
-                .unwrap_or_else(|| status.to_string());
-            return failure(status, encoding, message);
-        }
+        Err(error) => return failure(error.status, encoding, error.message),
     };
     let decoded = tokio::task::spawn_blocking(move || match encoding {
         Encoding::Protobuf => {

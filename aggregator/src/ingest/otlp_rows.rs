@@ -170,7 +170,7 @@ fn row_from_record(
     }
     for (name, bytes) in [("trace_id", &record.trace_id), ("span_id", &record.span_id)] {
         if bytes.iter().any(|&b| b != 0) {
-            row.insert(name.to_string(), Value::from(hex(bytes)));
+            row.insert(name.to_string(), Value::from(const_hex::encode(bytes)));
         }
     }
     for (name, text) in [
@@ -240,7 +240,7 @@ fn any_to_json(value: any_value::Value) -> Value {
         any_value::Value::DoubleValue(number) => serde_json::Number::from_f64(number)
             .map(Value::Number)
             .unwrap_or_else(|| Value::from(number.to_string())),
-        any_value::Value::BytesValue(bytes) => Value::from(hex(&bytes)),
+        any_value::Value::BytesValue(bytes) => Value::from(const_hex::encode(&bytes)),
         any_value::Value::ArrayValue(array) => Value::Array(
             array
                 .values
@@ -273,16 +273,6 @@ fn severity_name(number: i32) -> &'static str {
         21..=24 => "FATAL",
         _ => "",
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)] as char);
-        out.push(DIGITS[usize::from(byte & 0x0f)] as char);
-    }
-    out
 }
 
 #[cfg(test)]
