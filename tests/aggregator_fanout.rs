@@ -269,7 +269,7 @@ async fn a_stopped_leaf_is_cut_off_at_the_deadline() {
     let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
     wait_for_rows(&aggregator, total_rows(4));
 
-    signal(cluster.leaves[2].pid(), libc::SIGSTOP);
+    stop_process(cluster.leaves[2].pid());
     let started = Instant::now();
     let (status, answer) = http_query(
         aggregator.http,

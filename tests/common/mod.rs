@@ -310,6 +310,42 @@ pub fn signal(pid: u32, signal: i32) {
     assert_eq!(result, 0, "kill({pid}, {signal})");
 }
 
+/// Sends SIGSTOP and waits until every thread of `pid` is stopped. kill(2)
+/// returns before that: the kernel wakes one thread to start the group stop,
+/// and until it runs, the others (a runtime worker answering a request, say)
+/// go on; on a busy machine that is long enough to answer a query.
+#[allow(dead_code)]
+pub fn stop_process(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    for _ in 0..1000 {
+        if all_threads_stopped(pid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("process {pid} did not stop within 5 s of SIGSTOP");
+}
+
+/// Whether every thread in `/proc/{pid}/task` is in state `T` (stopped).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                // The state follows the command name, which is in parentheses.
+                let after_name = stat.rsplit_once(')')?.1;
+                after_name
+                    .split_whitespace()
+                    .next()
+                    .map(|state| state == "T")
+            })
+            .unwrap_or(false)
+    })
+}
+
 /// A minimal HTTP/1.1 client for the tests (no extra dependency): returns
 /// the status code, the headers (lower-cased names) and the body.
 pub fn http_request(
