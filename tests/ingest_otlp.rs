@@ -2,7 +2,8 @@
 //! Python SDK's exporters over gRPC and HTTP, OTLP's JSON encoding (the
 //! example from the specification), gzip-compressed protobuf, the
 //! `x-shoal-table` header, partial success for a record with a bad value,
-//! and the retryable answers when no leaf can take rows.
+//! a gRPC export over the body limit, and the retryable answers when no
+//! leaf can take rows.
 //!
 //! The SDK test needs a Python with the OpenTelemetry SDK and exporters,
 //! named by `SHOAL_PYTHON` (`.ci/run` makes one and requires it); without
@@ -112,9 +113,22 @@ async fn export_grpc(
     table: &str,
     request: ExportLogsServiceRequest,
 ) -> Result<ExportLogsServiceResponse, tonic::Status> {
+    export_grpc_with(stack, table, request, false).await
+}
+
+/// [`export_grpc`], the request gzip-compressed if `compressed`.
+async fn export_grpc_with(
+    stack: &Stack,
+    table: &str,
+    request: ExportLogsServiceRequest,
+    compressed: bool,
+) -> Result<ExportLogsServiceResponse, tonic::Status> {
     let mut client = LogsServiceClient::connect(format!("http://{}", stack.aggregator.flight))
         .await
         .expect("connect");
+    if compressed {
+        client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    }
     let mut request = tonic::Request::new(request);
     request
         .metadata_mut()
@@ -185,6 +199,20 @@ fn otlp_json_protobuf_and_grpc_are_stored_with_partial_success() {
         json!(4),
     );
     assert_eq!(answer["rows"][0], json!([4, "INFO", 3]));
+
+    // Over the 64 MiB body limit, plain or only once decompressed:
+    // INVALID_ARGUMENT naming the limit, which exporters do not retry.
+    let mut huge = request("huge", 1);
+    huge.resource_logs[0].scope_logs[0].log_records[0].body = Some(AnyValue {
+        value: Some(any_value::Value::StringValue("x".repeat(65 << 20))),
+    });
+    for compressed in [false, true] {
+        let refused = runtime
+            .block_on(export_grpc_with(&stack, "huge", huge.clone(), compressed))
+            .expect_err("over the limit");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused}");
+        assert!(refused.message().contains("--max-body"), "{refused}");
+    }
 
     // Not protobuf: 400 with a google.rpc.Status, not retried by exporters.
     let (status, _, answer) = post_protobuf(&stack, b"\xff\xff\xff not protobuf", false);

@@ -13,7 +13,8 @@
 //!
 //! Front ends: `http_ingest` (`POST /api/v1/ingest/{table}`), `bulk`
 //! (Elasticsearch `POST /_bulk` and the `GET /` probe), `otlp_http`
-//! (`POST /v1/logs`) and `otlp_grpc` (`LogsService/Export` on the gRPC port).
+//! (`POST /v1/logs`) and `otlp_grpc` (`LogsService/Export` on the gRPC port, its over-limit
+//! answer in `otlp_grpc_limit`).
 
 pub mod body;
 pub mod bulk;
@@ -21,6 +22,7 @@ pub mod http_ingest;
 pub mod json_rows;
 pub mod otlp_export;
 pub mod otlp_grpc;
+pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_rows;
 pub mod state;

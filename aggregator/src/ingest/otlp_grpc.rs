@@ -7,9 +7,9 @@
 //! full or no leaf can take rows now (retried by exporters),
 //! `INVALID_ARGUMENT` for an invalid `x-shoal-table` (not retried); records
 //! the leaves refuse are rejected in the partial success. A message over
-//! `--max-body` gets tonic's own `OUT_OF_RANGE`, which the OTLP
-//! specification counts as retryable: exporters should keep batches under
-//! the limit (the Collector's default 8,192 records are far below 64 MiB).
+//! `--max-body` (before or after decompression) gets `INVALID_ARGUMENT`
+//! naming the limit ([`SizeLimitAnswer`]), so exporters drop it rather than
+//! retry a batch that can never fit.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -22,6 +22,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
 use crate::ingest::otlp_export::export_logs;
+use crate::ingest::otlp_grpc_limit::SizeLimitAnswer;
 use crate::ingest::otlp_rows::TABLE_HEADER;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::StoreError;
@@ -34,13 +35,14 @@ pub struct OtlpLogs {
 
 impl OtlpLogs {
     /// The service, taking gzip- or zstd-compressed requests up to the
-    /// ingest body limit.
-    pub fn server(state: IngestState) -> LogsServiceServer<Self> {
+    /// ingest body limit and answering larger ones as the module docs say.
+    pub fn server(state: IngestState) -> SizeLimitAnswer<LogsServiceServer<Self>> {
         let limit = state.max_body_bytes;
-        LogsServiceServer::new(Self { state })
+        let server = LogsServiceServer::new(Self { state })
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(limit)
+            .max_decoding_message_size(limit);
+        SizeLimitAnswer::new(server, limit)
     }
 }
 
