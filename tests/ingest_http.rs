@@ -165,6 +165,44 @@ fn compressed_bodies_and_the_elasticsearch_bulk_api() {
 }
 
 #[test]
+fn bulk_items_say_which_to_retry_when_no_leaf_takes_rows() {
+    let mut stack = Stack::start(1);
+    let (status, answer) = stack.post("/api/v1/ingest/orders", &[], b"{\"n\": 1}\n");
+    assert_eq!(status, 200, "{answer}");
+    stack.leaves[0].kill();
+    // A document whose value can never fit its column is refused for good
+    // (400); the good ones are to be sent again (429), as shippers do.
+    let bulk = concat!(
+        r#"{"index":{"_index":"orders"}}"#,
+        "\n",
+        r#"{"n": 2}"#,
+        "\n",
+        r#"{"index":{"_index":"orders"}}"#,
+        "\n",
+        r#"{"n": "two"}"#,
+        "\n",
+        r#"{"index":{"_index":"orders"}}"#,
+        "\n",
+        r#"{"n": 3}"#,
+        "\n",
+    );
+    let (status, answer) = stack.post("/_bulk", &[], bulk.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    let items = answer["items"].as_array().unwrap();
+    let statuses: Vec<u64> = items
+        .iter()
+        .map(|item| item["index"]["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![429, 400, 429], "{answer}");
+    assert_eq!(
+        items[0]["index"]["error"]["type"],
+        json!("es_rejected_execution_exception")
+    );
+    let reason = items[1]["index"]["error"]["reason"].as_str().unwrap();
+    assert!(reason.contains("\"n\""), "{reason}");
+}
+
+#[test]
 fn bad_input_gets_a_clear_answer_and_the_server_stays_up() {
     let stack = Stack::start(1);
     let good = "{\"n\": 1, \"s\": \"a\"}\n";

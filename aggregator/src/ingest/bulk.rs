@@ -3,6 +3,9 @@
 //! make before they send. Every item gets the `status` that rsyslog's
 //! omelasticsearch, Vector's and Fluent Bit's outputs read: 201 stored, 400
 //! refused (not retried), 429 when no leaf can take rows now (retried).
+//! Statuses are exact even when storing stops part way: documents with a bad
+//! value get their 400, those already held by leaves their 201, and only the
+//! rest 429, so a shipper that resends the 429 items stores nothing twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use serde_json::{Value, json};
 use crate::ingest::body::{answer, read_body};
 use crate::ingest::json_rows::{JsonRow, row_from_object};
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, store_rows};
+use crate::ingest::store::{StoreError, Stored, store_rows};
 
 /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk format,
 /// the index naming the table. Only `index` and `create` actions store rows.
@@ -51,22 +54,20 @@ pub async fn bulk(
         }
     };
     for (table, (positions, rows)) in tables {
-        let (status, reason) = match store_rows(&state, &table, Arc::new(rows)).await {
-            Ok(stored) => {
-                for error in &stored.errors {
-                    set_status(&mut items[error.line], 400, Some(&error.reason));
-                }
-                continue;
+        let (stored, failure) = match store_rows(&state, &table, Arc::new(rows)).await {
+            Ok(stored) => (stored, None),
+            Err(StoreError::NoLeaf { reason, partial }) => {
+                let reason = format!("no leaf can take rows: {reason}; retry");
+                (partial, Some((429, reason)))
             }
-            Err(error @ StoreError::NoLeaf(_)) => (429, format!("{error}; retry")),
-            Err(error @ StoreError::Refused(_)) => (400, error.to_string()),
-            Err(error @ StoreError::Internal(_)) => (500, error.to_string()),
+            Err(error @ StoreError::Refused(_)) => {
+                (Stored::default(), Some((400, error.to_string())))
+            }
+            Err(error @ StoreError::Internal(_)) => {
+                (Stored::default(), Some((500, error.to_string())))
+            }
         };
-        for &position in &positions {
-            if item_status(&items[position]) == 201 {
-                set_status(&mut items[position], status, Some(&reason));
-            }
-        }
+        mark_outcome(&mut items, &positions, &stored, failure);
     }
     let errors = items.iter().any(|item| item_status(item) >= 300);
     answer(
@@ -166,6 +167,32 @@ fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, Str
     Ok(BulkBody { items, tables })
 }
 
+/// Sets the statuses of one table's documents (at `positions`, in order)
+/// after storing them: 400 for those rejected for a bad value; on a
+/// `failure`, its status for the good documents past the first
+/// `stored.accepted`, which leaves hold (good rows are stored in order).
+fn mark_outcome(
+    items: &mut [Value],
+    positions: &[usize],
+    stored: &Stored,
+    failure: Option<(u16, String)>,
+) {
+    for error in &stored.errors {
+        set_status(&mut items[error.line], 400, Some(&error.reason));
+    }
+    let Some((status, reason)) = failure else {
+        return;
+    };
+    let good = positions
+        .iter()
+        .copied()
+        .filter(|&position| item_status(&items[position]) == 201);
+    let failed: Vec<usize> = good.skip(stored.accepted as usize).collect();
+    for position in failed {
+        set_status(&mut items[position], status, Some(&reason));
+    }
+}
+
 fn bulk_item(kind: &str, index: &str, id: &Value, status: u16, error: Option<&str>) -> Value {
     let mut item = json!({ "_index": index, "_id": id, "status": status });
     if let Some(reason) = error {
@@ -214,4 +241,35 @@ pub fn elasticsearch_probe() -> Value {
         },
         "tagline": "You Know, for Search"
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::json_rows::RowError;
+
+    #[test]
+    fn a_failure_part_way_marks_only_the_documents_not_held() {
+        let mut items: Vec<Value> = (0..5)
+            .map(|i| bulk_item("index", "t", &json!(i), 201, None))
+            .collect();
+        // Item 3 belongs to another table; item 1 had a bad value; of the
+        // good ones (0, 2, 4) the first is held when no leaf takes the rest.
+        let stored = Stored {
+            accepted: 1,
+            errors: vec![RowError {
+                line: 1,
+                reason: "conflicts".to_string(),
+            }],
+        };
+        let failure = Some((429, "no leaf".to_string()));
+        mark_outcome(&mut items, &[0, 1, 2, 4], &stored, failure);
+        let statuses: Vec<u16> = items.iter().map(item_status).collect();
+        assert_eq!(statuses, vec![201, 400, 429, 201, 429]);
+        assert_eq!(items[1]["index"]["error"]["reason"], json!("conflicts"));
+        assert_eq!(
+            items[2]["index"]["error"]["type"],
+            json!("es_rejected_execution_exception")
+        );
+    }
 }

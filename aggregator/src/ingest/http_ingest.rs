@@ -83,10 +83,14 @@ pub async fn ingest(
     )
 }
 
-/// The HTTP answer to a call that stored nothing.
+/// The HTTP answer to a failed call. After `NoLeaf`, a first part of a
+/// request over one routing piece may be held already; the client's retry
+/// stores it again (delivery is at least once).
 fn store_error_response(error: &StoreError) -> Response {
     match error {
-        StoreError::NoLeaf(_) => retry_later(StatusCode::SERVICE_UNAVAILABLE, 5, error.to_string()),
+        StoreError::NoLeaf { .. } => {
+            retry_later(StatusCode::SERVICE_UNAVAILABLE, 5, error.to_string())
+        }
         StoreError::Refused(_) => answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": error.to_string() }),

@@ -148,7 +148,7 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
         .map(str::to_string);
     match export_logs(&state, request, table).await {
         Ok(response) => reply(StatusCode::OK, encoding, &response),
-        Err(error @ StoreError::NoLeaf(_)) => {
+        Err(error @ StoreError::NoLeaf { .. }) => {
             failure(StatusCode::SERVICE_UNAVAILABLE, encoding, error.to_string())
         }
         Err(error @ StoreError::Refused(_)) => {

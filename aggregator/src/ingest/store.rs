@@ -32,8 +32,11 @@ pub struct Stored {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No leaf could take the rows now: the caller should retry later.
-    #[error("no leaf can take rows: {0}")]
-    NoLeaf(String),
+    /// `partial` says what was done before: the first `accepted` good rows
+    /// (in order) are held by leaves, and which rows were rejected for a bad
+    /// value, for a front end that answers row by row (`_bulk`).
+    #[error("no leaf can take rows: {reason}")]
+    NoLeaf { reason: String, partial: Stored },
     /// The leaves refused the rows; retrying will not help.
     #[error("{0}")]
     Refused(String),
@@ -69,17 +72,32 @@ pub async fn store_rows(
                     errors: converted.errors,
                 });
             }
-            Err(StoreError::Refused(_)) if !refreshed => {
+            Err(Routed::NoLeaf { reason, stored }) => {
+                let partial = Stored {
+                    accepted: stored,
+                    errors: converted.errors,
+                };
+                return Err(StoreError::NoLeaf { reason, partial });
+            }
+            Err(Routed::Refused(_)) if !refreshed => {
                 refreshed = true;
                 state.fleet.refresh().await;
             }
-            Err(error) => return Err(error),
+            Err(Routed::Refused(reason)) => return Err(StoreError::Refused(reason)),
         }
     }
 }
 
-/// Routes `batch` in leaf-sized pieces.
-async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<u64, StoreError> {
+/// Why routing stopped.
+enum Routed {
+    /// No leaf took a piece; the pieces before it (`stored` rows) are held.
+    NoLeaf { reason: String, stored: u64 },
+    /// The leaves refused a piece.
+    Refused(String),
+}
+
+/// Routes `batch` in leaf-sized pieces, in order.
+async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<u64, Routed> {
     let mut stored = 0;
     let mut offset = 0;
     while offset < batch.num_rows() {
@@ -92,9 +110,13 @@ async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<
         {
             Ok(rows) => stored += rows,
             Err(AggregatorError::NoLeafForIngest(reason)) => {
-                return Err(StoreError::NoLeaf(reason));
+                state.metrics.ingested(stored);
+                return Err(Routed::NoLeaf { reason, stored });
             }
-            Err(error) => return Err(StoreError::Refused(error.to_string())),
+            Err(error) => {
+                state.metrics.ingested(stored);
+                return Err(Routed::Refused(error.to_string()));
+            }
         }
         offset += length;
     }
