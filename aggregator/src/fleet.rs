@@ -8,9 +8,8 @@
 //! still count as rows a query could not reach. Between status calls, each
 //! acknowledged ingest brings the child's new state of that one table
 //! ([`Child::absorb_table`]), so rows just acknowledged are in the catalog
-//! (and in `GET /api/v1/tables`) at once. A status call answered just
-//! before an ingest but taken in just after it can show the older state of
-//! that table until the next call, a second later.
+//! (and in `GET /api/v1/tables`) at once; how the two sources merge, and
+//! when a child counts as down, is [`ChildState`]'s.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -23,6 +22,7 @@ use shoal_proto::{LeafClient, LeafStatus, StatusRequest, TableStatus};
 use tonic::transport::{Channel, Endpoint};
 use tracing::{info, warn};
 
+use crate::child_state::{ChildState, MISSES_BEFORE_DOWN};
 use crate::error::{AggregatorError, Result};
 
 /// Largest gRPC message exchanged with a child.
@@ -36,12 +36,6 @@ pub struct Child {
     pub address: String,
     channel: Channel,
     state: RwLock<ChildState>,
-}
-
-#[derive(Debug, Default, Clone)]
-struct ChildState {
-    status: Option<LeafStatus>,
-    up: bool,
 }
 
 /// A table as the fleet holds it.
@@ -198,28 +192,32 @@ impl Fleet {
 
 impl Child {
     async fn refresh(&self) {
+        let sent_at = self.read_state().absorbed();
         let mut client = self.leaf_client();
         let outcome = tokio::time::timeout(STATUS_TIMEOUT, client.status(StatusRequest {})).await;
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(Ok(response)) => {
-                if !state.up {
+                if state.answered(response.into_inner(), sent_at) {
                     info!(leaf = %self.address, "leaf is up");
                 }
-                state.status = Some(response.into_inner());
-                state.up = true;
             }
             Ok(Err(error)) => {
-                if state.up {
+                if state.failed() {
                     warn!(leaf = %self.address, error = %error.message(), "leaf is down");
                 }
-                state.up = false;
             }
             Err(_) => {
-                if state.up {
+                let was_up = state.up;
+                if state.missed() {
+                    warn!(
+                        leaf = %self.address,
+                        misses = MISSES_BEFORE_DOWN,
+                        "leaf is down: status calls did not answer in time"
+                    );
+                } else if was_up {
                     warn!(leaf = %self.address, "leaf did not answer its status call in time");
                 }
-                state.up = false;
             }
         }
     }
@@ -227,14 +225,14 @@ impl Child {
     /// Takes in what an acknowledged ingest said of `table`, so the
     /// catalog knows a new table or column now, not at the next status call.
     pub fn absorb_table(&self, table: TableStatus) {
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        let Some(status) = state.status.as_mut() else {
-            return;
-        };
-        match status.tables.iter_mut().find(|t| t.name == table.name) {
-            Some(known) => *known = table,
-            None => status.tables.push(table),
-        }
+        self.state
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .absorb(table);
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, ChildState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The last status the child gave.
@@ -244,18 +242,12 @@ impl Child {
 
     /// Reads the last status without copying it.
     pub fn with_status<T>(&self, read: impl FnOnce(Option<&LeafStatus>) -> T) -> T {
-        read(
-            self.state
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .status
-                .as_ref(),
-        )
+        read(self.read_state().status.as_ref())
     }
 
     /// Whether the child answered its last status call.
     pub fn is_up(&self) -> bool {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).up
+        self.read_state().up
     }
 
     /// Leaves behind this child (1 for a leaf).

@@ -3,7 +3,8 @@
 //! completeness.
 //!
 //! Where things live:
-//! - [`fleet`]: the children (leaves or aggregators) and their last status.
+//! - [`fleet`], [`child_state`]: the children (leaves or aggregators) and
+//!   their last status.
 //! - [`remote_table`], [`split`], [`fanout`]: planning over the fleet, the
 //!   cut between tiers, and the fan-out with deadlines.
 //! - [`completeness`]: how much of the data an answer covers.
@@ -15,6 +16,7 @@
 //! - [`server`]: wiring of one aggregator process.
 
 pub mod child;
+pub mod child_state;
 pub mod completeness;
 pub mod dictionary_aggregates;
 pub mod error;
