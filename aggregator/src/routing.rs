@@ -1,17 +1,19 @@
 //! Routing ingested batches to leaves by the power of two choices.
 //!
 //! For each batch, two random live children are drawn and the one with more
-//! free memory (by its last status) gets it. A child that fails is skipped
-//! and the batch goes to another; the caller is answered only once a child
-//! has acknowledged (its rows are then in that leaf's shared memory). When no
-//! child takes the batch the caller gets [`AggregatorError::NoLeafForIngest`]
-//! (503, retry later). A batch a leaf refuses as invalid is not retried
-//! elsewhere: every leaf would refuse it.
+//! free memory (by its last status) gets it. A child that fails, or does
+//! not answer within [`INGEST_TIMEOUT`], is skipped and the batch goes to
+//! another; the caller is answered only once a child has acknowledged (its
+//! rows are then in that leaf's shared memory). When no child takes the
+//! batch the caller gets [`AggregatorError::NoLeafForIngest`] (503, retry
+//! later). A batch a leaf refuses as invalid is not retried elsewhere:
+//! every leaf would refuse it.
 //!
 //! Before sending, each column's type is checked against the type the fleet
 //! already has for it, so one column never holds two types on two leaves.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use rand::seq::SliceRandom;
@@ -22,6 +24,11 @@ use tracing::warn;
 
 use crate::error::{AggregatorError, Result};
 use crate::fleet::{Child, Fleet};
+
+/// How long a child may take to acknowledge a batch before another is
+/// tried. A child that hangs (stopped, swapping) and then stores the batch
+/// after all makes it stored twice: delivery is at least once.
+const INGEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends ingested rows to children.
 #[derive(Debug, Clone)]
@@ -60,7 +67,15 @@ impl IngestRouter {
                 table: table.to_string(),
                 arrow_ipc: arrow_ipc.clone(),
             };
-            match child.leaf_client().ingest(request).await {
+            let mut client = child.leaf_client();
+            let call = tokio::time::timeout(INGEST_TIMEOUT, client.ingest(request));
+            let outcome = call.await.unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "no answer within {} s",
+                    INGEST_TIMEOUT.as_secs()
+                )))
+            });
+            match outcome {
                 Ok(response) => {
                     let response = response.into_inner();
                     if let Some(table) = &response.table {
