@@ -74,6 +74,36 @@ async fn wait_until_sealed(leaf: &LeafProcess, table: &str) {
     panic!("table {table} was never sealed");
 }
 
+/// Waits until the backup holds a copy of every sealed block of `table`
+/// (copies run on a background thread, each through an fsync and a rename).
+async fn wait_for_backup(leaf: &LeafProcess, backup: &std::path::Path, table: &str) {
+    let mut client = leaf.client().await;
+    let sealed = status(&mut client)
+        .await
+        .tables
+        .iter()
+        .find(|t| t.name == table)
+        .map_or(0, |t| t.sealed_blocks) as usize;
+    let copied = || {
+        std::fs::read_dir(backup.join(table)).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("block-") && name.ends_with(".arrow")
+                })
+                .count()
+        })
+    };
+    for _ in 0..600 {
+        if sealed > 0 && copied() >= sealed {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} of {sealed} blocks of {table} backed up", copied());
+}
+
 #[tokio::test]
 async fn scans_filter_by_time_and_strings_in_open_and_sealed_blocks() {
     let dir = shm_tempdir();
@@ -338,8 +368,7 @@ async fn an_empty_data_directory_recovers_from_the_backup() {
         .await
         .unwrap();
     wait_until_sealed(&leaf, "requests").await;
-    // Copies run in the background right after sealing.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_backup(&leaf, backup.path(), "requests").await;
     leaf.kill();
 
     // A reboot empties tmpfs.
@@ -402,7 +431,7 @@ async fn a_block_of_an_unknown_version_is_never_misread() {
         .await
         .unwrap();
     wait_until_sealed(&leaf, "requests").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_backup(&leaf, backup.path(), "requests").await;
     leaf.kill();
 
     // With a backup, the leaf falls back to the backup copy.
@@ -410,11 +439,7 @@ async fn a_block_of_an_unknown_version_is_never_misread() {
     let mut leaf = LeafProcess::start(dir.path(), &["--backup-dir", backup_flag]);
     let mut client = leaf.client().await;
     assert_eq!(status(&mut client).await.tables[0].rows, 5_000);
-    assert!(
-        leaf.stderr().contains("restored from backup"),
-        "{}",
-        leaf.stderr()
-    );
+    leaf.wait_for_stderr("restored from backup");
     leaf.kill();
 
     // Without one, it skips the block and says which and why.
@@ -422,11 +447,8 @@ async fn a_block_of_an_unknown_version_is_never_misread() {
     let leaf = LeafProcess::start(dir.path(), &[]);
     let mut client = leaf.client().await;
     assert_eq!(status(&mut client).await.tables[0].rows, 0);
-    let printed = leaf.stderr();
-    assert!(
-        printed.contains("skipped a block") && printed.contains("version 99"),
-        "{printed}"
-    );
+    let printed = leaf.wait_for_stderr("skipped a block");
+    assert!(printed.contains("version 99"), "{printed}");
 }
 
 #[tokio::test]
@@ -459,8 +481,22 @@ async fn retention_and_the_memory_limit_drop_the_oldest_blocks() {
         .await
         .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let status = status(&mut client).await;
+    // Maintenance (sealing, then dropping) runs once a second.
+    let mut current = status(&mut client).await;
+    for _ in 0..200 {
+        let old_rows = current
+            .tables
+            .iter()
+            .find(|t| t.name == "old")
+            .unwrap()
+            .rows;
+        if old_rows == 0 && current.memory_used_bytes <= 8 << 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        current = status(&mut client).await;
+    }
+    let status = current;
     let old = status.tables.iter().find(|t| t.name == "old").unwrap();
     assert_eq!(old.rows, 0, "expired rows are dropped");
     let recent = status.tables.iter().find(|t| t.name == "recent").unwrap();

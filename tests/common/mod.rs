@@ -84,7 +84,7 @@ impl LeafProcess {
         let stderr = Arc::new(Mutex::new(String::new()));
         let stderr_pipe = child.stderr.take().expect("stderr");
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
                 let mut sink = sink.lock().unwrap();
                 sink.push_str(&line);
@@ -112,8 +112,8 @@ impl LeafProcess {
                 }
                 _ => {
                     let status = child.wait().expect("wait");
-                    // Let the stderr thread finish reading.
-                    std::thread::sleep(Duration::from_millis(100));
+                    // The pipe ends with the process: read it to the end.
+                    let _ = reader.join();
                     let printed = stderr.lock().unwrap().clone();
                     return Err(format!("exit {:?}: {printed}", status.code()));
                 }
@@ -144,6 +144,19 @@ impl LeafProcess {
     /// What the process printed on stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 20 s) until stderr holds `needle`, which a thread copies
+    /// from the pipe: a line printed before "ready" may still be on its way.
+    pub fn wait_for_stderr(&self, needle: &str) -> String {
+        for _ in 0..400 {
+            let printed = self.stderr();
+            if printed.contains(needle) {
+                return printed;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{needle:?} never on stderr: {}", self.stderr());
     }
 
     /// The process id.
@@ -357,6 +370,10 @@ pub fn http_request(
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    // A server that hangs fails the test instead of hanging it.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("read timeout");
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()

@@ -5,10 +5,11 @@ use serde_json::Value;
 
 use super::{AggregatorProcess, LeafProcess, http_query, http_request, shm_tempdir};
 
+/// Fields drop in order: processes first, then their directories.
 pub struct Stack {
-    pub dirs: Vec<tempfile::TempDir>,
-    pub leaves: Vec<LeafProcess>,
     pub aggregator: AggregatorProcess,
+    pub leaves: Vec<LeafProcess>,
+    pub dirs: Vec<tempfile::TempDir>,
 }
 
 impl Stack {
