@@ -12,7 +12,8 @@
 //! - [`store`]: all tables of a leaf, the data directory, retention.
 //! - [`backup`]: the optional disk copy of sealed blocks.
 //! - [`pruning`], [`provider`], [`scan`]: DataFusion over the blocks.
-//! - [`fragment`]: plan fragments from aggregators, and their table scans.
+//! - [`fragment`]: plan fragments from aggregators, and their table scans;
+//!   [`dictionary_groups`]: their partial aggregates made faster on strings.
 //! - [`server`]: the gRPC and Arrow Flight services; [`ipc`]: IPC stream bytes.
 
 pub mod backup;
@@ -20,6 +21,7 @@ pub mod bitmap_index;
 pub mod block;
 pub mod coerce;
 pub mod column_type;
+pub mod dictionary_groups;
 pub mod error;
 pub mod fragment;
 pub mod ipc;

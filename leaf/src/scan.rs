@@ -20,6 +20,7 @@ use shoal_proto::{FragmentRequest, ScanRequest};
 use crate::fragment::{FragmentCodec, StoreResolver};
 
 use crate::column_type::TIME_COLUMN;
+use crate::dictionary_groups::views_for_dictionary_groups;
 use crate::error::Result;
 use crate::provider::LeafTableProvider;
 use crate::store::Store;
@@ -91,6 +92,7 @@ pub async fn execute_fragment(
         },
     };
     let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
+    let plan = views_for_dictionary_groups(plan)?;
     let tables = codec.resolver.scanned_tables();
     let rows = tables
         .iter()
