@@ -480,3 +480,36 @@ fn date_trunc_groups_utc_times_across_leaves() {
         ])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_bounds_are_applied_by_the_leaves_exactly() {
+    let cluster = Cluster::start(4).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
+    wait_for_rows(&aggregator, total_rows(4));
+    // Leaf i holds rows at START_MS + 0, 1, ... ms: [500, 2500) cuts each.
+    let sql = format!(
+        "SELECT count(*) AS n FROM events WHERE time >= to_timestamp_millis({}) AND time < to_timestamp_millis({})",
+        START_MS + 500,
+        START_MS + 2_500
+    );
+    let (status, answer) = http_query(aggregator.http, &sql, &[]);
+    assert_eq!(status, 200, "{answer}");
+    let expected: usize = (0..4)
+        .map(|leaf| leaf_rows(leaf).clamp(500, 2_500) - 500)
+        .sum();
+    assert_eq!(answer["rows"][0][0].as_u64(), Some(expected as u64));
+
+    // The time bound is the leaves' to apply (no filter for it above the
+    // fan-out); the other one stays in the plan.
+    let (_, plan) = http_query(
+        aggregator.http,
+        &format!("EXPLAIN {sql} AND latency_ms > 1"),
+        &[],
+    );
+    let logical = plan["rows"][0][1].as_str().unwrap();
+    assert!(
+        logical.contains("full_filters=[events.time >=")
+            && logical.contains("Filter: events.latency_ms > Float64(1)"),
+        "{logical}"
+    );
+}

@@ -169,6 +169,31 @@ async fn scans_filter_by_time_and_strings_in_open_and_sealed_blocks() {
     let rows = scan(&endpoint, windowed).await.unwrap();
     assert_eq!(row_count(&rows), 80_000 / 5);
 
+    // Time bounds are applied by the scan itself (DataFusion does not check
+    // them again): bounds inside both sealed blocks and the open one, a
+    // strict and an inclusive one, with and without an indexed string.
+    let ms = |offset: i64| format!("to_timestamp_millis({})", start + offset);
+    for (filter, expected) in [
+        (
+            format!("time >= {} AND time < {}", ms(30_000), ms(90_000)),
+            60_000,
+        ),
+        (
+            format!("time > {} AND time <= {}", ms(30_000), ms(130_000)),
+            100_000,
+        ),
+        (format!("time BETWEEN {} AND {}", ms(59_999), ms(60_000)), 2),
+        (
+            format!("{} <= time AND service = 'svc-2'", ms(100_000)),
+            10_000,
+        ),
+    ] {
+        let rows = scan(&endpoint, scan_request("requests", &["service"], &filter))
+            .await
+            .unwrap();
+        assert_eq!(row_count(&rows), expected, "{filter}");
+    }
+
     let none = scan(&endpoint, scan_request("requests", &[], "service = 'nope'"))
         .await
         .unwrap();

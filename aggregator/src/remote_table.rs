@@ -12,6 +12,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use shoal_leaf::column_type::TIME_COLUMN;
 use shoal_leaf::fragment::{TableScanExec, TableScanSpec};
+use shoal_leaf::provider::filter_pushdown;
 
 use crate::fleet::TableView;
 
@@ -49,13 +50,15 @@ impl TableProvider for RemoteTable {
         TableType::Base
     }
 
-    /// Every filter goes to the leaves for pruning; DataFusion keeps it in
-    /// the plan too, and the filter travels to the leaves with the fragment.
+    /// Every filter goes to the leaves for pruning. Bounds on `time` exact to
+    /// the microsecond the leaves' scans apply to rows (`Exact`); the others
+    /// DataFusion keeps in the plan, and they travel with the fragment.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // The leaves' scans take filters as Shoal's own table provider does.
+        Ok(filters.iter().map(|f| filter_pushdown(f)).collect())
     }
 
     async fn scan(

@@ -7,18 +7,22 @@
 //!   filters ──► Pruning ──► skip blocks outside the time range
 //!                       └─► per sealed block: rows of the bitmap index for
 //!                           `col = 'v'` / `col IN (...)`, block skipped if none
-//!   each remaining slice ──► project, take the selected rows, conform types
+//!   each remaining slice ──► rows outside the time range dropped (unless the
+//!                            block lies wholly inside), project, take the
+//!                            selected rows, conform types
 //! ```
 //!
 //! Slices are spread over DataFusion's target partitions and read lazily in
-//! each partition's stream. Filters are reported `Inexact`: DataFusion still
-//! applies every filter above the scan, so pruning can only drop rows that
-//! could not match.
+//! each partition's stream. Bounds on `time` exact to the microsecond are
+//! reported `Exact` (the scan applies the time range to rows); every other
+//! filter `Inexact`: DataFusion applies it above the scan, so pruning can
+//! only drop rows that could not match.
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::{AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
+use arrow::compute::kernels::boolean::and;
+use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{Int32Type, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -33,7 +37,7 @@ use roaring::RoaringBitmap;
 
 use crate::block::SealedBlock;
 use crate::error::Result;
-use crate::pruning::Pruning;
+use crate::pruning::{Pruning, is_exact_time_filter};
 use crate::table::TableSnapshot;
 use crate::table_schema::{Storage, conform};
 
@@ -83,7 +87,7 @@ impl TableProvider for LeafTableProvider {
         &self,
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters.iter().map(|f| filter_pushdown(f)).collect())
     }
 
     async fn scan(
@@ -94,6 +98,15 @@ impl TableProvider for LeafTableProvider {
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.plan_scan(state.config().target_partitions(), projection, filters)
+    }
+}
+
+/// How a scan of Shoal's blocks (here or on the leaves behind an
+/// aggregator) takes `filter`; see the module docs.
+pub fn filter_pushdown(filter: &Expr) -> TableProviderFilterPushDown {
+    match is_exact_time_filter(filter) {
+        true => TableProviderFilterPushDown::Exact,
+        false => TableProviderFilterPushDown::Inexact,
     }
 }
 
@@ -197,7 +210,13 @@ fn read_slice(
     use_indexes: bool,
 ) -> Result<Option<RecordBatch>> {
     let block = match slice {
-        Slice::Open(batch) => return conform(batch, schema).map(Some),
+        Slice::Open(batch) => {
+            let projected = conform(batch, schema)?;
+            return match pruning.time_mask(batch)? {
+                Some(in_range) => non_empty(filter_record_batch(&projected, &in_range)?),
+                None => Ok(Some(projected)),
+            };
+        }
         Slice::Sealed(block) => block,
     };
     let batch = block.batch()?;
@@ -205,16 +224,39 @@ fn read_slice(
         true => indexed_rows(block, &batch, pruning),
         false => None,
     };
+    let in_range = match pruning.time_covers(block.meta.min_time_micros, block.meta.max_time_micros)
+    {
+        true => None,
+        false => pruning.time_mask(&batch)?,
+    };
     let projected = conform(&batch, schema)?;
-    match selection {
-        None => Ok(Some(projected)),
-        Some(rows) if rows.is_empty() => Ok(None),
-        Some(rows) if rows.len() == batch.num_rows() as u64 => Ok(Some(projected)),
-        Some(rows) => {
+    match (selection, in_range) {
+        (Some(rows), _) if rows.is_empty() => Ok(None),
+        (None, None) => Ok(Some(projected)),
+        (Some(rows), None) if rows.len() == batch.num_rows() as u64 => Ok(Some(projected)),
+        (Some(rows), None) => {
             let indices = UInt32Array::from_iter_values(rows.iter());
             Ok(Some(take_record_batch(&projected, &indices)?))
         }
+        (selection, Some(in_range)) => {
+            let mask = match selection {
+                Some(rows) => {
+                    let mut selected = BooleanBufferBuilder::new(batch.num_rows());
+                    selected.append_n(batch.num_rows(), false);
+                    for row in rows.iter() {
+                        selected.set_bit(row as usize, true);
+                    }
+                    and(&in_range, &BooleanArray::new(selected.finish(), None))?
+                }
+                None => in_range,
+            };
+            non_empty(filter_record_batch(&projected, &mask)?)
+        }
     }
+}
+
+fn non_empty(batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    Ok((batch.num_rows() > 0).then_some(batch))
 }
 
 /// Rows that satisfy every indexed string filter, or `None` when no filter

@@ -3,12 +3,23 @@
 //! Two facts are pulled out of the conjuncts DataFusion pushes into a scan:
 //! a range on `time` (to skip blocks whose min/max time lies outside it) and
 //! `column = 'v'` / `column IN ('v', ...)` on string columns (to use the
-//! bitmap indexes). Anything else is left to DataFusion's filter above the
-//! scan, which always runs: pruning here only ever removes rows that cannot
-//! match.
+//! bitmap indexes). Pruning here only ever removes rows that cannot match.
+//!
+//! The time range is also applied to rows: a scan keeps only rows inside it
+//! (blocks wholly inside need no check). So a filter that is nothing but a
+//! bound on the bare `time` column, exact to the microsecond
+//! ([`is_exact_time_filter`]), is answered exactly by the scan, and table
+//! providers say so to DataFusion, which then does not evaluate it again
+//! row by row. Anything else is left to DataFusion's filter above the scan.
 
 use std::collections::HashMap;
 
+use arrow::array::{BooleanArray, Int64Array, RecordBatch};
+use arrow::compute::cast;
+use arrow::compute::kernels::boolean::and;
+use arrow::compute::kernels::cmp::{gt_eq, lt_eq};
+use arrow::datatypes::DataType;
+use arrow::error::Result as ArrowResult;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
@@ -38,6 +49,37 @@ impl Pruning {
     /// Whether rows with times in `[low, high]` may match.
     pub fn time_overlaps(&self, low: i64, high: i64) -> bool {
         self.min_time.is_none_or(|min| high >= min) && self.max_time.is_none_or(|max| low <= max)
+    }
+
+    /// Whether every time in `[low, high]` is inside the range: rows of such
+    /// a block need no check.
+    pub fn time_covers(&self, low: i64, high: i64) -> bool {
+        self.min_time.is_none_or(|min| low >= min) && self.max_time.is_none_or(|max| high <= max)
+    }
+
+    /// Which rows of `batch` have a time inside the range; `None` when the
+    /// range has no bounds or the batch has no time column.
+    pub fn time_mask(&self, batch: &RecordBatch) -> ArrowResult<Option<BooleanArray>> {
+        if self.min_time.is_none() && self.max_time.is_none() {
+            return Ok(None);
+        }
+        let Some(time) = batch.column_by_name(TIME_COLUMN) else {
+            return Ok(None);
+        };
+        // Microseconds as plain integers: the same buffer, no zone to match.
+        let micros = cast(time, &DataType::Int64)?;
+        let above = self
+            .min_time
+            .map(|min| gt_eq(&micros, &Int64Array::new_scalar(min)))
+            .transpose()?;
+        let below = self
+            .max_time
+            .map(|max| lt_eq(&micros, &Int64Array::new_scalar(max)))
+            .transpose()?;
+        Ok(match (above, below) {
+            (Some(above), Some(below)) => Some(and(&above, &below)?),
+            (mask, None) | (None, mask) => mask,
+        })
     }
 
     fn add(&mut self, filter: &Expr) {
@@ -137,6 +179,33 @@ impl Pruning {
     }
 }
 
+/// Whether `filter` is a bound on the bare `time` column by a timestamp
+/// literal exact to the microsecond (`time >= T`, `T > time`, `time
+/// BETWEEN A AND B`, ...): one the scan's time range applies exactly.
+pub fn is_exact_time_filter(filter: &Expr) -> bool {
+    let bare_time = |expr: &Expr| matches!(expr, Expr::Column(c) if c.name == TIME_COLUMN);
+    let exact = |expr: &Expr| {
+        literal(expr)
+            .and_then(timestamp_micros)
+            .is_some_and(|(_, e)| e)
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            matches!(
+                op,
+                Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::Eq
+            ) && ((bare_time(left) && exact(right)) || (bare_time(right) && exact(left)))
+        }
+        Expr::Between(between) => {
+            !between.negated
+                && bare_time(&between.expr)
+                && exact(&between.low)
+                && exact(&between.high)
+        }
+        _ => false,
+    }
+}
+
 /// The column an expression reads, looking through casts DataFusion adds to
 /// make both sides of a comparison the same type.
 fn column_name(expr: &Expr) -> Option<&str> {
@@ -220,6 +289,30 @@ mod tests {
         // time < 5_000_999 ns holds for time = 5_000 µs: the bound must keep it.
         let pruning = Pruning::from_filters(&[col("time").lt(nanos)]);
         assert_eq!(pruning.max_time, Some(5_000));
+    }
+
+    #[test]
+    fn only_bounds_on_the_bare_time_column_exact_to_the_microsecond_are_exact() {
+        let nanos = |v| lit(ScalarValue::TimestampNanosecond(Some(v), None));
+        assert!(is_exact_time_filter(&col("time").gt_eq(ts(100))));
+        assert!(is_exact_time_filter(&ts(100).gt(col("time"))));
+        assert!(is_exact_time_filter(&col("time").between(ts(1), ts(2))));
+        assert!(is_exact_time_filter(&col("time").lt(nanos(5_000_000))));
+        assert!(!is_exact_time_filter(&col("time").lt(nanos(5_000_999))));
+        assert!(!is_exact_time_filter(&col("time").not_eq(ts(100))));
+        assert!(!is_exact_time_filter(
+            &col("time").not_between(ts(1), ts(2))
+        ));
+        assert!(!is_exact_time_filter(&col("other").gt_eq(ts(100))));
+        let cast = Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(col("time")),
+            datafusion::arrow::datatypes::DataType::Date32,
+        ));
+        assert!(!is_exact_time_filter(&cast.gt_eq(ts(100))));
+        // A conjunction is offered conjunct by conjunct, not whole.
+        assert!(!is_exact_time_filter(
+            &col("time").gt_eq(ts(1)).and(col("time").lt(ts(2)))
+        ));
     }
 
     #[test]
