@@ -187,6 +187,15 @@ async fn scans_filter_by_time_and_strings_in_open_and_sealed_blocks() {
             format!("{} <= time AND service = 'svc-2'", ms(100_000)),
             10_000,
         ),
+        // A bound through a cast to seconds only prunes blocks: the whole
+        // second matches, not only its first row.
+        (
+            format!(
+                "arrow_cast(time, 'Timestamp(Second, None)') = to_timestamp_seconds({})",
+                (start + 30_000) / 1000
+            ),
+            1_000,
+        ),
     ] {
         let rows = scan(&endpoint, scan_request("requests", &["service"], &filter))
             .await

@@ -5,12 +5,13 @@
 //! `column = 'v'` / `column IN ('v', ...)` on string columns (to use the
 //! bitmap indexes). Pruning here only ever removes rows that cannot match.
 //!
-//! The time range is also applied to rows: a scan keeps only rows inside it
-//! (blocks wholly inside need no check). So a filter that is nothing but a
-//! bound on the bare `time` column, exact to the microsecond
-//! ([`is_exact_time_filter`]), is answered exactly by the scan, and table
-//! providers say so to DataFusion, which then does not evaluate it again
-//! row by row. Anything else is left to DataFusion's filter above the scan.
+//! Filters that are nothing but a bound on the bare `time` column, exact to
+//! the microsecond ([`is_exact_time_filter`]), also make a second, narrower
+//! use: their range is applied to rows (a scan keeps only rows inside it;
+//! blocks wholly inside need no check), so table providers report them
+//! `Exact` and DataFusion does not evaluate them again row by row. Bounds
+//! from any other filter (a cast of `time` to seconds, say) only skip
+//! blocks. Anything else is left to DataFusion's filter above the scan.
 
 use std::collections::HashMap;
 
@@ -34,15 +35,25 @@ pub struct Pruning {
     pub max_time: Option<i64>,
     /// Column → the string values a matching row must hold one of.
     pub string_values: HashMap<String, Vec<String>>,
+    /// The bounds of the exact time filters alone: every matching row is
+    /// inside them, and the scan keeps only rows that are.
+    pub rows_min_time: Option<i64>,
+    pub rows_max_time: Option<i64>,
 }
 
 impl Pruning {
     /// Collects what `filters` (ANDed together) allow.
     pub fn from_filters(filters: &[Expr]) -> Self {
         let mut pruning = Self::default();
+        let mut exact = Self::default();
         for filter in filters {
             pruning.add(filter);
+            if is_exact_time_filter(filter) {
+                exact.add(filter);
+            }
         }
+        pruning.rows_min_time = exact.min_time;
+        pruning.rows_max_time = exact.max_time;
         pruning
     }
 
@@ -51,16 +62,17 @@ impl Pruning {
         self.min_time.is_none_or(|min| high >= min) && self.max_time.is_none_or(|max| low <= max)
     }
 
-    /// Whether every time in `[low, high]` is inside the range: rows of such
-    /// a block need no check.
+    /// Whether every time in `[low, high]` is inside the rows' range: rows
+    /// of such a block need no check.
     pub fn time_covers(&self, low: i64, high: i64) -> bool {
-        self.min_time.is_none_or(|min| low >= min) && self.max_time.is_none_or(|max| high <= max)
+        self.rows_min_time.is_none_or(|min| low >= min)
+            && self.rows_max_time.is_none_or(|max| high <= max)
     }
 
-    /// Which rows of `batch` have a time inside the range; `None` when the
-    /// range has no bounds or the batch has no time column.
+    /// Which rows of `batch` have a time inside the rows' range; `None` when
+    /// that range has no bounds or the batch has no time column.
     pub fn time_mask(&self, batch: &RecordBatch) -> ArrowResult<Option<BooleanArray>> {
-        if self.min_time.is_none() && self.max_time.is_none() {
+        if self.rows_min_time.is_none() && self.rows_max_time.is_none() {
             return Ok(None);
         }
         let Some(time) = batch.column_by_name(TIME_COLUMN) else {
@@ -69,11 +81,11 @@ impl Pruning {
         // Microseconds as plain integers: the same buffer, no zone to match.
         let micros = cast(time, &DataType::Int64)?;
         let above = self
-            .min_time
+            .rows_min_time
             .map(|min| gt_eq(&micros, &Int64Array::new_scalar(min)))
             .transpose()?;
         let below = self
-            .max_time
+            .rows_max_time
             .map(|max| lt_eq(&micros, &Int64Array::new_scalar(max)))
             .transpose()?;
         Ok(match (above, below) {
@@ -313,6 +325,31 @@ mod tests {
         assert!(!is_exact_time_filter(
             &col("time").gt_eq(ts(1)).and(col("time").lt(ts(2)))
         ));
+    }
+
+    #[test]
+    fn only_exact_filters_bound_the_rows() {
+        let seconds = Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(col("time")),
+            datafusion::arrow::datatypes::DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Second,
+                None,
+            ),
+        ));
+        let second = lit(ScalarValue::TimestampSecond(Some(10), None));
+        let filters = vec![seconds.eq(second), col("time").lt(ts(20_000_000))];
+        let pruning = Pruning::from_filters(&filters);
+        // Blocks are pruned by both; rows only by the exact bound: times
+        // within second 10 match the cast, not just its first microsecond.
+        assert_eq!(
+            (pruning.min_time, pruning.max_time),
+            (Some(10_000_000), Some(10_000_000))
+        );
+        assert_eq!(
+            (pruning.rows_min_time, pruning.rows_max_time),
+            (None, Some(19_999_999))
+        );
+        assert!(pruning.time_covers(10_000_000, 10_500_000));
     }
 
     #[test]
