@@ -7,9 +7,14 @@
 //! for string *views* is vectorized and much faster, so before a leaf runs a
 //! fragment, [`views_for_dictionary_groups`] makes each partial aggregate
 //! group by the view form of its dictionary keys ([`DictionaryAsView`]:
-//! views made for the dictionary's few values once, then gathered by key,
-//! never per row from the bytes) and casts the groups back to the dictionary
-//! type above it. What the leaf sends is unchanged: same schema, same rows.
+//! views made for the dictionary's few values once, then gathered by key)
+//! and casts the groups back to the dictionary type above it. What the leaf
+//! sends is unchanged: same schema, same rows.
+//!
+//! Why not arrow's own cast to `Utf8View`: it makes each row's view from the
+//! value's bytes; with it the 10M-row query above took 230 ms (the cast
+//! half of it), with the gather 118 ms. It also reads a null dictionary
+//! value as `""`, where the gather keeps it null.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,9 +27,9 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::{ExecutionPlan, InputOrderMode};
 
 /// `plan` with every partial aggregate grouping dictionary strings by their
 /// views instead; see the module docs.
@@ -47,7 +52,12 @@ pub fn views_for_dictionary_groups(
 /// grouping by a dictionary string.
 fn rewrite(aggregate: &AggregateExec) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
     let group_by = aggregate.group_expr();
-    if *aggregate.mode() != AggregateMode::Partial || group_by.has_grouping_set() {
+    // An aggregate that streams over ordered groups keeps its plan: the
+    // rebuilt one could not see the order through the view expression.
+    if *aggregate.mode() != AggregateMode::Partial
+        || group_by.has_grouping_set()
+        || *aggregate.input_order_mode() != InputOrderMode::Linear
+    {
         return Ok(None);
     }
     let input_schema = aggregate.input().schema();
