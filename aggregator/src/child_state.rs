@@ -10,17 +10,19 @@
 //! columns wins (rows only grow between status calls, except when blocks
 //! expire, which the next call shows).
 //!
+//! Status calls to a child never overlap ([`crate::fleet::Fleet::refresh`]
+//! runs one round at a time), so answers come in the order they were asked.
+//!
 //! A child is down at once when a call fails (refused, reset), but only
 //! after [`MISSES_BEFORE_DOWN`] status calls in a row time out, so one slow
 //! answer on a busy machine does not take a healthy child out of routing.
+
+use std::collections::BTreeMap;
 
 use shoal_proto::{LeafStatus, TableStatus};
 
 /// Status calls in a row that may time out before a child counts as down.
 pub const MISSES_BEFORE_DOWN: u32 = 2;
-
-/// Absorbed tables kept for the status call in flight, at most.
-const MAX_RECENT: usize = 1_024;
 
 /// See the module docs.
 #[derive(Debug, Default, Clone)]
@@ -31,8 +33,12 @@ pub struct ChildState {
     misses: u32,
     /// Ingests absorbed so far; a status call notes it when sent.
     absorbed: u64,
-    /// Tables absorbed, each with the value of `absorbed` it got.
-    recent: Vec<(u64, TableStatus)>,
+    /// The last view of each table absorbed, with the value of `absorbed`
+    /// it got.
+    recent: BTreeMap<String, (u64, TableStatus)>,
+    /// Whether a status call has answered (`status` may hold only tables
+    /// absorbed before the first answer).
+    answered_once: bool,
 }
 
 impl ChildState {
@@ -44,13 +50,19 @@ impl ChildState {
     /// The child answered a status call sent when `absorbed` was
     /// `sent_at`; returns whether it was down before.
     pub fn answered(&mut self, mut status: LeafStatus, sent_at: u64) -> bool {
-        self.recent.retain(|(number, _)| *number > sent_at);
-        for (_, table) in &self.recent {
+        self.recent.retain(|_, (number, _)| *number > sent_at);
+        for (_, table) in self.recent.values() {
             lay_over(&mut status, table.clone());
         }
         self.status = Some(status);
+        self.answered_once = true;
         self.misses = 0;
         !std::mem::replace(&mut self.up, true)
+    }
+
+    /// Whether a status call has ever answered.
+    pub fn has_answered(&self) -> bool {
+        self.answered_once
     }
 
     /// A status call failed; returns whether the child was up before.
@@ -72,10 +84,8 @@ impl ChildState {
     /// Takes in what an acknowledged ingest said of one table.
     pub fn absorb(&mut self, table: TableStatus) {
         self.absorbed += 1;
-        if self.recent.len() >= MAX_RECENT {
-            self.recent.remove(0);
-        }
-        self.recent.push((self.absorbed, table.clone()));
+        self.recent
+            .insert(table.name.clone(), (self.absorbed, table.clone()));
         lay_over(self.status.get_or_insert_with(LeafStatus::default), table);
     }
 }
@@ -122,6 +132,7 @@ mod tests {
         // Before the first status call answers, an ingest is known at once.
         state.absorb(table("fresh", 10));
         assert_eq!(rows(&state, "fresh"), Some(10));
+        assert!(!state.has_answered());
 
         let sent_at = state.absorbed();
         state.absorb(table("fresh", 25));

@@ -70,6 +70,9 @@ impl TableView {
 #[derive(Debug)]
 pub struct Fleet {
     children: Vec<Arc<Child>>,
+    /// Held while the children are asked for their status: one round at a
+    /// time, so answers are taken in the order they were asked for.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl Fleet {
@@ -96,7 +99,10 @@ impl Fleet {
                 }))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(Self { children }))
+        Ok(Arc::new(Self {
+            children,
+            refreshing: tokio::sync::Mutex::new(()),
+        }))
     }
 
     /// Every child, in the order of `--leaves`.
@@ -104,8 +110,9 @@ impl Fleet {
         &self.children
     }
 
-    /// Asks every child for its status once.
+    /// Asks every child for its status once (after any round in flight).
     pub async fn refresh(&self) {
+        let _round = self.refreshing.lock().await;
         let calls = self.children.iter().map(|child| child.refresh());
         futures::future::join_all(calls).await;
     }
@@ -270,14 +277,17 @@ impl Child {
     }
 
     /// Free memory by the last status; a child without a limit counts as
-    /// having all the memory it does not use.
+    /// having all the memory it does not use, one that never answered a
+    /// status call (only ingests) as having none.
     pub fn free_memory(&self) -> u64 {
-        self.with_status(|status| {
-            status.map_or(0, |status| match status.memory_limit_bytes {
+        let state = self.read_state();
+        match (&state.status, state.has_answered()) {
+            (Some(status), true) => match status.memory_limit_bytes {
                 0 => u64::MAX - status.memory_used_bytes,
                 limit => limit.saturating_sub(status.memory_used_bytes),
-            })
-        })
+            },
+            _ => 0,
+        }
     }
 
     /// A client of the child's control service.
