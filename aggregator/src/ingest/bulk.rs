@@ -5,7 +5,9 @@
 //! refused (not retried), 429 when no leaf can take rows now (retried).
 //! Statuses are exact even when storing stops part way: documents with a bad
 //! value get their 400, those already held by leaves their 201, and only the
-//! rest 429, so a shipper that resends the 429 items stores nothing twice.
+//! rest 429 (or 400 when a leaf refused them), so a shipper that resends the
+//! 429 items stores nothing twice, unless a leaf that did not answer in time
+//! stored its piece after all (delivery is at least once).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,9 +62,7 @@ pub async fn bulk(
                 let reason = format!("no leaf can take rows: {reason}; retry");
                 (partial, Some((429, reason)))
             }
-            Err(error @ StoreError::Refused(_)) => {
-                (Stored::default(), Some((400, error.to_string())))
-            }
+            Err(StoreError::Refused { reason, partial }) => (partial, Some((400, reason))),
             Err(error @ StoreError::Internal(_)) => {
                 (Stored::default(), Some((500, error.to_string())))
             }

@@ -83,17 +83,18 @@ pub async fn ingest(
     )
 }
 
-/// The HTTP answer to a failed call. After `NoLeaf`, a first part of a
-/// request over one routing piece may be held already; the client's retry
-/// stores it again (delivery is at least once).
+/// The HTTP answer to a failed call. A request over one routing piece may
+/// have a first part held already: after `NoLeaf` the client's retry stores
+/// it again (delivery is at least once); after a refusal the answer says how
+/// many rows are held.
 fn store_error_response(error: &StoreError) -> Response {
     match error {
         StoreError::NoLeaf { .. } => {
             retry_later(StatusCode::SERVICE_UNAVAILABLE, 5, error.to_string())
         }
-        StoreError::Refused(_) => answer(
+        StoreError::Refused { partial, .. } => answer(
             StatusCode::BAD_REQUEST,
-            json!({ "error": error.to_string() }),
+            json!({ "error": error.to_string(), "accepted": partial.accepted }),
         ),
         StoreError::Internal(_) => answer(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use crate::ingest::json_rows::RowError;
 use crate::ingest::otlp_rows::rows_from_request;
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, store_rows};
+use crate::ingest::store::{StoreError, not_held, store_rows};
 
 /// Rejected records named in a partial success message, at most.
 const MAX_NAMED_ERRORS: usize = 5;
@@ -29,7 +29,7 @@ pub async fn export_logs(
 ) -> Result<ExportLogsServiceResponse, StoreError> {
     if let Some(table) = &table {
         shoal_leaf::store::validate_table_name(table)
-            .map_err(|e| StoreError::Refused(e.to_string()))?;
+            .map_err(|e| StoreError::refused(e.to_string()))?;
     }
     let rows = tokio::task::spawn_blocking(move || rows_from_request(request, table.as_deref()))
         .await
@@ -43,11 +43,15 @@ pub async fn export_logs(
             // other tables. Anything retryable fails the export, so the
             // exporter sends it again (tables stored before may then be
             // stored twice: delivery is at least once).
-            Err(StoreError::Refused(reason)) => {
-                errors.extend(table_rows.iter().map(|row| RowError {
-                    line: row.line,
-                    reason: format!("table {table:?}: {reason}"),
-                }))
+            Err(StoreError::Refused { reason, partial }) => {
+                let refused: Vec<RowError> = not_held(&table_rows, &partial)
+                    .map(|row| RowError {
+                        line: row.line,
+                        reason: format!("table {table:?}: {reason}"),
+                    })
+                    .collect();
+                errors.extend(partial.errors);
+                errors.extend(refused);
             }
             Err(error) => return Err(error),
         }

@@ -66,7 +66,9 @@ impl LogsService for OtlpLogs {
         match export_logs(&self.state, request, table).await {
             Ok(response) => Ok(Response::new(response)),
             Err(error @ StoreError::NoLeaf { .. }) => Err(Status::unavailable(error.to_string())),
-            Err(error @ StoreError::Refused(_)) => Err(Status::invalid_argument(error.to_string())),
+            Err(error @ StoreError::Refused { .. }) => {
+                Err(Status::invalid_argument(error.to_string()))
+            }
             Err(error @ StoreError::Internal(_)) => Err(Status::internal(error.to_string())),
         }
     }

@@ -151,7 +151,7 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
         Err(error @ StoreError::NoLeaf { .. }) => {
             failure(StatusCode::SERVICE_UNAVAILABLE, encoding, error.to_string())
         }
-        Err(error @ StoreError::Refused(_)) => {
+        Err(error @ StoreError::Refused { .. }) => {
             failure(StatusCode::BAD_REQUEST, encoding, error.to_string())
         }
         Err(error @ StoreError::Internal(_)) => failure(

@@ -37,9 +37,10 @@ pub enum StoreError {
     /// value, for a front end that answers row by row (`_bulk`).
     #[error("no leaf can take rows: {reason}")]
     NoLeaf { reason: String, partial: Stored },
-    /// The leaves refused the rows; retrying will not help.
-    #[error("{0}")]
-    Refused(String),
+    /// The leaves refused the rows; retrying will not help. `partial` says
+    /// what was done before, as for `NoLeaf`.
+    #[error("{reason}")]
+    Refused { reason: String, partial: Stored },
     #[error("{0}")]
     Internal(String),
 }
@@ -79,11 +80,19 @@ pub async fn store_rows(
                 };
                 return Err(StoreError::NoLeaf { reason, partial });
             }
-            Err(Routed::Refused(_)) if !refreshed => {
+            // A stale catalog made the rows' types wrong: convert again.
+            // Not once pieces are held, which would be stored twice.
+            Err(Routed::Refused { stored: 0, .. }) if !refreshed => {
                 refreshed = true;
                 state.fleet.refresh().await;
             }
-            Err(Routed::Refused(reason)) => return Err(StoreError::Refused(reason)),
+            Err(Routed::Refused { reason, stored }) => {
+                let partial = Stored {
+                    accepted: stored,
+                    errors: converted.errors,
+                };
+                return Err(StoreError::Refused { reason, partial });
+            }
         }
     }
 }
@@ -92,8 +101,29 @@ pub async fn store_rows(
 enum Routed {
     /// No leaf took a piece; the pieces before it (`stored` rows) are held.
     NoLeaf { reason: String, stored: u64 },
-    /// The leaves refused a piece.
-    Refused(String),
+    /// The leaves refused a piece; the pieces before it are held.
+    Refused { reason: String, stored: u64 },
+}
+
+impl StoreError {
+    /// A refusal before anything was stored.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        Self::Refused {
+            reason: reason.into(),
+            partial: Stored::default(),
+        }
+    }
+}
+
+/// The rows of `rows` a failed call left neither rejected for a bad value
+/// nor held by leaves: good rows are stored in order, so those past the
+/// first `partial.accepted`.
+pub fn not_held<'a>(rows: &'a [JsonRow], partial: &Stored) -> impl Iterator<Item = &'a JsonRow> {
+    let rejected: std::collections::HashSet<usize> =
+        partial.errors.iter().map(|error| error.line).collect();
+    rows.iter()
+        .filter(move |row| !rejected.contains(&row.line))
+        .skip(partial.accepted as usize)
 }
 
 /// Routes `batch` in leaf-sized pieces, in order.
@@ -115,11 +145,36 @@ async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<
             }
             Err(error) => {
                 state.metrics.ingested(stored);
-                return Err(Routed::Refused(error.to_string()));
+                let reason = error.to_string();
+                return Err(Routed::Refused { reason, stored });
             }
         }
         offset += length;
     }
     state.metrics.ingested(stored);
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_not_held_are_the_good_ones_past_those_stored() {
+        let rows: Vec<JsonRow> = (0..5)
+            .map(|line| JsonRow {
+                line,
+                fields: Default::default(),
+            })
+            .collect();
+        let partial = Stored {
+            accepted: 2,
+            errors: vec![RowError {
+                line: 1,
+                reason: "bad".to_string(),
+            }],
+        };
+        let lines: Vec<usize> = not_held(&rows, &partial).map(|row| row.line).collect();
+        assert_eq!(lines, vec![3, 4]);
+    }
 }
