@@ -85,6 +85,22 @@ pub fn reduce_for_parent(
     Ok(merge_partitions(fan_out, fragment.fetch()))
 }
 
+/// The timeout a caller sent in `grpc-timeout` (`<digits><H|M|S|m|u|n>`).
+fn parent_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.checked_mul(3_600)?),
+        "M" => Duration::from_secs(amount.checked_mul(60)?),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
 /// What this aggregator's subtree covered, once its stream has ended.
 pub fn subtree_completeness(query: &QueryContext) -> FragmentCompleteness {
     query.collector.counts()
@@ -109,10 +125,14 @@ impl Leaf for ChildService {
         &self,
         request: Request<IngestRequest>,
     ) -> std::result::Result<Response<IngestResponse>, Status> {
+        // Route within the parent's timeout, less a tenth for the answer's
+        // way back, so this tier gives up before the parent does.
+        let deadline = parent_timeout(request.metadata())
+            .map(|timeout| Instant::now() + timeout - timeout / 10);
         let request = request.into_inner();
         let mut response = self
             .router
-            .route_ipc(&request.table, request.arrow_ipc)
+            .route_ipc_within(&request.table, request.arrow_ipc, deadline)
             .await?;
         // The parent keeps this aggregator's status as the sum over its
         // leaves, so it gets the table across them, not the one leaf's.
@@ -125,5 +145,28 @@ impl Leaf for ChildService {
         _request: Request<StatusRequest>,
     ) -> std::result::Result<Response<LeafStatus>, Status> {
         Ok(Response::new(self.fleet.combined_status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_timeout_is_read_in_every_unit() {
+        let read = |value: &str| {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            metadata.insert("grpc-timeout", value.parse().unwrap());
+            parent_timeout(&metadata)
+        };
+        assert_eq!(read("10S"), Some(Duration::from_secs(10)));
+        assert_eq!(read("9999m"), Some(Duration::from_millis(9_999)));
+        assert_eq!(read("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(read("1H"), Some(Duration::from_secs(3_600)));
+        assert_eq!(read("500u"), Some(Duration::from_micros(500)));
+        assert_eq!(read("7n"), Some(Duration::from_nanos(7)));
+        assert_eq!(read("10x"), None);
+        assert_eq!(read("S"), None);
+        assert_eq!(parent_timeout(&tonic::metadata::MetadataMap::new()), None);
     }
 }

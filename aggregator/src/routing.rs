@@ -13,7 +13,7 @@
 //! already has for it, so one column never holds two types on two leaves.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use rand::seq::SliceRandom;
@@ -27,7 +27,10 @@ use crate::fleet::{Child, Fleet};
 
 /// How long a child may take to acknowledge a batch before another is
 /// tried. A child that hangs (stopped, swapping) and then stores the batch
-/// after all makes it stored twice: delivery is at least once.
+/// after all makes it stored twice: delivery is at least once. The time is
+/// sent along (`grpc-timeout`), and an aggregator that is itself a child
+/// routes within what its parent gave it ([`IngestRouter::route_ipc_within`]),
+/// so a tree's lower tier gives up before the one above it does.
 const INGEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends ingested rows to children.
@@ -54,6 +57,16 @@ impl IngestRouter {
 
     /// Sends one Arrow IPC stream to a child chosen by two random choices.
     pub async fn route_ipc(&self, table: &str, arrow_ipc: Vec<u8>) -> Result<IngestResponse> {
+        self.route_ipc_within(table, arrow_ipc, None).await
+    }
+
+    /// [`Self::route_ipc`], giving up at `deadline` (a parent's timeout).
+    pub async fn route_ipc_within(
+        &self,
+        table: &str,
+        arrow_ipc: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> Result<IngestResponse> {
         let mut candidates = self.fleet.live_children();
         if candidates.is_empty() {
             // Statuses may be stale (just started): try everyone.
@@ -63,16 +76,23 @@ impl IngestRouter {
         while !candidates.is_empty() {
             let chosen = choose_two(&mut candidates);
             let child = candidates.swap_remove(chosen);
-            let request = IngestRequest {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = left.map_or(INGEST_TIMEOUT, |left| left.min(INGEST_TIMEOUT));
+            if timeout.is_zero() {
+                failures.push("the parent's timeout ran out".to_string());
+                break;
+            }
+            let mut request = tonic::Request::new(IngestRequest {
                 table: table.to_string(),
                 arrow_ipc: arrow_ipc.clone(),
-            };
+            });
+            request.set_timeout(timeout);
             let mut client = child.leaf_client();
-            let call = tokio::time::timeout(INGEST_TIMEOUT, client.ingest(request));
+            let call = tokio::time::timeout(timeout, client.ingest(request));
             let outcome = call.await.unwrap_or_else(|_| {
                 Err(tonic::Status::deadline_exceeded(format!(
-                    "no answer within {} s",
-                    INGEST_TIMEOUT.as_secs()
+                    "no answer within {} ms",
+                    timeout.as_millis()
                 )))
             });
             match outcome {

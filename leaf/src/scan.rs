@@ -2,8 +2,9 @@
 //!
 //! The request becomes a DataFusion plan over [`LeafTableProvider`]: time
 //! bounds and the SQL filter (parsed by DataFusion, never by hand) are pushed
-//! into the provider for pruning and applied again above it; projection and
-//! limit follow. Plan fragments from an aggregator ([`execute_fragment`])
+//! into the provider for pruning; exact time bounds the provider applies to
+//! rows itself, everything else DataFusion applies again above it;
+//! projection and limit follow. Plan fragments from an aggregator ([`execute_fragment`])
 //! run over the same provider.
 
 use std::sync::{Arc, OnceLock};
