@@ -571,3 +571,34 @@ async fn an_unusable_data_directory_is_reported_and_the_leaf_exits() {
         .expect("second leaf on one directory");
     assert!(error.contains("another leaf process"), "{error}");
 }
+
+#[tokio::test]
+async fn a_cast_of_time_to_seconds_finds_a_second_split_over_two_blocks() {
+    let dir = shm_tempdir();
+    let leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);
+    let mut client = leaf.client().await;
+    // Rows 1 ms apart from half a second past a whole second: the first
+    // sealed block ends at 60,499 ms and the second starts at 60,500 ms.
+    let start = 1_700_000_000_000;
+    for chunk in 0..15 {
+        ingest(
+            &mut client,
+            "requests",
+            &[requests(start + 500 + chunk * 10_000, 10_000)],
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(status(&mut client).await.tables[0].sealed_blocks, 2);
+    let filter = format!(
+        "arrow_cast(time, 'Timestamp(Second, None)') = to_timestamp_seconds({})",
+        start / 1000 + 60
+    );
+    let rows = scan(
+        &leaf.endpoint(),
+        scan_request("requests", &["service"], &filter),
+    )
+    .await
+    .unwrap();
+    assert_eq!(row_count(&rows), 1_000, "{filter}");
+}

@@ -19,7 +19,7 @@ use arrow::array::{BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::compute::kernels::boolean::and;
 use arrow::compute::kernels::cmp::{gt_eq, lt_eq};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit};
 use arrow::error::Result as ArrowResult;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
@@ -219,14 +219,22 @@ pub fn is_exact_time_filter(filter: &Expr) -> bool {
 }
 
 /// The column an expression reads, looking through casts DataFusion adds to
-/// make both sides of a comparison the same type.
+/// make both sides of a comparison the same type. Not through a cast of
+/// `time` that drops precision (to seconds, to a date): a bound read through
+/// it would skip blocks that hold matching rows.
 fn column_name(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Column(column) => Some(column.name.as_str()),
-        Expr::Cast(cast) => column_name(&cast.expr),
-        Expr::TryCast(cast) => column_name(&cast.expr),
-        _ => None,
-    }
+    let (inner, target) = match expr {
+        Expr::Column(column) => return Some(column.name.as_str()),
+        Expr::Cast(cast) => (&cast.expr, cast.field.data_type()),
+        Expr::TryCast(cast) => (&cast.expr, cast.field.data_type()),
+        _ => return None,
+    };
+    let name = column_name(inner)?;
+    let keeps_every_microsecond = matches!(
+        target,
+        DataType::Timestamp(TimeUnit::Microsecond | TimeUnit::Nanosecond, _)
+    );
+    (name != TIME_COLUMN || keeps_every_microsecond).then_some(name)
 }
 
 fn literal(expr: &Expr) -> Option<&ScalarValue> {
@@ -339,17 +347,33 @@ mod tests {
         let second = lit(ScalarValue::TimestampSecond(Some(10), None));
         let filters = vec![seconds.eq(second), col("time").lt(ts(20_000_000))];
         let pruning = Pruning::from_filters(&filters);
-        // Blocks are pruned by both; rows only by the exact bound: times
-        // within second 10 match the cast, not just its first microsecond.
+        // Times within second 10 match the cast, not just its first
+        // microsecond: the cast bounds neither blocks nor rows.
         assert_eq!(
             (pruning.min_time, pruning.max_time),
-            (Some(10_000_000), Some(10_000_000))
+            (None, Some(19_999_999))
         );
         assert_eq!(
             (pruning.rows_min_time, pruning.rows_max_time),
             (None, Some(19_999_999))
         );
-        assert!(pruning.time_covers(10_000_000, 10_500_000));
+        assert!(pruning.time_overlaps(10_500_000, 10_900_000));
+
+        // A cast to nanoseconds loses nothing: it bounds blocks (not rows:
+        // the filter is not on the bare column).
+        let nanos = Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(col("time")),
+            datafusion::arrow::datatypes::DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Nanosecond,
+                None,
+            ),
+        ));
+        let bound = lit(ScalarValue::TimestampNanosecond(Some(5_000_000), None));
+        let pruning = Pruning::from_filters(&[nanos.gt_eq(bound)]);
+        assert_eq!(
+            (pruning.min_time, pruning.rows_min_time),
+            (Some(5_000), None)
+        );
     }
 
     #[test]
