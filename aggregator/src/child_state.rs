@@ -84,17 +84,34 @@ impl ChildState {
     /// Takes in what an acknowledged ingest said of one table.
     pub fn absorb(&mut self, table: TableStatus) {
         self.absorbed += 1;
-        self.recent
-            .insert(table.name.clone(), (self.absorbed, table.clone()));
+        // Two acknowledgements can come in either order: keep the newer view.
+        match self.recent.get_mut(&table.name) {
+            Some((number, known)) => {
+                *number = self.absorbed;
+                if is_newer(&table, known) {
+                    *known = table.clone();
+                }
+            }
+            None => {
+                let entry = (self.absorbed, table.clone());
+                self.recent.insert(table.name.clone(), entry);
+            }
+        }
         lay_over(self.status.get_or_insert_with(LeafStatus::default), table);
     }
+}
+
+/// Whether `table` is a newer view than `known`: rows only grow between
+/// status calls, and columns are only added.
+fn is_newer(table: &TableStatus, known: &TableStatus) -> bool {
+    table.rows > known.rows || table.columns.len() > known.columns.len()
 }
 
 /// Puts `table` into `status`, unless `status` has a newer view of it.
 fn lay_over(status: &mut LeafStatus, table: TableStatus) {
     match status.tables.iter_mut().find(|t| t.name == table.name) {
         Some(known) => {
-            if table.rows > known.rows || table.columns.len() > known.columns.len() {
+            if is_newer(&table, known) {
                 *known = table;
             }
         }
@@ -138,6 +155,8 @@ mod tests {
         state.absorb(table("fresh", 25));
         state.absorb(table("other", 3));
         // The call was answered before those ingests: it lacks them.
+        // Acknowledged out of order: the older view comes in last.
+        state.absorb(table("fresh", 20));
         assert!(state.answered(status(vec![table("fresh", 10)]), sent_at));
         assert_eq!(rows(&state, "fresh"), Some(25));
         assert_eq!(rows(&state, "other"), Some(3));

@@ -73,6 +73,9 @@ pub struct Fleet {
     /// Held while the children are asked for their status: one round at a
     /// time, so answers are taken in the order they were asked for.
     refreshing: tokio::sync::Mutex<()>,
+    /// Rounds begun; a caller that waited while a round began after its
+    /// call shares that round's answers instead of queueing another.
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 impl Fleet {
@@ -102,6 +105,7 @@ impl Fleet {
         Ok(Arc::new(Self {
             children,
             refreshing: tokio::sync::Mutex::new(()),
+            rounds: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -110,9 +114,17 @@ impl Fleet {
         &self.children
     }
 
-    /// Asks every child for its status once (after any round in flight).
+    /// Asks every child for its status once: waits for any round in
+    /// flight, then runs one, unless another caller's round began after this
+    /// call and has ended (its answers are as new as this call needs).
     pub async fn refresh(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let seen = self.rounds.load(SeqCst);
         let _round = self.refreshing.lock().await;
+        if self.rounds.load(SeqCst) != seen {
+            return;
+        }
+        self.rounds.fetch_add(1, SeqCst);
         let calls = self.children.iter().map(|child| child.refresh());
         futures::future::join_all(calls).await;
     }
