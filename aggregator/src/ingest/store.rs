@@ -7,7 +7,7 @@
 //! from status calls every second), but rows sent through another
 //! aggregator can still make it stale: a leaf that refuses a column's type
 //! knows better, so on a refusal the catalog is refreshed once and the rows
-//! converted again.
+//! not held yet converted again.
 
 use std::sync::Arc;
 
@@ -51,6 +51,10 @@ pub async fn store_rows(
     table: &str,
     rows: Arc<Vec<JsonRow>>,
 ) -> Result<Stored, StoreError> {
+    // What earlier passes did: good rows held (the first ones, in order),
+    // rows rejected for a bad value.
+    let mut done = Stored::default();
+    let mut rows = rows;
     let mut refreshed = false;
     loop {
         let known = state.fleet.table(table);
@@ -61,37 +65,45 @@ pub async fn store_rows(
                 .map_err(|e| StoreError::Internal(e.to_string()))?
                 .map_err(StoreError::Internal)?;
         let Some(batch) = converted.batch else {
-            return Ok(Stored {
-                accepted: 0,
-                errors: converted.errors,
-            });
+            done.errors.extend(converted.errors);
+            return Ok(done);
         };
-        match route(state, table, &batch).await {
-            Ok(accepted) => {
-                return Ok(Stored {
-                    accepted,
-                    errors: converted.errors,
+        let routed = route(state, table, &batch).await;
+        let stored = match &routed {
+            Ok(stored) => *stored,
+            Err(Routed::NoLeaf { stored, .. } | Routed::Refused { stored, .. }) => *stored,
+        };
+        let pass = Stored {
+            accepted: stored,
+            errors: converted.errors,
+        };
+        // A stale catalog can make the rows' types wrong: refresh it once and
+        // convert again the rows not held yet (held ones would be stored twice).
+        let retry = !refreshed && matches!(routed, Err(Routed::Refused { .. }));
+        let rest: Vec<JsonRow> = match retry {
+            true => not_held(&rows, &pass).cloned().collect(),
+            false => Vec::new(),
+        };
+        done.accepted += pass.accepted;
+        done.errors.extend(pass.errors);
+        match routed {
+            Ok(_) => return Ok(done),
+            Err(Routed::NoLeaf { reason, .. }) => {
+                return Err(StoreError::NoLeaf {
+                    reason,
+                    partial: done,
                 });
             }
-            Err(Routed::NoLeaf { reason, stored }) => {
-                let partial = Stored {
-                    accepted: stored,
-                    errors: converted.errors,
-                };
-                return Err(StoreError::NoLeaf { reason, partial });
-            }
-            // A stale catalog made the rows' types wrong: convert again.
-            // Not once pieces are held, which would be stored twice.
-            Err(Routed::Refused { stored: 0, .. }) if !refreshed => {
+            Err(Routed::Refused { .. }) if retry => {
                 refreshed = true;
+                rows = Arc::new(rest);
                 state.fleet.refresh().await;
             }
-            Err(Routed::Refused { reason, stored }) => {
-                let partial = Stored {
-                    accepted: stored,
-                    errors: converted.errors,
-                };
-                return Err(StoreError::Refused { reason, partial });
+            Err(Routed::Refused { reason, .. }) => {
+                return Err(StoreError::Refused {
+                    reason,
+                    partial: done,
+                });
             }
         }
     }
