@@ -89,6 +89,10 @@ pub fn reduce_for_parent(
 fn parent_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    // At most 8 digits, as the gRPC specification says (and tonic reads).
+    if digits.len() > 8 {
+        return None;
+    }
     let amount: u64 = digits.parse().ok()?;
     Some(match unit {
         "H" => Duration::from_secs(amount.checked_mul(3_600)?),
@@ -128,7 +132,7 @@ impl Leaf for ChildService {
         // Route within the parent's timeout, less a tenth for the answer's
         // way back, so this tier gives up before the parent does.
         let deadline = parent_timeout(request.metadata())
-            .map(|timeout| Instant::now() + timeout - timeout / 10);
+            .and_then(|timeout| Instant::now().checked_add(timeout - timeout / 10));
         let request = request.into_inner();
         let mut response = self
             .router
@@ -166,6 +170,7 @@ mod tests {
         assert_eq!(read("500u"), Some(Duration::from_micros(500)));
         assert_eq!(read("7n"), Some(Duration::from_nanos(7)));
         assert_eq!(read("10x"), None);
+        assert_eq!(read("123456789S"), None);
         assert_eq!(read("S"), None);
         assert_eq!(parent_timeout(&tonic::metadata::MetadataMap::new()), None);
     }
