@@ -104,24 +104,31 @@ async fn wait_for_backup(leaf: &LeafProcess, backup: &std::path::Path, table: &s
     panic!("{} of {sealed} blocks of {table} backed up", copied());
 }
 
-#[tokio::test]
-async fn scans_filter_by_time_and_strings_in_open_and_sealed_blocks() {
-    let dir = shm_tempdir();
-    let leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);
+/// A leaf that seals only full blocks, holding 150,000 `requests` rows 1 ms
+/// apart from `first` in batches of 10,000: a batch that would overflow the
+/// open block's 65,536 rows seals it first, so two sealed blocks of 60,000
+/// rows and an open block of 30,000.
+async fn leaf_with_three_blocks(dir: &std::path::Path, first: i64) -> LeafProcess {
+    let leaf = LeafProcess::start(dir, &["--seal-age", "1h"]);
     let mut client = leaf.client().await;
-    let start = 1_700_000_000_000;
-    // 150,000 rows in batches of 10,000: a batch that would overflow the
-    // open block's 65,536 rows seals it first, so two sealed blocks of
-    // 60,000 rows and an open block of 30,000.
     for chunk in 0..15 {
         ingest(
             &mut client,
             "requests",
-            &[requests(start + chunk * 10_000, 10_000)],
+            &[requests(first + chunk * 10_000, 10_000)],
         )
         .await
         .unwrap();
     }
+    leaf
+}
+
+#[tokio::test]
+async fn scans_filter_by_time_and_strings_in_open_and_sealed_blocks() {
+    let dir = shm_tempdir();
+    let start = 1_700_000_000_000;
+    let leaf = leaf_with_three_blocks(dir.path(), start).await;
+    let mut client = leaf.client().await;
     let status = status(&mut client).await;
     let table = &status.tables[0];
     assert_eq!(table.rows, 150_000);
@@ -575,20 +582,11 @@ async fn an_unusable_data_directory_is_reported_and_the_leaf_exits() {
 #[tokio::test]
 async fn a_cast_of_time_to_seconds_finds_a_second_split_over_two_blocks() {
     let dir = shm_tempdir();
-    let leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);
-    let mut client = leaf.client().await;
-    // Rows 1 ms apart from half a second past a whole second: the first
-    // sealed block ends at 60,499 ms and the second starts at 60,500 ms.
+    // From half a second past a whole second: the first sealed block ends
+    // at 60,499 ms and the second starts at 60,500 ms.
     let start = 1_700_000_000_000;
-    for chunk in 0..15 {
-        ingest(
-            &mut client,
-            "requests",
-            &[requests(start + 500 + chunk * 10_000, 10_000)],
-        )
-        .await
-        .unwrap();
-    }
+    let leaf = leaf_with_three_blocks(dir.path(), start + 500).await;
+    let mut client = leaf.client().await;
     assert_eq!(status(&mut client).await.tables[0].sealed_blocks, 2);
     let filter = format!(
         "arrow_cast(time, 'Timestamp(Second, None)') = to_timestamp_seconds({})",

@@ -335,15 +335,16 @@ mod tests {
         ));
     }
 
+    fn time_cast_to(unit: TimeUnit) -> Expr {
+        Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(col("time")),
+            DataType::Timestamp(unit, None),
+        ))
+    }
+
     #[test]
     fn only_exact_filters_bound_the_rows() {
-        let seconds = Expr::Cast(datafusion::logical_expr::Cast::new(
-            Box::new(col("time")),
-            datafusion::arrow::datatypes::DataType::Timestamp(
-                datafusion::arrow::datatypes::TimeUnit::Second,
-                None,
-            ),
-        ));
+        let seconds = time_cast_to(TimeUnit::Second);
         let second = lit(ScalarValue::TimestampSecond(Some(10), None));
         let filters = vec![seconds.eq(second), col("time").lt(ts(20_000_000))];
         let pruning = Pruning::from_filters(&filters);
@@ -361,13 +362,7 @@ mod tests {
 
         // A cast to nanoseconds loses nothing: it bounds blocks (not rows:
         // the filter is not on the bare column).
-        let nanos = Expr::Cast(datafusion::logical_expr::Cast::new(
-            Box::new(col("time")),
-            datafusion::arrow::datatypes::DataType::Timestamp(
-                datafusion::arrow::datatypes::TimeUnit::Nanosecond,
-                None,
-            ),
-        ));
+        let nanos = time_cast_to(TimeUnit::Nanosecond);
         let bound = lit(ScalarValue::TimestampNanosecond(Some(5_000_000), None));
         let pruning = Pruning::from_filters(&[nanos.gt_eq(bound)]);
         assert_eq!(
