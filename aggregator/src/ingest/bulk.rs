@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::ingest::body::{answer, read_body};
 use crate::ingest::json_rows::{JsonRow, row_from_object};
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, Stored, store_rows};
+use crate::ingest::store::{StoreError, Stored, not_held, store_rows};
 
 /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk format,
 /// the index naming the table. Only `index` and `create` actions store rows.
@@ -55,8 +55,9 @@ pub async fn bulk(
             );
         }
     };
-    for (table, (positions, rows)) in tables {
-        let (stored, failure) = match store_rows(&state, &table, Arc::new(rows)).await {
+    for (table, rows) in tables {
+        let rows = Arc::new(rows);
+        let (stored, failure) = match store_rows(&state, &table, rows.clone()).await {
             Ok(stored) => (stored, None),
             Err(StoreError::NoLeaf { reason, partial }) => {
                 let reason = format!("no leaf can take rows: {reason}; retry");
@@ -67,7 +68,7 @@ pub async fn bulk(
                 (Stored::default(), Some((500, error.to_string())))
             }
         };
-        mark_outcome(&mut items, &positions, &stored, failure);
+        mark_outcome(&mut items, &rows, &stored, failure);
     }
     let errors = items.iter().any(|item| item_status(item) >= 300);
     answer(
@@ -77,18 +78,18 @@ pub async fn bulk(
 }
 
 /// A bulk body read: an item per action (201 until storing says otherwise),
-/// and the documents to store by table, with their item positions.
+/// and the documents to store by table (each row's `line` is its item's
+/// position).
 struct BulkBody {
     items: Vec<Value>,
-    tables: BTreeMap<String, (Vec<usize>, Vec<JsonRow>)>,
+    tables: BTreeMap<String, Vec<JsonRow>>,
 }
 
 /// Reads the action and document lines; `Err` for a malformed action line,
 /// which makes the whole request a 400 as in Elasticsearch.
 fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, String> {
     let mut items: Vec<Value> = Vec::new();
-    // index → (item positions, rows)
-    let mut tables: BTreeMap<String, (Vec<usize>, Vec<JsonRow>)> = BTreeMap::new();
+    let mut tables: BTreeMap<String, Vec<JsonRow>> = BTreeMap::new();
     let mut lines = bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.trim_ascii().is_empty());
@@ -153,27 +154,22 @@ fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, Str
             });
         items.push(bulk_item(&kind, &table, &id, 201, None));
         match parsed {
-            Ok(fields) => {
-                let entry = tables.entry(table).or_default();
-                entry.0.push(position);
-                entry.1.push(JsonRow {
-                    line: position,
-                    fields,
-                });
-            }
+            Ok(fields) => tables.entry(table).or_default().push(JsonRow {
+                line: position,
+                fields,
+            }),
             Err(reason) => items[position] = bulk_item(&kind, &table, &id, 400, Some(&reason)),
         }
     }
     Ok(BulkBody { items, tables })
 }
 
-/// Sets the statuses of one table's documents (at `positions`, in order)
-/// after storing them: 400 for those rejected for a bad value; on a
-/// `failure`, its status for the good documents past the first
-/// `stored.accepted`, which leaves hold (good rows are stored in order).
+/// Sets the statuses of one table's documents (`rows`, whose lines are
+/// item positions) after storing them: 400 for those rejected for a bad
+/// value; on a `failure`, its status for those not held by leaves.
 fn mark_outcome(
     items: &mut [Value],
-    positions: &[usize],
+    rows: &[JsonRow],
     stored: &Stored,
     failure: Option<(u16, String)>,
 ) {
@@ -183,13 +179,8 @@ fn mark_outcome(
     let Some((status, reason)) = failure else {
         return;
     };
-    let good = positions
-        .iter()
-        .copied()
-        .filter(|&position| item_status(&items[position]) == 201);
-    let failed: Vec<usize> = good.skip(stored.accepted as usize).collect();
-    for position in failed {
-        set_status(&mut items[position], status, Some(&reason));
+    for row in not_held(rows, stored) {
+        set_status(&mut items[row.line], status, Some(&reason));
     }
 }
 
@@ -263,7 +254,14 @@ mod tests {
             }],
         };
         let failure = Some((429, "no leaf".to_string()));
-        mark_outcome(&mut items, &[0, 1, 2, 4], &stored, failure);
+        let rows: Vec<JsonRow> = [0, 1, 2, 4]
+            .into_iter()
+            .map(|line| JsonRow {
+                line,
+                fields: Default::default(),
+            })
+            .collect();
+        mark_outcome(&mut items, &rows, &stored, failure);
         let statuses: Vec<u16> = items.iter().map(item_status).collect();
         assert_eq!(statuses, vec![201, 400, 429, 201, 429]);
         assert_eq!(items[1]["index"]["error"]["reason"], json!("conflicts"));
