@@ -9,8 +9,15 @@
 //!
 //! Rows of the open block are in the write-ahead segment only, which lives in
 //! shared memory: a reboot loses at most the rows of the last seal age.
+//!
+//! Copies are queued in memory, so a crash loses the queue: blocks sealed
+//! just before a SIGKILL would never reach the disk. A leaf therefore
+//! *catches up* ([`Backup::catch_up`]) when it starts and after any copy
+//! failed: every sealed block whose copy is missing from the backup
+//! directory is queued again.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +36,9 @@ enum Job {
         table: String,
         id: BlockId,
     },
+    RemoveTable {
+        table: String,
+    },
     Flush(Sender<()>),
 }
 
@@ -37,6 +47,8 @@ enum Job {
 pub struct Backup {
     dir: PathBuf,
     jobs: Arc<Mutex<Sender<Job>>>,
+    /// Set by the copying thread when a copy failed since the last catch-up.
+    copy_failed: Arc<AtomicBool>,
 }
 
 impl Backup {
@@ -48,13 +60,16 @@ impl Backup {
         })?;
         let (sender, receiver) = channel();
         let worker_dir = dir.clone();
+        let copy_failed = Arc::new(AtomicBool::new(false));
+        let worker_failed = copy_failed.clone();
         std::thread::Builder::new()
             .name("shoal-backup".to_string())
-            .spawn(move || run(&worker_dir, receiver))
+            .spawn(move || run(&worker_dir, receiver, &worker_failed))
             .map_err(|e| LeafError::io(&dir, e))?;
         Ok(Self {
             dir,
             jobs: Arc::new(Mutex::new(sender)),
+            copy_failed,
         })
     }
 
@@ -67,11 +82,37 @@ impl Backup {
         });
     }
 
+    /// Queues a copy of every block of `blocks` (in the data directory
+    /// `from`) that the backup does not hold; returns how many were queued.
+    pub fn catch_up(&self, table: &str, from: &Path, blocks: &[BlockId]) -> usize {
+        let table_dir = self.dir.join(table);
+        let mut queued = 0;
+        for id in blocks {
+            if !table_dir.join(id.file_name()).exists() {
+                self.copy_block(table, *id, from);
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// Whether a copy failed since the last call (and clears the mark).
+    pub fn take_copy_failed(&self) -> bool {
+        self.copy_failed.swap(false, Ordering::SeqCst)
+    }
+
     /// Queues the removal of block `id`'s backup copy.
     pub fn remove_block(&self, table: &str, id: BlockId) {
         self.send(Job::Remove {
             table: table.to_string(),
             id,
+        });
+    }
+
+    /// Queues the removal of every backup copy of `table`.
+    pub fn remove_table(&self, table: &str) {
+        self.send(Job::RemoveTable {
+            table: table.to_string(),
         });
     }
 
@@ -115,14 +156,18 @@ impl Backup {
     }
 }
 
-fn run(dir: &Path, jobs: Receiver<Job>) {
+fn run(dir: &Path, jobs: Receiver<Job>, copy_failed: &AtomicBool) {
     for job in jobs {
         let outcome = match job {
             Job::Copy { table, id, from } => {
                 let to = dir.join(&table);
-                std::fs::create_dir_all(&to)
+                let copied = std::fs::create_dir_all(&to)
                     .map_err(|e| LeafError::io(&to, e))
-                    .and_then(|()| copy_block_files(&from, id, &to))
+                    .and_then(|()| copy_block_files(&from, id, &to));
+                if copied.is_err() {
+                    copy_failed.store(true, Ordering::SeqCst);
+                }
+                copied
             }
             Job::Remove { table, id } => {
                 let table_dir = dir.join(&table);
@@ -131,6 +176,12 @@ fn run(dir: &Path, jobs: Receiver<Job>) {
                 std::fs::remove_file(&path)
                     .or_else(ignore_missing)
                     .map_err(|e| LeafError::io(&path, e))
+            }
+            Job::RemoveTable { table } => {
+                let table_dir = dir.join(&table);
+                std::fs::remove_dir_all(&table_dir)
+                    .or_else(ignore_missing)
+                    .map_err(|e| LeafError::io(&table_dir, e))
             }
             Job::Flush(done) => {
                 let _ = done.send(());

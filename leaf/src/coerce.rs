@@ -16,7 +16,7 @@ use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, TimestampMicrosecon
 use arrow::compute::kernels::cast::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType};
 
-use crate::column_type::{ColumnType, TIME_COLUMN, timestamp_type};
+use crate::column_type::{ColumnType, MAX_COLUMN_NAME_BYTES, TIME_COLUMN, timestamp_type};
 use crate::error::{LeafError, Result};
 use crate::table_schema::TableSchema;
 
@@ -51,6 +51,12 @@ pub fn coerce_batch(
         if name.is_empty() {
             return Err(LeafError::BadRequest(format!(
                 "table {table:?}: a column has an empty name"
+            )));
+        }
+        if name.len() > MAX_COLUMN_NAME_BYTES {
+            return Err(LeafError::BadRequest(format!(
+                "table {table:?}: a column name of {} bytes is over the {MAX_COLUMN_NAME_BYTES}-byte limit",
+                name.len()
             )));
         }
         if !seen.insert(name.clone()) {

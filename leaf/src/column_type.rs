@@ -24,6 +24,8 @@ use arrow::datatypes::{DataType, Field, TimeUnit};
 
 /// Name of the column every table has.
 pub const TIME_COLUMN: &str = "time";
+/// Longest column name a table takes, in bytes.
+pub const MAX_COLUMN_NAME_BYTES: usize = 256;
 
 /// A column's logical type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

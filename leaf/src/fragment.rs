@@ -159,6 +159,8 @@ pub trait ScanResolver: fmt::Debug + Send + Sync {
 pub struct StoreResolver {
     pub store: Arc<Store>,
     pub target_partitions: usize,
+    /// The fragment's deadline: its scans stop there.
+    pub deadline: std::time::Instant,
     /// Tables resolved so far, sorted.
     pub scanned: Arc<Mutex<Vec<String>>>,
 }
@@ -181,11 +183,13 @@ impl ScanResolver for StoreResolver {
             Ok(table) => table.snapshot(),
             Err(_) => TableSnapshot::empty(),
         };
-        LeafTableProvider::with_schema(snapshot, spec.schema.clone()).plan_scan(
-            self.target_partitions,
-            spec.projection.as_ref(),
-            &spec.filters,
-        )
+        LeafTableProvider::with_schema(snapshot, spec.schema.clone())
+            .with_deadline(self.deadline)
+            .plan_scan(
+                self.target_partitions,
+                spec.projection.as_ref(),
+                &spec.filters,
+            )
     }
 }
 

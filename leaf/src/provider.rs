@@ -33,6 +33,10 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+
+use std::time::Instant;
+
+use crate::yielding::Yielding;
 use roaring::RoaringBitmap;
 
 use crate::block::SealedBlock;
@@ -47,6 +51,8 @@ pub struct LeafTableProvider {
     snapshot: Arc<TableSnapshot>,
     schema: SchemaRef,
     use_indexes: bool,
+    /// Scans fail once this has passed (a fragment's deadline).
+    deadline: Option<Instant>,
 }
 
 impl LeafTableProvider {
@@ -63,7 +69,14 @@ impl LeafTableProvider {
             snapshot: Arc::new(snapshot),
             schema,
             use_indexes: true,
+            deadline: None,
         }
+    }
+
+    /// Scans that stop with an error at `deadline`.
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// Turns the bitmap indexes off (for benchmarks that compare).
@@ -150,6 +163,7 @@ impl LeafTableProvider {
                     slices,
                     pruning: pruning.clone(),
                     use_indexes: self.use_indexes,
+                    deadline: self.deadline,
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -178,6 +192,7 @@ struct BlockPartition {
     slices: Vec<Slice>,
     pruning: Arc<Pruning>,
     use_indexes: bool,
+    deadline: Option<Instant>,
 }
 
 impl PartitionStream for BlockPartition {
@@ -196,7 +211,7 @@ impl PartitionStream for BlockPartition {
         });
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            futures::stream::iter(batches),
+            Yielding::new(futures::stream::iter(batches), self.deadline),
         ))
     }
 }

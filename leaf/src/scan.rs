@@ -8,6 +8,11 @@
 //! run over the same provider.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use datafusion::error::DataFusionError;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 
 use datafusion::common::ScalarValue;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -22,8 +27,11 @@ use crate::fragment::{FragmentCodec, StoreResolver};
 
 use crate::column_type::TIME_COLUMN;
 use crate::dictionary_groups::views_for_dictionary_groups;
-use crate::error::Result;
+use crate::error::{LeafError, Result};
+use crate::fragment_policy::check_fragment;
 use crate::provider::LeafTableProvider;
+use crate::query_memory::with_memory_limit;
+use crate::sql_guard::check_operator_count;
 use crate::store::Store;
 use crate::utc_date_trunc::register_functions;
 
@@ -50,6 +58,7 @@ pub async fn execute_scan(
         frame = frame.filter(col(TIME_COLUMN).lt(timestamp(max)))?;
     }
     if !request.filter.trim().is_empty() {
+        check_operator_count(&request.filter).map_err(LeafError::BadRequest)?;
         let filter = frame.parse_sql_expr(&request.filter)?;
         frame = frame.filter(filter)?;
     }
@@ -91,15 +100,21 @@ pub struct RunningFragment {
 
 /// Decodes a fragment against this leaf's blocks and starts it, merging its
 /// partitions into one stream (keeping any order the fragment produces).
+/// The fragment gets a memory pool of `memory_bytes` and stops with an
+/// error at its deadline ([`until_deadline`]).
 pub async fn execute_fragment(
     store: Arc<Store>,
     request: &FragmentRequest,
+    memory_bytes: usize,
 ) -> Result<RunningFragment> {
-    let task = fragment_task_context();
+    check_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
+    let deadline = fragment_deadline(request.deadline_millis);
+    let task = with_memory_limit(&fragment_task_context(), memory_bytes)?;
     let codec = FragmentCodec {
         resolver: StoreResolver {
             store: store.clone(),
             target_partitions: task.session_config().target_partitions(),
+            deadline: deadline.into_std(),
             scanned: Default::default(),
         },
     };
@@ -114,9 +129,42 @@ pub async fn execute_fragment(
     let fetch = plan.fetch();
     let plan = merge_partitions(plan, fetch);
     Ok(RunningFragment {
-        stream: plan.execute(0, task)?,
+        stream: until_deadline(plan.execute(0, task)?, deadline),
         rows,
     })
+}
+
+/// When a fragment must be done: its aggregator stops waiting then.
+fn fragment_deadline(deadline_millis: u64) -> tokio::time::Instant {
+    let wait = Duration::from_millis(deadline_millis).min(MAX_FRAGMENT_WAIT);
+    tokio::time::Instant::now() + wait
+}
+
+/// Longest a fragment may run, whatever its request says.
+pub const MAX_FRAGMENT_WAIT: Duration = Duration::from_secs(3_600);
+
+/// `stream`, ended with an error at `deadline`. Dropping the plan's stream
+/// stops its work (DataFusion aborts the tasks it spawned), so a leaf burns
+/// no CPU on an answer nobody waits for.
+pub fn until_deadline(
+    stream: SendableRecordBatchStream,
+    deadline: tokio::time::Instant,
+) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let sleep = Box::pin(tokio::time::sleep_until(deadline));
+    let limited = futures::stream::unfold(Some((stream, sleep)), |state| async move {
+        let (mut stream, mut sleep) = state?;
+        tokio::select! {
+            item = stream.next() => item.map(|item| (item, Some((stream, sleep)))),
+            () = &mut sleep => Some((
+                Err(DataFusionError::ResourcesExhausted(
+                    "the fragment's deadline passed before it finished; it was stopped".to_string(),
+                )),
+                None,
+            )),
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, limited))
 }
 
 /// One output partition from `plan`'s partitions: a sort-preserving merge

@@ -20,9 +20,11 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
+use shoal_proto::cluster_auth::{ClusterSecret, RequireClusterSecretLayer};
+use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
-    ColumnStatus, FragmentCompleteness, IngestRequest, IngestResponse, Leaf, LeafServer,
-    LeafStatus, StatusRequest, TableStatus, TicketRequest,
+    ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, IngestRequest,
+    IngestResponse, Leaf, LeafServer, LeafStatus, StatusRequest, TableStatus, TicketRequest,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
@@ -42,18 +44,28 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 pub struct LeafConfig {
     pub listen: SocketAddr,
     pub store: StoreConfig,
+    /// Memory one fragment may use, in bytes.
+    pub query_memory_limit: usize,
+    /// Calls without it are refused ([`shoal_proto::cluster_auth`]).
+    pub cluster_secret: Option<ClusterSecret>,
+    /// Serve over TLS with this certificate and key.
+    pub tls: Option<TlsFiles>,
 }
 
 /// The services of one leaf.
 #[derive(Debug, Clone)]
 pub struct LeafService {
     store: Arc<Store>,
+    query_memory_bytes: usize,
 }
 
 impl LeafService {
-    /// Serves `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+    /// Serves `store`, each fragment with a memory pool of `query_memory_bytes`.
+    pub fn new(store: Arc<Store>, query_memory_bytes: usize) -> Self {
+        Self {
+            store,
+            query_memory_bytes,
+        }
     }
 
     /// The store behind the service.
@@ -85,8 +97,18 @@ pub async fn run_leaf(
     spawn_warm_up(store.clone());
     spawn_maintenance(store.clone());
 
-    let service = LeafService::new(store);
-    tonic::transport::Server::builder()
+    let service = LeafService::new(store, config.query_memory_limit);
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        let tls = tls.server_config().map_err(LeafError::BadRequest)?;
+        server = server
+            .tls_config(tls)
+            .map_err(|e| LeafError::BadRequest(format!("TLS: {e}")))?;
+    }
+    server
+        .layer(RequireClusterSecretLayer {
+            secret: config.cluster_secret.clone(),
+        })
         .add_service(
             LeafServer::new(service.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -176,6 +198,21 @@ impl Leaf for LeafService {
             rows_accepted: rows,
             new_columns,
             table: Some(table),
+        }))
+    }
+
+    async fn drop_table(
+        &self,
+        request: Request<DropTableRequest>,
+    ) -> std::result::Result<Response<DropTableResponse>, Status> {
+        let table = request.into_inner().table;
+        let store = self.store.clone();
+        let rows_dropped = tokio::task::spawn_blocking(move || store.drop_table(&table))
+            .await
+            .map_err(LeafError::from)??;
+        Ok(Response::new(DropTableResponse {
+            rows_dropped,
+            leaves: 1,
         }))
     }
 
@@ -300,7 +337,9 @@ impl FlightService for LeafService {
                 Ok(Response::new(encode_batches(batches, || None)))
             }
             TicketRequest::Fragment(fragment) => {
-                let running = execute_fragment(self.store.clone(), &fragment).await?;
+                let running =
+                    execute_fragment(self.store.clone(), &fragment, self.query_memory_bytes)
+                        .await?;
                 let completeness = FragmentCompleteness {
                     leaves_queried: 1,
                     leaves_answered: 1,

@@ -104,6 +104,11 @@ impl Store {
             report.rows += stats.rows;
             tables.insert(name, Arc::new(table));
         }
+        if let Some(backup) = &backup {
+            for (name, table) in &tables {
+                catch_up(backup, name, table);
+            }
+        }
         report.elapsed = started.elapsed();
         info!(
             tables = report.tables,
@@ -166,6 +171,32 @@ impl Store {
         Ok((rows, added))
     }
 
+    /// Deletes table `name` (its directory and its backup copies); returns
+    /// the rows it held, 0 when there is no such table.
+    pub fn drop_table(&self, name: &str) -> Result<u64> {
+        validate_table_name(name)?;
+        // Held until the files are gone, so an ingest cannot create the
+        // table anew in the directory being deleted.
+        let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
+        let Some(table) = tables.remove(name) else {
+            return Ok(0);
+        };
+        let rows = table.mark_dropped();
+        let dir = table.dir().to_path_buf();
+        std::fs::remove_dir_all(&dir)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            })
+            .map_err(|e| LeafError::io(&dir, e))?;
+        if let Some(backup) = &self.backup {
+            backup.remove_table(name);
+        }
+        drop(tables);
+        info!(table = name, rows, "dropped table");
+        Ok(rows)
+    }
+
     /// Every table, sorted by name.
     pub fn tables(&self) -> Vec<Arc<Table>> {
         let mut tables: Vec<_> = self.read_tables().values().cloned().collect();
@@ -194,6 +225,13 @@ impl Store {
     /// Periodic upkeep: seal aged open blocks, drop blocks past retention,
     /// drop the oldest blocks while over the memory limit.
     pub fn maintain(&self) -> Result<()> {
+        if let Some(backup) = &self.backup
+            && backup.take_copy_failed()
+        {
+            for table in self.tables() {
+                catch_up(backup, table.name(), &table);
+            }
+        }
         for table in self.tables() {
             table.seal_if_older(self.config.seal_age, self.backup.as_ref())?;
         }
@@ -294,6 +332,19 @@ pub fn now_micros() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
+}
+
+/// Queues backup copies of `table`'s sealed blocks that the backup lacks.
+fn catch_up(backup: &Backup, name: &str, table: &Table) {
+    let blocks: Vec<_> = table.snapshot().sealed.iter().map(|b| b.meta.id).collect();
+    let queued = backup.catch_up(name, table.dir(), &blocks);
+    if queued > 0 {
+        info!(
+            table = name,
+            blocks = queued,
+            "backup catching up on sealed blocks"
+        );
+    }
 }
 
 fn is_empty_dir(dir: &Path) -> Result<bool> {

@@ -50,6 +50,8 @@ pub struct Table {
 
 #[derive(Debug)]
 struct TableState {
+    /// Set by [`Table::mark_dropped`]; no row is taken after it.
+    dropped: bool,
     schema: TableSchema,
     sealed: Vec<Arc<SealedBlock>>,
     open: OpenBlock,
@@ -123,6 +125,7 @@ impl Table {
             name: name.to_string(),
             dir,
             state: Mutex::new(TableState {
+                dropped: false,
                 schema,
                 sealed,
                 open,
@@ -133,6 +136,11 @@ impl Table {
     /// The table's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The table's directory in the data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Stores `batch`; when this returns the rows are in the write-ahead
@@ -147,6 +155,12 @@ impl Table {
             return Ok(Vec::new());
         }
         let mut state = self.lock();
+        if state.dropped {
+            return Err(LeafError::BadRequest(format!(
+                "table {:?} was dropped while these rows arrived; send them again",
+                self.name
+            )));
+        }
         let coerced = coerce_batch(&self.name, &state.schema, batch, now_micros)?;
         if state.open.rows > 0 && state.open.rows + batch.num_rows() > BLOCK_ROWS {
             self.seal_locked(&mut state, backup)?;
@@ -171,6 +185,16 @@ impl Table {
         Ok(added)
     }
 
+    /// Marks the table dropped and returns the rows it held: once this
+    /// returns, no ingest is under way and none will be taken, so its
+    /// files can go.
+    pub fn mark_dropped(&self) -> u64 {
+        let mut state = self.lock();
+        state.dropped = true;
+        let sealed: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
+        sealed + state.open.rows as u64
+    }
+
     /// Seals the open block if it holds rows and is older than `age`.
     pub fn seal_if_older(&self, age: Duration, backup: Option<&Backup>) -> Result<()> {
         let mut state = self.lock();
@@ -187,7 +211,7 @@ impl Table {
     }
 
     fn seal_locked(&self, state: &mut TableState, backup: Option<&Backup>) -> Result<()> {
-        if state.open.rows == 0 {
+        if state.open.rows == 0 || state.dropped {
             return Ok(());
         }
         let started = Instant::now();

@@ -37,6 +37,9 @@ pub struct WalWriter {
     file: File,
     path: PathBuf,
     bytes: u64,
+    /// A failed append could not be undone: appending more would put
+    /// acknowledged records behind a torn one, which replay stops at.
+    broken: bool,
 }
 
 impl WalWriter {
@@ -57,6 +60,7 @@ impl WalWriter {
             file,
             path: path.to_path_buf(),
             bytes: HEADER_LEN as u64,
+            broken: false,
         })
     }
 
@@ -73,6 +77,7 @@ impl WalWriter {
             file,
             path: path.to_path_buf(),
             bytes: valid_len,
+            broken: false,
         };
         std::io::Seek::seek(&mut writer.file, std::io::SeekFrom::End(0))
             .map_err(|e| LeafError::io(path, e))?;
@@ -93,11 +98,29 @@ impl WalWriter {
         record.extend_from_slice(&length.to_le_bytes());
         record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         record.extend_from_slice(&payload);
-        self.file
-            .write_all(&record)
-            .map_err(|e| LeafError::io(&self.path, e))?;
+        if self.broken {
+            return Err(LeafError::BadRequest(format!(
+                "the write-ahead segment {} could not be repaired after a failed write; the leaf takes no more rows for this table until it restarts",
+                self.path.display()
+            )));
+        }
+        if let Err(error) = self.file.write_all(&record) {
+            // A partial write (ENOSPC, say) leaves part of a record: cut it
+            // off, so the next acknowledged record follows a whole one.
+            self.undo_partial_write();
+            return Err(LeafError::io(&self.path, error));
+        }
         self.bytes += record.len() as u64;
         Ok(())
+    }
+
+    fn undo_partial_write(&mut self) {
+        let undone = self.file.set_len(self.bytes).and_then(|()| {
+            std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(self.bytes)).map(|_| ())
+        });
+        if undone.is_err() {
+            self.broken = true;
+        }
     }
 
     /// Bytes in the segment, header included.

@@ -6,6 +6,9 @@
 
 #![allow(clippy::derive_partial_eq_without_eq)]
 
+pub mod cluster_auth;
+pub mod tls;
+
 /// Generated messages and the `Leaf` service of package `shoal.v1`.
 pub mod v1 {
     tonic::include_proto!("shoal.v1");
@@ -14,8 +17,9 @@ pub mod v1 {
 pub use v1::leaf_client::LeafClient;
 pub use v1::leaf_server::{Leaf, LeafServer};
 pub use v1::{
-    ColumnStatus, FragmentCompleteness, FragmentRequest, IngestRequest, IngestResponse, LeafStatus,
-    Projection, ScanRequest, StatusRequest, TableScanNode, TableStatus, Ticket,
+    ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest,
+    IngestRequest, IngestResponse, LeafStatus, Projection, ScanRequest, StatusRequest,
+    TableScanNode, TableStatus, Ticket,
 };
 
 use prost::Message;

@@ -1,0 +1,184 @@
+//! The cluster secret: how Shoal's own processes know each other.
+//!
+//! Leaves and aggregators of one fleet share a secret
+//! (`--cluster-secret-file`; `shoal local` makes one in memory). Every call
+//! between tiers carries it in the [`CLUSTER_SECRET_HEADER`] metadata
+//! ([`ClusterSecretInterceptor`] on the caller's side); a leaf started with
+//! a secret refuses every call without it ([`RequireClusterSecretLayer`]),
+//! and an aggregator serves its internal calls (plan fragments, the
+//! `shoal.v1.Leaf` service of a child) only to callers that have it. User
+//! tokens never open those calls.
+//!
+//! The secret travels as it is, so between hosts it needs TLS like any
+//! other credential.
+
+use std::fmt;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+use tower::{Layer, Service};
+
+/// Metadata key that carries the cluster secret between tiers.
+pub const CLUSTER_SECRET_HEADER: &str = "x-shoal-cluster-secret";
+/// Shortest secret accepted from a file, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// A cluster secret; compared in constant time, never printed.
+#[derive(Clone)]
+pub struct ClusterSecret(Arc<str>);
+
+impl fmt::Debug for ClusterSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClusterSecret(..)")
+    }
+}
+
+impl ClusterSecret {
+    /// Reads a secret from `path` (surrounding white space is dropped).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read the cluster secret file {}: {e}",
+                path.display()
+            )
+        })?;
+        Self::new(text.trim()).map_err(|reason| format!("{}: {reason}", path.display()))
+    }
+
+    /// A secret from its text: printable ASCII, at least
+    /// [`MIN_SECRET_BYTES`] long.
+    pub fn new(text: &str) -> Result<Self, String> {
+        if text.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "the cluster secret must be at least {MIN_SECRET_BYTES} bytes"
+            ));
+        }
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("the cluster secret must be printable ASCII without spaces".to_string());
+        }
+        Ok(Self(text.into()))
+    }
+
+    /// A new random secret (64 hex digits).
+    pub fn generate() -> Self {
+        let bytes: [u8; 32] = rand::random();
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self(text.into())
+    }
+
+    /// Whether `headers` carry this secret.
+    pub fn is_carried_by(&self, headers: &http::HeaderMap) -> bool {
+        headers
+            .get(CLUSTER_SECRET_HEADER)
+            .is_some_and(|value| constant_time_eq(value.as_bytes(), self.0.as_bytes()))
+    }
+
+    fn metadata_value(&self) -> Option<MetadataValue<tonic::metadata::Ascii>> {
+        self.0.parse().ok()
+    }
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Adds the cluster secret (if any) to every outgoing call.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSecretInterceptor {
+    pub secret: Option<ClusterSecret>,
+}
+
+impl Interceptor for ClusterSecretInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = self.secret.as_ref().and_then(ClusterSecret::metadata_value) {
+            request.metadata_mut().insert(CLUSTER_SECRET_HEADER, value);
+        }
+        Ok(request)
+    }
+}
+
+/// Refuses every call that does not carry the secret (`UNAUTHENTICATED`).
+/// Without a secret it lets everything through.
+#[derive(Debug, Clone, Default)]
+pub struct RequireClusterSecretLayer {
+    pub secret: Option<ClusterSecret>,
+}
+
+impl<S> Layer<S> for RequireClusterSecretLayer {
+    type Service = RequireClusterSecret<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireClusterSecret {
+            inner,
+            secret: self.secret.clone(),
+        }
+    }
+}
+
+/// The service [`RequireClusterSecretLayer`] wraps around.
+#[derive(Debug, Clone)]
+pub struct RequireClusterSecret<S> {
+    inner: S,
+    secret: Option<ClusterSecret>,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RequireClusterSecret<S>
+where
+    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>,
+    S::Future: Send + 'static,
+    ResponseBody: Default + Send + 'static,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
+        if let Some(secret) = &self.secret
+            && !secret.is_carried_by(request.headers())
+        {
+            let refused = Status::unauthenticated(
+                "this Shoal process serves only its own cluster: the call lacks the cluster secret (--cluster-secret-file)",
+            )
+            .into_http();
+            return Box::pin(async move { Ok(refused) });
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_checked_whole() {
+        let secret = ClusterSecret::new("0123456789abcdef0123").unwrap();
+        let mut headers = http::HeaderMap::new();
+        assert!(!secret.is_carried_by(&headers));
+        headers.insert(
+            CLUSTER_SECRET_HEADER,
+            "0123456789abcdef012".parse().unwrap(),
+        );
+        assert!(!secret.is_carried_by(&headers));
+        headers.insert(
+            CLUSTER_SECRET_HEADER,
+            "0123456789abcdef0123".parse().unwrap(),
+        );
+        assert!(secret.is_carried_by(&headers));
+        assert!(ClusterSecret::new("short").is_err());
+        assert!(ClusterSecret::new("has a space in it, long enough").is_err());
+        assert_eq!(ClusterSecret::generate().0.len(), 64);
+    }
+}
