@@ -32,6 +32,9 @@ fn start_leaves(runtime: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -
                     retention: None,
                     seal_age: Duration::from_secs(5),
                 },
+                query_memory_limit: 1 << 30,
+                cluster_secret: None,
+                tls: None,
             };
             runtime.spawn(run_leaf(config, std::future::pending(), move |address| {
                 let _ = sender.send(address);
@@ -51,7 +54,7 @@ fn fan_out(c: &mut Criterion) {
         .collect();
     let addresses = start_leaves(&runtime, &dirs);
     let _context = runtime.enter();
-    let fleet = Fleet::new(&addresses).expect("fleet");
+    let fleet = Fleet::new(&addresses, None).expect("fleet");
     let engine = runtime.block_on(async {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
         let batch =
@@ -70,7 +73,16 @@ fn fan_out(c: &mut Criterion) {
     });
     let sql = "SELECT count(*), sum(n) FROM t";
     c.bench_function("plan_only", |b| {
-        b.iter(|| runtime.block_on(async { black_box(engine.plan(sql).await.expect("plan")) }))
+        b.iter(|| {
+            runtime.block_on(async {
+                black_box(
+                    engine
+                        .plan(sql, &shoal_aggregator::auth::Caller::trusted())
+                        .await
+                        .expect("plan"),
+                )
+            })
+        })
     });
     c.bench_function("fan_out_8_leaves_trivial_aggregate", |b| {
         b.iter(|| {

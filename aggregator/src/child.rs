@@ -26,18 +26,20 @@ use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver};
+use shoal_leaf::fragment_policy::check_fragment;
 use shoal_leaf::scan::merge_partitions;
 use shoal_proto::{
-    FragmentCompleteness, FragmentRequest, IngestRequest, IngestResponse, Leaf, LeafStatus,
-    StatusRequest,
+    DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest, IngestRequest,
+    IngestResponse, Leaf, LeafStatus, StatusRequest,
 };
 use tonic::{Request, Response, Status};
 
+use crate::auth::Caller;
 use crate::completeness::QueryContext;
-use crate::error::Result;
+use crate::error::{AggregatorError, Result};
 use crate::fanout::FanOutExec;
 use crate::fleet::Fleet;
-use crate::query::QueryEngine;
+use crate::query::{MAX_DEADLINE, QueryEngine};
 use crate::routing::IngestRouter;
 
 /// A fragment running on this aggregator's children.
@@ -48,9 +50,13 @@ pub struct ChildFragment {
 
 /// Runs a parent's fragment across this aggregator's children.
 pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Result<ChildFragment> {
-    let deadline = Instant::now() + Duration::from_millis(request.deadline_millis);
+    // A parent's deadline is bounded like a client's, so it cannot overflow.
+    let deadline =
+        Instant::now() + Duration::from_millis(request.deadline_millis).min(MAX_DEADLINE);
+    check_fragment(&request.plan).map_err(|e| AggregatorError::Query(e.to_string()))?;
     let query = Arc::new(QueryContext::new(request.query_id.clone(), deadline));
-    let context = engine.session(query.clone())?;
+    // A parent's fragment names its tables itself; the parent checked them.
+    let context = engine.session(query.clone(), &Caller::trusted())?;
     let codec = FragmentCodec {
         resolver: PlaceholderResolver {
             partitions: context.copied_config().target_partitions(),
@@ -142,6 +148,14 @@ impl Leaf for ChildService {
         // leaves, so it gets the table across them, not the one leaf's.
         response.table = self.fleet.table_status(&request.table);
         Ok(Response::new(response))
+    }
+
+    async fn drop_table(
+        &self,
+        request: Request<DropTableRequest>,
+    ) -> std::result::Result<Response<DropTableResponse>, Status> {
+        let dropped = self.fleet.drop_table(&request.into_inner().table).await?;
+        Ok(Response::new(dropped))
     }
 
     async fn status(

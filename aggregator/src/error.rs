@@ -3,6 +3,8 @@
 
 use datafusion::error::DataFusionError;
 
+use crate::auth::AuthError;
+
 /// Everything that can go wrong in an aggregator.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregatorError {
@@ -38,6 +40,23 @@ pub enum AggregatorError {
     #[error("bad ingest: {0}")]
     BadIngest(String),
 
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+
+    /// The query needs more memory than its limit (HTTP 400, gRPC
+    /// `RESOURCE_EXHAUSTED`): retrying will not help.
+    #[error("{0}")]
+    OverMemoryLimit(String),
+
+    /// The query's own work ran past its deadline (HTTP 504, gRPC
+    /// `DEADLINE_EXCEEDED`).
+    #[error("{0}")]
+    DeadlinePassed(String),
+
+    /// Too many queries at once (HTTP 429, gRPC `RESOURCE_EXHAUSTED`).
+    #[error("{0}")]
+    Busy(String),
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -49,6 +68,10 @@ impl AggregatorError {
             Self::Query(_) | Self::InvalidOption { .. } | Self::BadIngest(_) => 400,
             Self::BelowMinimumCompleteness { .. } | Self::NoLeafAnswered(_) => 503,
             Self::NoLeafForIngest(_) => 503,
+            Self::Auth(error) => error.http_status(),
+            Self::Busy(_) => 429,
+            Self::DeadlinePassed(_) => 504,
+            Self::OverMemoryLimit(_) => 400,
             Self::Internal(_) => 500,
         }
     }
@@ -67,7 +90,14 @@ impl From<DataFusionError> for AggregatorError {
             | DataFusionError::SQL(..)
             | DataFusionError::SchemaError(..)
             | DataFusionError::NotImplemented(_)
-            | DataFusionError::Configuration(_) => Self::Query(strip_prefixes(&error)),
+            | DataFusionError::Configuration(_)
+            // Errors of evaluating the query's own expressions: a division
+            // by zero, a string that does not cast. Retrying will not help.
+            | DataFusionError::ArrowError(..)
+            | DataFusionError::Execution(_) => Self::Query(strip_prefixes(&error)),
+            DataFusionError::ResourcesExhausted(reason) => Self::OverMemoryLimit(format!(
+                "the query needs more memory than its limit (--query-memory-limit): {reason}"
+            )),
             _ => Self::Internal(error.to_string()),
         }
     }
@@ -88,6 +118,11 @@ impl From<AggregatorError> for tonic::Status {
             AggregatorError::BelowMinimumCompleteness { .. }
             | AggregatorError::NoLeafAnswered(_)
             | AggregatorError::NoLeafForIngest(_) => tonic::Status::unavailable(message),
+            AggregatorError::Auth(error) => error.into(),
+            AggregatorError::DeadlinePassed(_) => tonic::Status::deadline_exceeded(message),
+            AggregatorError::Busy(_) | AggregatorError::OverMemoryLimit(_) => {
+                tonic::Status::resource_exhausted(message)
+            }
             AggregatorError::Internal(_) => tonic::Status::internal(message),
         }
     }

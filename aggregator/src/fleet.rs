@@ -18,8 +18,15 @@ use std::time::Duration;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use shoal_leaf::column_type::ColumnType;
 use shoal_leaf::server::column_statuses;
-use shoal_proto::{LeafClient, LeafStatus, StatusRequest, TableStatus};
-use tonic::transport::{Channel, Endpoint};
+use shoal_proto::cluster_auth::{ClusterSecret, ClusterSecretInterceptor};
+use shoal_proto::{
+    DropTableRequest, DropTableResponse, LeafClient, LeafStatus, StatusRequest, TableStatus,
+};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+/// The channel to a child, with the cluster secret added to every call.
+pub type ChildChannel = InterceptedService<Channel, ClusterSecretInterceptor>;
 use tracing::{info, warn};
 
 use crate::child_state::{ChildState, MISSES_BEFORE_DOWN};
@@ -28,6 +35,7 @@ use crate::error::{AggregatorError, Result};
 /// Largest gRPC message exchanged with a child.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 const STATUS_TIMEOUT: Duration = Duration::from_millis(1_000);
+const DROP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One child address.
 #[derive(Debug)]
@@ -35,6 +43,8 @@ pub struct Child {
     pub index: usize,
     pub address: String,
     channel: Channel,
+    /// Adds the cluster secret to every call.
+    cluster: ClusterSecretInterceptor,
     state: RwLock<ChildState>,
 }
 
@@ -79,18 +89,37 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Children at `addresses` (`host:port`), connected lazily.
-    pub fn new(addresses: &[String]) -> Result<Arc<Self>> {
+    /// Children at `addresses` (`host:port`), connected lazily, called with
+    /// `cluster_secret`.
+    pub fn new(addresses: &[String], cluster_secret: Option<ClusterSecret>) -> Result<Arc<Self>> {
+        Self::with_tls(addresses, cluster_secret, None)
+    }
+
+    /// As [`Fleet::new`], over TLS when `tls` is given.
+    pub fn with_tls(
+        addresses: &[String],
+        cluster_secret: Option<ClusterSecret>,
+        tls: Option<ClientTlsConfig>,
+    ) -> Result<Arc<Self>> {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let cluster = ClusterSecretInterceptor {
+            secret: cluster_secret,
+        };
         let children = addresses
             .iter()
             .enumerate()
             .map(|(index, address)| {
-                let endpoint = Endpoint::from_shared(format!("http://{address}"))
-                    .map_err(|e| AggregatorError::InvalidOption {
-                        what: "leaf address",
-                        value: address.clone(),
-                        reason: e.to_string(),
-                    })?
+                let invalid = |e: tonic::transport::Error| AggregatorError::InvalidOption {
+                    what: "leaf address",
+                    value: address.clone(),
+                    reason: e.to_string(),
+                };
+                let mut endpoint =
+                    Endpoint::from_shared(format!("{scheme}://{address}")).map_err(invalid)?;
+                if let Some(tls) = &tls {
+                    endpoint = endpoint.tls_config(tls.clone()).map_err(invalid)?;
+                }
+                let endpoint = endpoint
                     .connect_timeout(Duration::from_millis(500))
                     .tcp_nodelay(true)
                     .http2_keep_alive_interval(Duration::from_secs(10));
@@ -98,6 +127,7 @@ impl Fleet {
                     index,
                     address: address.clone(),
                     channel: endpoint.connect_lazy(),
+                    cluster: cluster.clone(),
                     state: RwLock::new(ChildState::default()),
                 }))
             })
@@ -127,6 +157,48 @@ impl Fleet {
         self.rounds.fetch_add(1, SeqCst);
         let calls = self.children.iter().map(|child| child.refresh());
         futures::future::join_all(calls).await;
+    }
+
+    /// Drops `table` on every child (each leaf deletes its blocks and backup
+    /// copies), then refreshes the catalog. Fails naming the children that
+    /// did not drop it; dropping again is harmless.
+    pub async fn drop_table(&self, table: &str) -> Result<DropTableResponse> {
+        let calls = self.children.iter().map(|child| async move {
+            let mut request = tonic::Request::new(DropTableRequest {
+                table: table.to_string(),
+            });
+            request.set_timeout(DROP_TIMEOUT);
+            let mut client = child.leaf_client();
+            match tokio::time::timeout(DROP_TIMEOUT, client.drop_table(request)).await {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status)) => Err(format!("{}: {}", child.address, status.message())),
+                Err(_) => Err(format!(
+                    "{}: no answer within {DROP_TIMEOUT:?}",
+                    child.address
+                )),
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+        self.refresh().await;
+        let mut dropped = DropTableResponse::default();
+        let mut failures = Vec::new();
+        for answer in answers {
+            match answer {
+                Ok(answer) => {
+                    dropped.rows_dropped += answer.rows_dropped;
+                    dropped.leaves += answer.leaves;
+                }
+                Err(failure) => failures.push(failure),
+            }
+        }
+        match failures.is_empty() {
+            true => Ok(dropped),
+            false => Err(AggregatorError::NoLeafAnswered(format!(
+                "table {table:?} was dropped by {} leaves, but not by: {}; run DROP TABLE again once they are back",
+                dropped.leaves,
+                failures.join("; ")
+            ))),
+        }
     }
 
     /// Refreshes every `every` in the background, for as long as the fleet lives.
@@ -303,15 +375,15 @@ impl Child {
     }
 
     /// A client of the child's control service.
-    pub fn leaf_client(&self) -> LeafClient<Channel> {
-        LeafClient::new(self.channel.clone())
+    pub fn leaf_client(&self) -> LeafClient<ChildChannel> {
+        LeafClient::with_interceptor(self.channel.clone(), self.cluster.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     /// A client of the child's Arrow Flight service.
-    pub fn flight_client(&self) -> FlightServiceClient<Channel> {
-        FlightServiceClient::new(self.channel.clone())
+    pub fn flight_client(&self) -> FlightServiceClient<ChildChannel> {
+        FlightServiceClient::with_interceptor(self.channel.clone(), self.cluster.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }

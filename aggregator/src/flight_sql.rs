@@ -47,18 +47,23 @@ use shoal_proto::TicketRequest;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::grpc_layer::caller_of;
+use crate::auth::{Caller, Role, credentials};
 use crate::child::{run_fragment, subtree_completeness};
 use crate::completeness::Completeness;
 use crate::error::{AggregatorError, Result};
+use crate::ingest::state::IngestState;
+use crate::ingest::store::{StoreError, store_batch};
 use crate::metrics::Metrics;
 use crate::query::{QueryEngine, QueryOptions, QueryOutcome};
-use crate::routing::IngestRouter;
 use crate::trailers::ExtraTrailers;
 
 const CATALOG: &str = "datafusion";
 const SCHEMA: &str = "public";
 const RESULT_TTL: Duration = Duration::from_secs(300);
 const MAX_CACHED_RESULTS: usize = 256;
+/// Bytes of results waiting for their `DoGet`, at most; the oldest go first.
+const MAX_CACHED_BYTES: usize = 1024 * 1024 * 1024;
 const HANDLE_MAGIC: &[u8; 8] = b"SHOALPS1";
 /// Batches of one bulk ingest sent to leaves at once.
 const INGEST_CONCURRENCY: usize = 4;
@@ -69,14 +74,14 @@ type FlightDataStream = Pin<Box<dyn Stream<Item = std::result::Result<FlightData
 #[derive(Clone)]
 pub struct FlightSqlFrontEnd {
     engine: QueryEngine,
-    router: IngestRouter,
+    ingest: IngestState,
     metrics: Arc<Metrics>,
     results: Arc<Mutex<HashMap<String, (Instant, QueryOutcome)>>>,
     sql_info: Arc<SqlInfoData>,
 }
 
 impl FlightSqlFrontEnd {
-    pub fn new(engine: QueryEngine, router: IngestRouter, metrics: Arc<Metrics>) -> Result<Self> {
+    pub fn new(engine: QueryEngine, ingest: IngestState, metrics: Arc<Metrics>) -> Result<Self> {
         let mut info = SqlInfoDataBuilder::new();
         info.append(SqlInfo::FlightSqlServerName, "Shoal");
         info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
@@ -93,7 +98,7 @@ impl FlightSqlFrontEnd {
             .map_err(|e| AggregatorError::Internal(format!("sql info: {e}")))?;
         Ok(Self {
             engine,
-            router,
+            ingest,
             metrics,
             results: Arc::default(),
             sql_info: Arc::new(sql_info),
@@ -108,9 +113,11 @@ impl FlightSqlFrontEnd {
         metadata: &MetadataMap,
         parameters: Vec<ScalarValue>,
         descriptor: FlightDescriptor,
+        caller: Caller,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
         let mut options = QueryOptions::from_headers(&metadata.clone().into_headers())?;
         options.parameters = parameters;
+        options.caller = Some(caller);
         let outcome = self.engine.run(sql, options).await;
         self.metrics.observe(&outcome);
         let outcome = outcome?;
@@ -138,13 +145,27 @@ impl FlightSqlFrontEnd {
     fn store_result(&self, handle: String, outcome: QueryOutcome) {
         let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
         results.retain(|_, (stored, _)| stored.elapsed() < RESULT_TTL);
-        if results.len() >= MAX_CACHED_RESULTS
-            && let Some(oldest) = results
+        let size = |outcome: &QueryOutcome| -> usize {
+            outcome
+                .batches
+                .iter()
+                .map(|b| b.get_array_memory_size())
+                .sum()
+        };
+        let incoming = size(&outcome);
+        loop {
+            let held: usize = results.values().map(|(_, o)| size(o)).sum();
+            let full = results.len() >= MAX_CACHED_RESULTS || held + incoming > MAX_CACHED_BYTES;
+            let oldest = results
                 .iter()
                 .min_by_key(|(_, (stored, _))| *stored)
-                .map(|(key, _)| key.clone())
-        {
-            results.remove(&oldest);
+                .map(|(key, _)| key.clone());
+            match (full, oldest) {
+                (true, Some(oldest)) => {
+                    results.remove(&oldest);
+                }
+                _ => break,
+            }
         }
         results.insert(handle, (Instant::now(), outcome));
     }
@@ -285,20 +306,30 @@ fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarValue>
 impl FlightSqlService for FlightSqlFrontEnd {
     type FlightService = FlightSqlFrontEnd;
 
+    /// The gRPC layer has checked the credentials (Basic with the token as
+    /// password, or Bearer); the answer hands the token back as a bearer
+    /// token, which ADBC and JDBC then send on every call.
     async fn do_handshake(
         &self,
-        _request: Request<Streaming<HandshakeRequest>>,
+        request: Request<Streaming<HandshakeRequest>>,
     ) -> std::result::Result<
         Response<
             Pin<Box<dyn Stream<Item = std::result::Result<HandshakeResponse, Status>> + Send>>,
         >,
         Status,
     > {
+        let token = credentials(&request.metadata().clone().into_headers())?;
         let response = HandshakeResponse {
             protocol_version: 0,
             payload: Bytes::new(),
         };
-        Ok(Response::new(futures::stream::iter([Ok(response)]).boxed()))
+        let mut response = Response::new(futures::stream::iter([Ok(response)]).boxed());
+        if let Some(token) = token
+            && let Ok(value) = format!("Bearer {token}").parse()
+        {
+            response.metadata_mut().insert("authorization", value);
+        }
+        Ok(response)
     }
 
     async fn get_flight_info_statement(
@@ -307,24 +338,34 @@ impl FlightSqlService for FlightSqlFrontEnd {
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
         let metadata = request.metadata().clone();
-        self.run_to_flight_info(&query.query, &metadata, Vec::new(), request.into_inner())
-            .await
+        let caller = caller_of(&request);
+        self.run_to_flight_info(
+            &query.query,
+            &metadata,
+            Vec::new(),
+            request.into_inner(),
+            caller,
+        )
+        .await
     }
 
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        caller_of(&request).require(Role::Read)?;
         result_response(self.take_result(&ticket.statement_handle)?)
     }
 
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<arrow_flight::Action>,
+        request: Request<arrow_flight::Action>,
     ) -> std::result::Result<ActionCreatePreparedStatementResult, Status> {
-        let plan = self.engine.plan(&query.query).await?;
+        let caller = caller_of(&request);
+        caller.require(Role::Read)?;
+        let plan = self.engine.plan(&query.query, &caller).await?;
         let dataset_schema = plan.schema().as_arrow().clone();
         let mut parameters: Vec<(usize, DataType)> = plan
             .get_parameter_types()
@@ -363,6 +404,7 @@ impl FlightSqlService for FlightSqlFrontEnd {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> std::result::Result<DoPutPreparedStatementResult, Status> {
+        caller_of(&request).require(Role::Read)?;
         let (sql, _) = self.prepared_parameters(&query.prepared_statement_handle)?;
         let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
             request.into_inner().map_err(FlightError::from),
@@ -383,7 +425,8 @@ impl FlightSqlService for FlightSqlFrontEnd {
     ) -> std::result::Result<Response<FlightInfo>, Status> {
         let (sql, parameters) = self.prepared_parameters(&query.prepared_statement_handle)?;
         let metadata = request.metadata().clone();
-        self.run_to_flight_info(&sql, &metadata, parameters, request.into_inner())
+        let caller = caller_of(&request);
+        self.run_to_flight_info(&sql, &metadata, parameters, request.into_inner(), caller)
             .await
     }
 
@@ -399,8 +442,9 @@ impl FlightSqlService for FlightSqlFrontEnd {
     async fn do_get_catalogs(
         &self,
         query: CommandGetCatalogs,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        caller_of(&request).require(Role::Read)?;
         let mut builder = query.into_builder();
         builder.append(CATALOG);
         batch_response(builder.build())
@@ -418,8 +462,9 @@ impl FlightSqlService for FlightSqlFrontEnd {
     async fn do_get_schemas(
         &self,
         query: CommandGetDbSchemas,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        caller_of(&request).require(Role::Read)?;
         let mut builder = query.into_builder();
         builder.append(CATALOG, SCHEMA);
         batch_response(builder.build())
@@ -437,10 +482,15 @@ impl FlightSqlService for FlightSqlFrontEnd {
     async fn do_get_tables(
         &self,
         query: CommandGetTables,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let caller = caller_of(&request);
+        caller.require(Role::Read)?;
         let mut builder = query.into_builder();
         for (name, view) in self.engine.fleet().tables() {
+            if !caller.sees_table(&name) {
+                continue;
+            }
             let table = crate::remote_table::RemoteTable::new(&name, &view);
             let schema = datafusion::datasource::TableProvider::schema(&table);
             builder
@@ -462,8 +512,9 @@ impl FlightSqlService for FlightSqlFrontEnd {
     async fn do_get_table_types(
         &self,
         query: CommandGetTableTypes,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        caller_of(&request).require(Role::Read)?;
         let mut builder = query.into_builder();
         builder.append("TABLE");
         batch_response(builder.build())
@@ -481,8 +532,9 @@ impl FlightSqlService for FlightSqlFrontEnd {
     async fn do_get_sql_info(
         &self,
         query: CommandGetSqlInfo,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        caller_of(&request).require(Role::Read)?;
         batch_response(query.into_builder(&self.sql_info).build())
     }
 
@@ -493,6 +545,8 @@ impl FlightSqlService for FlightSqlFrontEnd {
     ) -> std::result::Result<i64, Status> {
         use arrow_flight::sql::{TableExistsOption, TableNotExistOption};
         let table = command.table.clone();
+        let caller = caller_of(&request);
+        caller.require_table(Role::Ingest, &table)?;
         let exists = self.engine.fleet().table(&table).is_some();
         if let Some(options) = command.table_definition_options {
             if exists && options.if_exists == TableExistsOption::Fail as i32 {
@@ -510,17 +564,25 @@ impl FlightSqlService for FlightSqlFrontEnd {
         let batches = FlightRecordBatchStream::new_from_flight_data(
             request.into_inner().map_err(FlightError::from),
         );
-        let router = self.router.clone();
         let rows: Vec<u64> = batches
             .map_err(|e| Status::invalid_argument(format!("bad ingest stream: {e}")))
             .map_ok(|batch| {
-                let router = router.clone();
+                let state = self.ingest.clone();
                 let table = table.clone();
+                let caller = caller.clone();
                 async move {
-                    router
-                        .route_batches(&table, &[batch])
-                        .await
-                        .map_err(Status::from)
+                    store_batch(&state, &caller, &table, &batch).await.map_err(
+                        |error| match error {
+                            StoreError::NoLeaf { .. } => Status::unavailable(error.to_string()),
+                            StoreError::Refused { .. } => {
+                                Status::invalid_argument(error.to_string())
+                            }
+                            StoreError::Forbidden(_) => {
+                                Status::permission_denied(error.to_string())
+                            }
+                            StoreError::Internal(_) => Status::internal(error.to_string()),
+                        },
+                    )
                 }
             })
             .try_buffer_unordered(INGEST_CONCURRENCY)
@@ -531,9 +593,10 @@ impl FlightSqlService for FlightSqlFrontEnd {
 
     async fn do_get_fallback(
         &self,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
         message: Any,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        caller_of(&request).require_cluster()?;
         let request = TicketRequest::decode_any(&message.type_url, &message.value)
             .map_err(Status::invalid_argument)?;
         let TicketRequest::Fragment(fragment) = request else {

@@ -8,13 +8,15 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::browser::{self, CorsOrigins};
+use crate::auth::{Authenticator, Caller, http_layer};
 use crate::error::{AggregatorError, Result};
 use crate::ingest::state::IngestState;
 use crate::ingest::{bulk, http_ingest, otlp_http};
@@ -28,8 +30,14 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
 }
 
-/// The HTTP routes of an aggregator.
-pub fn router(state: HttpState, ingest: IngestState) -> Router {
+/// The HTTP routes of an aggregator, behind the browser guard and
+/// authentication (outermost first).
+pub fn router(
+    state: HttpState,
+    ingest: IngestState,
+    authenticator: Arc<Authenticator>,
+    cors: CorsOrigins,
+) -> Router {
     let ingest_routes = Router::new()
         .route("/api/v1/ingest/{table}", post(http_ingest::ingest))
         .route("/_bulk", post(bulk::bulk))
@@ -44,6 +52,11 @@ pub fn router(state: HttpState, ingest: IngestState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(ingest_routes)
+        .layer(axum::middleware::from_fn_with_state(
+            authenticator,
+            http_layer::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(cors, browser::guard))
 }
 
 /// The dashboard for browsers; for Elasticsearch clients, which probe `/`
@@ -70,7 +83,12 @@ fn error_response(error: &AggregatorError) -> Response {
     (status, axum::Json(json!({ "error": error.to_string() }))).into_response()
 }
 
-async fn query(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn query(
+    State(state): State<HttpState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request: QueryRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -79,10 +97,11 @@ async fn query(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) 
             )));
         }
     };
-    let options = match QueryOptions::from_headers(&headers) {
+    let mut options = match QueryOptions::from_headers(&headers) {
         Ok(options) => options,
         Err(error) => return error_response(&error),
     };
+    options.caller = Some(caller);
     let outcome = state.engine.run(&request.sql, options).await;
     state.metrics.observe(&outcome);
     let outcome = match outcome {
@@ -142,12 +161,13 @@ fn rows_as_json(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<Vec<V
         .collect())
 }
 
-async fn tables(State(state): State<HttpState>) -> Response {
+async fn tables(State(state): State<HttpState>, Extension(caller): Extension<Caller>) -> Response {
     let tables: Vec<Value> = state
         .engine
         .fleet()
         .tables()
         .into_iter()
+        .filter(|(name, _)| caller.sees_table(name))
         .map(|(name, view)| {
             json!({
                 "name": name,

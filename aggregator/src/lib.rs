@@ -15,6 +15,7 @@
 //! - [`flight_sql`], [`trailers`], [`http`], [`metrics`]: the front ends.
 //! - [`server`]: wiring of one aggregator process.
 
+pub mod auth;
 pub mod child;
 pub mod child_state;
 pub mod completeness;
@@ -24,6 +25,7 @@ pub mod fanout;
 pub mod fleet;
 pub mod flight_sql;
 pub mod http;
+pub mod https;
 pub mod ingest;
 pub mod metrics;
 pub mod query;
@@ -31,6 +33,7 @@ pub mod remote_table;
 pub mod routing;
 pub mod server;
 pub mod split;
+pub mod statement_policy;
 pub mod trailers;
 
 pub use error::{AggregatorError, Result};

@@ -17,18 +17,23 @@ use datafusion::common::config::ConfigExtension;
 use datafusion::common::{ParamValues, ScalarValue, TableReference, extensions_options};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::collect;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::StreamExt;
 use tracing::{Instrument, info, info_span};
 
+use crate::auth::{Caller, Role};
 use crate::completeness::{Completeness, QueryContext};
 use crate::dictionary_aggregates::dictionary_aggregates;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
 use crate::remote_table::RemoteTable;
 use crate::split::SplitForLeaves;
+use crate::statement_policy::{check_plan, check_statement, drop_table_name};
+use shoal_leaf::query_memory::query_runtime;
+use shoal_leaf::sql_guard::check_operator_count;
 use shoal_leaf::utc_date_trunc::register_functions;
 
 extensions_options! {
@@ -52,6 +57,8 @@ pub struct QueryOptions {
     pub min_completeness: Option<f64>,
     /// Values for `$1`, `$2`, ... placeholders.
     pub parameters: Vec<ScalarValue>,
+    /// Who asks; `None` is Shoal itself (every table).
+    pub caller: Option<Caller>,
 }
 
 impl QueryOptions {
@@ -65,6 +72,7 @@ impl QueryOptions {
                 .map(parse_min_completeness)
                 .transpose()?,
             parameters: Vec::new(),
+            caller: None,
         })
     }
 }
@@ -79,12 +87,39 @@ pub struct QueryOutcome {
     pub elapsed: Duration,
 }
 
+/// What queries may take of an aggregator.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    /// Queries running at once; as many more may wait up to
+    /// [`QUEUE_WAIT`], the rest are turned away at once.
+    pub max_concurrent: usize,
+    /// Memory one query may use here.
+    pub memory_bytes: usize,
+}
+
+/// Default `--max-concurrent-queries`.
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 32;
+/// How long a query waits for a turn before it is turned away.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_concurrent: DEFAULT_MAX_CONCURRENT_QUERIES,
+            memory_bytes: shoal_leaf::query_memory::DEFAULT_QUERY_MEMORY_BYTES,
+        }
+    }
+}
+
 /// Plans and runs SQL over the fleet.
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
     fleet: Arc<Fleet>,
     default_deadline: Duration,
     target_partitions: usize,
+    limits: QueryLimits,
+    running: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl QueryEngine {
@@ -95,6 +130,45 @@ impl QueryEngine {
             default_deadline,
             // At least two, so DataFusion plans partial and final aggregates.
             target_partitions: cores.max(2),
+            limits: QueryLimits::default(),
+            running: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_CONCURRENT_QUERIES)),
+            waiting: Arc::default(),
+        }
+    }
+
+    /// The same engine with other limits.
+    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+        let limits = QueryLimits {
+            max_concurrent: limits.max_concurrent.max(1),
+            ..limits
+        };
+        self.running = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
+        self.limits = limits;
+        self
+    }
+
+    /// A turn to run a query: at once, after a short wait in the queue, or
+    /// [`AggregatorError::Busy`].
+    async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let busy = || {
+            AggregatorError::Busy(format!(
+                "{} queries are running and as many waiting (--max-concurrent-queries); retry shortly",
+                self.limits.max_concurrent
+            ))
+        };
+        if self.waiting.fetch_add(1, SeqCst) >= self.limits.max_concurrent {
+            self.waiting.fetch_sub(1, SeqCst);
+            return Err(busy());
+        }
+        let waited = tokio::time::timeout(QUEUE_WAIT, self.running.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, SeqCst);
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(busy()),
         }
     }
 
@@ -103,15 +177,19 @@ impl QueryEngine {
         &self.fleet
     }
 
-    /// A DataFusion session over the fleet's tables for one query.
-    pub fn session(&self, query: Arc<QueryContext>) -> Result<SessionContext> {
+    /// A DataFusion session over the fleet's tables that `caller` may read,
+    /// for one query.
+    pub fn session(&self, query: Arc<QueryContext>, caller: &Caller) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_target_partitions(self.target_partitions)
             .with_information_schema(true)
             .with_option_extension(ShoalOptions::default())
             .with_extension(query);
+        let runtime = query_runtime(self.limits.memory_bytes)
+            .map_err(|e| AggregatorError::Internal(e.to_string()))?;
         let state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(runtime)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(self.fleet.clone())))
             .build();
@@ -121,6 +199,9 @@ impl QueryEngine {
             context.register_udaf(aggregate);
         }
         for (name, view) in self.fleet.tables() {
+            if !caller.sees_table(&name) {
+                continue;
+            }
             let table = Arc::new(RemoteTable::new(&name, &view));
             context.register_table(TableReference::bare(name), table)?;
         }
@@ -128,16 +209,21 @@ impl QueryEngine {
     }
 
     /// Plans the request's query (after its `SET`s) without running it.
-    pub async fn plan(&self, sql: &str) -> Result<LogicalPlan> {
+    pub async fn plan(&self, sql: &str, caller: &Caller) -> Result<LogicalPlan> {
         let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
-        let context = self.session(query)?;
-        let (_, plan) = plan_statements(&context, sql).await?;
+        let context = self.session(query, caller)?;
+        let (_, plan) = plan_statements(&context, sql, caller, &self.fleet).await?;
         Ok(plan)
     }
 
     /// Runs `sql` to completion.
     pub async fn run(&self, sql: &str, options: QueryOptions) -> Result<QueryOutcome> {
+        let _turn = self.admit().await?;
         let query_id = format!("{:016x}", rand::random::<u64>());
+        if let Some(table) = dropped_table(sql) {
+            let caller = options.caller.clone().unwrap_or_else(Caller::trusted);
+            return self.drop_table(&table, &caller, query_id).await;
+        }
         let span = info_span!("query", query_id = %query_id);
         let outcome = self
             .run_in_span(sql, options.clone(), query_id.clone())
@@ -156,6 +242,53 @@ impl QueryEngine {
         }
     }
 
+    /// `DROP TABLE t`: an admin's way to delete a table on every leaf.
+    async fn drop_table(
+        &self,
+        table: &str,
+        caller: &Caller,
+        query_id: String,
+    ) -> Result<QueryOutcome> {
+        let started = Instant::now();
+        caller.require_table(Role::Admin, table)?;
+        if self.fleet.table(table).is_none() {
+            return Err(AggregatorError::Query(format!("table {table:?} not found")));
+        }
+        let dropped = self.fleet.drop_table(table).await?;
+        info!(
+            table,
+            caller = caller.name(),
+            rows = dropped.rows_dropped,
+            "table dropped"
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("table", DataType::Utf8, false),
+            Field::new("leaves", DataType::UInt64, false),
+            Field::new("rows_dropped", DataType::UInt64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow::array::StringArray::from(vec![table])),
+                Arc::new(arrow::array::UInt64Array::from(vec![dropped.leaves])),
+                Arc::new(arrow::array::UInt64Array::from(vec![dropped.rows_dropped])),
+            ],
+        )
+        .map_err(|e| AggregatorError::Internal(e.to_string()))?;
+        Ok(QueryOutcome {
+            query_id,
+            schema,
+            batches: vec![batch],
+            completeness: Completeness::from_counts(&shoal_proto::FragmentCompleteness {
+                leaves_queried: dropped.leaves,
+                leaves_answered: dropped.leaves,
+                rows_queried: dropped.rows_dropped,
+                rows_answered: dropped.rows_dropped,
+            }),
+            elapsed: started.elapsed(),
+        })
+    }
+
     async fn run_in_span(
         &self,
         sql: &str,
@@ -167,8 +300,11 @@ impl QueryEngine {
             query_id.clone(),
             started + options.deadline.unwrap_or(self.default_deadline),
         ));
-        let context = self.session(query.clone())?;
-        let (shoal_options, mut plan) = plan_statements(&context, sql).await?;
+        let caller = options.caller.clone().unwrap_or_else(Caller::trusted);
+        caller.require(Role::Read)?;
+        let context = self.session(query.clone(), &caller)?;
+        let (shoal_options, mut plan) =
+            plan_statements(&context, sql, &caller, &self.fleet).await?;
         if !shoal_options.deadline.is_empty() {
             query.set_deadline(started + parse_deadline(&shoal_options.deadline)?);
         }
@@ -182,7 +318,15 @@ impl QueryEngine {
 
         let frame = context.execute_logical_plan(plan).await?;
         let physical = frame.create_physical_plan().await?;
-        let batches = collect(physical.clone(), context.task_ctx()).await?;
+        // The deadline bounds waiting for children; work done here alone
+        // (a `generate_series`, a final merge) gets [`LOCAL_WORK_GRACE`] more.
+        let cut_off = query.deadline() + LOCAL_WORK_GRACE;
+        let batches = tokio::time::timeout_at(
+            cut_off.into(),
+            collect_within(physical.clone(), context.task_ctx(), cut_off),
+        )
+        .await
+        .map_err(|_| deadline_passed(started, cut_off))??;
         let (schema, batches) = hydrate_dictionaries(&physical.schema(), batches)?;
         let completeness = query.collector.summary();
         let elapsed = started.elapsed();
@@ -214,6 +358,50 @@ impl QueryEngine {
             elapsed,
         })
     }
+}
+
+/// Largest answer a query may give, in bytes of Arrow arrays.
+pub const MAX_RESULT_BYTES: usize = 256 * 1024 * 1024;
+
+/// How long past its deadline a query may still work on the aggregator.
+pub const LOCAL_WORK_GRACE: Duration = Duration::from_secs(1);
+
+fn deadline_passed(started: Instant, cut_off: Instant) -> AggregatorError {
+    AggregatorError::DeadlinePassed(format!(
+        "the query was still running {:.1} s after it started, past its deadline and {} s more for the aggregator's own work; it was stopped",
+        cut_off.saturating_duration_since(started).as_secs_f64(),
+        LOCAL_WORK_GRACE.as_secs()
+    ))
+}
+
+/// Runs `plan` to the end, failing as soon as its answer passes
+/// [`MAX_RESULT_BYTES`] or the clock passes `cut_off` (the stream is
+/// dropped, which stops the work). The clock is read between batches too:
+/// under CPU-bound work tokio may look at its timers late.
+async fn collect_within(
+    plan: Arc<dyn ExecutionPlan>,
+    task: Arc<datafusion::execution::TaskContext>,
+    cut_off: Instant,
+) -> Result<Vec<RecordBatch>> {
+    let started = Instant::now();
+    let mut stream = execute_stream(plan, task)?;
+    let mut batches = Vec::new();
+    let mut bytes = 0;
+    while let Some(batch) = stream.next().await {
+        if Instant::now() > cut_off {
+            return Err(deadline_passed(started, cut_off));
+        }
+        let batch = batch?;
+        bytes += batch.get_array_memory_size();
+        if bytes > MAX_RESULT_BYTES {
+            return Err(AggregatorError::OverMemoryLimit(format!(
+                "the answer is over {} MiB; aggregate it or add a LIMIT",
+                MAX_RESULT_BYTES >> 20
+            )));
+        }
+        batches.push(batch);
+    }
+    Ok(batches)
 }
 
 /// Results with dictionary columns turned into plain ones, which every
@@ -261,7 +449,10 @@ fn hydrate_dictionaries(
 async fn plan_statements(
     context: &SessionContext,
     sql: &str,
+    caller: &Caller,
+    fleet: &Fleet,
 ) -> Result<(ShoalOptions, LogicalPlan)> {
+    check_operator_count(sql).map_err(AggregatorError::Query)?;
     let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
         .map_err(|e| with_end_position(e, sql))?;
     let Some(last) = statements.pop_back() else {
@@ -269,6 +460,10 @@ async fn plan_statements(
             "the request holds no SQL statement".to_string(),
         ));
     };
+    for statement in statements.iter().chain([&last]) {
+        check_statement(statement)?;
+        check_tables(context, statement, caller, fleet)?;
+    }
     for statement in statements {
         if !is_set(&statement) {
             return Err(AggregatorError::Query(format!(
@@ -279,6 +474,7 @@ async fn plan_statements(
         context.execute_logical_plan(plan).await?;
     }
     let plan = context.state().statement_to_plan(last).await?;
+    check_plan(&plan)?;
     let options = context
         .state()
         .config_options()
@@ -293,7 +489,7 @@ async fn plan_statements(
 /// an unexpected end: say where the SQL ended.
 fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> AggregatorError {
     let message = error.find_root().to_string();
-    if message.contains("Line:") {
+    if message.contains("Line:") || !message.contains("EOF") {
         return AggregatorError::Query(message);
     }
     let line = sql.lines().count().max(1);
@@ -303,11 +499,50 @@ fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> Ag
     ))
 }
 
+/// The table of a request that is one `DROP TABLE t` statement.
+fn dropped_table(sql: &str) -> Option<String> {
+    let starts_with_drop = sql
+        .trim_start()
+        .get(..4)
+        .is_some_and(|word| word.eq_ignore_ascii_case("drop"));
+    if !starts_with_drop {
+        return None;
+    }
+    let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).ok()?;
+    match statements.len() {
+        1 => statements.front().and_then(drop_table_name),
+        _ => None,
+    }
+}
+
+/// Names the first table `statement` reads that `caller` may not (the
+/// session does not hold it, so planning would only say "not found").
+fn check_tables(
+    context: &SessionContext,
+    statement: &Statement,
+    caller: &Caller,
+    fleet: &Fleet,
+) -> Result<()> {
+    for reference in context.state().resolve_table_references(statement)? {
+        if reference.schema() == Some("information_schema") {
+            continue;
+        }
+        let table = reference.table();
+        if fleet.table(table).is_some() {
+            caller.require_table(Role::Read, table)?;
+        }
+    }
+    Ok(())
+}
+
 fn is_set(statement: &Statement) -> bool {
     matches!(statement, Statement::Statement(inner) if matches!(**inner, datafusion::sql::sqlparser::ast::Statement::Set(_)))
 }
 
-/// Parses a deadline such as `2s` or `500ms`.
+/// The longest deadline a query may ask for.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(3_600);
+
+/// Parses a deadline such as `2s` or `500ms` (at most [`MAX_DEADLINE`]).
 pub fn parse_deadline(value: &str) -> Result<Duration> {
     let deadline =
         humantime::parse_duration(value.trim()).map_err(|e| AggregatorError::InvalidOption {
@@ -320,6 +555,13 @@ pub fn parse_deadline(value: &str) -> Result<Duration> {
             what: "deadline",
             value: value.to_string(),
             reason: "must be longer than zero".to_string(),
+        });
+    }
+    if deadline > MAX_DEADLINE {
+        return Err(AggregatorError::InvalidOption {
+            what: "deadline",
+            value: value.to_string(),
+            reason: "must be at most 1h".to_string(),
         });
     }
     Ok(deadline)

@@ -2,6 +2,7 @@
 //! SQL (+ child) gRPC server with its trailers layer, and the HTTP server.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,17 +12,23 @@ use shoal_leaf::server::incoming_without_delay;
 use shoal_proto::LeafServer;
 use tokio::net::TcpListener;
 
+use crate::auth::Authenticator;
+use crate::auth::browser::CorsOrigins;
+use crate::auth::grpc_layer::GrpcAuthLayer;
 use crate::child::ChildService;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, MAX_MESSAGE_BYTES};
 use crate::flight_sql::FlightSqlFrontEnd;
 use crate::http::{HttpState, router};
+use crate::https::{http_acceptor, serve_https};
 use crate::ingest::otlp_grpc::OtlpLogs;
 use crate::ingest::state::IngestState;
 use crate::metrics::Metrics;
 use crate::query::QueryEngine;
+use crate::query::QueryLimits;
 use crate::routing::IngestRouter;
 use crate::trailers::TrailersLayer;
+use shoal_proto::tls::{TlsFiles, client_tls};
 
 /// How an aggregator process is set up.
 #[derive(Debug, Clone)]
@@ -35,6 +42,21 @@ pub struct AggregatorConfig {
     pub deadline: Duration,
     /// Largest ingest body, compressed or not.
     pub max_body_bytes: usize,
+    /// Tokens and cluster secret: who may call (see [`crate::auth`]).
+    pub authenticator: Authenticator,
+    /// Origins allowed to call across origins (`--cors-origin`).
+    pub cors_origins: Vec<String>,
+    /// Certificate and key to serve HTTP and gRPC over TLS.
+    pub tls: Option<TlsFiles>,
+    /// CA certificate (PEM) to trust for children over TLS; children are
+    /// called over plain HTTP/2 without it.
+    pub tls_ca: Option<PathBuf>,
+    /// How long an ingest body may take to arrive.
+    pub body_timeout: Duration,
+    /// Queries run at once; a short queue waits, past it callers get 429.
+    pub max_concurrent_queries: usize,
+    /// Memory one query may use on this aggregator, in bytes.
+    pub query_memory_limit: usize,
 }
 
 /// Default `--max-body`: 64 MiB.
@@ -55,10 +77,32 @@ pub async fn run_aggregator(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(BoundAddresses) + Send,
 ) -> Result<()> {
-    let fleet = Fleet::new(&config.leaves)?;
+    let child_tls = config
+        .tls_ca
+        .as_deref()
+        .map(client_tls)
+        .transpose()
+        .map_err(|reason| AggregatorError::InvalidOption {
+            what: "--tls-ca",
+            value: config
+                .tls_ca
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            reason,
+        })?;
+    let fleet = Fleet::with_tls(
+        &config.leaves,
+        config.authenticator.cluster_secret.clone(),
+        child_tls,
+    )?;
     fleet.refresh().await;
     fleet.spawn_refresh(Duration::from_secs(1));
-    let engine = QueryEngine::new(fleet.clone(), config.deadline);
+    let engine = QueryEngine::new(fleet.clone(), config.deadline).with_limits(QueryLimits {
+        max_concurrent: config.max_concurrent_queries,
+        memory_bytes: config.query_memory_limit,
+    });
+    let authenticator = Arc::new(config.authenticator.clone());
     let router_for_ingest = IngestRouter::new(fleet.clone());
     let metrics = Arc::new(Metrics::new(fleet.clone()));
 
@@ -82,18 +126,33 @@ pub async fn run_aggregator(
             .map_err(|e| AggregatorError::Internal(e.to_string()))?,
     };
 
-    let flight_sql =
-        FlightSqlFrontEnd::new(engine.clone(), router_for_ingest.clone(), metrics.clone())?;
-    let child = ChildService::new(fleet.clone(), router_for_ingest);
-    let shutdown = shutdown.shared();
     let ingest = IngestState::new(
         fleet.clone(),
         IngestRouter::new(fleet.clone()),
         metrics.clone(),
         config.max_body_bytes,
         INGEST_BUFFER_BYTES.max(config.max_body_bytes),
-    );
-    let grpc = tonic::transport::Server::builder()
+    )
+    .with_body_timeout(config.body_timeout);
+    let flight_sql = FlightSqlFrontEnd::new(engine.clone(), ingest.clone(), metrics.clone())?;
+    let child = ChildService::new(fleet.clone(), router_for_ingest);
+    let shutdown = shutdown.shared();
+    let mut grpc = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        grpc =
+            grpc.tls_config(tls.server_config().map_err(|reason| {
+                AggregatorError::InvalidOption {
+                    what: "--tls-cert/--tls-key",
+                    value: tls.cert.display().to_string(),
+                    reason,
+                }
+            })?)
+            .map_err(|e| AggregatorError::Internal(format!("TLS: {e}")))?;
+    }
+    let grpc = grpc
+        .layer(GrpcAuthLayer {
+            authenticator: authenticator.clone(),
+        })
         .layer(TrailersLayer)
         .add_service(
             FlightServiceServer::new(flight_sql)
@@ -107,14 +166,40 @@ pub async fn run_aggregator(
         )
         .add_service(OtlpLogs::server(ingest.clone()))
         .serve_with_incoming_shutdown(incoming_without_delay(flight_listener), shutdown.clone());
-    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let http = axum::serve(http_listener, router(HttpState { engine, metrics }, ingest))
-        .with_graceful_shutdown(shutdown);
+    let routes = router(
+        HttpState { engine, metrics },
+        ingest,
+        authenticator,
+        CorsOrigins(Arc::new(config.cors_origins.clone())),
+    );
+    let http = match &config.tls {
+        None => {
+            let serving = axum::serve(
+                axum::serve::ListenerExt::tap_io(http_listener, |stream| {
+                    let _ = stream.set_nodelay(true);
+                }),
+                routes,
+            )
+            .with_graceful_shutdown(shutdown);
+            async move {
+                serving
+                    .await
+                    .map_err(|e| AggregatorError::Internal(format!("HTTP server: {e}")))
+            }
+            .boxed()
+        }
+        Some(tls) => {
+            let acceptor = http_acceptor(tls).map_err(|reason| AggregatorError::InvalidOption {
+                what: "--tls-cert/--tls-key",
+                value: tls.cert.display().to_string(),
+                reason,
+            })?;
+            serve_https(http_listener, acceptor, routes, shutdown).boxed()
+        }
+    };
     ready(addresses);
     let (grpc, http) = tokio::join!(grpc, http);
     grpc.map_err(|e| AggregatorError::Internal(format!("gRPC server: {e}")))?;
-    http.map_err(|e| AggregatorError::Internal(format!("HTTP server: {e}")))?;
+    http?;
     Ok(())
 }

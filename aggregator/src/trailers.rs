@@ -60,7 +60,7 @@ where
 }
 
 /// A response body whose trailers get the [`ExtraTrailers`].
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct WithTrailers<B> {
     inner: B,
     extra: Option<ExtraTrailers>,

@@ -81,9 +81,21 @@ pub async fn read_body(
             retry_after: Some(1),
         });
     };
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large("body"))?;
+    // A client that declares a body and sends it slowly, or never, holds
+    // room in the buffer: only for so long.
+    let bytes =
+        match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(read) => read.map_err(|_| too_large("body"))?,
+            Err(_) => {
+                return Err(BodyError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body did not arrive within {} s (--body-timeout)",
+                        state.body_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+        };
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -111,7 +123,19 @@ pub async fn read_body(
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     match decoded {
-        Ok(Some(decoded)) => Ok((decoded.into(), permit)),
+        Ok(Some(decoded)) => {
+            // The decompressed body takes room in the buffer too.
+            let mut permit = permit;
+            let Some(more) = state.reserve(decoded.len()) else {
+                return Err(BodyError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    message: "the ingest buffer is full; retry shortly".to_string(),
+                    retry_after: Some(1),
+                });
+            };
+            permit.merge(more);
+            Ok((decoded.into(), permit))
+        }
         Ok(None) => Err(too_large("decompressed body")),
         Err(error) => Err(BodyError::new(
             StatusCode::BAD_REQUEST,

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::ingest::body::{answer, read_body};
 use crate::ingest::json_rows::{JsonRow, row_from_object};
 use crate::ingest::state::IngestState;
@@ -28,6 +29,7 @@ use crate::ingest::store::{StoreError, Stored, not_held, store_rows};
 /// the index naming the table. Only `index` and `create` actions store rows.
 pub async fn bulk(
     State(state): State<IngestState>,
+    Extension(caller): Extension<Caller>,
     index: Option<Path<String>>,
     headers: HeaderMap,
     body: Body,
@@ -57,13 +59,14 @@ pub async fn bulk(
     };
     for (table, rows) in tables {
         let rows = Arc::new(rows);
-        let (stored, failure) = match store_rows(&state, &table, rows.clone()).await {
+        let (stored, failure) = match store_rows(&state, &caller, &table, rows.clone()).await {
             Ok(stored) => (stored, None),
             Err(StoreError::NoLeaf { reason, partial }) => {
                 let reason = format!("no leaf can take rows: {reason}; retry");
                 (partial, Some((429, reason)))
             }
             Err(StoreError::Refused { reason, partial }) => (partial, Some((400, reason))),
+            Err(StoreError::Forbidden(reason)) => (Stored::default(), Some((403, reason))),
             Err(error @ StoreError::Internal(_)) => {
                 (Stored::default(), Some((500, error.to_string())))
             }
@@ -205,10 +208,10 @@ fn set_status(item: &mut Value, status: u16, reason: Option<&str>) {
     if let Some(inner) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
         inner["status"] = json!(status);
         if let Some(reason) = reason {
-            let kind = if status == 429 {
-                "es_rejected_execution_exception"
-            } else {
-                "mapper_parsing_exception"
+            let kind = match status {
+                429 => "es_rejected_execution_exception",
+                403 => "security_exception",
+                _ => "mapper_parsing_exception",
             };
             inner["error"] = json!({ "type": kind, "reason": reason });
             if let Some(object) = inner.as_object_mut() {

@@ -13,12 +13,13 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::ingest::body::{answer, read_body, retry_later};
 use crate::ingest::json_rows::{RowError, parse_body};
 use crate::ingest::state::IngestState;
@@ -35,6 +36,7 @@ pub struct IngestParams {
 /// `POST /api/v1/ingest/{table}`.
 pub async fn ingest(
     State(state): State<IngestState>,
+    Extension(caller): Extension<Caller>,
     Path(table): Path<String>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
@@ -65,7 +67,7 @@ pub async fn ingest(
             );
         }
     };
-    let stored = match store_rows(&state, &table, Arc::new(parsed.rows)).await {
+    let stored = match store_rows(&state, &caller, &table, Arc::new(parsed.rows)).await {
         Ok(stored) => stored,
         Err(error) => return store_error_response(&error),
     };
@@ -96,6 +98,9 @@ fn store_error_response(error: &StoreError) -> Response {
             StatusCode::BAD_REQUEST,
             json!({ "error": error.to_string(), "accepted": partial.accepted }),
         ),
+        StoreError::Forbidden(_) => {
+            answer(StatusCode::FORBIDDEN, json!({ "error": error.to_string() }))
+        }
         StoreError::Internal(_) => answer(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({ "error": error.to_string() }),

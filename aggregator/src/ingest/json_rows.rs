@@ -16,6 +16,10 @@ use serde_json::{Map, Value};
 pub const TIME_FIELDS: [&str; 5] = ["time", "timestamp", "@timestamp", "date", "ts"];
 /// Lines longer than this are rejected (the rest of the body is still read).
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// The earliest time a row may carry: 0001-01-01T00:00:00Z, in microseconds.
+pub const MIN_TIME_MICROS: i64 = -62_135_596_800_000_000;
+/// The latest: 9999-12-31T23:59:59Z, in microseconds.
+pub const MAX_TIME_MICROS: i64 = 253_402_300_799_000_000;
 /// Nesting deeper than this is rejected (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 64;
 
@@ -128,6 +132,9 @@ pub fn row_from_object(
         Value::Array(items) => items.iter().all(Value::is_string),
         _ => true,
     });
+    if object.contains_key("") {
+        return Err("a field has an empty name".to_string());
+    }
     let mut fields = match flat {
         true => object,
         false => {
@@ -166,6 +173,12 @@ pub fn flatten_into(
         return Err(format!("objects nested more than {MAX_DEPTH} deep"));
     }
     for (key, value) in object {
+        if key.is_empty() {
+            return Err(match prefix.is_empty() {
+                true => "a field has an empty name".to_string(),
+                false => format!("a field inside {prefix:?} has an empty name"),
+            });
+        }
         let name = if prefix.is_empty() {
             key
         } else {
@@ -192,7 +205,7 @@ pub fn time_micros(value: &Value) -> Result<i64, String> {
     match value {
         Value::String(text) => arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text)
             .map(|nanos| nanos.div_euclid(1_000))
-            .map_err(|_| format!("{text:?} is not an RFC 3339 time")),
+            .map_err(|_| format!("{text:?} is not an RFC 3339 time (years 1678 to 2261)")),
         Value::Number(number) => {
             let Some(epoch) = number.as_f64() else {
                 return Err(format!("{number} is not a time"));
@@ -207,7 +220,13 @@ pub fn time_micros(value: &Value) -> Result<i64, String> {
             } else {
                 epoch / 1e3
             };
-            Ok(micros.round() as i64)
+            let micros = micros.round();
+            if !(MIN_TIME_MICROS as f64..=MAX_TIME_MICROS as f64).contains(&micros) {
+                return Err(format!(
+                    "{number} is outside the times Shoal stores (years 1 to 9999)"
+                ));
+            }
+            Ok(micros as i64)
         }
         other => Err(format!("expected a time, found {}", json_kind(other))),
     }
@@ -267,6 +286,25 @@ mod tests {
                 second * 1_000_000
             );
         }
+    }
+
+    #[test]
+    fn far_out_times_and_empty_keys_reject_their_row_only() {
+        let body =
+            b"{\"time\": 1e22}\n{\"\": 1}\n{\"a\": {\"\": 2}}\n{\"time\": -1e22}\n{\"ok\": 1}";
+        let parsed = parse_body(body, None).unwrap();
+        assert_eq!(parsed.rows.len(), 1);
+        assert_eq!(parsed.rows[0].line, 5);
+        let reasons: Vec<(usize, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.line, e.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert!(reasons[0].1.contains("outside the times"), "{reasons:?}");
+        assert!(reasons[1].1.contains("empty name"), "{reasons:?}");
+        assert!(reasons[2].1.contains("inside \"a\""), "{reasons:?}");
+        assert!(reasons[3].1.contains("outside the times"), "{reasons:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 
+use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::otlp_rows::rows_from_request;
 use crate::ingest::state::IngestState;
@@ -24,6 +25,7 @@ const MAX_NAMED_ERRORS: usize = 5;
 /// retryable) or the table name is invalid ([`StoreError::Refused`]).
 pub async fn export_logs(
     state: &IngestState,
+    caller: &Caller,
     request: ExportLogsServiceRequest,
     table: Option<String>,
 ) -> Result<ExportLogsServiceResponse, StoreError> {
@@ -34,10 +36,17 @@ pub async fn export_logs(
     let rows = tokio::task::spawn_blocking(move || rows_from_request(request, table.as_deref()))
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?;
+    // A table the caller may not write fails the whole export, before
+    // anything is stored: retrying will not help, and nothing is half done.
+    for table in rows.tables.keys() {
+        caller
+            .require_table(Role::Ingest, table)
+            .map_err(|e| StoreError::Forbidden(e.to_string()))?;
+    }
     let mut errors = rows.errors;
     for (table, table_rows) in rows.tables {
         let table_rows = Arc::new(table_rows);
-        match store_rows(state, &table, table_rows.clone()).await {
+        match store_rows(state, caller, &table, table_rows.clone()).await {
             Ok(stored) => errors.extend(stored.errors),
             // Refused rows would be refused again: reject them, store the
             // other tables. Anything retryable fails the export, so the

@@ -21,6 +21,7 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
+use crate::auth::grpc_layer::caller_of;
 use crate::ingest::otlp_export::export_logs;
 use crate::ingest::otlp_grpc_limit::SizeLimitAnswer;
 use crate::ingest::otlp_rows::TABLE_HEADER;
@@ -57,17 +58,21 @@ impl LogsService for OtlpLogs {
             .get(TABLE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let caller = caller_of(&request);
         let request = request.into_inner();
         let Some(_permit) = self.state.reserve(request.encoded_len()) else {
             return Err(Status::unavailable(
                 "the ingest buffer is full; retry shortly",
             ));
         };
-        match export_logs(&self.state, request, table).await {
+        match export_logs(&self.state, &caller, request, table).await {
             Ok(response) => Ok(Response::new(response)),
             Err(error @ StoreError::NoLeaf { .. }) => Err(Status::unavailable(error.to_string())),
             Err(error @ StoreError::Refused { .. }) => {
                 Err(Status::invalid_argument(error.to_string()))
+            }
+            Err(error @ StoreError::Forbidden(_)) => {
+                Err(Status::permission_denied(error.to_string()))
             }
             Err(error @ StoreError::Internal(_)) => Err(Status::internal(error.to_string())),
         }

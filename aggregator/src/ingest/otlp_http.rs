@@ -16,13 +16,14 @@
 //! specification asks; exporters retry 429 and 503 and drop the others.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 use serde::Serialize;
 
+use crate::auth::Caller;
 use crate::ingest::body::read_body;
 use crate::ingest::otlp_export::export_logs;
 use crate::ingest::otlp_rows::TABLE_HEADER;
@@ -93,7 +94,12 @@ fn failure(status: StatusCode, encoding: Encoding, message: String) -> Response 
 }
 
 /// `POST /v1/logs`.
-pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn export(
+    State(state): State<IngestState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -146,13 +152,16 @@ pub async fn export(State(state): State<IngestState>, headers: HeaderMap, body: 
         .get(TABLE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    match export_logs(&state, request, table).await {
+    match export_logs(&state, &caller, request, table).await {
         Ok(response) => reply(StatusCode::OK, encoding, &response),
         Err(error @ StoreError::NoLeaf { .. }) => {
             failure(StatusCode::SERVICE_UNAVAILABLE, encoding, error.to_string())
         }
         Err(error @ StoreError::Refused { .. }) => {
             failure(StatusCode::BAD_REQUEST, encoding, error.to_string())
+        }
+        Err(error @ StoreError::Forbidden(_)) => {
+            failure(StatusCode::FORBIDDEN, encoding, error.to_string())
         }
         Err(error @ StoreError::Internal(_)) => failure(
             StatusCode::INTERNAL_SERVER_ERROR,

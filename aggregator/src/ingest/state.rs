@@ -6,6 +6,10 @@
 //! `UNAVAILABLE`, both retried by shippers) instead of growing memory.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Default `--body-timeout`.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -20,6 +24,8 @@ pub struct IngestState {
     pub router: IngestRouter,
     pub metrics: Arc<Metrics>,
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
     buffer: Arc<Semaphore>,
     buffer_kib: u32,
 }
@@ -40,9 +46,16 @@ impl IngestState {
             router,
             metrics,
             max_body_bytes,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             buffer: Arc::new(Semaphore::new(buffer_kib as usize)),
             buffer_kib,
         }
+    }
+
+    /// The same state with another body timeout.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// Room in the buffer for `bytes`, or `None` when it is full.

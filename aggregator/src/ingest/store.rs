@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 
+use crate::auth::{Caller, Role};
 use crate::error::AggregatorError;
 use crate::ingest::json_rows::{JsonRow, RowError};
 use crate::ingest::state::IngestState;
@@ -41,16 +42,24 @@ pub enum StoreError {
     /// what was done before, as for `NoLeaf`.
     #[error("{reason}")]
     Refused { reason: String, partial: Stored },
+    /// The caller may not write this table (HTTP 403, gRPC
+    /// `PERMISSION_DENIED`); nothing was stored.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Internal(String),
 }
 
-/// Stores `rows` in `table`.
+/// Stores `rows` in `table` for `caller`, who must be allowed to write it.
 pub async fn store_rows(
     state: &IngestState,
+    caller: &Caller,
     table: &str,
     rows: Arc<Vec<JsonRow>>,
 ) -> Result<Stored, StoreError> {
+    caller
+        .require_table(Role::Ingest, table)
+        .map_err(|e| StoreError::Forbidden(e.to_string()))?;
     // What earlier passes did: good rows held (the first ones, in order),
     // rows rejected for a bad value.
     let mut done = Stored::default();
@@ -106,6 +115,51 @@ pub async fn store_rows(
                 });
             }
         }
+    }
+}
+
+/// Stores an Arrow `batch` (Flight SQL bulk ingest) in `table` for
+/// `caller`: the same rights, ingest buffer, type checks, routing in
+/// leaf-sized pieces and counters as rows that came as JSON.
+pub async fn store_batch(
+    state: &IngestState,
+    caller: &Caller,
+    table: &str,
+    batch: &RecordBatch,
+) -> Result<u64, StoreError> {
+    caller
+        .require_table(Role::Ingest, table)
+        .map_err(|e| StoreError::Forbidden(e.to_string()))?;
+    shoal_leaf::store::validate_table_name(table)
+        .map_err(|e| StoreError::refused(e.to_string()))?;
+    if batch.num_columns() == 0 {
+        return Err(StoreError::refused(format!(
+            "a batch of {} rows without columns: Shoal stores columns",
+            batch.num_rows()
+        )));
+    }
+    let Some(_room) = state.reserve(batch.get_array_memory_size()) else {
+        return Err(StoreError::NoLeaf {
+            reason: "the ingest buffer is full; retry shortly".to_string(),
+            partial: Stored::default(),
+        });
+    };
+    match route(state, table, batch).await {
+        Ok(stored) => Ok(stored),
+        Err(Routed::NoLeaf { reason, stored }) => Err(StoreError::NoLeaf {
+            reason,
+            partial: Stored {
+                accepted: stored,
+                errors: Vec::new(),
+            },
+        }),
+        Err(Routed::Refused { reason, stored }) => Err(StoreError::Refused {
+            reason,
+            partial: Stored {
+                accepted: stored,
+                errors: Vec::new(),
+            },
+        }),
     }
 }
 

@@ -14,7 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema};
 use arrow::json::ReaderBuilder;
 use serde_json::{Map, Value};
-use shoal_leaf::column_type::{ColumnType, TIME_COLUMN};
+use shoal_leaf::column_type::{ColumnType, MAX_COLUMN_NAME_BYTES, TIME_COLUMN};
 
 use crate::fleet::TableView;
 use crate::ingest::json_rows::{JsonRow, RowError, json_kind, time_micros};
@@ -115,6 +115,7 @@ fn admit(
             continue;
         }
         let Some(column) = columns.get_mut(name) else {
+            check_new_column_name(name)?;
             let inferred = infer(value)
                 .ok_or_else(|| format!("column {name:?}: cannot store {}", json_kind(value)))?;
             new_columns.push((name, inferred));
@@ -151,6 +152,20 @@ fn admit(
             },
         );
         order.push(name.clone());
+    }
+    Ok(())
+}
+
+/// A new column's name: not empty (`{"": 1}`), not over the length limit.
+fn check_new_column_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a field has an empty name".to_string());
+    }
+    if name.len() > MAX_COLUMN_NAME_BYTES {
+        return Err(format!(
+            "field name of {} bytes is over the {MAX_COLUMN_NAME_BYTES}-byte limit",
+            name.len()
+        ));
     }
     Ok(())
 }

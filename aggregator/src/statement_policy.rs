@@ -1,0 +1,218 @@
+//! Which SQL statements a request may hold: Shoal's query surface reads only.
+//!
+//! Allowed: queries (`SELECT`, `WITH`, `VALUES`), `EXPLAIN` of those (not
+//! `EXPLAIN ANALYZE`, which would run what it explains; `EXPLAIN ANALYZE
+//! SELECT` is allowed), `SHOW ...`, `DESCRIBE t`, and `SET` of the names in
+//! [`ALLOWED_SETTINGS`]. Everything else (`COPY`, `CREATE`, `INSERT`,
+//! `DELETE`, `DROP`, other `SET`s, ...) is refused with the statement named,
+//! before DataFusion plans it. After planning, DataFusion's own
+//! [`SQLOptions`] check runs as a second guard, so a statement that slips
+//! past the first (a new sqlparser variant) still cannot write.
+//!
+//! `DROP TABLE` is handled apart ([`drop_table_name`]): it is an admin's way
+//! to remove a table from every leaf, not a DataFusion statement.
+
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::parser::Statement;
+use datafusion::sql::sqlparser::ast::{self, ObjectType, Set};
+
+use crate::error::{AggregatorError, Result};
+
+/// `SET` names a request may change (lowercase). `shoal.*` are Shoal's own
+/// per-query options; the others only change how results are shown.
+pub const ALLOWED_SETTINGS: &[&str] = &[
+    "shoal.deadline",
+    "shoal.min_completeness",
+    "datafusion.execution.time_zone",
+    "datafusion.explain.format",
+    "datafusion.explain.show_schema",
+    "datafusion.explain.show_statistics",
+    "datafusion.explain.show_sizes",
+];
+
+/// Checks one statement of a request; `position` is its place (1-based).
+pub fn check_statement(statement: &Statement) -> Result<()> {
+    match statement {
+        Statement::Statement(inner) => check_sql_statement(inner),
+        Statement::Explain(explain) => {
+            if explain.options.analyze && !is_query(&explain.statement) {
+                return Err(refused(
+                    "EXPLAIN ANALYZE of a statement that is not a query",
+                ));
+            }
+            check_statement(&explain.statement)
+        }
+        Statement::CreateExternalTable(_) => Err(refused("CREATE EXTERNAL TABLE")),
+        Statement::CopyTo(_) => Err(refused("COPY")),
+        Statement::Reset(_) => Err(refused("RESET")),
+    }
+}
+
+fn is_query(statement: &Statement) -> bool {
+    matches!(statement, Statement::Statement(inner) if matches!(**inner, ast::Statement::Query(_)))
+}
+
+fn check_sql_statement(statement: &ast::Statement) -> Result<()> {
+    use ast::Statement as S;
+    match statement {
+        S::Query(_)
+        | S::ShowTables { .. }
+        | S::ShowColumns { .. }
+        | S::ShowVariable { .. }
+        | S::ShowFunctions { .. }
+        | S::ExplainTable { .. } => Ok(()),
+        S::Explain {
+            statement, analyze, ..
+        } => {
+            if *analyze && !matches!(**statement, S::Query(_)) {
+                return Err(refused(
+                    "EXPLAIN ANALYZE of a statement that is not a query",
+                ));
+            }
+            check_sql_statement(statement)
+        }
+        S::Set(set) => check_set(set),
+        other => Err(refused(&statement_kind(&other.to_string()))),
+    }
+}
+
+fn check_set(set: &Set) -> Result<()> {
+    let names: Vec<String> = match set {
+        Set::SingleAssignment { variable, .. } => vec![variable.to_string()],
+        Set::ParenthesizedAssignments { variables, .. } => {
+            variables.iter().map(|v| v.to_string()).collect()
+        }
+        Set::MultipleAssignments { assignments } => {
+            assignments.iter().map(|a| a.name.to_string()).collect()
+        }
+        other => return Err(refused(&statement_kind(&other.to_string()))),
+    };
+    for name in names {
+        let lowered = name.to_ascii_lowercase();
+        if !ALLOWED_SETTINGS.contains(&lowered.as_str()) {
+            return Err(AggregatorError::Query(format!(
+                "SET {name} is not allowed: a request may set only {}",
+                ALLOWED_SETTINGS.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The table a `DROP TABLE t` statement names, if that is what it is.
+pub fn drop_table_name(statement: &Statement) -> Option<String> {
+    let Statement::Statement(inner) = statement else {
+        return None;
+    };
+    match &**inner {
+        ast::Statement::Drop {
+            object_type: ObjectType::Table,
+            names,
+            ..
+        } if names.len() == 1 => names.first().map(|name| {
+            name.0
+                .iter()
+                .map(|part| part.to_string().trim_matches('"').to_string())
+                .collect::<Vec<_>>()
+                .join(".")
+        }),
+        _ => None,
+    }
+}
+
+/// The second guard: no DDL, DML or statement node in the planned query.
+pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+        .map_err(|e| AggregatorError::Query(format!("Shoal runs read-only statements: {e}")))
+}
+
+/// The statement's leading keywords (`CREATE TABLE`, `INSERT INTO`), to
+/// name it without echoing all of it.
+fn statement_kind(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take_while(|word| word.chars().all(|c| c.is_ascii_alphabetic()))
+        .take(3)
+        .collect();
+    match words.is_empty() {
+        true => "this statement".to_string(),
+        false => words.join(" ").to_ascii_uppercase(),
+    }
+}
+
+fn refused(kind: &str) -> AggregatorError {
+    AggregatorError::Query(format!(
+        "{kind} is not allowed: Shoal runs read-only statements (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE, SET of a few settings)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::parser::DFParser;
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+    fn check(sql: &str) -> std::result::Result<(), String> {
+        let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).unwrap();
+        statements
+            .iter()
+            .try_for_each(check_statement)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_pass_and_writes_are_named() {
+        for ok in [
+            "SELECT 1",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "EXPLAIN SELECT 1",
+            "EXPLAIN ANALYZE SELECT 1",
+            "SHOW TABLES",
+            "SHOW COLUMNS FROM t",
+            "DESCRIBE t",
+            "SET shoal.deadline = '2s'",
+            "SET datafusion.execution.time_zone = '+01:00'",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (bad, named) in [
+            ("COPY (SELECT 1) TO '/tmp/x.csv' STORED AS CSV", "COPY"),
+            ("CREATE TABLE t AS SELECT 1", "CREATE TABLE"),
+            (
+                "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+                "CREATE EXTERNAL TABLE",
+            ),
+            ("INSERT INTO t VALUES (1)", "INSERT INTO"),
+            ("DELETE FROM t", "DELETE FROM"),
+            (
+                "EXPLAIN ANALYZE INSERT INTO t VALUES (1)",
+                "EXPLAIN ANALYZE",
+            ),
+            ("EXPLAIN COPY (SELECT 1) TO '/tmp/x' STORED AS CSV", "COPY"),
+            (
+                "SET datafusion.execution.target_partitions = 1000000",
+                "target_partitions",
+            ),
+            ("RESET datafusion.execution.time_zone", "RESET"),
+            ("CREATE VIEW v AS SELECT 1", "CREATE VIEW"),
+        ] {
+            let error = check(bad).expect_err(bad);
+            assert!(error.contains(named), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn drop_table_is_recognised() {
+        let statements =
+            DFParser::parse_sql_with_dialect("DROP TABLE logs", &GenericDialect {}).unwrap();
+        assert_eq!(drop_table_name(&statements[0]), Some("logs".to_string()));
+        let statements =
+            DFParser::parse_sql_with_dialect("DROP VIEW logs", &GenericDialect {}).unwrap();
+        assert_eq!(drop_table_name(&statements[0]), None);
+    }
+}
