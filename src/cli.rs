@@ -10,6 +10,9 @@ use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
 
 use crate::error::CliError;
 use crate::local::{LocalConfig, run_local};
+use crate::security_flags::{FrontEndFlags, TlsFlags, load_cluster_secret, refuse_exposed};
+use crate::token::TokenCommand;
+use shoal_proto::cluster_auth::ClusterSecret;
 
 /// Shoal: a Scuba-style, fan-out, in-memory analytics store.
 #[derive(Debug, Parser)]
@@ -27,6 +30,24 @@ enum Command {
     Aggregator(AggregatorArgs),
     /// Run an aggregator and N leaves in one process.
     Local(LocalArgs),
+    /// Manage the tokens of a token file (--auth-file).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `--query-memory-limit`, on every kind of process.
+#[derive(Debug, clap::Args)]
+struct QueryMemoryFlag {
+    /// Memory one query may use in this process, e.g. `1GiB`; past it the
+    /// query fails alone.
+    #[arg(long, default_value = "1GiB")]
+    query_memory_limit: String,
+}
+
+impl QueryMemoryFlag {
+    fn bytes(&self) -> Result<usize, CliError> {
+        Ok(parse_size("--query-memory-limit", &self.query_memory_limit)? as usize)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +67,20 @@ struct AggregatorArgs {
     /// Largest ingest request body, e.g. `64MiB`.
     #[arg(long, default_value = "64MiB")]
     max_body: String,
+    /// How long an ingest request's body may take to arrive, e.g. `30s`.
+    #[arg(long, default_value = "30s")]
+    body_timeout: String,
+    /// File with the secret the fleet's processes share.
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    /// PEM CA certificate to trust for children over TLS (they are called
+    /// over TLS when given).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    front_end: FrontEndFlags,
+    #[command(flatten)]
+    query_memory: QueryMemoryFlag,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,6 +106,10 @@ struct LocalArgs {
     demo_rows: u64,
     #[command(flatten)]
     store: StoreFlags,
+    #[command(flatten)]
+    front_end: FrontEndFlags,
+    #[command(flatten)]
+    query_memory: QueryMemoryFlag,
 }
 
 #[derive(Debug, clap::Args)]
@@ -84,6 +123,18 @@ struct LeafArgs {
     /// Directory on disk where sealed blocks are copied, to survive reboots.
     #[arg(long)]
     backup_dir: Option<PathBuf>,
+    /// File with the secret the fleet's processes share; calls without it
+    /// are refused.
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    /// Listen beyond loopback without --cluster-secret-file: anyone who
+    /// reaches the port may read and write this leaf's tables.
+    #[arg(long)]
+    insecure: bool,
+    #[command(flatten)]
+    tls: TlsFlags,
+    #[command(flatten)]
+    query_memory: QueryMemoryFlag,
     #[command(flatten)]
     store: StoreFlags,
 }
@@ -139,13 +190,23 @@ impl Cli {
                 .await?;
                 Ok(())
             }
+            Command::Token(command) => command.run(),
             Command::Aggregator(args) => {
+                args.front_end.check_exposure(&[args.flight, args.http])?;
+                let cluster_secret = load_cluster_secret(args.cluster_secret_file.as_ref())?;
                 let config = AggregatorConfig {
                     flight: args.flight,
                     http: args.http,
                     leaves: args.leaves,
                     deadline: parse_duration("--deadline", &args.deadline)?,
                     max_body_bytes: parse_size("--max-body", &args.max_body)? as usize,
+                    body_timeout: parse_duration("--body-timeout", &args.body_timeout)?,
+                    authenticator: args.front_end.authenticator(cluster_secret)?,
+                    cors_origins: args.front_end.cors_origin.clone(),
+                    tls: args.front_end.tls.files(),
+                    tls_ca: args.tls_ca,
+                    max_concurrent_queries: args.front_end.max_concurrent_queries,
+                    query_memory_limit: args.query_memory.bytes()?,
                 };
                 run_aggregator(config, shutdown_signal(), |bound| {
                     println!(
@@ -164,6 +225,7 @@ impl Cli {
                         reason: "at least one leaf".into(),
                     });
                 }
+                args.front_end.check_exposure(&[args.flight, args.http])?;
                 let limits = args.store.parse()?;
                 let config = LocalConfig {
                     leaves: args.leaves,
@@ -175,6 +237,15 @@ impl Cli {
                     memory_limit: limits.memory_limit,
                     retention: limits.retention,
                     demo_rows: args.demo.then_some(args.demo_rows),
+                    // The in-process leaves and aggregator share a secret of
+                    // their own, so the leaves' ports answer nobody else.
+                    authenticator: args
+                        .front_end
+                        .authenticator(Some(ClusterSecret::generate()))?,
+                    cors_origins: args.front_end.cors_origin.clone(),
+                    tls: args.front_end.tls.files(),
+                    max_concurrent_queries: args.front_end.max_concurrent_queries,
+                    query_memory_limit: args.query_memory.bytes()?,
                 };
                 run_local(config, shutdown_signal()).await
             }
@@ -185,8 +256,18 @@ impl Cli {
 impl LeafArgs {
     fn into_config(self) -> Result<LeafConfig, CliError> {
         let limits = self.store.parse()?;
+        if self.cluster_secret_file.is_none() && !self.insecure {
+            refuse_exposed(
+                &[self.listen],
+                "--cluster-secret-file",
+                "anyone who reaches the port could read and write this leaf's tables",
+            )?;
+        }
         Ok(LeafConfig {
             listen: self.listen,
+            query_memory_limit: self.query_memory.bytes()?,
+            cluster_secret: load_cluster_secret(self.cluster_secret_file.as_ref())?,
+            tls: self.tls.files(),
             store: StoreConfig {
                 data_dir: self.data_dir,
                 backup_dir: self.backup_dir,

@@ -7,10 +7,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use shoal_aggregator::auth::Authenticator;
 use shoal_aggregator::fleet::Fleet;
 use shoal_aggregator::routing::IngestRouter;
 use shoal_aggregator::{AggregatorConfig, run_aggregator};
 use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
+use shoal_proto::cluster_auth::ClusterSecret;
+use shoal_proto::tls::TlsFiles;
 use tokio::sync::oneshot;
 use tracing::info;
 
@@ -29,6 +32,12 @@ pub struct LocalConfig {
     pub memory_limit: Option<u64>,
     pub retention: Option<Duration>,
     pub demo_rows: Option<u64>,
+    /// Tokens and the cluster secret the leaves share with the aggregator.
+    pub authenticator: Authenticator,
+    pub cors_origins: Vec<String>,
+    pub tls: Option<TlsFiles>,
+    pub max_concurrent_queries: usize,
+    pub query_memory_limit: usize,
 }
 
 /// Runs until `shutdown` resolves.
@@ -51,6 +60,9 @@ pub async fn run_local(
                 retention: config.retention,
                 seal_age: config.seal_age,
             },
+            query_memory_limit: config.query_memory_limit,
+            cluster_secret: config.authenticator.cluster_secret.clone(),
+            tls: None,
         };
         let (sender, receiver) = oneshot::channel();
         let stop = shutdown.clone();
@@ -78,6 +90,13 @@ pub async fn run_local(
         leaves: addresses.clone(),
         deadline: config.deadline,
         max_body_bytes: shoal_aggregator::server::DEFAULT_MAX_BODY_BYTES,
+        body_timeout: shoal_aggregator::ingest::state::DEFAULT_BODY_TIMEOUT,
+        authenticator: config.authenticator.clone(),
+        cors_origins: config.cors_origins.clone(),
+        tls: config.tls.clone(),
+        tls_ca: None,
+        max_concurrent_queries: config.max_concurrent_queries,
+        query_memory_limit: config.query_memory_limit,
     };
     let (ready_sender, ready) = oneshot::channel();
     let serving = tokio::spawn(run_aggregator(aggregator, shutdown.clone(), move |bound| {
@@ -90,7 +109,12 @@ pub async fn run_local(
         };
     };
     if let Some(rows) = config.demo_rows {
-        load_demo(&addresses, rows).await?;
+        load_demo(
+            &addresses,
+            config.authenticator.cluster_secret.clone(),
+            rows,
+        )
+        .await?;
     }
     println!(
         "shoal local ready: {} leaves, Flight SQL on grpc://{}, HTTP and dashboard on http://{}",
@@ -108,8 +132,12 @@ pub async fn run_local(
 
 /// Fills the demo table through the same routing as real ingest, unless it
 /// already holds rows (a restart reattached them).
-async fn load_demo(addresses: &[String], rows: u64) -> Result<(), CliError> {
-    let fleet = Fleet::new(addresses)?;
+async fn load_demo(
+    addresses: &[String],
+    cluster_secret: Option<ClusterSecret>,
+    rows: u64,
+) -> Result<(), CliError> {
+    let fleet = Fleet::new(addresses, cluster_secret)?;
     fleet.refresh().await;
     if fleet.table(DEMO_TABLE).is_some_and(|t| t.rows > 0) {
         info!("demo table {DEMO_TABLE} already holds rows; not loading again");

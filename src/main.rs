@@ -5,6 +5,8 @@ mod cli;
 mod demo;
 mod error;
 mod local;
+mod security_flags;
+mod token;
 
 use std::process::ExitCode;
 
@@ -25,7 +27,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Deep expressions recurse in DataFusion; see `shoal_leaf::sql_guard`.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(shoal_leaf::sql_guard::THREAD_STACK_BYTES)
         .enable_all()
         .build()
     {

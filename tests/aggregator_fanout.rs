@@ -372,8 +372,13 @@ async fn bad_sql_gets_its_position_and_an_unknown_table_its_name() {
         "{answer}"
     );
 
-    let (status, _, body) =
-        http_request(aggregator.http, "POST", "/api/v1/query", &[], b"not json");
+    let (status, _, body) = http_request(
+        aggregator.http,
+        "POST",
+        "/api/v1/query",
+        &[("content-type", "application/json")],
+        b"not json",
+    );
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("must be JSON"));
 

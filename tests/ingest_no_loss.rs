@@ -47,7 +47,7 @@ fn rows_acknowledged_over_http_survive_leaf_kills() {
                     http,
                     "POST",
                     "/api/v1/ingest/numbered",
-                    &[],
+                    &[("content-type", "application/x-ndjson")],
                     body.as_bytes(),
                 );
                 if status == 200 {
@@ -138,7 +138,7 @@ fn rows_go_to_another_leaf_when_the_chosen_one_hangs() {
         aggregator.http,
         "POST",
         "/api/v1/ingest/patient",
-        &[],
+        &[("content-type", "application/x-ndjson")],
         body.as_bytes(),
     );
     let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();

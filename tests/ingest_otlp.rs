@@ -13,6 +13,7 @@ mod common;
 
 use std::io::Write;
 
+use common::secured::SecuredStack;
 use common::stack::Stack;
 use common::*;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -240,13 +241,14 @@ fn the_opentelemetry_python_sdk_exports_over_grpc_and_http() {
     let Some(python) = client_tool("SHOAL_PYTHON") else {
         return;
     };
-    let stack = Stack::start(2);
+    // The exporters send the token as `authorization: Bearer T`.
+    let stack = SecuredStack::start(2, &[], &[]);
     let run = |protocol: &str, endpoint: String, service: &str, count: usize| -> String {
         let count = count.to_string();
         let printed = run_python(
             &python,
             "otel_client.py",
-            &[protocol, &endpoint, service, &count],
+            &[protocol, &endpoint, service, &count, &stack.tokens.shipper],
         );
         let trace_id = printed
             .lines()

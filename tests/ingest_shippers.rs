@@ -1,8 +1,9 @@
-//! Real log shippers, unchanged, with nothing but Shoal's URL in their
-//! configuration: syslog-ng's `http()` destination posting JSON lines to
-//! `POST /api/v1/ingest/{table}`, and rsyslog's omelasticsearch posting
-//! `_bulk`. Each receives syslog lines over TCP, forwards them to a real
-//! aggregator, and the rows are read back with SQL.
+//! Real log shippers, unchanged, with nothing but Shoal's URL and a token
+//! (as HTTP Basic password) in their configuration: syslog-ng's `http()`
+//! destination posting JSON lines to `POST /api/v1/ingest/{table}`, and
+//! rsyslog's omelasticsearch posting `_bulk`. Each receives syslog lines over
+//! TCP, forwards them to a real aggregator that requires tokens, and the
+//! rows are read back with SQL.
 //!
 //! The shippers are named by `SHOAL_SYSLOG_NG` (the syslog-ng binary) and
 //! `SHOAL_RSYSLOGD` + `SHOAL_RSYSLOG_MODULES` (rsyslogd and its module
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::stack::Stack;
+use common::secured::{SecuredStack, bearer};
 use common::*;
 use serde_json::json;
 
@@ -89,7 +90,8 @@ fn send_syslog(mut stream: TcpStream) {
 }
 
 /// The rows a shipper stored, checked field by field.
-fn check_rows(stack: &Stack, table: &str, shipper: &Shipper) {
+fn check_rows(stack: &SecuredStack, table: &str, shipper: &Shipper) {
+    let reader = bearer(&stack.tokens.admin);
     let sql = format!(
         "SELECT count(*), count(DISTINCT message), count(DISTINCT host), min(program),
                 sum(CASE WHEN severity = 'warning' THEN 1 ELSE 0 END),
@@ -99,7 +101,8 @@ fn check_rows(stack: &Stack, table: &str, shipper: &Shipper) {
     );
     let mut last = serde_json::Value::Null;
     for _ in 0..100 {
-        let (status, answer) = http_query(stack.aggregator.http, &sql, &[]);
+        let (status, answer) =
+            http_query(stack.aggregator.http, &sql, &[("authorization", &reader)]);
         if status == 200 && answer["rows"][0][0] == json!(LINES) {
             assert_eq!(
                 answer["rows"][0],
@@ -122,7 +125,7 @@ fn syslog_ng_http_destination_posts_json_lines() {
     let Some(syslog_ng) = client_tool("SHOAL_SYSLOG_NG") else {
         return;
     };
-    let stack = Stack::start(2);
+    let stack = SecuredStack::start(2, &[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let listen = free_address();
     let (host, port) = listen.rsplit_once(':').expect("address");
@@ -133,13 +136,15 @@ source s_in {{ network(ip("{host}") port({port}) transport("tcp")); }};
 destination d_shoal {{
   http(url("http://{http}/api/v1/ingest/syslog_ng")
     method("POST")
+    user("shipper") password("{token}")
     headers("Content-Type: application/x-ndjson")
     body("$(format-json host=$HOST program=$PROGRAM pid=int64($PID) message=$MSG severity=$LEVEL facility=$FACILITY @timestamp=$ISODATE)")
     batch-lines(50) batch-timeout(100));
 }};
 log {{ source(s_in); destination(d_shoal); }};
 "#,
-        http = stack.aggregator.http
+        http = stack.aggregator.http,
+        token = stack.tokens.shipper,
     );
     let path = |name: &str| dir.path().join(name);
     std::fs::write(path("syslog-ng.conf"), config).expect("config");
@@ -162,7 +167,7 @@ log {{ source(s_in); destination(d_shoal); }};
     let (_, answer) = http_query(
         stack.aggregator.http,
         "SELECT min(pid), max(pid), min(facility) FROM syslog_ng",
-        &[],
+        &[("authorization", &bearer(&stack.tokens.admin))],
     );
     assert_eq!(answer["rows"][0], json!([4242, 4242, "user"]));
 }
@@ -175,7 +180,7 @@ fn rsyslog_omelasticsearch_posts_bulk() {
     ) else {
         return;
     };
-    let stack = Stack::start(2);
+    let stack = SecuredStack::start(2, &[], &[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let listen = free_address();
     let (host, port) = listen.rsplit_once(':').expect("address");
@@ -193,11 +198,13 @@ template(name="shoal_doc" type="list" option.jsonf="on") {{
   property(outname="message" name="msg" format="jsonf")
 }}
 action(type="omelasticsearch" server="{server}" serverport="{server_port}" searchIndex="rsyslog_logs"
+       uid="shipper" pwd="{token}"
        template="shoal_doc" bulkmode="on" errorFile="{work}/es-errors.json")
 "#,
         work = dir.path().display(),
         server = http.ip(),
         server_port = http.port(),
+        token = stack.tokens.shipper,
     );
     let path = |name: &str| dir.path().join(name);
     std::fs::write(path("rsyslog.conf"), config).expect("config");

@@ -23,6 +23,7 @@ use shoal_proto::{
 };
 use tonic::transport::Channel;
 
+pub mod secured;
 pub mod stack;
 
 /// Path of the `shoal` binary under test.

@@ -30,9 +30,17 @@ impl Stack {
     }
 
     /// `POST path` to the aggregator's HTTP port: status and JSON answer
-    /// (`null` when the answer is not JSON).
+    /// (`null` when the answer is not JSON). Without a `content-type` in
+    /// `headers`, the body goes as `application/x-ndjson`, as shippers send it.
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Value) {
-        let (status, _, body) = http_request(self.aggregator.http, "POST", path, headers, body);
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if !all
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            all.push(("content-type", "application/x-ndjson"));
+        }
+        let (status, _, body) = http_request(self.aggregator.http, "POST", path, &all, body);
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 

@@ -2,7 +2,8 @@
 exporter, the way a Python service does: the standard `logging` module,
 the SDK's LoggingHandler and a batch processor, inside a traced span.
 
-Usage: otel_client.py grpc|http ENDPOINT SERVICE COUNT
+Usage: otel_client.py grpc|http ENDPOINT SERVICE COUNT [TOKEN]
+(TOKEN goes as `authorization: Bearer TOKEN`, as OTEL_EXPORTER_OTLP_HEADERS would send it)
 Prints "otel ok TRACE_ID" once every record was exported.
 """
 
@@ -41,15 +42,16 @@ class CheckedExporter:
 
 def main():
     protocol, endpoint, service, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    headers = {"authorization": f"Bearer {sys.argv[5]}"} if len(sys.argv) > 5 else None
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-        inner = OTLPLogExporter(endpoint=endpoint, insecure=True)
+        inner = OTLPLogExporter(endpoint=endpoint, insecure=True, headers=headers)
     else:
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-        inner = OTLPLogExporter(endpoint=endpoint + "/v1/logs", compression=Compression.Gzip)
+        inner = OTLPLogExporter(endpoint=endpoint + "/v1/logs", compression=Compression.Gzip, headers=headers)
     exporter = CheckedExporter(inner)
     resource = Resource.create({"service.name": service, "deployment.environment": "test"})
     provider = LoggerProvider(resource=resource)
