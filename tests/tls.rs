@@ -125,7 +125,7 @@ fn curl_and_adbc_reach_shoal_over_tls() {
             "{\"sql\": \"SELECT count(*) FROM requests\"}",
         )
         .1;
-        if answer["rows"][0][0] == Value::from(3) {
+        if answer["rows"][0][0] == 3 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

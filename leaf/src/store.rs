@@ -21,6 +21,9 @@ use crate::backup::Backup;
 use crate::error::{LeafError, Result};
 use crate::table::{Table, TableStats};
 
+/// Tables one leaf holds at most; rows for a new table past it are refused.
+pub const MAX_TABLES: usize = 10_000;
+
 /// How a leaf's storage is set up.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -144,6 +147,12 @@ impl Store {
         let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
         if let Some(table) = tables.get(name) {
             return Ok(table.clone());
+        }
+        if tables.len() >= MAX_TABLES {
+            return Err(LeafError::BadRequest(format!(
+                "table {name:?} would be this leaf's table number {}, over the limit of {MAX_TABLES}",
+                tables.len() + 1
+            )));
         }
         let table = Arc::new(Table::create(name, self.tables_dir.join(name))?);
         tables.insert(name.to_string(), table.clone());
