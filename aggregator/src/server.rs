@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::auth::browser::CorsOrigins;
-use crate::auth::grpc_layer::GrpcAuthLayer;
+use crate::auth::grpc_layer::grpc_auth;
 use crate::child::ChildService;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, MAX_MESSAGE_BYTES};
@@ -150,9 +150,7 @@ pub async fn run_aggregator(
             .map_err(|e| AggregatorError::Internal(format!("TLS: {e}")))?;
     }
     let grpc = grpc
-        .layer(GrpcAuthLayer {
-            authenticator: authenticator.clone(),
-        })
+        .layer(grpc_auth(authenticator.clone()))
         .layer(TrailersLayer)
         .add_service(
             FlightServiceServer::new(flight_sql)

@@ -20,7 +20,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
-use shoal_proto::cluster_auth::{ClusterSecret, RequireClusterSecretLayer};
+use shoal_proto::cluster_auth::{ClusterSecret, require_cluster_secret};
 use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
     ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, IngestRequest,
@@ -106,9 +106,7 @@ pub async fn run_leaf(
             .map_err(|e| LeafError::BadRequest(format!("TLS: {e}")))?;
     }
     server
-        .layer(RequireClusterSecretLayer {
-            secret: config.cluster_secret.clone(),
-        })
+        .layer(require_cluster_secret(config.cluster_secret.clone()))
         .add_service(
             LeafServer::new(service.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -4,7 +4,7 @@
 //! (`--cluster-secret-file`; `shoal local` makes one in memory). Every call
 //! between tiers carries it in the [`CLUSTER_SECRET_HEADER`] metadata
 //! ([`ClusterSecretInterceptor`] on the caller's side); a leaf started with
-//! a secret refuses every call without it ([`RequireClusterSecretLayer`]),
+//! a secret refuses every call without it ([`require_cluster_secret`]),
 //! and an aggregator serves its internal calls (plan fragments, the
 //! `shoal.v1.Leaf` service of a child) only to callers that have it. User
 //! tokens never open those calls.
@@ -14,14 +14,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
-use tower::{Layer, Service};
+
+use crate::check_layer::CheckLayer;
 
 /// Metadata key that carries the cluster secret between tiers.
 pub const CLUSTER_SECRET_HEADER: &str = "x-shoal-cluster-secret";
@@ -103,59 +102,17 @@ impl Interceptor for ClusterSecretInterceptor {
     }
 }
 
-/// Refuses every call that does not carry the secret (`UNAUTHENTICATED`).
-/// Without a secret it lets everything through.
-#[derive(Debug, Clone, Default)]
-pub struct RequireClusterSecretLayer {
-    pub secret: Option<ClusterSecret>,
-}
-
-impl<S> Layer<S> for RequireClusterSecretLayer {
-    type Service = RequireClusterSecret<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireClusterSecret {
-            inner,
-            secret: self.secret.clone(),
-        }
-    }
-}
-
-/// The service [`RequireClusterSecretLayer`] wraps around.
-#[derive(Debug, Clone)]
-pub struct RequireClusterSecret<S> {
-    inner: S,
+/// A layer refusing every call that does not carry `secret`
+/// (`UNAUTHENTICATED`); without a secret it lets everything through.
+pub fn require_cluster_secret(
     secret: Option<ClusterSecret>,
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S, RequestBody, ResponseBody> Service<http::Request<RequestBody>> for RequireClusterSecret<S>
-where
-    S: Service<http::Request<RequestBody>, Response = http::Response<ResponseBody>>,
-    S::Future: Send + 'static,
-    ResponseBody: Default + Send + 'static,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(context)
-    }
-
-    fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
-        if let Some(secret) = &self.secret
-            && !secret.is_carried_by(request.headers())
-        {
-            let refused = Status::unauthenticated(
-                "this Shoal process serves only its own cluster: the call lacks the cluster secret (--cluster-secret-file)",
-            )
-            .into_http();
-            return Box::pin(async move { Ok(refused) });
-        }
-        Box::pin(self.inner.call(request))
-    }
+) -> CheckLayer<impl Fn(&mut http::request::Parts) -> Result<(), Status> + Clone> {
+    CheckLayer::new(move |request: &mut http::request::Parts| match &secret {
+        Some(secret) if !secret.is_carried_by(&request.headers) => Err(Status::unauthenticated(
+            "this Shoal process serves only its own cluster: the call lacks the cluster secret (--cluster-secret-file)",
+        )),
+        _ => Ok(()),
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 #![allow(clippy::derive_partial_eq_without_eq)]
 
+pub mod check_layer;
 pub mod cluster_auth;
 pub mod tls;
 
