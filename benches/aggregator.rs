@@ -88,7 +88,13 @@ fn fan_out(c: &mut Criterion) {
         b.iter(|| {
             runtime.block_on(async {
                 let outcome = engine
-                    .run(sql, QueryOptions::default())
+                    .run(
+                        sql,
+                        QueryOptions {
+                            caller: Some(shoal_aggregator::auth::Caller::trusted()),
+                            ..QueryOptions::default()
+                        },
+                    )
                     .await
                     .expect("query");
                 assert_eq!(outcome.completeness.leaves_answered, LEAVES as u64);

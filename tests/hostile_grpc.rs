@@ -558,7 +558,7 @@ async fn grpc_refuses_hostile_fragments_tickets_and_handles() {
         case,
         do_get(&leaves[1], scan).await,
         Code::InvalidArgument,
-        &["the SQL holds 5001 operators", "over the limit of 4096"],
+        &["the SQL holds", "operators, over the limit of 4096"],
     );
     assert_alive(&stack, case, "hostile", 20);
 
@@ -571,7 +571,7 @@ async fn grpc_refuses_hostile_fragments_tickets_and_handles() {
         case,
         get_flight_info(&aggregator, command.as_any().encode_to_vec(), &[]).await,
         Code::InvalidArgument,
-        &["the SQL holds 100000 operators", "over the limit of 4096"],
+        &["the SQL holds", "operators, over the limit of 4096"],
     );
     assert_alive(&stack, case, "hostile", 20);
 }

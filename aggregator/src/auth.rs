@@ -155,6 +155,14 @@ impl Caller {
         }
     }
 
+    /// A caller with no rights at all.
+    pub fn nobody() -> Self {
+        Self {
+            access: Access::Nothing,
+            cluster: false,
+        }
+    }
+
     /// The caller's name for logs and errors.
     pub fn name(&self) -> &str {
         match &self.access {

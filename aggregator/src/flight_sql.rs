@@ -117,11 +117,14 @@ impl FlightSqlFrontEnd {
     ) -> std::result::Result<Response<FlightInfo>, Status> {
         let mut options = QueryOptions::from_headers(&metadata.clone().into_headers())?;
         options.parameters = parameters;
+        let owner = caller.name().to_string();
         options.caller = Some(caller);
         let outcome = self.engine.run(sql, options).await;
         self.metrics.observe(&outcome);
         let outcome = outcome?;
-        let handle = outcome.query_id.clone();
+        // Random, not the query id (logs and children see that), and kept
+        // under the caller's name: another token cannot fetch it.
+        let handle = format!("{:032x}", rand::random::<u128>());
         let ticket = TicketStatementQuery {
             statement_handle: handle.clone().into(),
         };
@@ -136,7 +139,7 @@ impl FlightSqlFrontEnd {
             .with_descriptor(descriptor)
             .with_total_records(rows as i64)
             .with_app_metadata(Bytes::from(completeness.to_json()));
-        self.store_result(handle, outcome);
+        self.store_result(result_key(&owner, &handle), outcome);
         let mut response = Response::new(info);
         add_headers(response.metadata_mut(), &completeness);
         Ok(response)
@@ -170,11 +173,15 @@ impl FlightSqlFrontEnd {
         results.insert(handle, (Instant::now(), outcome));
     }
 
-    fn take_result(&self, handle: &[u8]) -> std::result::Result<QueryOutcome, Status> {
+    fn take_result(
+        &self,
+        caller: &Caller,
+        handle: &[u8],
+    ) -> std::result::Result<QueryOutcome, Status> {
         let handle = String::from_utf8_lossy(handle).to_string();
         let mut results = self.results.lock().unwrap_or_else(|p| p.into_inner());
         results
-            .remove(&handle)
+            .remove(&result_key(caller.name(), &handle))
             .map(|(_, outcome)| outcome)
             .ok_or_else(|| {
                 Status::not_found(format!(
@@ -189,6 +196,11 @@ impl FlightSqlFrontEnd {
     ) -> std::result::Result<(String, Vec<ScalarValue>), Status> {
         decode_handle(handle).map_err(Status::invalid_argument)
     }
+}
+
+/// Where a result waits: its handle under the name of the caller who ran it.
+fn result_key(owner: &str, handle: &str) -> String {
+    format!("{owner}\u{0}{handle}")
 }
 
 fn add_headers(metadata: &mut MetadataMap, completeness: &Completeness) {
@@ -354,8 +366,9 @@ impl FlightSqlService for FlightSqlFrontEnd {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> std::result::Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        caller_of(&request).require(Role::Read)?;
-        result_response(self.take_result(&ticket.statement_handle)?)
+        let caller = caller_of(&request);
+        caller.require(Role::Read)?;
+        result_response(self.take_result(&caller, &ticket.statement_handle)?)
     }
 
     async fn do_action_create_prepared_statement(

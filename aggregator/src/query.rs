@@ -31,7 +31,7 @@ use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
 use crate::remote_table::RemoteTable;
 use crate::split::SplitForLeaves;
-use crate::statement_policy::{check_plan, check_statement, drop_table_name};
+use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
 use shoal_leaf::query_memory::query_runtime;
 use shoal_leaf::sql_guard::check_operator_count;
 use shoal_leaf::utc_date_trunc::register_functions;
@@ -57,7 +57,7 @@ pub struct QueryOptions {
     pub min_completeness: Option<f64>,
     /// Values for `$1`, `$2`, ... placeholders.
     pub parameters: Vec<ScalarValue>,
-    /// Who asks; `None` is Shoal itself (every table).
+    /// Who asks; `None` has no rights (every front end sets it).
     pub caller: Option<Caller>,
 }
 
@@ -160,12 +160,20 @@ impl QueryEngine {
                 self.limits.max_concurrent
             ))
         };
-        if self.waiting.fetch_add(1, SeqCst) >= self.limits.max_concurrent {
-            self.waiting.fetch_sub(1, SeqCst);
+        // Counted out when this call ends, also when its caller goes away
+        // while it waits (the future is dropped).
+        struct InQueue<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for InQueue<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let before = self.waiting.fetch_add(1, SeqCst);
+        let _in_queue = InQueue(&self.waiting);
+        if before >= self.limits.max_concurrent {
             return Err(busy());
         }
         let waited = tokio::time::timeout(QUEUE_WAIT, self.running.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, SeqCst);
         match waited {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(busy()),
@@ -218,11 +226,13 @@ impl QueryEngine {
 
     /// Runs `sql` to completion.
     pub async fn run(&self, sql: &str, options: QueryOptions) -> Result<QueryOutcome> {
+        // Before anything parses it (the DROP check below does).
+        check_operator_count(sql).map_err(AggregatorError::Query)?;
         let _turn = self.admit().await?;
         let query_id = format!("{:016x}", rand::random::<u64>());
-        if let Some(table) = dropped_table(sql) {
-            let caller = options.caller.clone().unwrap_or_else(Caller::trusted);
-            return self.drop_table(&table, &caller, query_id).await;
+        if let Some(dropped) = dropped_table(sql) {
+            let caller = options.caller.clone().unwrap_or_else(Caller::nobody);
+            return self.drop_table(&dropped, &caller, query_id).await;
         }
         let span = info_span!("query", query_id = %query_id);
         let outcome = self
@@ -245,16 +255,18 @@ impl QueryEngine {
     /// `DROP TABLE t`: an admin's way to delete a table on every leaf.
     async fn drop_table(
         &self,
-        table: &str,
+        statement: &DropTable,
         caller: &Caller,
         query_id: String,
     ) -> Result<QueryOutcome> {
         let started = Instant::now();
+        let table = statement.table.as_str();
         caller.require_table(Role::Admin, table)?;
-        if self.fleet.table(table).is_none() {
-            return Err(AggregatorError::Query(format!("table {table:?} not found")));
-        }
-        let dropped = self.fleet.drop_table(table).await?;
+        let dropped = match self.fleet.table(table) {
+            Some(_) => self.fleet.drop_table(table).await?,
+            None if statement.if_exists => Default::default(),
+            None => return Err(AggregatorError::Query(format!("table {table:?} not found"))),
+        };
         info!(
             table,
             caller = caller.name(),
@@ -300,7 +312,7 @@ impl QueryEngine {
             query_id.clone(),
             started + options.deadline.unwrap_or(self.default_deadline),
         ));
-        let caller = options.caller.clone().unwrap_or_else(Caller::trusted);
+        let caller = options.caller.clone().unwrap_or_else(Caller::nobody);
         caller.require(Role::Read)?;
         let context = self.session(query.clone(), &caller)?;
         let (shoal_options, mut plan) =
@@ -500,7 +512,7 @@ fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> Ag
 }
 
 /// The table of a request that is one `DROP TABLE t` statement.
-fn dropped_table(sql: &str) -> Option<String> {
+fn dropped_table(sql: &str) -> Option<DropTable> {
     let starts_with_drop = sql
         .trim_start()
         .get(..4)

@@ -168,7 +168,10 @@ pub async fn run_aggregator(
         HttpState { engine, metrics },
         ingest,
         authenticator,
-        CorsOrigins(Arc::new(config.cors_origins.clone())),
+        CorsOrigins {
+            origins: Arc::new(config.cors_origins.clone()),
+            tokens_required: config.authenticator.requires_tokens(),
+        },
     );
     let http = match &config.tls {
         None => {

@@ -100,25 +100,46 @@ fn check_set(set: &Set) -> Result<()> {
     Ok(())
 }
 
+/// A `DROP TABLE [IF EXISTS] t` statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropTable {
+    /// The name as DataFusion reads it: unquoted parts lowercased.
+    pub table: String,
+    pub if_exists: bool,
+}
+
 /// The table a `DROP TABLE t` statement names, if that is what it is.
-pub fn drop_table_name(statement: &Statement) -> Option<String> {
+pub fn drop_table_name(statement: &Statement) -> Option<DropTable> {
     let Statement::Statement(inner) = statement else {
         return None;
     };
-    match &**inner {
-        ast::Statement::Drop {
-            object_type: ObjectType::Table,
-            names,
-            ..
-        } if names.len() == 1 => names.first().map(|name| {
-            name.0
-                .iter()
-                .map(|part| part.to_string().trim_matches('"').to_string())
-                .collect::<Vec<_>>()
-                .join(".")
-        }),
-        _ => None,
-    }
+    let ast::Statement::Drop {
+        object_type: ObjectType::Table,
+        names,
+        if_exists,
+        ..
+    } = &**inner
+    else {
+        return None;
+    };
+    let [name] = names.as_slice() else {
+        return None;
+    };
+    let parts = name
+        .0
+        .iter()
+        .map(|part| {
+            let ident = part.as_ident()?;
+            Some(match ident.quote_style {
+                Some(_) => ident.value.clone(),
+                None => ident.value.to_lowercase(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(DropTable {
+        table: parts.join("."),
+        if_exists: *if_exists,
+    })
 }
 
 /// The second guard: no DDL, DML or statement node in the planned query.
@@ -208,11 +229,18 @@ mod tests {
 
     #[test]
     fn drop_table_is_recognised() {
-        let statements =
-            DFParser::parse_sql_with_dialect("DROP TABLE logs", &GenericDialect {}).unwrap();
-        assert_eq!(drop_table_name(&statements[0]), Some("logs".to_string()));
-        let statements =
-            DFParser::parse_sql_with_dialect("DROP VIEW logs", &GenericDialect {}).unwrap();
-        assert_eq!(drop_table_name(&statements[0]), None);
+        let dropped = |sql: &str| {
+            let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).unwrap();
+            drop_table_name(&statements[0])
+        };
+        let logs = |if_exists| DropTable {
+            table: "logs".to_string(),
+            if_exists,
+        };
+        assert_eq!(dropped("DROP TABLE logs"), Some(logs(false)));
+        assert_eq!(dropped("DROP TABLE Logs"), Some(logs(false)));
+        assert_eq!(dropped("DROP TABLE IF EXISTS \"logs\""), Some(logs(true)));
+        assert_eq!(dropped("DROP TABLE \"Logs\"").unwrap().table, "Logs");
+        assert_eq!(dropped("DROP VIEW logs"), None);
     }
 }

@@ -16,6 +16,7 @@
 //! failed: every sealed block whose copy is missing from the backup
 //! directory is queued again.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -49,6 +50,8 @@ pub struct Backup {
     jobs: Arc<Mutex<Sender<Job>>>,
     /// Set by the copying thread when a copy failed since the last catch-up.
     copy_failed: Arc<AtomicBool>,
+    /// Copies queued and not yet done, so a catch-up queues none twice.
+    queued: Arc<Mutex<HashSet<(String, BlockId)>>>,
 }
 
 impl Backup {
@@ -59,22 +62,32 @@ impl Backup {
             reason: format!("cannot create the backup directory: {source}"),
         })?;
         let (sender, receiver) = channel();
-        let worker_dir = dir.clone();
         let copy_failed = Arc::new(AtomicBool::new(false));
-        let worker_failed = copy_failed.clone();
+        let queued: Arc<Mutex<HashSet<(String, BlockId)>>> = Arc::default();
+        let worker = Worker {
+            dir: dir.clone(),
+            copy_failed: copy_failed.clone(),
+            queued: queued.clone(),
+        };
         std::thread::Builder::new()
             .name("shoal-backup".to_string())
-            .spawn(move || run(&worker_dir, receiver, &worker_failed))
+            .spawn(move || worker.run(receiver))
             .map_err(|e| LeafError::io(&dir, e))?;
         Ok(Self {
             dir,
             jobs: Arc::new(Mutex::new(sender)),
             copy_failed,
+            queued,
         })
     }
 
     /// Queues a copy of block `id` of `table` from the data directory `from`.
     pub fn copy_block(&self, table: &str, id: BlockId, from: &Path) {
+        let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        if !queued.insert((table.to_string(), id)) {
+            return;
+        }
+        drop(queued);
         self.send(Job::Copy {
             table: table.to_string(),
             id,
@@ -109,8 +122,13 @@ impl Backup {
         });
     }
 
-    /// Queues the removal of every backup copy of `table`.
+    /// Removes every backup copy of `table` now, and once more after the
+    /// copies queued before (which could bring some back).
     pub fn remove_table(&self, table: &str) {
+        let table_dir = self.dir.join(table);
+        if let Err(error) = std::fs::remove_dir_all(&table_dir).or_else(ignore_missing) {
+            warn!(path = %table_dir.display(), %error, "could not remove a dropped table's backup");
+        }
         self.send(Job::RemoveTable {
             table: table.to_string(),
         });
@@ -156,16 +174,41 @@ impl Backup {
     }
 }
 
-fn run(dir: &Path, jobs: Receiver<Job>, copy_failed: &AtomicBool) {
-    for job in jobs {
-        let outcome = match job {
+/// The copying thread's side of a [`Backup`].
+struct Worker {
+    dir: PathBuf,
+    copy_failed: Arc<AtomicBool>,
+    queued: Arc<Mutex<HashSet<(String, BlockId)>>>,
+}
+
+impl Worker {
+    fn run(self, jobs: Receiver<Job>) {
+        for job in jobs {
+            if let Err(error) = self.run_job(job) {
+                warn!(%error, "backup job failed");
+            }
+        }
+    }
+
+    fn run_job(&self, job: Job) -> Result<()> {
+        let dir = &self.dir;
+        match job {
             Job::Copy { table, id, from } => {
                 let to = dir.join(&table);
-                let copied = std::fs::create_dir_all(&to)
-                    .map_err(|e| LeafError::io(&to, e))
-                    .and_then(|()| copy_block_files(&from, id, &to));
+                let source_gone = !from.join(id.file_name()).exists();
+                let copied = match source_gone {
+                    // Dropped by retention or with its table: nothing to keep.
+                    true => Ok(()),
+                    false => std::fs::create_dir_all(&to)
+                        .map_err(|e| LeafError::io(&to, e))
+                        .and_then(|()| copy_block_files(&from, id, &to)),
+                };
+                self.queued
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&(table, id));
                 if copied.is_err() {
-                    copy_failed.store(true, Ordering::SeqCst);
+                    self.copy_failed.store(true, Ordering::SeqCst);
                 }
                 copied
             }
@@ -187,9 +230,6 @@ fn run(dir: &Path, jobs: Receiver<Job>, copy_failed: &AtomicBool) {
                 let _ = done.send(());
                 Ok(())
             }
-        };
-        if let Err(error) = outcome {
-            warn!(%error, "backup job failed");
         }
     }
 }

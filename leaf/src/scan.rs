@@ -15,6 +15,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
 use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
@@ -60,6 +61,22 @@ pub async fn execute_scan(
     if !request.filter.trim().is_empty() {
         check_operator_count(&request.filter).map_err(LeafError::BadRequest)?;
         let filter = frame.parse_sql_expr(&request.filter)?;
+        // A filter is an expression over the table's columns: a subquery
+        // could reach table functions (`generate_series`) and run unbounded.
+        let has_subquery = filter.exists(|e| {
+            Ok(matches!(
+                e,
+                datafusion::logical_expr::Expr::ScalarSubquery(_)
+                    | datafusion::logical_expr::Expr::Exists(_)
+                    | datafusion::logical_expr::Expr::InSubquery(_)
+            ))
+        })?;
+        if has_subquery {
+            return Err(LeafError::BadRequest(format!(
+                "a scan filter may not hold a subquery: {}",
+                request.filter
+            )));
+        }
         frame = frame.filter(filter)?;
     }
     if !request.columns.is_empty() {

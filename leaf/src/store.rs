@@ -21,6 +21,15 @@ use crate::backup::Backup;
 use crate::error::{LeafError, Result};
 use crate::table::{Table, TableStats};
 
+/// Directories of dropped tables, until they are deleted.
+const TOMBSTONE_PREFIX: &str = ".dropped-";
+
+fn remove_tombstone(path: &Path) {
+    if let Err(error) = std::fs::remove_dir_all(path) {
+        warn!(path = %path.display(), %error, "could not delete a dropped table's files");
+    }
+}
+
 /// Tables one leaf holds at most; rows for a new table past it are refused.
 pub const MAX_TABLES: usize = 10_000;
 
@@ -96,6 +105,10 @@ impl Store {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(TOMBSTONE_PREFIX) {
+                remove_tombstone(&entry.path());
+                continue;
+            }
             if validate_table_name(&name).is_err() {
                 warn!(directory = %entry.path().display(), "skipped a directory that is not a table");
                 continue;
@@ -191,17 +204,21 @@ impl Store {
             return Ok(0);
         };
         let rows = table.mark_dropped();
+        // One rename takes the table away whole (a crash mid-delete leaves
+        // a tombstone, which the next start removes, not half a table).
         let dir = table.dir().to_path_buf();
-        std::fs::remove_dir_all(&dir)
-            .or_else(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Ok(()),
-                _ => Err(e),
-            })
-            .map_err(|e| LeafError::io(&dir, e))?;
+        let tombstone = self
+            .tables_dir
+            .join(format!("{TOMBSTONE_PREFIX}{name}-{}", now_micros()));
+        if let Err(error) = std::fs::rename(&dir, &tombstone) {
+            tables.insert(name.to_string(), table);
+            return Err(LeafError::io(&dir, error));
+        }
         if let Some(backup) = &self.backup {
             backup.remove_table(name);
         }
         drop(tables);
+        remove_tombstone(&tombstone);
         info!(table = name, rows, "dropped table");
         Ok(rows)
     }

@@ -192,7 +192,11 @@ impl Table {
         let mut state = self.lock();
         state.dropped = true;
         let sealed: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
-        sealed + state.open.rows as u64
+        let rows = sealed + state.open.rows as u64;
+        state.sealed.clear();
+        state.open.batches.clear();
+        state.open.rows = 0;
+        rows
     }
 
     /// Seals the open block if it holds rows and is older than `age`.
@@ -294,6 +298,10 @@ impl Table {
     /// Drops sealed block `id` (retention); returns the bytes freed.
     pub fn drop_block(&self, id: BlockId, backup: Option<&Backup>) -> Result<u64> {
         let mut state = self.lock();
+        // Its directory may belong to a table of the same name made since.
+        if state.dropped {
+            return Ok(0);
+        }
         let Some(position) = state.sealed.iter().position(|b| b.meta.id == id) else {
             return Ok(0);
         };

@@ -100,7 +100,7 @@ impl WalWriter {
         record.extend_from_slice(&payload);
         if self.broken {
             return Err(LeafError::BadRequest(format!(
-                "the write-ahead segment {} could not be repaired after a failed write; the leaf takes no more rows for this table until it restarts",
+                "the write-ahead segment {} could not be repaired after a failed write; the table takes no more rows until its open block is sealed",
                 self.path.display()
             )));
         }

@@ -11,6 +11,12 @@
 //!
 //! Without an `Origin` header (curl, shippers, SDKs) only the content type
 //! is checked. The dashboard is served from the same origin, so it passes.
+//!
+//! DNS rebinding (a page's own name made to resolve to Shoal's address)
+//! makes a request look same-origin. Where tokens are required, the page
+//! has none; in open mode (no `--auth-file`) a request from a browser
+//! (`Origin` or `Sec-Fetch-Site` present) is answered only when it names the
+//! server by an IP address or `localhost`.
 
 use std::sync::Arc;
 
@@ -20,17 +26,40 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// Origins allowed to call across origins (`--cors-origin`), e.g.
-/// `https://grafana.example.com`; `*` allows every origin.
+/// What browsers may do: origins allowed to call across origins
+/// (`--cors-origin`, e.g. `https://grafana.example.com`; `*` allows every
+/// origin), and whether calls need tokens.
 #[derive(Debug, Clone, Default)]
-pub struct CorsOrigins(pub Arc<Vec<String>>);
+pub struct CorsOrigins {
+    pub origins: Arc<Vec<String>>,
+    pub tokens_required: bool,
+}
 
 impl CorsOrigins {
     fn allows(&self, origin: &str) -> bool {
-        self.0
+        self.origins
             .iter()
             .any(|allowed| allowed == "*" || allowed == origin)
     }
+}
+
+/// The host a request names: `Host`, or the URI's authority (HTTP/2).
+fn requested_host(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()))
+}
+
+/// Whether `host` (with or without a port) is an IP address or localhost.
+fn is_address_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 const ALLOWED_HEADERS: &str = "authorization, content-type, content-encoding, x-shoal-deadline, x-shoal-min-completeness, x-shoal-table";
@@ -61,8 +90,8 @@ pub fn allowed_content_type(headers: &HeaderMap) -> bool {
 }
 
 /// Whether `origin` is this server itself (the dashboard's own requests).
-fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+fn same_origin(origin: &str, host: Option<&str>) -> bool {
+    let Some(host) = host else {
         return false;
     };
     let without_scheme = origin
@@ -82,9 +111,20 @@ pub async fn guard(State(cors): State<CorsOrigins>, request: Request, next: Next
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let host = requested_host(&request);
+    let from_browser = origin.is_some() || request.headers().contains_key("sec-fetch-site");
+    if from_browser && !cors.tokens_required && !host.as_deref().is_some_and(is_address_host) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a browser request for host {:?} is refused: without --auth-file, Shoal answers browsers only at an IP address or localhost (a page could rebind its own name to this address)",
+                host.unwrap_or_default()
+            ),
+        );
+    }
     let cross_origin = origin
         .as_deref()
-        .filter(|origin| !same_origin(origin, request.headers()));
+        .filter(|origin| !same_origin(origin, host.as_deref()));
     if let Some(origin) = cross_origin
         && !cors.allows(origin)
     {
@@ -166,9 +206,24 @@ mod tests {
 
     #[test]
     fn own_origin_is_same() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
-        assert!(same_origin("http://127.0.0.1:8080", &headers));
-        assert!(!same_origin("http://evil.example", &headers));
+        assert!(same_origin("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
+        assert!(!same_origin("http://evil.example", Some("127.0.0.1:8080")));
+        assert!(!same_origin("http://evil.example", None));
+    }
+
+    #[test]
+    fn address_hosts_are_told_from_names() {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "[::1]:8080",
+            "10.0.0.5",
+            "LOCALHOST",
+        ] {
+            assert!(is_address_host(host), "{host}");
+        }
+        for host in ["evil.example:8080", "shoal.internal", "127.0.0.1.nip.io:80"] {
+            assert!(!is_address_host(host), "{host}");
+        }
     }
 }

@@ -9,9 +9,11 @@
 //! Secrets are 256 random bits, so a plain SHA-256 is as strong as a salted
 //! slow hash would be, and a lookup is one hash. `shoal token create`
 //! appends a line; a running aggregator reads the file again when its
-//! modification time changes (checked at most once a second), so new and
-//! deleted tokens take effect without a restart. A file that no longer
-//! parses is ignored (with a warning) and the last good one stays in force.
+//! modification time or size changes (checked at most once a second), so
+//! new and deleted tokens take effect without a restart. The file must
+//! exist when the aggregator starts. A file that can no longer be read or
+//! parsed fails closed: no token is accepted until it is good again (a
+//! revocation must never be lost to a typo).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -49,13 +51,20 @@ pub struct TokenFile {
 #[derive(Debug)]
 struct Cache {
     checked: Instant,
-    modified: Option<SystemTime>,
+    modified: Option<(SystemTime, u64)>,
     by_hash: HashMap<String, Arc<Principal>>,
 }
 
 impl TokenFile {
-    /// Reads `path`; fails when it cannot be read or does not parse.
+    /// Reads `path`; fails when it is missing, cannot be read or does not
+    /// parse.
     pub fn open(path: &Path) -> Result<Self, String> {
+        if !path.exists() {
+            return Err(format!(
+                "{} does not exist: create tokens first with shoal token create",
+                path.display()
+            ));
+        }
         let modified = modified(path);
         let by_hash = read(path)?;
         Ok(Self {
@@ -92,26 +101,25 @@ impl TokenFile {
         if now_modified == cache.modified {
             return;
         }
+        cache.modified = now_modified;
         match read(&self.path) {
-            Ok(by_hash) => {
-                cache.by_hash = by_hash;
-                cache.modified = now_modified;
+            Ok(by_hash) => cache.by_hash = by_hash,
+            Err(error) => {
+                warn!(%error, "token file unreadable: no token is accepted until it is fixed");
+                cache.by_hash.clear();
             }
-            Err(error) => warn!(%error, "token file not reloaded; the last good one stays"),
         }
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn modified(path: &Path) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 fn read(path: &Path) -> Result<HashMap<String, Arc<Principal>>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
-    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let mut by_hash = HashMap::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
