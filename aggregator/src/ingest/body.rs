@@ -104,11 +104,15 @@ pub async fn read_body(
         .to_ascii_lowercase();
     let decoder: Decompressor = match encoding.as_str() {
         "" | "identity" => return Ok((bytes, permit)),
-        "gzip" | "x-gzip" => {
-            |bytes, limit| decompress(flate2::read::MultiGzDecoder::new(bytes.as_ref()), limit)
-        }
-        "zstd" => |bytes, limit| match zstd::stream::read::Decoder::new(bytes.as_ref()) {
-            Ok(decoder) => decompress(decoder, limit),
+        "gzip" | "x-gzip" => |bytes, limit, state| {
+            decompress(
+                flate2::read::MultiGzDecoder::new(bytes.as_ref()),
+                limit,
+                state,
+            )
+        },
+        "zstd" => |bytes, limit, state| match zstd::stream::read::Decoder::new(bytes.as_ref()) {
+            Ok(decoder) => decompress(decoder, limit, state),
             Err(error) => Err(error.to_string()),
         },
         other => {
@@ -119,24 +123,22 @@ pub async fn read_body(
         }
     };
     // Decompressing up to the limit is CPU work: off the async runtime.
-    let decoded = tokio::task::spawn_blocking(move || decoder(bytes, limit))
+    let blocking_state = state.clone();
+    let decoded = tokio::task::spawn_blocking(move || decoder(bytes, limit, &blocking_state))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
     match decoded {
-        Ok(Some(decoded)) => {
-            // The decompressed body takes room in the buffer too.
+        Ok(Decoded::Whole(decoded, room)) => {
             let mut permit = permit;
-            let Some(more) = state.reserve(decoded.len()) else {
-                return Err(BodyError {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    message: "the ingest buffer is full; retry shortly".to_string(),
-                    retry_after: Some(1),
-                });
-            };
-            permit.merge(more);
+            permit.merge(room);
             Ok((decoded.into(), permit))
         }
-        Ok(None) => Err(too_large("decompressed body")),
+        Ok(Decoded::TooLarge) => Err(too_large("decompressed body")),
+        Ok(Decoded::BufferFull) => Err(BodyError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: "the ingest buffer is full; retry shortly".to_string(),
+            retry_after: Some(1),
+        }),
         Err(error) => Err(BodyError::new(
             StatusCode::BAD_REQUEST,
             format!("the {encoding} body could not be decompressed: {error}"),
@@ -144,15 +146,51 @@ pub async fn read_body(
     }
 }
 
-/// Decompresses a body, at most `limit` bytes of it (`None` past that).
-type Decompressor = fn(Bytes, usize) -> Result<Option<Vec<u8>>, String>;
+/// Decompresses a body, at most `limit` bytes of it, taking room in the
+/// ingest buffer as it grows.
+type Decompressor = fn(Bytes, usize, &IngestState) -> Result<Decoded, String>;
 
-/// Decompresses at most `limit` bytes; `None` past that (a bomb).
-fn decompress(reader: impl Read, limit: usize) -> Result<Option<Vec<u8>>, String> {
+/// What decompressing gave.
+enum Decoded {
+    /// The body, and the room it holds in the ingest buffer.
+    Whole(Vec<u8>, OwnedSemaphorePermit),
+    /// Past the limit (a bomb).
+    TooLarge,
+    /// The ingest buffer has no room for more of it.
+    BufferFull,
+}
+
+/// Bytes decompressed between two reservations in the ingest buffer.
+const DECOMPRESS_STEP: usize = 1024 * 1024;
+
+/// Decompresses at most `limit` bytes, a step at a time, reserving each
+/// step in the buffer before it is written: a flood of small bombs is
+/// turned away (429) instead of growing memory.
+fn decompress(reader: impl Read, limit: usize, state: &IngestState) -> Result<Decoded, String> {
+    let mut reader = reader.take(limit as u64 + 1);
     let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
-    Ok((out.len() <= limit).then_some(out))
+    let mut room: Option<OwnedSemaphorePermit> = None;
+    loop {
+        let Some(step) = state.reserve(DECOMPRESS_STEP) else {
+            return Ok(Decoded::BufferFull);
+        };
+        match room.as_mut() {
+            Some(room) => room.merge(step),
+            None => room = Some(step),
+        }
+        let read = (&mut reader)
+            .take(DECOMPRESS_STEP as u64)
+            .read_to_end(&mut out)
+            .map_err(|e| e.to_string())?;
+        if out.len() > limit {
+            return Ok(Decoded::TooLarge);
+        }
+        if read < DECOMPRESS_STEP {
+            break;
+        }
+    }
+    match room {
+        Some(room) => Ok(Decoded::Whole(out, room)),
+        None => Ok(Decoded::BufferFull),
+    }
 }
