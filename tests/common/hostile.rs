@@ -11,22 +11,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::stack::Stack;
-use super::{AggregatorProcess, LeafProcess, http_query, http_request, shm_tempdir};
+use super::{http_query, http_request};
 
-/// A stack whose aggregator gets extra flags (`Stack::start` takes none).
+/// A stack whose aggregator gets extra flags.
 pub fn stack_with(leaves: usize, aggregator_flags: &[&str]) -> Stack {
-    let dirs: Vec<tempfile::TempDir> = (0..leaves).map(|_| shm_tempdir()).collect();
-    let processes: Vec<LeafProcess> = dirs
-        .iter()
-        .map(|d| LeafProcess::start(d.path(), &[]))
-        .collect();
-    let addresses: Vec<String> = processes.iter().map(|l| l.address.to_string()).collect();
-    let aggregator = AggregatorProcess::start(&addresses, aggregator_flags);
-    Stack {
-        aggregator,
-        leaves: processes,
-        dirs,
-    }
+    Stack::start_with(leaves, aggregator_flags)
 }
 
 /// Whether process `pid` is running (it exists and is not a zombie).

@@ -15,13 +15,18 @@ pub struct Stack {
 impl Stack {
     /// Starts `leaves` leaves and an aggregator over them.
     pub fn start(leaves: usize) -> Self {
+        Self::start_with(leaves, &[])
+    }
+
+    /// [`Stack::start`], the aggregator with extra flags.
+    pub fn start_with(leaves: usize, aggregator_flags: &[&str]) -> Self {
         let dirs: Vec<tempfile::TempDir> = (0..leaves).map(|_| shm_tempdir()).collect();
         let processes: Vec<LeafProcess> = dirs
             .iter()
             .map(|d| LeafProcess::start(d.path(), &[]))
             .collect();
         let addresses: Vec<String> = processes.iter().map(|l| l.address.to_string()).collect();
-        let aggregator = AggregatorProcess::start(&addresses, &[]);
+        let aggregator = AggregatorProcess::start(&addresses, aggregator_flags);
         Self {
             dirs,
             leaves: processes,
