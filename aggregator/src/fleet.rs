@@ -102,9 +102,7 @@ impl Fleet {
         tls: Option<ClientTlsConfig>,
     ) -> Result<Arc<Self>> {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let cluster = ClusterSecretInterceptor {
-            secret: cluster_secret,
-        };
+        let cluster = ClusterSecretInterceptor::new(cluster_secret.as_ref());
         let children = addresses
             .iter()
             .enumerate()

@@ -156,19 +156,16 @@ impl FlightSqlFrontEnd {
                 .sum()
         };
         let incoming = size(&outcome);
-        loop {
-            let held: usize = results.values().map(|(_, o)| size(o)).sum();
-            let full = results.len() >= MAX_CACHED_RESULTS || held + incoming > MAX_CACHED_BYTES;
+        let mut held: usize = results.values().map(|(_, o)| size(o)).sum();
+        while results.len() >= MAX_CACHED_RESULTS || held + incoming > MAX_CACHED_BYTES {
             let oldest = results
                 .iter()
                 .min_by_key(|(_, (stored, _))| *stored)
                 .map(|(key, _)| key.clone());
-            match (full, oldest) {
-                (true, Some(oldest)) => {
-                    results.remove(&oldest);
-                }
-                _ => break,
-            }
+            let Some((_, evicted)) = oldest.and_then(|key| results.remove(&key)) else {
+                break;
+            };
+            held -= size(&evicted);
         }
         results.insert(handle, (Instant::now(), outcome));
     }

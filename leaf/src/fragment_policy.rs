@@ -106,14 +106,49 @@ fn check_node(node: &PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefus
     }
 }
 
-/// The node's name as datafusion-proto spells it (`CsvScan`, `HashJoin`).
-fn node_name(plan: &PhysicalPlanType) -> String {
-    let debug = format!("{plan:?}");
-    debug
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("unknown")
-        .to_string()
+/// The node's name as datafusion-proto spells it (`CsvScan`, `HashJoin`),
+/// from its variant alone: formatting it would walk its whole subtree.
+fn node_name(plan: &PhysicalPlanType) -> &'static str {
+    match plan {
+        PhysicalPlanType::ParquetScan(_) => "ParquetScan",
+        PhysicalPlanType::CsvScan(_) => "CsvScan",
+        PhysicalPlanType::Empty(_) => "Empty",
+        PhysicalPlanType::Projection(_) => "Projection",
+        PhysicalPlanType::GlobalLimit(_) => "GlobalLimit",
+        PhysicalPlanType::LocalLimit(_) => "LocalLimit",
+        PhysicalPlanType::Aggregate(_) => "Aggregate",
+        PhysicalPlanType::HashJoin(_) => "HashJoin",
+        PhysicalPlanType::Sort(_) => "Sort",
+        PhysicalPlanType::CoalesceBatches(_) => "CoalesceBatches",
+        PhysicalPlanType::Filter(_) => "Filter",
+        PhysicalPlanType::Merge(_) => "Merge",
+        PhysicalPlanType::Repartition(_) => "Repartition",
+        PhysicalPlanType::Window(_) => "Window",
+        PhysicalPlanType::CrossJoin(_) => "CrossJoin",
+        PhysicalPlanType::AvroScan(_) => "AvroScan",
+        PhysicalPlanType::Extension(_) => "Extension",
+        PhysicalPlanType::Union(_) => "Union",
+        PhysicalPlanType::Explain(_) => "Explain",
+        PhysicalPlanType::SortPreservingMerge(_) => "SortPreservingMerge",
+        PhysicalPlanType::NestedLoopJoin(_) => "NestedLoopJoin",
+        PhysicalPlanType::Analyze(_) => "Analyze",
+        PhysicalPlanType::JsonSink(_) => "JsonSink",
+        PhysicalPlanType::SymmetricHashJoin(_) => "SymmetricHashJoin",
+        PhysicalPlanType::Interleave(_) => "Interleave",
+        PhysicalPlanType::PlaceholderRow(_) => "PlaceholderRow",
+        PhysicalPlanType::CsvSink(_) => "CsvSink",
+        PhysicalPlanType::ParquetSink(_) => "ParquetSink",
+        PhysicalPlanType::Unnest(_) => "Unnest",
+        PhysicalPlanType::JsonScan(_) => "JsonScan",
+        PhysicalPlanType::Cooperative(_) => "Cooperative",
+        PhysicalPlanType::GenerateSeries(_) => "GenerateSeries",
+        PhysicalPlanType::SortMergeJoin(_) => "SortMergeJoin",
+        PhysicalPlanType::MemoryScan(_) => "MemoryScan",
+        PhysicalPlanType::AsyncFunc(_) => "AsyncFunc",
+        PhysicalPlanType::Buffer(_) => "Buffer",
+        PhysicalPlanType::ArrowScan(_) => "ArrowScan",
+        PhysicalPlanType::ScalarSubquery(_) => "ScalarSubquery",
+    }
 }
 
 #[cfg(test)]

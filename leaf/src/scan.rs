@@ -10,10 +10,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use datafusion::error::DataFusionError;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::StreamExt;
-
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -118,7 +114,7 @@ pub struct RunningFragment {
 /// Decodes a fragment against this leaf's blocks and starts it, merging its
 /// partitions into one stream (keeping any order the fragment produces).
 /// The fragment gets a memory pool of `memory_bytes` and stops with an
-/// error at its deadline ([`until_deadline`]).
+/// error at its deadline (its scans read the clock: [`crate::yielding`]).
 pub async fn execute_fragment(
     store: Arc<Store>,
     request: &FragmentRequest,
@@ -131,7 +127,7 @@ pub async fn execute_fragment(
         resolver: StoreResolver {
             store: store.clone(),
             target_partitions: task.session_config().target_partitions(),
-            deadline: deadline.into_std(),
+            deadline,
             scanned: Default::default(),
         },
     };
@@ -146,43 +142,19 @@ pub async fn execute_fragment(
     let fetch = plan.fetch();
     let plan = merge_partitions(plan, fetch);
     Ok(RunningFragment {
-        stream: until_deadline(plan.execute(0, task)?, deadline),
+        stream: plan.execute(0, task)?,
         rows,
     })
 }
 
 /// When a fragment must be done: its aggregator stops waiting then.
-fn fragment_deadline(deadline_millis: u64) -> tokio::time::Instant {
+fn fragment_deadline(deadline_millis: u64) -> std::time::Instant {
     let wait = Duration::from_millis(deadline_millis).min(MAX_FRAGMENT_WAIT);
-    tokio::time::Instant::now() + wait
+    std::time::Instant::now() + wait
 }
 
 /// Longest a fragment may run, whatever its request says.
 pub const MAX_FRAGMENT_WAIT: Duration = Duration::from_secs(3_600);
-
-/// `stream`, ended with an error at `deadline`. Dropping the plan's stream
-/// stops its work (DataFusion aborts the tasks it spawned), so a leaf burns
-/// no CPU on an answer nobody waits for.
-pub fn until_deadline(
-    stream: SendableRecordBatchStream,
-    deadline: tokio::time::Instant,
-) -> SendableRecordBatchStream {
-    let schema = stream.schema();
-    let sleep = Box::pin(tokio::time::sleep_until(deadline));
-    let limited = futures::stream::unfold(Some((stream, sleep)), |state| async move {
-        let (mut stream, mut sleep) = state?;
-        tokio::select! {
-            item = stream.next() => item.map(|item| (item, Some((stream, sleep)))),
-            () = &mut sleep => Some((
-                Err(DataFusionError::ResourcesExhausted(
-                    "the fragment's deadline passed before it finished; it was stopped".to_string(),
-                )),
-                None,
-            )),
-        }
-    });
-    Box::pin(RecordBatchStreamAdapter::new(schema, limited))
-}
 
 /// One output partition from `plan`'s partitions: a sort-preserving merge
 /// when they are ordered, a coalesce otherwise, keeping at most `fetch` rows.

@@ -76,10 +76,6 @@ impl ClusterSecret {
             .get(CLUSTER_SECRET_HEADER)
             .is_some_and(|value| constant_time_eq(value.as_bytes(), self.0.as_bytes()))
     }
-
-    fn metadata_value(&self) -> Option<MetadataValue<tonic::metadata::Ascii>> {
-        self.0.parse().ok()
-    }
 }
 
 /// Compares two byte strings without an early exit on the first difference.
@@ -90,13 +86,25 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Adds the cluster secret (if any) to every outgoing call.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterSecretInterceptor {
-    pub secret: Option<ClusterSecret>,
+    /// The secret as a metadata value, made once (it is checked printable
+    /// ASCII when loaded, so it always makes one).
+    value: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl ClusterSecretInterceptor {
+    pub fn new(secret: Option<&ClusterSecret>) -> Self {
+        Self {
+            value: secret.and_then(|secret| secret.0.parse().ok()),
+        }
+    }
 }
 
 impl Interceptor for ClusterSecretInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = self.secret.as_ref().and_then(ClusterSecret::metadata_value) {
-            request.metadata_mut().insert(CLUSTER_SECRET_HEADER, value);
+        if let Some(value) = &self.value {
+            request
+                .metadata_mut()
+                .insert(CLUSTER_SECRET_HEADER, value.clone());
         }
         Ok(request)
     }
