@@ -57,12 +57,15 @@ pub struct TableView {
     pub rows: u64,
     pub min_time_micros: Option<i64>,
     pub max_time_micros: Option<i64>,
+    /// Rows lost to corrupt blocks across children (see the leaf's status).
+    pub rows_lost: u64,
 }
 
 impl TableView {
     /// Adds one child's share of the table.
     fn add(&mut self, table: &TableStatus) {
         self.rows += table.rows;
+        self.rows_lost += table.rows_lost;
         for column in &table.columns {
             let Some(column_type) = ColumnType::from_name(&column.r#type) else {
                 continue;
@@ -394,6 +397,7 @@ fn table_status(name: String, view: &TableView) -> TableStatus {
         rows: view.rows,
         min_time_micros: view.min_time_micros,
         max_time_micros: view.max_time_micros,
+        rows_lost: view.rows_lost,
         ..Default::default()
     }
 }

@@ -264,7 +264,7 @@ fn encode_schema(schema: &Schema) -> std::result::Result<Bytes, Status> {
 /// Prepared statement handles carry their SQL and bound parameters, so the
 /// service keeps no state: `SHOALPS1`, SQL length (u32 LE), SQL, then an
 /// optional Arrow IPC stream of one parameter row.
-fn encode_handle(
+pub fn encode_handle(
     sql: &str,
     parameters: Option<&RecordBatch>,
 ) -> std::result::Result<Bytes, Status> {
@@ -279,7 +279,8 @@ fn encode_handle(
     Ok(handle.into())
 }
 
-fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarValue>), String> {
+/// Reads a prepared statement handle back (public for the fuzz targets).
+pub fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarValue>), String> {
     let bad = || "not a Shoal prepared statement handle".to_string();
     let rest = handle
         .strip_prefix(HANDLE_MAGIC.as_slice())

@@ -172,6 +172,7 @@ async fn tables(State(state): State<HttpState>, Extension(caller): Extension<Cal
             json!({
                 "name": name,
                 "rows": view.rows,
+                "rows_lost": view.rows_lost,
                 "columns": view.columns.iter().map(|(column, column_type)| json!({"name": column, "type": column_type.name()})).collect::<Vec<_>>(),
                 "min_time_micros": view.min_time_micros,
                 "max_time_micros": view.max_time_micros,

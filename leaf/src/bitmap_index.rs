@@ -161,6 +161,8 @@ impl BitmapIndex {
             }
             rows |= self.bitmap(directory + key * ENTRY_LEN)?;
         }
+        // An index never names a row its block does not have.
+        rows.remove_range(dictionary.len() as u32..);
         Some(rows)
     }
 
@@ -169,6 +171,11 @@ impl BitmapIndex {
         let length = read_u32(&self.map, entry + 8)? as usize;
         let bytes = self.map.get(offset..offset.checked_add(length)?)?;
         RoaringBitmap::deserialize_from(bytes).ok()
+    }
+
+    /// CRC-32 of the whole file, which its block records.
+    pub fn checksum(&self) -> u32 {
+        crc32fast::hash(&self.map)
     }
 
     /// Bytes of the mapped file.

@@ -13,6 +13,17 @@
 //! The batch is decoded straight out of the mapping with alignment
 //! *required*: a buffer that would have to be copied to be aligned is an
 //! error, so every column is proven to point into shared memory.
+//!
+//! Checksums: the footer's custom metadata holds the CRC-32 of every byte
+//! before the footer (schema, dictionaries, the batch; `shoal.checksum` =
+//! `LENGTH:CRC`) and of the index file (`shoal.index_checksum`, or `none`).
+//! A block is verified before its rows are first served, whether a query or
+//! the background check after a restart gets there first; one that fails
+//! is never decoded (see [`crate::table::Table::repair_blocks`] for what
+//! happens to it). An index whose checksum is not the recorded one (left
+//! from an earlier block of the same name, or damaged) is ignored: the
+//! block is then read without it. Blocks written before checksums carry
+//! neither key and are read unverified.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -29,6 +40,7 @@ use arrow::ipc::reader::{FileDecoder, read_footer_length};
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow::ipc::{Block, MetadataVersion, root_as_footer};
 use memmap2::Mmap;
+use tracing::warn;
 
 use crate::bitmap_index::{BitmapIndex, build_index};
 use crate::column_type::TIME_COLUMN;
@@ -40,6 +52,8 @@ const KEY_VERSION: &str = "shoal.format_version";
 const KEY_ROWS: &str = "shoal.rows";
 const KEY_MIN_TIME: &str = "shoal.min_time_micros";
 const KEY_MAX_TIME: &str = "shoal.max_time_micros";
+const KEY_CHECKSUM: &str = "shoal.checksum";
+const KEY_INDEX_CHECKSUM: &str = "shoal.index_checksum";
 const ALIGNMENT: usize = 64;
 
 /// Identifies a block within its table: the write-ahead segment it was sealed
@@ -107,6 +121,8 @@ pub struct SealedBlock {
     pub meta: BlockMeta,
     pub path: PathBuf,
     mapped: OnceLock<std::result::Result<Mapped, String>>,
+    /// Whether the bytes match the checksum; set once, before any decode.
+    verified: OnceLock<std::result::Result<(), String>>,
 }
 
 /// The mapping of a block file and what its footer says.
@@ -118,6 +134,10 @@ struct Mapped {
     dictionary_blocks: Vec<Block>,
     batch_block: Block,
     index: Option<BitmapIndex>,
+    rows: u64,
+    /// Bytes the checksum covers and its value; `None` for a block written
+    /// before checksums.
+    checksum: Option<(usize, u32)>,
     batch: OnceLock<std::result::Result<RecordBatch, String>>,
 }
 
@@ -134,18 +154,38 @@ impl SealedBlock {
         let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
         let batch = batch.clone().with_schema(schema.clone())?;
 
-        if let Some(index) = build_index(&batch)? {
-            write_atomically(&dir.join(id.index_file_name()), &index)?;
-        }
+        let index_path = dir.join(id.index_file_name());
+        let index_checksum = match build_index(&batch)? {
+            Some(index) => {
+                write_atomically(&index_path, &index)?;
+                format!("{:08x}", crc32fast::hash(&index))
+            }
+            None => {
+                // An index left by an earlier block of this name is stale.
+                match std::fs::remove_file(&index_path) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(LeafError::io(&index_path, error));
+                    }
+                    _ => "none".to_string(),
+                }
+            }
+        };
         let options = IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?;
         let mut bytes = Vec::new();
         let mut writer = FileWriter::try_new_with_options(&mut bytes, &schema, options)?;
         writer.write(&batch)?;
+        let covered: &[u8] = writer.get_ref();
+        let checksum = format!("{}:{:08x}", covered.len(), crc32fast::hash(covered));
+        writer.write_metadata(KEY_CHECKSUM, checksum);
+        writer.write_metadata(KEY_INDEX_CHECKSUM, index_checksum);
         writer.finish()?;
         drop(writer);
         let path = dir.join(id.file_name());
         write_atomically(&path, &bytes)?;
-        Self::open(&path, id)
+        let block = Self::open(&path, id)?;
+        // Its bytes are the ones just checksummed.
+        let _ = block.verified.set(Ok(()));
+        Ok(block)
     }
 
     /// Maps block `id` at `path` now and reads its footer; decodes nothing.
@@ -155,6 +195,7 @@ impl SealedBlock {
             meta,
             path: path.to_path_buf(),
             mapped: OnceLock::new(),
+            verified: OnceLock::new(),
         };
         let _ = block.mapped.set(Ok(mapped));
         Ok(block)
@@ -166,6 +207,32 @@ impl SealedBlock {
             meta,
             path: path.to_path_buf(),
             mapped: OnceLock::new(),
+            verified: OnceLock::new(),
+        }
+    }
+
+    /// Checks the block's bytes against its checksum (once; later calls
+    /// return the first answer).
+    pub fn verify(&self) -> Result<()> {
+        let mapped = self.mapped()?;
+        self.verified
+            .get_or_init(|| mapped.verify())
+            .clone()
+            .map_err(|reason| LeafError::BadBlock {
+                path: self.path.clone(),
+                reason,
+            })
+    }
+
+    /// Whether opening, verifying or decoding the block has failed.
+    pub fn failed(&self) -> bool {
+        match self.mapped.get() {
+            None => false,
+            Some(Err(_)) => true,
+            Some(Ok(mapped)) => {
+                matches!(self.verified.get(), Some(Err(_)))
+                    || matches!(mapped.batch.get(), Some(Err(_)))
+            }
         }
     }
 
@@ -190,8 +257,10 @@ impl SealedBlock {
         })
     }
 
-    /// The block's rows, decoded zero-copy from the mapping on first use.
+    /// The block's rows, decoded zero-copy from the mapping on first use,
+    /// after its checksum is verified.
     pub fn batch(&self) -> Result<RecordBatch> {
+        self.verify()?;
         let mapped = self.mapped()?;
         mapped
             .batch
@@ -281,11 +350,23 @@ impl Mapped {
             .and_then(|blocks| (blocks.len() == 1).then(|| *blocks.get(0)))
             .ok_or_else(|| bad("a block holds exactly one record batch".to_string()))?;
 
-        let index_path = path.with_extension("idx");
-        let index = match index_path.exists() {
-            true => Some(BitmapIndex::open(&index_path)?),
-            false => None,
+        let custom: HashMap<&str, &str> = footer
+            .custom_metadata()
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|pair| Some((pair.key()?, pair.value()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let checksum = match custom.get(KEY_CHECKSUM) {
+            Some(text) => Some(
+                parse_checksum(text, footer_start)
+                    .ok_or_else(|| bad(format!("bad {KEY_CHECKSUM} {text:?}")))?,
+            ),
+            None => None,
         };
+        let index = open_index(path, custom.get(KEY_INDEX_CHECKSUM).copied());
         let bytes = buffer.len() as u64 + index.as_ref().map_or(0, BitmapIndex::bytes);
         let modified_nanos = file
             .metadata()
@@ -308,9 +389,26 @@ impl Mapped {
             dictionary_blocks,
             batch_block,
             index,
+            rows,
+            checksum,
             batch: OnceLock::new(),
         };
         Ok((mapped, meta))
+    }
+
+    /// Compares the covered bytes with the recorded checksum.
+    fn verify(&self) -> std::result::Result<(), String> {
+        let Some((length, expected)) = self.checksum else {
+            return Ok(());
+        };
+        let actual = crc32fast::hash(&self.buffer[..length]);
+        // Fuzzing gets past the checksum to the decoder behind it.
+        if actual != expected && !cfg!(fuzzing) {
+            return Err(format!(
+                "checksum mismatch (recorded {expected:08x}, found {actual:08x}): the file changed after it was sealed"
+            ));
+        }
+        Ok(())
     }
 
     fn decode(&self) -> Result<RecordBatch> {
@@ -321,9 +419,17 @@ impl Mapped {
             decoder.read_dictionary(block, &data)?;
         }
         let data = self.block_bytes(&self.batch_block)?;
-        decoder
+        let batch = decoder
             .read_record_batch(&self.batch_block, &data)?
-            .ok_or_else(|| LeafError::BadRequest("record batch missing from block".to_string()))
+            .ok_or_else(|| LeafError::BadRequest("record batch missing from block".to_string()))?;
+        if batch.num_rows() as u64 != self.rows {
+            return Err(LeafError::BadRequest(format!(
+                "the block holds {} rows, its footer says {}",
+                batch.num_rows(),
+                self.rows
+            )));
+        }
+        Ok(batch)
     }
 
     fn block_bytes(&self, block: &Block) -> Result<Buffer> {
@@ -332,8 +438,13 @@ impl Mapped {
             .ok()
             .zip(usize::try_from(block.bodyLength()).ok())
             .map(|(meta, body)| meta + body);
+        let covered = self
+            .checksum
+            .map_or(self.buffer.len(), |(length, _)| length);
         match (offset, length) {
-            (Some(offset), Some(length)) if offset + length <= self.buffer.len() => {
+            (Some(offset), Some(length))
+                if offset.checked_add(length).is_some_and(|end| end <= covered) =>
+            {
                 Ok(self.buffer.slice_with_length(offset, length))
             }
             _ => Err(LeafError::BadRequest(
@@ -371,6 +482,40 @@ fn mmap_buffer(map: Mmap) -> Buffer {
     }
 }
 
+/// `LENGTH:CRC` of the bytes before the footer.
+fn parse_checksum(text: &str, footer_start: usize) -> Option<(usize, u32)> {
+    let (length, crc) = text.split_once(':')?;
+    let length: usize = length.parse().ok()?;
+    let crc = u32::from_str_radix(crc, 16).ok()?;
+    (length <= footer_start).then_some((length, crc))
+}
+
+/// The block's index when it is the one the block recorded: an index with
+/// another checksum, or beside a block that recorded none, is stale.
+fn open_index(block_path: &Path, recorded: Option<&str>) -> Option<BitmapIndex> {
+    let path = block_path.with_extension("idx");
+    if recorded == Some("none") || !path.exists() {
+        return None;
+    }
+    let index = match BitmapIndex::open(&path) {
+        Ok(index) => index,
+        Err(error) => {
+            warn!(%error, "index ignored; the block is read without it");
+            return None;
+        }
+    };
+    match recorded {
+        Some(expected)
+            if u32::from_str_radix(expected, 16).ok() != Some(index.checksum())
+                && !cfg!(fuzzing) =>
+        {
+            warn!(path = %path.display(), "index is not the one its block recorded; ignored");
+            None
+        }
+        _ => Some(index),
+    }
+}
+
 fn parse_key<T: std::str::FromStr>(metadata: &HashMap<String, String>, key: &str) -> Option<T> {
     metadata.get(key)?.parse().ok()
 }
@@ -391,10 +536,16 @@ pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64)> {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let temporary = path.with_extension("tmp");
     let mut file = File::create(&temporary).map_err(|e| LeafError::io(&temporary, e))?;
-    file.write_all(bytes)
+    let written = file
+        .write_all(bytes)
         .and_then(|()| file.sync_data())
-        .map_err(|e| LeafError::io(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| LeafError::io(path, e))
+        .map_err(|e| LeafError::io(&temporary, e))
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| LeafError::io(path, e)));
+    if written.is_err() {
+        // A part-written file (ENOSPC) must not keep the space it took.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -478,6 +629,80 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let error = SealedBlock::open(&path, id).unwrap_err().to_string();
         assert!(error.contains("version 99"), "{error}");
+    }
+
+    fn flip_byte(path: &Path, offset: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[offset] ^= 0x40;
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_changed_byte_fails_the_checksum_and_is_never_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = BlockId {
+            segment: 3,
+            part: 0,
+        };
+        SealedBlock::write(dir.path(), id, &sealed_batch(5000)).unwrap();
+        let path = dir.path().join(id.file_name());
+        let length = std::fs::metadata(&path).unwrap().len() as usize;
+        // A byte in the middle: inside the column data, which would decode
+        // into a wrong value without the checksum.
+        flip_byte(&path, length / 2);
+
+        let block = SealedBlock::open(&path, id).unwrap();
+        assert!(!block.failed());
+        let error = block.batch().unwrap_err().to_string();
+        assert!(error.contains("checksum mismatch"), "{error}");
+        assert!(block.failed());
+        assert!(block.verify().is_err());
+
+        // A block known from the manifest fails the same way on first use.
+        let deferred = SealedBlock::deferred(&path, block.meta);
+        assert!(
+            deferred
+                .batch()
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
+    }
+
+    #[test]
+    fn a_stale_or_damaged_index_is_ignored_and_the_block_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = BlockId {
+            segment: 4,
+            part: 0,
+        };
+        let other = BlockId {
+            segment: 5,
+            part: 0,
+        };
+        SealedBlock::write(dir.path(), id, &sealed_batch(1000)).unwrap();
+        SealedBlock::write(dir.path(), other, &sealed_batch(3000)).unwrap();
+        // The index of another block left under this block's name.
+        std::fs::copy(
+            dir.path().join(other.index_file_name()),
+            dir.path().join(id.index_file_name()),
+        )
+        .unwrap();
+        let block = SealedBlock::open(&dir.path().join(id.file_name()), id).unwrap();
+        assert!(block.index().is_none());
+        assert_eq!(block.batch().unwrap().num_rows(), 1000);
+
+        // A flipped byte in the right index: ignored as well.
+        SealedBlock::write(dir.path(), id, &sealed_batch(1000)).unwrap();
+        flip_byte(&dir.path().join(id.index_file_name()), 20);
+        let block = SealedBlock::open(&dir.path().join(id.file_name()), id).unwrap();
+        assert!(block.index().is_none());
+        assert_eq!(block.batch().unwrap().num_rows(), 1000);
+
+        // And the untouched one is used.
+        SealedBlock::write(dir.path(), id, &sealed_batch(1000)).unwrap();
+        let block = SealedBlock::open(&dir.path().join(id.file_name()), id).unwrap();
+        assert!(block.index().is_some());
     }
 
     #[test]

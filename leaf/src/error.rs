@@ -67,6 +67,9 @@ pub enum LeafError {
     #[error("bad request: {0}")]
     BadRequest(String),
 
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+
     #[error("leaf worker stopped: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -92,6 +95,14 @@ impl From<LeafError> for tonic::Status {
             | LeafError::BadRequest(_) => tonic::Status::invalid_argument(message),
             LeafError::UnknownTable { .. } => tonic::Status::not_found(message),
             LeafError::MemoryFull { .. } => tonic::Status::resource_exhausted(message),
+            // A full disk or a segment that must be sealed first: the same
+            // rows can be taken later, so senders are told to retry.
+            LeafError::Io { ref source, .. }
+                if source.kind() == std::io::ErrorKind::StorageFull =>
+            {
+                tonic::Status::resource_exhausted(message)
+            }
+            LeafError::Unavailable(_) => tonic::Status::unavailable(message),
             LeafError::DataFusion(ref inner) if is_plan_error(inner) => {
                 tonic::Status::invalid_argument(message)
             }

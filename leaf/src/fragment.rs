@@ -163,6 +163,8 @@ pub struct StoreResolver {
     pub deadline: std::time::Instant,
     /// Tables resolved so far, sorted.
     pub scanned: Arc<Mutex<Vec<String>>>,
+    /// Rows of bad blocks the fragment's scans skipped.
+    pub skipped_rows: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StoreResolver {
@@ -185,6 +187,7 @@ impl ScanResolver for StoreResolver {
         };
         LeafTableProvider::with_schema(snapshot, spec.schema.clone())
             .with_deadline(self.deadline)
+            .counting_skipped(self.skipped_rows.clone())
             .plan_scan(
                 self.target_partitions,
                 spec.projection.as_ref(),

@@ -12,6 +12,11 @@
 //! block file that exists with exactly the recorded size and modification
 //! time; any other block (replaced, say, by another Shoal version) is
 //! opened and its footer read, and a manifest of another version is ignored.
+//!
+//! `lost.manifest`, in the same format, lists blocks that failed their
+//! checksum and could not be restored from the backup: their rows are
+//! counted as unanswered in every query's completeness until retention
+//! would have dropped them.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -23,12 +28,34 @@ use crate::error::{LeafError, Result};
 
 /// File name of the manifest in a table's directory.
 pub const MANIFEST_FILE: &str = "blocks.manifest";
+/// File name of the list of blocks lost to corruption.
+pub const LOST_FILE: &str = "lost.manifest";
 const HEADER: &str = "shoal-manifest 1\n";
 
 /// Block metadata recorded in `dir`'s manifest; empty when there is none or
 /// it has another version. Later lines win over earlier ones.
 pub fn read(dir: &Path) -> HashMap<BlockId, BlockMeta> {
-    let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST_FILE)) else {
+    read_file(&dir.join(MANIFEST_FILE))
+}
+
+/// Blocks of the table in `dir` lost to corruption.
+pub fn read_lost(dir: &Path) -> Vec<BlockMeta> {
+    let mut lost: Vec<BlockMeta> = read_file(&dir.join(LOST_FILE)).into_values().collect();
+    lost.sort_by_key(|meta| meta.id);
+    lost
+}
+
+/// Replaces the list of lost blocks with `metas`.
+pub fn rewrite_lost<'a>(dir: &Path, metas: impl IntoIterator<Item = &'a BlockMeta>) -> Result<()> {
+    let mut text = String::from(HEADER);
+    for meta in metas {
+        text.push_str(&format_line(meta));
+    }
+    write_atomically(&dir.join(LOST_FILE), text.as_bytes())
+}
+
+fn read_file(path: &Path) -> HashMap<BlockId, BlockMeta> {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return HashMap::new();
     };
     let Some(lines) = text.strip_prefix(HEADER) else {

@@ -17,8 +17,13 @@
 //! reported `Exact` (the scan applies the time range to rows); every other
 //! filter `Inexact`: DataFusion applies it above the scan, so pruning can
 //! only drop rows that could not match.
+//!
+//! A sealed block that fails its checksum or cannot be decoded is never
+//! served: a fragment's scan skips it and counts its rows as unanswered
+//! (see [`LeafTableProvider::counting_skipped`]); any other scan fails.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
 use arrow::compute::kernels::boolean::and;
@@ -40,7 +45,7 @@ use crate::yielding::Yielding;
 use roaring::RoaringBitmap;
 
 use crate::block::SealedBlock;
-use crate::error::Result;
+use crate::error::{LeafError, Result};
 use crate::pruning::{Pruning, is_exact_time_filter};
 use crate::table::TableSnapshot;
 use crate::table_schema::{Storage, conform};
@@ -53,6 +58,8 @@ pub struct LeafTableProvider {
     use_indexes: bool,
     /// Scans fail once this has passed (a fragment's deadline).
     deadline: Option<Instant>,
+    /// Where rows of bad blocks are counted when they are skipped.
+    skipped_rows: Option<Arc<AtomicU64>>,
 }
 
 impl LeafTableProvider {
@@ -70,12 +77,20 @@ impl LeafTableProvider {
             schema,
             use_indexes: true,
             deadline: None,
+            skipped_rows: None,
         }
     }
 
     /// Scans that stop with an error at `deadline`.
     pub fn with_deadline(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Scans that skip bad blocks, adding their rows to `counter`, instead
+    /// of failing.
+    pub fn counting_skipped(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.skipped_rows = Some(counter);
         self
     }
 
@@ -164,6 +179,7 @@ impl LeafTableProvider {
                     pruning: pruning.clone(),
                     use_indexes: self.use_indexes,
                     deadline: self.deadline,
+                    skipped_rows: self.skipped_rows.clone(),
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
@@ -193,6 +209,7 @@ struct BlockPartition {
     pruning: Arc<Pruning>,
     use_indexes: bool,
     deadline: Option<Instant>,
+    skipped_rows: Option<Arc<AtomicU64>>,
 }
 
 impl PartitionStream for BlockPartition {
@@ -204,10 +221,21 @@ impl PartitionStream for BlockPartition {
         let schema = self.schema.clone();
         let pruning = self.pruning.clone();
         let use_indexes = self.use_indexes;
+        let skipped_rows = self.skipped_rows.clone();
         let batches = self.slices.clone().into_iter().filter_map(move |slice| {
-            read_slice(&slice, &schema, &pruning, use_indexes)
-                .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))
-                .transpose()
+            match (
+                read_slice(&slice, &schema, &pruning, use_indexes),
+                &skipped_rows,
+                &slice,
+            ) {
+                (Err(LeafError::BadBlock { .. }), Some(skipped), Slice::Sealed(block)) => {
+                    skipped.fetch_add(block.meta.rows, Ordering::Relaxed);
+                    None
+                }
+                (read, _, _) => read
+                    .map_err(|error| datafusion::error::DataFusionError::External(Box::new(error)))
+                    .transpose(),
+            }
         });
         Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),

@@ -18,7 +18,7 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext, col, ident, lit};
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
-use shoal_proto::{FragmentRequest, ScanRequest};
+use shoal_proto::{FragmentCompleteness, FragmentRequest, ScanRequest};
 
 use crate::fragment::{FragmentCodec, StoreResolver};
 
@@ -109,6 +109,22 @@ pub struct RunningFragment {
     pub stream: SendableRecordBatchStream,
     /// Rows this leaf holds of the tables the fragment scans.
     pub rows: u64,
+    /// Rows of those tables lost to corruption.
+    pub rows_lost: u64,
+    /// Rows of bad blocks the scans skipped (final once the stream ends).
+    pub skipped_rows: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RunningFragment {
+    /// What the answer covers; call it when the stream has ended.
+    pub fn completeness(rows: u64, rows_lost: u64, skipped: u64) -> FragmentCompleteness {
+        FragmentCompleteness {
+            leaves_queried: 1,
+            leaves_answered: 1,
+            rows_queried: rows + rows_lost,
+            rows_answered: rows.saturating_sub(skipped),
+        }
+    }
 }
 
 /// Decodes a fragment against this leaf's blocks and starts it, merging its
@@ -129,21 +145,24 @@ pub async fn execute_fragment(
             target_partitions: task.session_config().target_partitions(),
             deadline,
             scanned: Default::default(),
+            skipped_rows: Default::default(),
         },
     };
     let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
     let plan = views_for_dictionary_groups(plan)?;
     let tables = codec.resolver.scanned_tables();
-    let rows = tables
+    let stats: Vec<_> = tables
         .iter()
         .filter_map(|name| store.table(name, false).ok())
-        .map(|table| table.stats().rows)
-        .sum();
+        .map(|table| table.stats())
+        .collect();
     let fetch = plan.fetch();
     let plan = merge_partitions(plan, fetch);
     Ok(RunningFragment {
         stream: plan.execute(0, task)?,
-        rows,
+        rows: stats.iter().map(|s| s.rows).sum(),
+        rows_lost: stats.iter().map(|s| s.rows_lost).sum(),
+        skipped_rows: codec.resolver.skipped_rows.clone(),
     })
 }
 

@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use crate::block::BLOCK_FORMAT_VERSION;
 use crate::column_type::ColumnType;
 use crate::error::{LeafError, Result};
-use crate::scan::{execute_fragment, execute_scan};
+use crate::scan::{RunningFragment, execute_fragment, execute_scan};
 use crate::store::{Store, StoreConfig};
 use crate::table::TableStats;
 
@@ -150,17 +150,18 @@ fn spawn_maintenance(store: Arc<Store>) {
     });
 }
 
-/// Decodes every sealed block in the background after a restart, so the
-/// first queries do not pay for it.
+/// Verifies and decodes every sealed block in the background after a
+/// restart (so the first queries do not pay for it), mending bad ones.
 fn spawn_warm_up(store: Arc<Store>) {
     tokio::task::spawn_blocking(move || {
-        for table in store.tables() {
-            for block in table.snapshot().sealed {
-                if let Err(error) = block.batch() {
-                    warn!(%error, "block could not be decoded");
-                }
-            }
-        }
+        let repairs = store.repair_blocks(true);
+        info!(
+            verified = repairs.verified,
+            restored = repairs.restored,
+            dropped = repairs.dropped,
+            rows_lost = repairs.rows_lost,
+            "sealed blocks verified"
+        );
     });
 }
 
@@ -247,6 +248,7 @@ fn table_status(name: String, stats: TableStats) -> TableStatus {
         max_time_micros: stats.time_range.map(|r| r.1),
         sealed_blocks: stats.sealed_blocks,
         open_rows: stats.open_rows,
+        rows_lost: stats.rows_lost,
     }
 }
 
@@ -338,14 +340,11 @@ impl FlightService for LeafService {
                 let running =
                     execute_fragment(self.store.clone(), &fragment, self.query_memory_bytes)
                         .await?;
-                let completeness = FragmentCompleteness {
-                    leaves_queried: 1,
-                    leaves_answered: 1,
-                    rows_queried: running.rows,
-                    rows_answered: running.rows,
-                };
+                let (rows, rows_lost) = (running.rows, running.rows_lost);
+                let skipped = running.skipped_rows.clone();
                 Ok(Response::new(encode_batches(running.stream, move || {
-                    Some(completeness)
+                    let skipped = skipped.load(std::sync::atomic::Ordering::Relaxed);
+                    Some(RunningFragment::completeness(rows, rows_lost, skipped))
                 })))
             }
         }

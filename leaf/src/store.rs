@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::backup::Backup;
 use crate::error::{LeafError, Result};
-use crate::table::{Table, TableStats};
+use crate::table::{Repairs, Table, TableStats};
 
 /// Directories of dropped tables, until they are deleted.
 const TOMBSTONE_PREFIX: &str = ".dropped-";
@@ -258,6 +258,7 @@ impl Store {
                 catch_up(backup, table.name(), &table);
             }
         }
+        self.repair_blocks(false);
         for table in self.tables() {
             table.seal_if_older(self.config.seal_age, self.backup.as_ref())?;
         }
@@ -275,6 +276,20 @@ impl Store {
             }
         }
         self.make_room(0)
+    }
+
+    /// Mends bad sealed blocks of every table (checking all of them when
+    /// `verify_all`); see [`Table::repair_blocks`].
+    pub fn repair_blocks(&self, verify_all: bool) -> Repairs {
+        let mut total = Repairs::default();
+        for table in self.tables() {
+            let repairs = table.repair_blocks(self.backup.as_ref(), verify_all);
+            total.verified += repairs.verified;
+            total.restored += repairs.restored;
+            total.dropped += repairs.dropped;
+            total.rows_lost += repairs.rows_lost;
+        }
+        total
     }
 
     /// Seals every open block now (used on shutdown and by tests).

@@ -29,7 +29,7 @@ use arrow::compute::concat_batches;
 use tracing::{info, warn};
 
 use crate::backup::Backup;
-use crate::block::{BlockId, SealedBlock, block_file_stamp, time_range};
+use crate::block::{BlockId, BlockMeta, SealedBlock, block_file_stamp, time_range};
 use crate::coerce::coerce_batch;
 use crate::column_type::ColumnType;
 use crate::error::{LeafError, Result};
@@ -55,6 +55,8 @@ struct TableState {
     schema: TableSchema,
     sealed: Vec<Arc<SealedBlock>>,
     open: OpenBlock,
+    /// Blocks that failed their checksum and had no good backup copy.
+    lost: Vec<BlockMeta>,
 }
 
 #[derive(Debug)]
@@ -86,6 +88,17 @@ pub struct TableStats {
     pub time_range: Option<(i64, i64)>,
     pub sealed_blocks: u64,
     pub open_rows: u64,
+    /// Rows of blocks lost to corruption (within retention).
+    pub rows_lost: u64,
+}
+
+/// What [`Table::repair_blocks`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Repairs {
+    pub verified: u64,
+    pub restored: u64,
+    pub dropped: u64,
+    pub rows_lost: u64,
 }
 
 impl TableSnapshot {
@@ -111,6 +124,7 @@ impl Table {
             TableSchema::new(),
             Vec::new(),
             OpenBlock::new(1, wal),
+            Vec::new(),
         ))
     }
 
@@ -120,6 +134,7 @@ impl Table {
         schema: TableSchema,
         sealed: Vec<Arc<SealedBlock>>,
         open: OpenBlock,
+        lost: Vec<BlockMeta>,
     ) -> Self {
         Self {
             name: name.to_string(),
@@ -129,6 +144,7 @@ impl Table {
                 schema,
                 sealed,
                 open,
+                lost,
             }),
         }
     }
@@ -179,8 +195,13 @@ impl Table {
             added.push(column.clone());
             state.schema.push(column, column_type);
         }
-        if state.open.rows >= BLOCK_ROWS {
-            self.seal_locked(&mut state, backup)?;
+        // The rows are stored: a seal that fails now (a full disk) must not
+        // turn them into an error the sender would retry (and duplicate).
+        // The next batch, or the maintenance tick, seals again.
+        if state.open.rows >= BLOCK_ROWS
+            && let Err(error) = self.seal_locked(&mut state, backup)
+        {
+            warn!(table = %self.name, %error, "seal failed; the open block keeps its rows and is sealed later");
         }
         Ok(added)
     }
@@ -194,6 +215,7 @@ impl Table {
         let sealed: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
         let rows = sealed + state.open.rows as u64;
         state.sealed.clear();
+        state.lost.clear();
         state.open.batches.clear();
         state.open.rows = 0;
         rows
@@ -225,9 +247,16 @@ impl Table {
             manifest::append(&self.dir, &block.meta)?;
         }
         let old_wal = state.open.wal.path().to_path_buf();
+        // The next segment exists before the seal commits, so a failure to
+        // make it (ENOSPC) leaves the open block as it was, to seal later.
+        let next_wal = wal_path(&self.dir, segment + 1);
+        let wal = WalWriter::create(&next_wal)?;
         // The block files are whole; removing the segment commits the seal.
-        std::fs::remove_file(&old_wal).map_err(|e| LeafError::io(&old_wal, e))?;
-        let wal = WalWriter::create(&wal_path(&self.dir, segment + 1))?;
+        if let Err(error) = std::fs::remove_file(&old_wal) {
+            drop(wal);
+            remove_quietly(&next_wal);
+            return Err(LeafError::io(&old_wal, error));
+        }
         state.open = OpenBlock::new(segment + 1, wal);
         let rows: u64 = blocks.iter().map(|b| b.meta.rows).sum();
         if let Some(backup) = backup {
@@ -276,6 +305,7 @@ impl Table {
             time_range: range,
             sealed_blocks: state.sealed.len() as u64,
             open_rows: state.open.rows as u64,
+            rows_lost: state.lost.iter().map(|b| b.rows).sum(),
         }
     }
 
@@ -314,10 +344,16 @@ impl Table {
         Ok(block.meta.bytes)
     }
 
-    /// Drops every sealed block whose newest row is older than `cutoff`.
+    /// Drops every sealed block whose newest row is older than `cutoff`
+    /// (and forgets lost blocks as old).
     pub fn drop_blocks_before(&self, cutoff_micros: i64, backup: Option<&Backup>) -> Result<u64> {
         let expired: Vec<BlockId> = {
-            let state = self.lock();
+            let mut state = self.lock();
+            let lost = state.lost.len();
+            state.lost.retain(|b| b.max_time_micros >= cutoff_micros);
+            if state.lost.len() != lost && !state.dropped {
+                manifest::rewrite_lost(&self.dir, &state.lost)?;
+            }
             state
                 .sealed
                 .iter()
@@ -330,6 +366,85 @@ impl Table {
             freed += self.drop_block(id, backup)?;
         }
         Ok(freed)
+    }
+
+    /// Checks sealed blocks and mends those that fail: every block when
+    /// `verify_all` (the background check after a restart), otherwise only
+    /// those a query already found bad. A bad block is replaced by its
+    /// backup copy when that one verifies, or else dropped and its rows
+    /// counted as lost. Never called with the table lock held.
+    pub fn repair_blocks(&self, backup: Option<&Backup>, verify_all: bool) -> Repairs {
+        let mut repairs = Repairs::default();
+        for block in self.snapshot().sealed {
+            let error = match verify_all {
+                true => {
+                    repairs.verified += 1;
+                    match block.batch() {
+                        Ok(_) => continue,
+                        Err(error) => error,
+                    }
+                }
+                false if block.failed() => match block.batch() {
+                    Ok(_) => continue,
+                    Err(error) => error,
+                },
+                false => continue,
+            };
+            warn!(table = %self.name, %error, "sealed block failed its check");
+            self.replace_bad_block(&block, backup, &mut repairs);
+        }
+        repairs
+    }
+
+    fn replace_bad_block(
+        &self,
+        block: &Arc<SealedBlock>,
+        backup: Option<&Backup>,
+        repairs: &mut Repairs,
+    ) {
+        let mut state = self.lock();
+        let Some(position) = state.sealed.iter().position(|b| Arc::ptr_eq(b, block)) else {
+            return; // dropped by retention or with the table meanwhile
+        };
+        if state.dropped {
+            return;
+        }
+        let id = block.meta.id;
+        let path = self.dir.join(id.file_name());
+        let restored = backup.and_then(|backup| {
+            backup.restore_block(&self.name, id, &self.dir).ok()?;
+            let copy = SealedBlock::open(&path, id);
+            match copy {
+                Ok(copy) if copy.batch().is_ok() && copy.meta.rows == block.meta.rows => Some(copy),
+                _ => {
+                    // The backup's copy is bad too: it must not come back.
+                    backup.remove_block(&self.name, id);
+                    None
+                }
+            }
+        });
+        let result = match restored {
+            Some(copy) => {
+                state.sealed[position] = Arc::new(copy);
+                repairs.restored += 1;
+                warn!(table = %self.name, segment = id.segment, part = id.part, "bad block restored from the backup");
+                Ok(())
+            }
+            None => {
+                state.sealed.remove(position);
+                state.lost.push(block.meta);
+                repairs.dropped += 1;
+                repairs.rows_lost += block.meta.rows;
+                warn!(table = %self.name, segment = id.segment, part = id.part, rows = block.meta.rows, "bad block dropped: no good backup copy; its rows count as lost");
+                remove_block_files(&self.dir, id)
+                    .and_then(|()| manifest::rewrite_lost(&self.dir, &state.lost))
+            }
+        };
+        if let Err(error) =
+            result.and_then(|()| manifest::rewrite(&self.dir, state.sealed.iter().map(|b| &b.meta)))
+        {
+            warn!(table = %self.name, %error, "could not record a repaired block");
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, TableState> {
@@ -465,7 +580,8 @@ impl Table {
                 WalWriter::create(&wal_path(&dir, next_segment))?,
             ),
         };
-        Ok(Self::from_state(name, dir, schema, sealed, open))
+        let lost = manifest::read_lost(&dir);
+        Ok(Self::from_state(name, dir, schema, sealed, open, lost))
     }
 }
 

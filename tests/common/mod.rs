@@ -70,8 +70,28 @@ impl LeafProcess {
     /// Starts a leaf on a given address (to restart it where an aggregator
     /// expects it).
     pub fn try_start_on(listen: &str, data_dir: &Path, extra: &[&str]) -> Result<Self, String> {
+        Self::try_start_wrapped(&[], listen, data_dir, extra)
+    }
+
+    /// Starts a leaf through `wrapper` (a command that runs the rest of its
+    /// arguments, such as `nsenter -t PID -m --`); the wrapper must exec the
+    /// leaf, so that the process started is the leaf.
+    pub fn try_start_wrapped(
+        wrapper: &[&str],
+        listen: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Result<Self, String> {
         let started_at = Instant::now();
-        let mut child = Command::new(shoal_binary())
+        let mut command = match wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(shoal_binary());
+                command
+            }
+            None => Command::new(shoal_binary()),
+        };
+        let mut child = command
             .arg("leaf")
             .arg("--listen")
             .arg(listen)

@@ -83,14 +83,14 @@ pub async fn bulk(
 /// A bulk body read: an item per action (201 until storing says otherwise),
 /// and the documents to store by table (each row's `line` is its item's
 /// position).
-struct BulkBody {
-    items: Vec<Value>,
-    tables: BTreeMap<String, Vec<JsonRow>>,
+pub struct BulkBody {
+    pub items: Vec<Value>,
+    pub tables: BTreeMap<String, Vec<JsonRow>>,
 }
 
 /// Reads the action and document lines; `Err` for a malformed action line,
 /// which makes the whole request a 400 as in Elasticsearch.
-fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, String> {
+pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, String> {
     let mut items: Vec<Value> = Vec::new();
     let mut tables: BTreeMap<String, Vec<JsonRow>> = BTreeMap::new();
     let mut lines = bytes
