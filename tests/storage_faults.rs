@@ -323,7 +323,10 @@ async fn a_full_disk_fails_writes_cleanly_and_loses_no_acknowledged_row() {
         next_id += 2_000;
         let mut stored = false;
         for _ in 0..50 {
-            if ingest(&mut client, TABLE, &[batch.clone()]).await.is_ok() {
+            if ingest(&mut client, TABLE, std::slice::from_ref(&batch))
+                .await
+                .is_ok()
+            {
                 stored = true;
                 break;
             }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use tracing::warn;
 
-use crate::block::{BlockId, write_atomically};
+use crate::block::{BlockId, SealedBlock, write_atomically};
 use crate::error::{LeafError, Result};
 
 enum Job {
@@ -241,8 +241,11 @@ fn ignore_missing(error: std::io::Error) -> std::io::Result<()> {
     }
 }
 
-/// Copies a block and its index (if any), each through a rename, index first.
+/// Copies a block and its index (if any), each through a rename, index
+/// first. A block that fails its checksum is not copied: a backup copy is
+/// only worth keeping when it is good.
 fn copy_block_files(from: &Path, id: BlockId, to: &Path) -> Result<()> {
+    SealedBlock::open(&from.join(id.file_name()), id)?.verify()?;
     let index = from.join(id.index_file_name());
     if index.exists() {
         let bytes = std::fs::read(&index).map_err(|e| LeafError::io(&index, e))?;

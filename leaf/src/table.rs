@@ -412,12 +412,19 @@ impl Table {
         let id = block.meta.id;
         let path = self.dir.join(id.file_name());
         let restored = backup.and_then(|backup| {
-            backup.restore_block(&self.name, id, &self.dir).ok()?;
-            let copy = SealedBlock::open(&path, id);
-            match copy {
+            match backup.restore_block(&self.name, id, &self.dir) {
+                Ok(()) => {}
+                Err(LeafError::BadBlock { .. }) => {
+                    // The backup's copy is bad too: it must not come back.
+                    backup.remove_block(&self.name, id);
+                    return None;
+                }
+                // None there, or unreadable now: leave the backup as it is.
+                Err(_) => return None,
+            }
+            match SealedBlock::open(&path, id) {
                 Ok(copy) if copy.batch().is_ok() && copy.meta.rows == block.meta.rows => Some(copy),
                 _ => {
-                    // The backup's copy is bad too: it must not come back.
                     backup.remove_block(&self.name, id);
                     None
                 }
