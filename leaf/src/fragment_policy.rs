@@ -22,7 +22,7 @@
 
 use datafusion_proto::protobuf::partitioning::PartitionMethod;
 use datafusion_proto::protobuf::physical_plan_node::PhysicalPlanType;
-use datafusion_proto::protobuf::{AggregateMode, PhysicalPlanNode};
+use datafusion_proto::protobuf::{AggregateExecNode, AggregateMode, PhysicalPlanNode};
 use prost::Message;
 
 /// Most partitions a fragment's round-robin repartition may ask for.
@@ -41,6 +41,28 @@ pub fn check_fragment(plan: &[u8]) -> Result<(), FragmentRefused> {
     let node = PhysicalPlanNode::decode(plan)
         .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
     check_node(&node, 0)
+}
+
+/// The lengths DataFusion assumes but does not check when it decodes an
+/// aggregate (a grouping set wider than the group expressions panics at
+/// run time: found by fuzzing).
+fn check_grouping(aggregate: &AggregateExecNode) -> Result<(), FragmentRefused> {
+    let groups = aggregate.group_expr.len();
+    let aggregates = aggregate.aggr_expr.len();
+    let consistent = aggregate.group_expr_name.len() == groups
+        && (aggregate.null_expr.is_empty() || aggregate.null_expr.len() == groups)
+        && match groups {
+            0 => aggregate.groups.is_empty(),
+            _ => aggregate.groups.len().is_multiple_of(groups),
+        }
+        && aggregate.aggr_expr_name.len() == aggregates
+        && (aggregate.filter_expr.is_empty() || aggregate.filter_expr.len() == aggregates);
+    match consistent {
+        true => Ok(()),
+        false => Err(FragmentRefused(
+            "an aggregate whose grouping or names do not match its expressions".to_string(),
+        )),
+    }
 }
 
 fn check_node(node: &PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefused> {
@@ -70,6 +92,7 @@ fn check_node(node: &PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefus
                     "an aggregate in mode {mode}; leaves run partial aggregates only"
                 )));
             }
+            check_grouping(aggregate)?;
             aggregate.input.as_deref()
         }
         PhysicalPlanType::Repartition(repartition) => {

@@ -27,6 +27,7 @@ pub mod fragment;
 pub mod fragment_policy;
 pub mod ipc;
 pub mod manifest;
+pub mod panic_guard;
 pub mod provider;
 pub mod pruning;
 pub mod query_memory;

@@ -20,6 +20,8 @@ use datafusion::prelude::{SessionConfig, SessionContext, col, ident, lit};
 use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use shoal_proto::{FragmentCompleteness, FragmentRequest, ScanRequest};
 
+use crate::panic_guard::{catching, catching_stream};
+
 use crate::fragment::{FragmentCodec, StoreResolver};
 
 use crate::column_type::TIME_COLUMN;
@@ -148,8 +150,10 @@ pub async fn execute_fragment(
             skipped_rows: Default::default(),
         },
     };
-    let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
-    let plan = views_for_dictionary_groups(plan)?;
+    let plan = catching(|| {
+        let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
+        Ok(views_for_dictionary_groups(plan)?)
+    })?;
     let tables = codec.resolver.scanned_tables();
     let stats: Vec<_> = tables
         .iter()
@@ -158,8 +162,9 @@ pub async fn execute_fragment(
         .collect();
     let fetch = plan.fetch();
     let plan = merge_partitions(plan, fetch);
+    let stream = catching(|| Ok(plan.execute(0, task)?))?;
     Ok(RunningFragment {
-        stream: plan.execute(0, task)?,
+        stream: catching_stream(stream),
         rows: stats.iter().map(|s| s.rows).sum(),
         rows_lost: stats.iter().map(|s| s.rows_lost).sum(),
         skipped_rows: codec.resolver.skipped_rows.clone(),

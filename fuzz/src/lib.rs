@@ -1,0 +1,301 @@
+//! The fuzz targets' bodies, one function per target, and what they share.
+//!
+//! `fuzz_targets/*.rs` hand libFuzzer's inputs to these functions; the
+//! workspace test `tests/fuzz_corpora.rs` includes this file and runs every
+//! committed corpus input (and every crash found, kept under
+//! `regressions/`) through the same functions in the ordinary test build.
+//!
+//! Every target asserts more than "no panic": a row that went in is either
+//! in the batch that came out or named in an error (never silently dropped),
+//! and a decoder that accepts its input gives back something consistent.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::AsArray;
+use arrow::datatypes::Int32Type;
+use arrow_flight::sql::{Any, Command};
+use futures::StreamExt;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use prost::Message;
+use shoal_aggregator::flight_sql::decode_handle;
+use shoal_aggregator::ingest::bulk::parse_bulk;
+use shoal_aggregator::ingest::json_rows::{JsonRow, parse_body};
+use shoal_aggregator::ingest::otlp_rows::rows_from_request;
+use shoal_aggregator::ingest::to_arrow::rows_to_batch;
+use shoal_leaf::Store;
+use shoal_leaf::block::{BlockId, SealedBlock};
+use shoal_leaf::scan::execute_fragment;
+use shoal_leaf::wal::replay;
+use shoal_proto::{FragmentRequest, TicketRequest};
+
+/// The targets by name, as `fuzz_targets/` and `corpus/` name them.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("ndjson", ndjson),
+    ("bulk", bulk),
+    ("otlp", otlp),
+    ("flight_tickets", flight_tickets),
+    ("fragment", fragment),
+    ("wal_replay", wal_replay),
+    ("block_open", block_open),
+];
+
+/// NDJSON (and JSON array) ingest bodies: parsing, flattening, time parsing
+/// and the conversion to Arrow.
+pub fn ndjson(data: &[u8]) {
+    if let Ok(parsed) = parse_body(data, Some("time")) {
+        convert_and_account(&parsed.rows);
+    }
+}
+
+/// Elasticsearch `_bulk` bodies: action and document lines, then each
+/// table's rows converted to Arrow.
+pub fn bulk(data: &[u8]) {
+    if let Ok(body) = parse_bulk(data, Some("logs")) {
+        let documents: usize = body.tables.values().map(Vec::len).sum();
+        assert!(documents <= body.items.len(), "a document has its item");
+        for rows in body.tables.values() {
+            convert_and_account(rows);
+        }
+    }
+}
+
+/// OTLP logs: an `ExportLogsServiceRequest` in protobuf (as gRPC and
+/// `application/x-protobuf` send it) or JSON, converted to rows and Arrow.
+pub fn otlp(data: &[u8]) {
+    let decoded = match data.first() {
+        Some(b'{') => serde_json::from_slice::<ExportLogsServiceRequest>(data).ok(),
+        _ => ExportLogsServiceRequest::decode(data).ok(),
+    };
+    if let Some(request) = decoded {
+        let rows = rows_from_request(request, None);
+        let kept: usize = rows.tables.values().map(Vec::len).sum();
+        assert!(kept <= rows.records, "no more rows than records");
+        for table_rows in rows.tables.values() {
+            convert_and_account(table_rows);
+        }
+    }
+}
+
+/// What a Flight client controls byte for byte: `DoGet` tickets (Flight SQL
+/// commands wrapped in `Any`, Shoal scan and fragment tickets) and prepared
+/// statement handles.
+pub fn flight_tickets(data: &[u8]) {
+    let _ = TicketRequest::decode_ticket(data);
+    if let Ok(any) = Any::decode(data) {
+        let _ = TicketRequest::decode_any(&any.type_url, &any.value);
+        let _ = Command::try_from(any);
+    }
+    if let Ok((sql, _parameters)) = decode_handle(data) {
+        assert!(data.len() >= sql.len(), "the SQL came out of the handle");
+    }
+}
+
+struct FragmentFixture {
+    runtime: tokio::runtime::Runtime,
+    store: Arc<Store>,
+}
+
+/// Plan fragments as a leaf receives them: the policy check, decoding with
+/// Shoal's codec against a real store, and running what passes until its
+/// (short) deadline.
+pub fn fragment(data: &[u8]) {
+    static FIXTURE: OnceLock<FragmentFixture> = OnceLock::new();
+    let fixture = FIXTURE.get_or_init(|| {
+        let dir = scratch_dir("fragment");
+        let _ = std::fs::remove_dir_all(&dir);
+        FragmentFixture {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime"),
+            store: Arc::new(fixture::store(&dir, 3000, 500)),
+        }
+    });
+    let request = FragmentRequest {
+        plan: data.to_vec(),
+        deadline_millis: 200,
+        query_id: "fuzz".to_string(),
+    };
+    fixture.runtime.block_on(async {
+        let Ok(running) = execute_fragment(fixture.store.clone(), &request, 64 << 20).await else {
+            return;
+        };
+        let mut stream = running.stream;
+        while let Some(batch) = stream.next().await {
+            if batch.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Replaying a write-ahead segment, whatever a crash (or a bit flip) left in
+/// the file: every whole record back, the torn tail measured, and a second
+/// replay of the cut file finding the same records and nothing torn.
+pub fn wal_replay(data: &[u8]) {
+    let path = scratch_dir("wal").join("wal-000000000001.log");
+    std::fs::write(&path, data).expect("write segment");
+    let Ok(first) = replay(&path) else {
+        return;
+    };
+    assert!(first.valid_len <= data.len() as u64);
+    assert_eq!(first.valid_len + first.torn_bytes, data.len() as u64);
+    std::fs::write(&path, &data[..first.valid_len as usize]).expect("cut segment");
+    let second = replay(&path).expect("a cut segment replays");
+    assert_eq!(second.torn_bytes, 0);
+    assert_eq!(second.batches.len(), first.batches.len());
+}
+
+/// Opening a sealed block file and its bitmap index as a restarted leaf
+/// does, then decoding the batch and asking the index about its strings.
+///
+/// Input: `index_len:u32le index_bytes block_bytes` (no index when
+/// `index_len` is 0).
+pub fn block_open(data: &[u8]) {
+    let Some((length, rest)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let index_len = (u32::from_le_bytes(*length) as usize).min(rest.len());
+    let (index, block) = rest.split_at(index_len);
+    let dir = scratch_dir("block");
+    let id = BlockId {
+        segment: 1,
+        part: 0,
+    };
+    let index_path = dir.join(id.index_file_name());
+    match index_len {
+        0 => {
+            let _ = std::fs::remove_file(&index_path);
+        }
+        _ => std::fs::write(&index_path, index).expect("write index"),
+    }
+    let path = dir.join(id.file_name());
+    std::fs::write(&path, block).expect("write block");
+    let Ok(block) = SealedBlock::open(&path, id) else {
+        return;
+    };
+    let Ok(batch) = block.batch() else {
+        return;
+    };
+    assert_eq!(batch.num_rows() as u64, block.meta.rows);
+    let _ = block.is_zero_copy();
+    if let Some(index) = block.index() {
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let Some(dictionary) = column.as_dictionary_opt::<Int32Type>() else {
+                continue;
+            };
+            let values = ["api", "", "x"];
+            if let Some(rows) = index.rows_matching(field.name(), dictionary, &values) {
+                assert!(
+                    rows.max()
+                        .is_none_or(|row| (row as usize) < batch.num_rows()),
+                    "the index names rows of this block only"
+                );
+            }
+        }
+    }
+}
+
+/// Converts `rows` as the ingest path does, and checks that each row is
+/// either stored or rejected with its line.
+pub fn convert_and_account(rows: &[JsonRow]) {
+    let Ok(converted) = rows_to_batch(None, rows) else {
+        // arrow-json refused the whole batch: the caller answers 400 for
+        // every row, so none is silently lost.
+        return;
+    };
+    let stored = converted.batch.as_ref().map_or(0, |b| b.num_rows());
+    let rejected: BTreeSet<usize> = converted.errors.iter().map(|e| e.line).collect();
+    assert_eq!(
+        stored + converted.errors.len(),
+        rows.len(),
+        "every row is stored or rejected once"
+    );
+    let lines: BTreeSet<usize> = rows.iter().map(|r| r.line).collect();
+    assert!(rejected.is_subset(&lines), "errors name lines of the input");
+}
+
+/// A directory of this process's own under /dev/shm (or the temp dir).
+pub fn scratch_dir(target: &str) -> PathBuf {
+    let base = match std::path::Path::new("/dev/shm").is_dir() {
+        true => PathBuf::from("/dev/shm"),
+        false => std::env::temp_dir(),
+    };
+    let dir = base.join(format!("shoal-fuzz-{target}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// The table the fragment target's store holds and the seeds are planned on.
+pub mod fixture {
+    use std::sync::Arc;
+
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+    use shoal_leaf::{Store, StoreConfig};
+
+    /// The fixture table's name.
+    pub const TABLE: &str = "requests";
+
+    /// The table's schema as an aggregator would send it.
+    pub fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new("service", DataType::Utf8, true),
+            Field::new("status", DataType::Int64, true),
+            Field::new("latency_ms", DataType::Float64, true),
+        ]))
+    }
+
+    /// `rows` rows of requests from `start_micros` on.
+    pub fn batch(start_micros: i64, rows: usize) -> RecordBatch {
+        let services = ["api", "web", "auth", "search"];
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    (0..rows as i64).map(|i| start_micros + i * 1000),
+                )
+                .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| services[i % services.len()]),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows as i64).map(|i| [200, 200, 404, 500][i as usize % 4]),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                (0..rows).map(|i| (i % 97) as f64 * 1.5),
+            )),
+        ];
+        RecordBatch::try_new(schema(), columns).expect("fixture batch")
+    }
+
+    /// A store in `dir` holding a sealed block of `sealed` rows and `open`
+    /// rows in its open block.
+    pub fn store(dir: &std::path::Path, sealed: usize, open: usize) -> Store {
+        let config = StoreConfig {
+            data_dir: dir.to_path_buf(),
+            backup_dir: None,
+            memory_limit: None,
+            retention: None,
+            seal_age: std::time::Duration::from_secs(3600),
+        };
+        let (store, _) = Store::open(config).expect("fixture store");
+        let start = 1_700_000_000_000_000;
+        store
+            .ingest(TABLE, &[batch(start, sealed)], 0)
+            .expect("ingest");
+        store.seal_all().expect("seal");
+        store
+            .ingest(TABLE, &[batch(start + 10_000_000_000, open)], 0)
+            .expect("ingest");
+        store
+    }
+}

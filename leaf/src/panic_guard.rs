@@ -1,0 +1,82 @@
+//! Turns a panic inside DataFusion, while a fragment is decoded or runs,
+//! into an error for that fragment alone.
+//!
+//! DataFusion does not promise to reject every malformed plan with an
+//! error: fuzzing found plans (a grouping set wider than its expressions)
+//! that decode and then index out of bounds while running. The fragment
+//! policy refuses the shapes known to do that; this guard is the net under
+//! it, so a plan that still panics costs its caller an error, not the
+//! stream or the connection.
+
+use std::panic::AssertUnwindSafe;
+
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
+
+use crate::error::{LeafError, Result};
+
+/// Runs `work`, turning a panic into an error.
+pub fn catching<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(work))
+        .unwrap_or_else(|panic| Err(LeafError::BadRequest(panic_message("planning", &panic))))
+}
+
+/// `stream`, ending with an error where it would have panicked.
+pub fn catching_stream(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let guarded = AssertUnwindSafe(stream)
+        .catch_unwind()
+        .scan(false, |panicked, item| {
+            let item = match (*panicked, item) {
+                (true, _) => return futures::future::ready(None),
+                (false, Ok(item)) => item,
+                (false, Err(panic)) => {
+                    *panicked = true;
+                    Err(DataFusionError::Execution(panic_message("running", &panic)))
+                }
+            };
+            futures::future::ready(Some(item))
+        });
+    Box::pin(RecordBatchStreamAdapter::new(schema, guarded))
+}
+
+fn panic_message(stage: &str, panic: &Box<dyn std::any::Any + Send>) -> String {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("the fragment failed while {stage} (an internal error, reported as a bug): {detail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::Schema;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_panic_becomes_an_error() {
+        let error = catching::<()>(|| panic!("boom")).unwrap_err().to_string();
+        assert!(error.contains("boom"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_stream_ends_with_an_error() {
+        let schema = Arc::new(Schema::empty());
+        let inner = futures::stream::iter(0..3).map(|i| {
+            assert!(i < 1, "row {i}");
+            Ok(arrow::array::RecordBatch::new_empty(Arc::new(
+                Schema::empty(),
+            )))
+        });
+        let stream = Box::pin(RecordBatchStreamAdapter::new(schema, inner));
+        let items: Vec<_> = catching_stream(stream).collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        let error = items[1].as_ref().unwrap_err().to_string();
+        assert!(error.contains("row 1"), "{error}");
+    }
+}
