@@ -30,8 +30,11 @@ use shoal_leaf::scan::execute_fragment;
 use shoal_leaf::wal::replay;
 use shoal_proto::{FragmentRequest, TicketRequest};
 
+/// A target's body: one input, checked.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `fuzz_targets/` and `corpus/` name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("ndjson", ndjson),
     ("bulk", bulk),
     ("otlp", otlp),
