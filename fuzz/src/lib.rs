@@ -220,15 +220,33 @@ pub fn convert_and_account(rows: &[JsonRow]) {
     assert!(rejected.is_subset(&lines), "errors name lines of the input");
 }
 
-/// A directory of this process's own under /dev/shm (or the temp dir).
-pub fn scratch_dir(target: &str) -> PathBuf {
-    let base = match std::path::Path::new("/dev/shm").is_dir() {
+fn scratch_base() -> PathBuf {
+    match std::path::Path::new("/dev/shm").is_dir() {
         true => PathBuf::from("/dev/shm"),
         false => std::env::temp_dir(),
-    };
-    let dir = base.join(format!("shoal-fuzz-{target}-{}", std::process::id()));
+    }
+}
+
+/// A directory of this process's own under /dev/shm (or the temp dir).
+pub fn scratch_dir(target: &str) -> PathBuf {
+    let dir = scratch_base().join(format!("shoal-fuzz-{target}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     dir
+}
+
+/// Removes this process's scratch directories (those of targets still in
+/// use come back on their next input).
+pub fn remove_scratch_dirs() {
+    let suffix = format!("-{}", std::process::id());
+    let Ok(entries) = std::fs::read_dir(scratch_base()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("shoal-fuzz-") && name.ends_with(&suffix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The table the fragment target's store holds and the seeds are planned on.

@@ -325,7 +325,11 @@ impl Mapped {
         let fb_schema = footer
             .schema()
             .ok_or_else(|| bad("footer without schema".to_string()))?;
-        let schema = Arc::new(fb_to_schema(fb_schema));
+        // arrow-ipc panics on some malformed schemas (an unknown type, say)
+        // and the footer is outside the checksum: found by fuzzing.
+        let schema = std::panic::catch_unwind(|| fb_to_schema(fb_schema))
+            .map(Arc::new)
+            .map_err(|_| bad("the footer's schema cannot be read".to_string()))?;
         let metadata = schema.metadata();
         let version: u32 = parse_key(metadata, KEY_VERSION).ok_or_else(|| {
             bad("no Shoal format version: not a block this leaf wrote".to_string())

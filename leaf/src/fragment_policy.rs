@@ -50,7 +50,11 @@ fn check_grouping(aggregate: &AggregateExecNode) -> Result<(), FragmentRefused> 
     let groups = aggregate.group_expr.len();
     let aggregates = aggregate.aggr_expr.len();
     let consistent = aggregate.group_expr_name.len() == groups
-        && (aggregate.null_expr.is_empty() || aggregate.null_expr.len() == groups)
+        && match aggregate.groups.is_empty() {
+            true => aggregate.null_expr.is_empty(),
+            // A grouping set takes its null columns from `null_expr`.
+            false => aggregate.null_expr.len() == groups,
+        }
         && match groups {
             0 => aggregate.groups.is_empty(),
             _ => aggregate.groups.len().is_multiple_of(groups),
