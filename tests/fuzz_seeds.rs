@@ -5,6 +5,8 @@
 //!
 //!   cargo test --release --test fuzz_seeds -- --ignored
 
+// Only the fixture of the shared file is used here.
+#[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod fuzzing;
 
