@@ -71,7 +71,9 @@ fn seal(c: &mut Criterion) {
             || {
                 let dir = tempfile::tempdir_in(shm()).expect("tempdir");
                 let table = Table::create("requests", dir.path().join("requests")).expect("table");
-                table.ingest(&rows, START_MS * 1000, None).expect("ingest");
+                table
+                    .ingest(std::slice::from_ref(&rows), START_MS * 1000, None)
+                    .expect("ingest");
                 (dir, table)
             },
             |(dir, table)| {
@@ -89,7 +91,9 @@ fn scan(c: &mut Criterion) {
     let table = Table::create("requests", dir.path().join("requests")).expect("table");
     for block in 0..BLOCKS {
         let rows = request_rows(block * BLOCK_ROWS, BLOCK_ROWS, block as u64);
-        table.ingest(&rows, START_MS * 1000, None).expect("ingest");
+        table
+            .ingest(std::slice::from_ref(&rows), START_MS * 1000, None)
+            .expect("ingest");
     }
     // The newest quarter of the rows: 4 of the 16 blocks by time.
     let from = START_MS + (BLOCKS * BLOCK_ROWS * 10 * 3 / 4) as i64;

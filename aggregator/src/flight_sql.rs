@@ -279,6 +279,32 @@ pub fn encode_handle(
     Ok(handle.into())
 }
 
+/// The batches of a `DoPut`, ending with an error where arrow's decoder
+/// would panic (arrow-ipc panics on some malformed schemas, and the bytes
+/// are the client's).
+fn decoded_put(
+    request: Request<PeekableFlightDataStream>,
+) -> impl futures::Stream<Item = std::result::Result<RecordBatch, FlightError>> {
+    let decoded = FlightRecordBatchStream::new_from_flight_data(
+        request.into_inner().map_err(FlightError::from),
+    );
+    std::panic::AssertUnwindSafe(decoded)
+        .catch_unwind()
+        .scan(false, |failed, item| {
+            let item = match (*failed, item) {
+                (true, _) => None,
+                (false, Ok(item)) => Some(item),
+                (false, Err(_)) => {
+                    *failed = true;
+                    Some(Err(FlightError::ProtocolError(
+                        "the Arrow stream cannot be decoded".to_string(),
+                    )))
+                }
+            };
+            futures::future::ready(item)
+        })
+}
+
 /// Reads a prepared statement handle back (public for the fuzz targets).
 pub fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarValue>), String> {
     let bad = || "not a Shoal prepared statement handle".to_string();
@@ -417,12 +443,10 @@ impl FlightSqlService for FlightSqlFrontEnd {
     ) -> std::result::Result<DoPutPreparedStatementResult, Status> {
         caller_of(&request).require(Role::Read)?;
         let (sql, _) = self.prepared_parameters(&query.prepared_statement_handle)?;
-        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(
-            request.into_inner().map_err(FlightError::from),
-        )
-        .try_collect()
-        .await
-        .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
+        let batches: Vec<RecordBatch> = decoded_put(request)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
         let row = batches.iter().find(|b| b.num_rows() > 0);
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(encode_handle(&sql, row)?),
@@ -572,9 +596,7 @@ impl FlightSqlService for FlightSqlFrontEnd {
                 return Err(Status::not_found(format!("table {table:?} does not exist")));
             }
         }
-        let batches = FlightRecordBatchStream::new_from_flight_data(
-            request.into_inner().map_err(FlightError::from),
-        );
+        let batches = decoded_put(request);
         let rows: Vec<u64> = batches
             .map_err(|e| Status::invalid_argument(format!("bad ingest stream: {e}")))
             .map_ok(|batch| {

@@ -46,8 +46,11 @@ use crate::bitmap_index::{BitmapIndex, build_index};
 use crate::column_type::TIME_COLUMN;
 use crate::error::{LeafError, Result};
 
-/// Version of the block layout; a leaf never reads blocks of another version.
-pub const BLOCK_FORMAT_VERSION: u32 = 1;
+/// Version of the block layout this leaf writes. It reads this one and
+/// version 1 (the same layout without checksums, read unverified); a block
+/// of any other version is never read.
+pub const BLOCK_FORMAT_VERSION: u32 = 2;
+const UNCHECKED_FORMAT_VERSION: u32 = 1;
 const KEY_VERSION: &str = "shoal.format_version";
 const KEY_ROWS: &str = "shoal.rows";
 const KEY_MIN_TIME: &str = "shoal.min_time_micros";
@@ -120,7 +123,10 @@ pub fn block_file_stamp(dir: &Path, id: BlockId) -> Option<(u64, u64)> {
 pub struct SealedBlock {
     pub meta: BlockMeta,
     pub path: PathBuf,
-    mapped: OnceLock<std::result::Result<Mapped, String>>,
+    mapped: OnceLock<Mapped>,
+    /// Why the file is not a readable block (not set for I/O errors, which
+    /// may pass: the next use tries again).
+    broken: OnceLock<String>,
     /// Whether the bytes match the checksum; set once, before any decode.
     verified: OnceLock<std::result::Result<(), String>>,
 }
@@ -195,9 +201,10 @@ impl SealedBlock {
             meta,
             path: path.to_path_buf(),
             mapped: OnceLock::new(),
+            broken: OnceLock::new(),
             verified: OnceLock::new(),
         };
-        let _ = block.mapped.set(Ok(mapped));
+        let _ = block.mapped.set(mapped);
         Ok(block)
     }
 
@@ -207,6 +214,7 @@ impl SealedBlock {
             meta,
             path: path.to_path_buf(),
             mapped: OnceLock::new(),
+            broken: OnceLock::new(),
             verified: OnceLock::new(),
         }
     }
@@ -224,37 +232,58 @@ impl SealedBlock {
             })
     }
 
-    /// Whether opening, verifying or decoding the block has failed.
+    /// Whether the block is known bad: its footer, checksum or batch could
+    /// not be read (an I/O error that may pass does not count).
     pub fn failed(&self) -> bool {
-        match self.mapped.get() {
-            None => false,
-            Some(Err(_)) => true,
-            Some(Ok(mapped)) => {
-                matches!(self.verified.get(), Some(Err(_)))
-                    || matches!(mapped.batch.get(), Some(Err(_)))
-            }
-        }
+        self.broken.get().is_some()
+            || matches!(self.verified.get(), Some(Err(_)))
+            || self
+                .mapped
+                .get()
+                .is_some_and(|m| matches!(m.batch.get(), Some(Err(_))))
     }
 
     fn mapped(&self) -> Result<&Mapped> {
-        let mapped = self.mapped.get_or_init(|| {
-            let (mapped, meta) =
-                Mapped::open(&self.path, self.meta.id).map_err(|e| e.to_string())?;
-            if (meta.rows, meta.min_time_micros, meta.max_time_micros)
-                != (
+        let bad = |reason: &String| LeafError::BadBlock {
+            path: self.path.clone(),
+            reason: reason.clone(),
+        };
+        if let Some(mapped) = self.mapped.get() {
+            return Ok(mapped);
+        }
+        if let Some(reason) = self.broken.get() {
+            return Err(bad(reason));
+        }
+        let opened = Mapped::open(&self.path, self.meta.id).and_then(|(mapped, meta)| {
+            match (meta.rows, meta.min_time_micros, meta.max_time_micros)
+                == (
                     self.meta.rows,
                     self.meta.min_time_micros,
                     self.meta.max_time_micros,
-                )
-            {
-                return Err("its footer disagrees with the manifest".to_string());
+                ) {
+                true => Ok(mapped),
+                false => Err(LeafError::BadBlock {
+                    path: self.path.clone(),
+                    reason: "its footer disagrees with the manifest".to_string(),
+                }),
             }
-            Ok(mapped)
         });
-        mapped.as_ref().map_err(|reason| LeafError::BadBlock {
-            path: self.path.clone(),
-            reason: reason.clone(),
-        })
+        match opened {
+            Ok(mapped) => {
+                let _ = self.mapped.set(mapped);
+                self.mapped
+                    .get()
+                    .ok_or_else(|| bad(&"not mapped".to_string()))
+            }
+            Err(error @ LeafError::Io { .. }) => Err(error),
+            Err(error) => {
+                let reason = match error {
+                    LeafError::BadBlock { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                Err(bad(self.broken.get_or_init(|| reason)))
+            }
+        }
     }
 
     /// The block's rows, decoded zero-copy from the mapping on first use,
@@ -264,7 +293,13 @@ impl SealedBlock {
         let mapped = self.mapped()?;
         mapped
             .batch
-            .get_or_init(|| mapped.decode().map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                // arrow-ipc asserts on some inconsistent footers (a batch
+                // shorter than its buffers): a panic is a bad block too.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mapped.decode()))
+                    .map_err(|_| "the batch cannot be decoded".to_string())
+                    .and_then(|decoded| decoded.map_err(|e| e.to_string()))
+            })
             .clone()
             .map_err(|reason| LeafError::BadBlock {
                 path: self.path.clone(),
@@ -334,9 +369,9 @@ impl Mapped {
         let version: u32 = parse_key(metadata, KEY_VERSION).ok_or_else(|| {
             bad("no Shoal format version: not a block this leaf wrote".to_string())
         })?;
-        if version != BLOCK_FORMAT_VERSION {
+        if version != BLOCK_FORMAT_VERSION && version != UNCHECKED_FORMAT_VERSION {
             return Err(bad(format!(
-                "block format version {version}, this leaf reads version {BLOCK_FORMAT_VERSION}"
+                "block format version {version}, this leaf reads versions {UNCHECKED_FORMAT_VERSION} and {BLOCK_FORMAT_VERSION}"
             )));
         }
         let missing = |key: &str| bad(format!("metadata key {key} missing"));
@@ -363,12 +398,13 @@ impl Mapped {
                     .collect()
             })
             .unwrap_or_default();
-        let checksum = match custom.get(KEY_CHECKSUM) {
-            Some(text) => Some(
+        let checksum = match (version, custom.get(KEY_CHECKSUM)) {
+            (UNCHECKED_FORMAT_VERSION, _) => None,
+            (_, Some(text)) => Some(
                 parse_checksum(text, footer_start)
                     .ok_or_else(|| bad(format!("bad {KEY_CHECKSUM} {text:?}")))?,
             ),
-            None => None,
+            (_, None) => return Err(bad(format!("metadata key {KEY_CHECKSUM} missing"))),
         };
         let index = open_index(path, custom.get(KEY_INDEX_CHECKSUM).copied());
         let bytes = buffer.len() as u64 + index.as_ref().map_or(0, BitmapIndex::bytes);
@@ -412,7 +448,12 @@ impl Mapped {
                 "checksum mismatch (recorded {expected:08x}, found {actual:08x}): the file changed after it was sealed"
             ));
         }
-        Ok(())
+        // The footer is not covered: its schema (with the row count and
+        // time range in its metadata) must be the covered one at the start.
+        match covered_schema(&self.buffer[..length]) {
+            Some(covered) if covered == *self.schema => Ok(()),
+            _ => Err("the footer's schema is not the one the block was written with".to_string()),
+        }
     }
 
     fn decode(&self) -> Result<RecordBatch> {
@@ -487,6 +528,22 @@ fn mmap_buffer(map: Mmap) -> Buffer {
 }
 
 /// `LENGTH:CRC` of the bytes before the footer.
+/// The schema message at the start of a block file, read out of `covered`;
+/// `None` when it cannot be read. The writer pads the 6-byte magic to the
+/// block's 64-byte alignment, so the message starts at byte 64.
+fn covered_schema(covered: &[u8]) -> Option<Schema> {
+    let header = covered.get(ALIGNMENT..ALIGNMENT + 8)?;
+    if header[..4] != [0xff; 4] {
+        return None;
+    }
+    let length = usize::try_from(i32::from_le_bytes(header[4..8].try_into().ok()?)).ok()?;
+    let start = ALIGNMENT + 8;
+    let message =
+        arrow::ipc::root_as_message(covered.get(start..start.checked_add(length)?)?).ok()?;
+    let schema = message.header_as_schema()?;
+    std::panic::catch_unwind(|| fb_to_schema(schema)).ok()
+}
+
 fn parse_checksum(text: &str, footer_start: usize) -> Option<(usize, u32)> {
     let (length, crc) = text.split_once(':')?;
     let length: usize = length.parse().ok()?;
@@ -671,6 +728,24 @@ mod tests {
                 .to_string()
                 .contains("checksum")
         );
+    }
+
+    #[test]
+    fn a_changed_footer_schema_is_caught_though_the_footer_is_not_checksummed() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = BlockId {
+            segment: 6,
+            part: 0,
+        };
+        SealedBlock::write(dir.path(), id, &sealed_batch(100)).unwrap();
+        let path = dir.path().join(id.file_name());
+        let bytes = std::fs::read(&path).unwrap();
+        // The last "service" in the file is the footer's copy of the name.
+        let at = bytes.windows(7).rposition(|w| w == b"service").unwrap();
+        flip_byte(&path, at + 1);
+        let outcome = SealedBlock::open(&path, id).and_then(|block| block.batch());
+        let error = outcome.unwrap_err().to_string();
+        assert!(error.contains("footer's schema"), "{error}");
     }
 
     #[test]

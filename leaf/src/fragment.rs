@@ -17,6 +17,7 @@
 //! (so time pruning and bitmap indexes apply), an aggregator in the middle of
 //! a tree puts the placeholder back and fans out again.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -161,8 +162,9 @@ pub struct StoreResolver {
     pub target_partitions: usize,
     /// The fragment's deadline: its scans stop there.
     pub deadline: std::time::Instant,
-    /// Tables resolved so far, sorted.
-    pub scanned: Arc<Mutex<Vec<String>>>,
+    /// Tables resolved so far, with their rows and rows lost when their
+    /// snapshot was taken.
+    pub scanned: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
     /// Rows of bad blocks the fragment's scans skipped.
     pub skipped_rows: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -170,21 +172,35 @@ pub struct StoreResolver {
 impl StoreResolver {
     /// The tables this resolver has put scans in for, sorted.
     pub fn scanned_tables(&self) -> Vec<String> {
-        self.scanned.lock().map(|t| t.clone()).unwrap_or_default()
+        self.scanned
+            .lock()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Rows and rows lost of the scanned tables, each counted once.
+    pub fn scanned_rows(&self) -> (u64, u64) {
+        self.scanned
+            .lock()
+            .map(|t| {
+                t.values()
+                    .fold((0, 0), |(rows, lost), (r, l)| (rows + r, lost + l))
+            })
+            .unwrap_or_default()
     }
 }
 
 impl ScanResolver for StoreResolver {
     fn resolve(&self, spec: TableScanSpec) -> DfResult<Arc<dyn ExecutionPlan>> {
-        if let Ok(mut scanned) = self.scanned.lock()
-            && let Err(position) = scanned.binary_search(&spec.table)
-        {
-            scanned.insert(position, spec.table.clone());
-        }
         let snapshot = match self.store.table(&spec.table, false) {
             Ok(table) => table.snapshot(),
             Err(_) => TableSnapshot::empty(),
         };
+        if let Ok(mut scanned) = self.scanned.lock() {
+            scanned
+                .entry(spec.table.clone())
+                .or_insert((snapshot.rows, snapshot.rows_lost));
+        }
         LeafTableProvider::with_schema(snapshot, spec.schema.clone())
             .with_deadline(self.deadline)
             .counting_skipped(self.skipped_rows.clone())

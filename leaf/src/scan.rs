@@ -154,19 +154,14 @@ pub async fn execute_fragment(
         let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
         Ok(views_for_dictionary_groups(plan)?)
     })?;
-    let tables = codec.resolver.scanned_tables();
-    let stats: Vec<_> = tables
-        .iter()
-        .filter_map(|name| store.table(name, false).ok())
-        .map(|table| table.stats())
-        .collect();
+    let (rows, rows_lost) = codec.resolver.scanned_rows();
     let fetch = plan.fetch();
     let plan = merge_partitions(plan, fetch);
     let stream = catching(|| Ok(plan.execute(0, task)?))?;
     Ok(RunningFragment {
         stream: catching_stream(stream),
-        rows: stats.iter().map(|s| s.rows).sum(),
-        rows_lost: stats.iter().map(|s| s.rows_lost).sum(),
+        rows,
+        rows_lost,
         skipped_rows: codec.resolver.skipped_rows.clone(),
     })
 }

@@ -184,12 +184,8 @@ impl Store {
         self.make_room(incoming_bytes)?;
         let table = self.table(name, true)?;
         let now = now_micros();
-        let mut rows = 0;
-        let mut added = Vec::new();
-        for batch in batches {
-            added.extend(table.ingest(batch, now, self.backup.as_ref())?);
-            rows += batch.num_rows() as u64;
-        }
+        let added = table.ingest(batches, now, self.backup.as_ref())?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok((rows, added))
     }
 
@@ -259,8 +255,12 @@ impl Store {
             }
         }
         self.repair_blocks(false);
+        // A table that cannot seal (a full disk) must not stop retention
+        // and the memory limit, which free space, nor the other tables.
         for table in self.tables() {
-            table.seal_if_older(self.config.seal_age, self.backup.as_ref())?;
+            if let Err(error) = table.seal_if_older(self.config.seal_age, self.backup.as_ref()) {
+                warn!(table = table.name(), %error, "maintenance failed: could not seal");
+            }
         }
         if let Some(retention) = self.config.retention {
             let cutoff = now_micros() - retention.as_micros() as i64;

@@ -37,6 +37,9 @@ use crate::manifest;
 use crate::table_schema::{Storage, TableSchema};
 use crate::wal::{WalWriter, replay};
 
+mod repair;
+pub use repair::Repairs;
+
 /// Rows at which the open block is sealed.
 pub const BLOCK_ROWS: usize = 65_536;
 
@@ -77,6 +80,10 @@ pub struct TableSnapshot {
     /// Batches of the open block, in open storage types.
     pub open: Vec<RecordBatch>,
     pub open_time_range: Option<(i64, i64)>,
+    /// Rows in the blocks above, and rows lost to corruption, at the same
+    /// moment (so an answer's completeness never counts a block twice).
+    pub rows: u64,
+    pub rows_lost: u64,
 }
 
 /// Counts for the leaf's status.
@@ -92,15 +99,6 @@ pub struct TableStats {
     pub rows_lost: u64,
 }
 
-/// What [`Table::repair_blocks`] did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Repairs {
-    pub verified: u64,
-    pub restored: u64,
-    pub dropped: u64,
-    pub rows_lost: u64,
-}
-
 impl TableSnapshot {
     /// The view of a table this leaf does not hold: no rows.
     pub fn empty() -> Self {
@@ -109,6 +107,8 @@ impl TableSnapshot {
             sealed: Vec::new(),
             open: Vec::new(),
             open_time_range: None,
+            rows: 0,
+            rows_lost: 0,
         }
     }
 }
@@ -159,17 +159,16 @@ impl Table {
         &self.dir
     }
 
-    /// Stores `batch`; when this returns the rows are in the write-ahead
-    /// segment. Returns the columns the batch added.
+    /// Stores `batches`, all or none: when this returns `Ok` every row is in
+    /// the write-ahead segment; on an error none is (a failed append cuts
+    /// the segment back to where this call began). Returns the columns the
+    /// batches added.
     pub fn ingest(
         &self,
-        batch: &RecordBatch,
+        batches: &[RecordBatch],
         now_micros: i64,
         backup: Option<&Backup>,
     ) -> Result<Vec<String>> {
-        if batch.num_rows() == 0 {
-            return Ok(Vec::new());
-        }
         let mut state = self.lock();
         if state.dropped {
             return Err(LeafError::BadRequest(format!(
@@ -177,24 +176,42 @@ impl Table {
                 self.name
             )));
         }
-        let coerced = coerce_batch(&self.name, &state.schema, batch, now_micros)?;
-        if state.open.rows > 0 && state.open.rows + batch.num_rows() > BLOCK_ROWS {
+        let mut schema = state.schema.clone();
+        let mut coerced = Vec::with_capacity(batches.len());
+        let mut added = Vec::new();
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let batch = coerce_batch(&self.name, &schema, batch, now_micros)?;
+            for (column, column_type) in batch.new_columns {
+                added.push(column.clone());
+                schema.push(column, column_type);
+            }
+            coerced.push(batch.batch);
+        }
+        let rows: usize = coerced.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        if state.open.rows > 0 && state.open.rows + rows > BLOCK_ROWS {
             self.seal_locked(&mut state, backup)?;
         }
-        state.open.wal.append(&coerced.batch)?;
-        let range = time_range(&coerced.batch)?;
-        let open = &mut state.open;
-        open.rows += coerced.batch.num_rows();
-        open.time_range = Some(match open.time_range {
-            Some((low, high)) => (low.min(range.0), high.max(range.1)),
-            None => range,
-        });
-        open.batches.push(coerced.batch);
-        let mut added = Vec::with_capacity(coerced.new_columns.len());
-        for (column, column_type) in coerced.new_columns {
-            added.push(column.clone());
-            state.schema.push(column, column_type);
+        let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
+        let start = state.open.wal.bytes();
+        for batch in &coerced {
+            if let Err(error) = state.open.wal.append(batch) {
+                state.open.wal.rewind(start);
+                return Err(error);
+            }
         }
+        let open = &mut state.open;
+        for (batch, range) in coerced.into_iter().zip(ranges) {
+            open.rows += batch.num_rows();
+            open.time_range = Some(match open.time_range {
+                Some((low, high)) => (low.min(range.0), high.max(range.1)),
+                None => range,
+            });
+            open.batches.push(batch);
+        }
+        state.schema = schema;
         // The rows are stored: a seal that fails now (a full disk) must not
         // turn them into an error the sender would retry (and duplicate).
         // The next batch, or the maintenance tick, seals again.
@@ -242,21 +259,36 @@ impl Table {
         }
         let started = Instant::now();
         let segment = state.open.segment;
-        let blocks = seal_batches(&self.dir, segment, &state.schema, &state.open.batches)?;
-        for block in &blocks {
-            manifest::append(&self.dir, &block.meta)?;
-        }
         let old_wal = state.open.wal.path().to_path_buf();
-        // The next segment exists before the seal commits, so a failure to
-        // make it (ENOSPC) leaves the open block as it was, to seal later.
         let next_wal = wal_path(&self.dir, segment + 1);
-        let wal = WalWriter::create(&next_wal)?;
-        // The block files are whole; removing the segment commits the seal.
-        if let Err(error) = std::fs::remove_file(&old_wal) {
-            drop(wal);
-            remove_quietly(&next_wal);
-            return Err(LeafError::io(&old_wal, error));
-        }
+        // Until the old segment is removed nothing is committed: a failure
+        // (ENOSPC) removes what this attempt wrote, so the space is free
+        // again and the open block stays as it was, to be sealed later.
+        // The next segment exists before the commit.
+        let written = seal_batches(&self.dir, segment, &state.schema, &state.open.batches)
+            .and_then(|blocks| {
+                for block in &blocks {
+                    manifest::append(&self.dir, &block.meta)?;
+                }
+                Ok((blocks, WalWriter::create(&next_wal)?))
+            })
+            .and_then(|(blocks, wal)| match std::fs::remove_file(&old_wal) {
+                Ok(()) => Ok((blocks, wal)),
+                Err(error) => {
+                    drop(wal);
+                    remove_quietly(&next_wal);
+                    Err(LeafError::io(&old_wal, error))
+                }
+            });
+        let (blocks, wal) = match written {
+            Ok(written) => written,
+            Err(error) => {
+                remove_segment_blocks(&self.dir, segment);
+                // A next segment cut short would refuse to be created again.
+                remove_quietly(&next_wal);
+                return Err(error);
+            }
+        };
         state.open = OpenBlock::new(segment + 1, wal);
         let rows: u64 = blocks.iter().map(|b| b.meta.rows).sum();
         if let Some(backup) = backup {
@@ -277,6 +309,8 @@ impl Table {
             sealed: state.sealed.clone(),
             open: state.open.batches.clone(),
             open_time_range: state.open.time_range,
+            rows: state.sealed.iter().map(|b| b.meta.rows).sum::<u64>() + state.open.rows as u64,
+            rows_lost: state.lost.iter().map(|b| b.rows).sum(),
         }
     }
 
@@ -368,92 +402,6 @@ impl Table {
         Ok(freed)
     }
 
-    /// Checks sealed blocks and mends those that fail: every block when
-    /// `verify_all` (the background check after a restart), otherwise only
-    /// those a query already found bad. A bad block is replaced by its
-    /// backup copy when that one verifies, or else dropped and its rows
-    /// counted as lost. Never called with the table lock held.
-    pub fn repair_blocks(&self, backup: Option<&Backup>, verify_all: bool) -> Repairs {
-        let mut repairs = Repairs::default();
-        for block in self.snapshot().sealed {
-            let error = match verify_all {
-                true => {
-                    repairs.verified += 1;
-                    match block.batch() {
-                        Ok(_) => continue,
-                        Err(error) => error,
-                    }
-                }
-                false if block.failed() => match block.batch() {
-                    Ok(_) => continue,
-                    Err(error) => error,
-                },
-                false => continue,
-            };
-            warn!(table = %self.name, %error, "sealed block failed its check");
-            self.replace_bad_block(&block, backup, &mut repairs);
-        }
-        repairs
-    }
-
-    fn replace_bad_block(
-        &self,
-        block: &Arc<SealedBlock>,
-        backup: Option<&Backup>,
-        repairs: &mut Repairs,
-    ) {
-        let mut state = self.lock();
-        let Some(position) = state.sealed.iter().position(|b| Arc::ptr_eq(b, block)) else {
-            return; // dropped by retention or with the table meanwhile
-        };
-        if state.dropped {
-            return;
-        }
-        let id = block.meta.id;
-        let path = self.dir.join(id.file_name());
-        let restored = backup.and_then(|backup| {
-            match backup.restore_block(&self.name, id, &self.dir) {
-                Ok(()) => {}
-                Err(LeafError::BadBlock { .. }) => {
-                    // The backup's copy is bad too: it must not come back.
-                    backup.remove_block(&self.name, id);
-                    return None;
-                }
-                // None there, or unreadable now: leave the backup as it is.
-                Err(_) => return None,
-            }
-            match SealedBlock::open(&path, id) {
-                Ok(copy) if copy.batch().is_ok() && copy.meta.rows == block.meta.rows => Some(copy),
-                _ => {
-                    backup.remove_block(&self.name, id);
-                    None
-                }
-            }
-        });
-        let result = match restored {
-            Some(copy) => {
-                state.sealed[position] = Arc::new(copy);
-                repairs.restored += 1;
-                warn!(table = %self.name, segment = id.segment, part = id.part, "bad block restored from the backup");
-                Ok(())
-            }
-            None => {
-                state.sealed.remove(position);
-                state.lost.push(block.meta);
-                repairs.dropped += 1;
-                repairs.rows_lost += block.meta.rows;
-                warn!(table = %self.name, segment = id.segment, part = id.part, rows = block.meta.rows, "bad block dropped: no good backup copy; its rows count as lost");
-                remove_block_files(&self.dir, id)
-                    .and_then(|()| manifest::rewrite_lost(&self.dir, &state.lost))
-            }
-        };
-        if let Err(error) =
-            result.and_then(|()| manifest::rewrite(&self.dir, state.sealed.iter().map(|b| &b.meta)))
-        {
-            warn!(table = %self.name, %error, "could not record a repaired block");
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, TableState> {
         // A panic while holding the lock cannot leave the state half-updated
         // in a way that loses acknowledged rows (those are in the segment),
@@ -478,6 +426,9 @@ impl Table {
                 segments.push(segment);
             } else if file_name.ends_with(".tmp") {
                 remove_quietly(&entry.path());
+            } else if file_name == repair::RESTORE_DIR {
+                // A restore cut short: its copy is fetched again if needed.
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
         segments.sort_unstable();
@@ -519,7 +470,7 @@ impl Table {
         // so the newest readable block knows every sealed column.
         let mut schema = TableSchema::new();
         for block in sealed.iter().rev() {
-            match block.schema() {
+            match block.verify().and_then(|()| block.schema()) {
                 Ok(block_schema) => {
                     schema.learn(&block_schema);
                     break;
@@ -587,7 +538,12 @@ impl Table {
                 WalWriter::create(&wal_path(&dir, next_segment))?,
             ),
         };
-        let lost = manifest::read_lost(&dir);
+        // A block recorded as lost whose file survived (a crash between the
+        // record and the delete) is dropped again by the check that follows.
+        let lost = manifest::read_lost(&dir)
+            .into_iter()
+            .filter(|meta| !sealed.iter().any(|b| b.meta.id == meta.id))
+            .collect();
         Ok(Self::from_state(name, dir, schema, sealed, open, lost))
     }
 }
@@ -670,6 +626,20 @@ fn parse_wal_name(file_name: &str) -> Option<u64> {
         .strip_suffix(".log")?
         .parse()
         .ok()
+}
+
+/// Removes every block file of `segment` (an unfinished seal's).
+fn remove_segment_blocks(dir: &Path, segment: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Some(id) = BlockId::parse(&entry.file_name().to_string_lossy())
+            && id.segment == segment
+        {
+            let _ = remove_block_files(dir, id);
+        }
+    }
 }
 
 fn remove_block_files(dir: &Path, id: BlockId) -> Result<()> {

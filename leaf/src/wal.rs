@@ -114,6 +114,15 @@ impl WalWriter {
         Ok(())
     }
 
+    /// Cuts the segment back to `length` bytes (where an all-or-nothing
+    /// group of appends began), so none of the group is replayed.
+    pub fn rewind(&mut self, length: u64) {
+        if length < self.bytes {
+            self.bytes = length;
+            self.undo_partial_write();
+        }
+    }
+
     fn undo_partial_write(&mut self) {
         let undone = self.file.set_len(self.bytes).and_then(|()| {
             std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(self.bytes)).map(|_| ())
