@@ -321,10 +321,10 @@ pub fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarVa
     let parameters_ipc = &rest[4 + length..];
     let mut parameters = Vec::new();
     if !parameters_ipc.is_empty() {
-        let reader = arrow::ipc::reader::StreamReader::try_new(parameters_ipc, None)
+        // A handle's parameters are one row; the bytes are the client's.
+        let batches = shoal_leaf::ipc::decode_stream(parameters_ipc, Some(1))
             .map_err(|e| format!("bad parameters in handle: {e}"))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| format!("bad parameters in handle: {e}"))?;
+        for batch in batches {
             if batch.num_rows() > 0 {
                 parameters = batch
                     .columns()

@@ -44,6 +44,15 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("block_open", block_open),
 ];
 
+/// libFuzzer's panic hook aborts on every panic, even one the code under
+/// test catches. Where Shoal contains a panic by design (arrow-ipc behind a
+/// checksum, a client's handle), the targets put back the default hook: a
+/// panic that escapes still aborts (libfuzzer-sys catches it and aborts).
+fn allow_contained_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| drop(std::panic::take_hook()));
+}
+
 /// NDJSON (and JSON array) ingest bodies: parsing, flattening, time parsing
 /// and the conversion to Arrow.
 pub fn ndjson(data: &[u8]) {
@@ -85,6 +94,7 @@ pub fn otlp(data: &[u8]) {
 /// commands wrapped in `Any`, Shoal scan and fragment tickets) and prepared
 /// statement handles.
 pub fn flight_tickets(data: &[u8]) {
+    allow_contained_panics();
     let _ = TicketRequest::decode_ticket(data);
     if let Ok(any) = Any::decode(data) {
         let _ = TicketRequest::decode_any(&any.type_url, &any.value);
@@ -104,6 +114,7 @@ struct FragmentFixture {
 /// Shoal's codec against a real store, and running what passes until its
 /// (short) deadline.
 pub fn fragment(data: &[u8]) {
+    allow_contained_panics();
     static FIXTURE: OnceLock<FragmentFixture> = OnceLock::new();
     let fixture = FIXTURE.get_or_init(|| {
         let dir = scratch_dir("fragment");
@@ -145,6 +156,7 @@ pub fn fragment(data: &[u8]) {
 /// the file: every whole record back, the torn tail measured, and a second
 /// replay of the cut file finding the same records and nothing torn.
 pub fn wal_replay(data: &[u8]) {
+    allow_contained_panics();
     let path = scratch_dir("wal").join("wal-000000000001.log");
     std::fs::write(&path, data).expect("write segment");
     let Ok(first) = replay(&path) else {
@@ -164,6 +176,7 @@ pub fn wal_replay(data: &[u8]) {
 /// Input: `index_len:u32le index_bytes block_bytes` (no index when
 /// `index_len` is 0).
 pub fn block_open(data: &[u8]) {
+    allow_contained_panics();
     let Some((length, rest)) = data.split_first_chunk::<4>() else {
         return;
     };

@@ -21,3 +21,82 @@ pub fn encode_stream(batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
     drop(writer);
     Ok(bytes)
 }
+
+/// The batches of an Arrow IPC stream from elsewhere (a client's handle, a
+/// request, a record read back), never a panic: arrow-ipc panics on some
+/// malformed streams (a buffer declared longer than its body: found by
+/// fuzzing). With `max_rows`, a stream whose batches declare more rows in
+/// all is refused before anything is decoded, so a few bytes cannot make
+/// the reader allocate for a billion rows.
+pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBatch>, String> {
+    if let Some(max_rows) = max_rows {
+        let declared = declared_rows(bytes).ok_or("not an Arrow IPC stream")?;
+        if declared > max_rows {
+            return Err(format!(
+                "the stream declares {declared} rows, at most {max_rows} are taken here"
+            ));
+        }
+    }
+    std::panic::catch_unwind(|| {
+        arrow::ipc::reader::StreamReader::try_new(bytes, None)
+            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|_| Err("the Arrow IPC stream cannot be decoded".to_string()))
+}
+
+/// Rows the record batch and dictionary messages of a stream declare,
+/// read from their headers alone; `None` when the framing is broken.
+fn declared_rows(bytes: &[u8]) -> Option<u64> {
+    let word = |at: usize| -> Option<i32> {
+        Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let mut offset = 0usize;
+    let mut total = 0u64;
+    while offset < bytes.len() {
+        let mut length = word(offset)?;
+        offset += 4;
+        if length == -1 {
+            length = word(offset)?;
+            offset += 4;
+        }
+        if length == 0 {
+            break;
+        }
+        let length = usize::try_from(length).ok()?;
+        let end = offset.checked_add(length)?;
+        let message = arrow::ipc::root_as_message(bytes.get(offset..end)?).ok()?;
+        let rows = match (
+            message.header_as_record_batch(),
+            message.header_as_dictionary_batch(),
+        ) {
+            (Some(batch), _) => batch.length(),
+            (_, Some(dictionary)) => dictionary.data().map_or(0, |d| d.length()),
+            _ => 0,
+        };
+        total = total.checked_add(u64::try_from(rows).ok()?)?;
+        let body = usize::try_from(message.bodyLength()).ok()?;
+        offset = end.checked_add(body)?;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use std::sync::Arc;
+
+    #[test]
+    fn row_counts_are_read_from_headers_and_limits_refuse_before_decoding() {
+        let batch =
+            RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from_iter_values(0..10)) as _)])
+                .unwrap();
+        let bytes = encode_stream(&[batch.clone(), batch]).unwrap();
+        assert_eq!(declared_rows(&bytes), Some(20));
+        assert_eq!(decode_stream(&bytes, Some(20)).unwrap().len(), 2);
+        let refused = decode_stream(&bytes, Some(1)).unwrap_err();
+        assert!(refused.contains("declares 20 rows"), "{refused}");
+        assert!(decode_stream(&bytes[..bytes.len() / 2], None).is_err());
+    }
+}

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::ipc::reader::StreamReader;
 use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
@@ -175,18 +174,12 @@ impl Leaf for LeafService {
         let store = self.store.clone();
         let incoming_bytes = arrow_ipc.len() as u64;
         let (rows, new_columns, table) = tokio::task::spawn_blocking(move || {
-            let reader = StreamReader::try_new(arrow_ipc.as_slice(), None).map_err(|source| {
+            let batches = crate::ipc::decode_stream(&arrow_ipc, None).map_err(|reason| {
                 LeafError::BadIpc {
                     table: table.clone(),
-                    source,
+                    source: arrow::error::ArrowError::IpcError(reason),
                 }
             })?;
-            let batches = reader
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|source| LeafError::BadIpc {
-                    table: table.clone(),
-                    source,
-                })?;
             let (rows, new_columns) = store.ingest(&table, &batches, incoming_bytes)?;
             let stats = store.table(&table, false)?.stats();
             Ok::<_, LeafError>((rows, new_columns, table_status(table, stats)))

@@ -21,7 +21,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use arrow::ipc::reader::StreamReader;
 
 use crate::error::{LeafError, Result};
 
@@ -218,8 +217,7 @@ fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
 }
 
 fn decode_batches(payload: &[u8]) -> Result<Vec<RecordBatch>> {
-    let reader = StreamReader::try_new(payload, None)?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    crate::ipc::decode_stream(payload, None).map_err(LeafError::BadRequest)
 }
 
 #[cfg(test)]
