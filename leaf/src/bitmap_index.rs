@@ -115,6 +115,14 @@ impl BitmapIndex {
             )));
         }
         let count = read_u32(&map, 12).unwrap_or(0) as usize;
+        // Each column takes at least 8 bytes: a damaged count must not size
+        // the map (it did, to 4 billion entries: found by fuzzing).
+        if count > map.len() / 8 {
+            return Err(bad(format!(
+                "{count} columns cannot fit in {} bytes",
+                map.len()
+            )));
+        }
         let mut columns = HashMap::with_capacity(count);
         let mut offset = 16;
         for _ in 0..count {

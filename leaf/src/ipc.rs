@@ -25,17 +25,22 @@ pub fn encode_stream(batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
 /// The batches of an Arrow IPC stream from elsewhere (a client's handle, a
 /// request, a record read back), never a panic: arrow-ipc panics on some
 /// malformed streams (a buffer declared longer than its body: found by
-/// fuzzing). With `max_rows`, a stream whose batches declare more rows in
+/// fuzzing), and messages must fit in `bytes`. With `max_rows`, a stream whose batches declare more rows in
 /// all is refused before anything is decoded, so a few bytes cannot make
 /// the reader allocate for a billion rows.
 pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBatch>, String> {
-    if let Some(max_rows) = max_rows {
-        let declared = declared_rows(bytes).ok_or("not an Arrow IPC stream")?;
-        if declared > max_rows {
-            return Err(format!(
-                "the stream declares {declared} rows, at most {max_rows} are taken here"
-            ));
-        }
+    // arrow-ipc allocates a message's declared body before reading it: a
+    // stream whose messages do not fit in its bytes is refused first (a
+    // 120 GB body declared in a few bytes aborted the process: found by
+    // fuzzing).
+    let declared =
+        declared_rows(bytes).ok_or("not an Arrow IPC stream: a message runs past its end")?;
+    if let Some(max_rows) = max_rows
+        && declared > max_rows
+    {
+        return Err(format!(
+            "the stream declares {declared} rows, at most {max_rows} are taken here"
+        ));
     }
     std::panic::catch_unwind(|| {
         arrow::ipc::reader::StreamReader::try_new(bytes, None)
@@ -46,7 +51,8 @@ pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBa
 }
 
 /// Rows the record batch and dictionary messages of a stream declare,
-/// read from their headers alone; `None` when the framing is broken.
+/// read from their headers alone; `None` when the framing is broken or a
+/// message (metadata and body) runs past the end of `bytes`.
 fn declared_rows(bytes: &[u8]) -> Option<u64> {
     let word = |at: usize| -> Option<i32> {
         Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
@@ -77,6 +83,9 @@ fn declared_rows(bytes: &[u8]) -> Option<u64> {
         total = total.checked_add(u64::try_from(rows).ok()?)?;
         let body = usize::try_from(message.bodyLength()).ok()?;
         offset = end.checked_add(body)?;
+        if offset > bytes.len() {
+            return None;
+        }
     }
     Some(total)
 }
@@ -98,5 +107,6 @@ mod tests {
         let refused = decode_stream(&bytes, Some(1)).unwrap_err();
         assert!(refused.contains("declares 20 rows"), "{refused}");
         assert!(decode_stream(&bytes[..bytes.len() / 2], None).is_err());
+        assert_eq!(declared_rows(&bytes[..bytes.len() - 20]), None);
     }
 }
