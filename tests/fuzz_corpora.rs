@@ -52,6 +52,22 @@ fn every_target_takes_its_corpus_and_a_seeded_mutation_run() {
     fuzzing::remove_scratch_dirs();
 }
 
+/// The fragment seeds are plans DataFusion made for real queries: the
+/// leaves' policy must take every one.
+#[test]
+fn the_leaf_policy_takes_every_planned_fragment_seed() {
+    let seeds = inputs("fragment");
+    let planned: Vec<_> = seeds
+        .iter()
+        .filter(|(path, _)| path.to_string_lossy().contains("/corpus/fragment/query-"))
+        .collect();
+    assert!(planned.len() >= 5, "{} planned seeds", planned.len());
+    for (path, plan) in planned {
+        let checked = shoal_leaf::fragment_policy::check_fragment(plan);
+        assert!(checked.is_ok(), "{}: {checked:?}", path.display());
+    }
+}
+
 fn every_corpus_input_and_regression_passes_its_target() {
     for (name, target) in fuzzing::TARGETS {
         let inputs = inputs(name);
