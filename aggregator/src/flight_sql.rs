@@ -288,21 +288,9 @@ fn decoded_put(
     let decoded = FlightRecordBatchStream::new_from_flight_data(
         request.into_inner().map_err(FlightError::from),
     );
-    std::panic::AssertUnwindSafe(decoded)
-        .catch_unwind()
-        .scan(false, |failed, item| {
-            let item = match (*failed, item) {
-                (true, _) => None,
-                (false, Ok(item)) => Some(item),
-                (false, Err(_)) => {
-                    *failed = true;
-                    Some(Err(FlightError::ProtocolError(
-                        "the Arrow stream cannot be decoded".to_string(),
-                    )))
-                }
-            };
-            futures::future::ready(item)
-        })
+    shoal_leaf::panic_guard::until_panic(decoded, |_| {
+        FlightError::ProtocolError("the Arrow stream cannot be decoded".to_string())
+    })
 }
 
 /// Reads a prepared statement handle back (public for the fuzz targets).

@@ -47,11 +47,7 @@ pub fn read_lost(dir: &Path) -> Vec<BlockMeta> {
 
 /// Replaces the list of lost blocks with `metas`.
 pub fn rewrite_lost<'a>(dir: &Path, metas: impl IntoIterator<Item = &'a BlockMeta>) -> Result<()> {
-    let mut text = String::from(HEADER);
-    for meta in metas {
-        text.push_str(&format_line(meta));
-    }
-    write_atomically(&dir.join(LOST_FILE), text.as_bytes())
+    rewrite_file(&dir.join(LOST_FILE), metas)
 }
 
 fn read_file(path: &Path) -> HashMap<BlockId, BlockMeta> {
@@ -92,11 +88,15 @@ pub fn append(dir: &Path, meta: &BlockMeta) -> Result<()> {
 
 /// Replaces the manifest with exactly `metas`.
 pub fn rewrite<'a>(dir: &Path, metas: impl IntoIterator<Item = &'a BlockMeta>) -> Result<()> {
+    rewrite_file(&dir.join(MANIFEST_FILE), metas)
+}
+
+fn rewrite_file<'a>(path: &Path, metas: impl IntoIterator<Item = &'a BlockMeta>) -> Result<()> {
     let mut text = String::from(HEADER);
     for meta in metas {
         text.push_str(&format_line(meta));
     }
-    write_atomically(&dir.join(MANIFEST_FILE), text.as_bytes())
+    write_atomically(path, text.as_bytes())
 }
 
 fn format_line(meta: &BlockMeta) -> String {

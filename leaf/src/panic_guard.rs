@@ -26,20 +26,35 @@ pub fn catching<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
 /// `stream`, ending with an error where it would have panicked.
 pub fn catching_stream(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
     let schema = stream.schema();
-    let guarded = AssertUnwindSafe(stream)
+    let guarded = until_panic(stream, |panic| {
+        DataFusionError::Execution(panic_message("running", &panic))
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, guarded))
+}
+
+/// The items of `stream` until one would panic; that one becomes the
+/// error `on_panic` makes, and the stream ends there. Any stream of
+/// results: a fragment's batches, a client's decoded `DoPut`.
+pub fn until_panic<T, E, S>(
+    stream: S,
+    on_panic: impl Fn(Box<dyn std::any::Any + Send>) -> E,
+) -> impl futures::Stream<Item = std::result::Result<T, E>>
+where
+    S: futures::Stream<Item = std::result::Result<T, E>>,
+{
+    AssertUnwindSafe(stream)
         .catch_unwind()
-        .scan(false, |panicked, item| {
+        .scan(false, move |panicked, item| {
             let item = match (*panicked, item) {
-                (true, _) => return futures::future::ready(None),
-                (false, Ok(item)) => item,
+                (true, _) => None,
+                (false, Ok(item)) => Some(item),
                 (false, Err(panic)) => {
                     *panicked = true;
-                    Err(DataFusionError::Execution(panic_message("running", &panic)))
+                    Some(Err(on_panic(panic)))
                 }
             };
-            futures::future::ready(Some(item))
-        });
-    Box::pin(RecordBatchStreamAdapter::new(schema, guarded))
+            futures::future::ready(item)
+        })
 }
 
 fn panic_message(stage: &str, panic: &Box<dyn std::any::Any + Send>) -> String {
