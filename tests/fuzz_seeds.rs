@@ -194,7 +194,7 @@ fn tickets() -> Vec<(String, Vec<u8>)> {
         deadline_millis: 1000,
         query_id: "q".to_string(),
     });
-    let handle = shoal_aggregator::flight_sql::encode_handle("SELECT $1", None)
+    let handle = shoal_aggregator::flight_sql::encode_handle(1, "SELECT $1", None)
         .expect("handle")
         .to_vec();
     vec![

@@ -13,6 +13,14 @@
 //! | any gRPC client               | trailers `x-shoal-*` ([`crate::trailers`]) |
 //!
 //! Results wait in a small cache until their `DoGet` (or for five minutes).
+//! Prepared statements are in [`prepared`], `GetSqlInfo`'s answers in
+//! [`sql_info`]; every schema sent carries the Flight SQL column metadata
+//! and the types the client receives ([`crate::client_types`]).
+
+pub mod prepared;
+pub mod sql_info;
+
+pub use prepared::{Handle, decode_handle, encode_handle};
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -26,7 +34,7 @@ use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::metadata::SqlInfoData;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -40,7 +48,6 @@ use arrow_flight::{
     IpcMessage, SchemaAsIpc, Ticket,
 };
 use bytes::Bytes;
-use datafusion::common::ScalarValue;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use shoal_proto::TicketRequest;
@@ -50,8 +57,10 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::grpc_layer::caller_of;
 use crate::auth::{Caller, Role, credentials};
 use crate::child::{run_fragment, subtree_completeness};
+use crate::client_types::{ColumnSource, with_flight_metadata};
 use crate::completeness::Completeness;
-use crate::error::{AggregatorError, Result};
+use crate::error::Result;
+use crate::flight_sql::prepared::{BoundParameters, Parameter, new_handle, parameter_row};
 use crate::ingest::state::IngestState;
 use crate::ingest::store::{StoreError, store_batch};
 use crate::metrics::Metrics;
@@ -64,7 +73,6 @@ const RESULT_TTL: Duration = Duration::from_secs(300);
 const MAX_CACHED_RESULTS: usize = 256;
 /// Bytes of results waiting for their `DoGet`, at most; the oldest go first.
 const MAX_CACHED_BYTES: usize = 1024 * 1024 * 1024;
-const HANDLE_MAGIC: &[u8; 8] = b"SHOALPS1";
 /// Batches of one bulk ingest sent to leaves at once.
 const INGEST_CONCURRENCY: usize = 4;
 
@@ -78,30 +86,18 @@ pub struct FlightSqlFrontEnd {
     metrics: Arc<Metrics>,
     results: Arc<Mutex<HashMap<String, (Instant, QueryOutcome)>>>,
     sql_info: Arc<SqlInfoData>,
+    bound: Arc<BoundParameters>,
 }
 
 impl FlightSqlFrontEnd {
     pub fn new(engine: QueryEngine, ingest: IngestState, metrics: Arc<Metrics>) -> Result<Self> {
-        let mut info = SqlInfoDataBuilder::new();
-        info.append(SqlInfo::FlightSqlServerName, "Shoal");
-        info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
-        info.append(SqlInfo::FlightSqlServerArrowVersion, "59");
-        info.append(SqlInfo::FlightSqlServerReadOnly, false);
-        info.append(SqlInfo::FlightSqlServerSql, true);
-        info.append(SqlInfo::FlightSqlServerSubstrait, false);
-        info.append(SqlInfo::FlightSqlServerTransaction, 0i32);
-        info.append(SqlInfo::FlightSqlServerCancel, false);
-        info.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
-        info.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
-        let sql_info = info
-            .build()
-            .map_err(|e| AggregatorError::Internal(format!("sql info: {e}")))?;
         Ok(Self {
             engine,
             ingest,
             metrics,
             results: Arc::default(),
-            sql_info: Arc::new(sql_info),
+            sql_info: Arc::new(sql_info::sql_info()?),
+            bound: Arc::default(),
         })
     }
 
@@ -111,7 +107,7 @@ impl FlightSqlFrontEnd {
         &self,
         sql: &str,
         metadata: &MetadataMap,
-        parameters: Vec<ScalarValue>,
+        parameters: Vec<Parameter>,
         descriptor: FlightDescriptor,
         caller: Caller,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
@@ -121,7 +117,7 @@ impl FlightSqlFrontEnd {
         options.caller = Some(caller);
         let outcome = self.engine.run(sql, options).await;
         self.metrics.observe(&outcome);
-        let outcome = outcome?;
+        let outcome = with_column_metadata(outcome?)?;
         // Random, not the query id (logs and children see that), and kept
         // under the caller's name: another token cannot fetch it.
         let handle = format!("{:032x}", rand::random::<u128>());
@@ -185,13 +181,6 @@ impl FlightSqlFrontEnd {
                     "no result for statement handle {handle:?}: it was fetched already or expired"
                 ))
             })
-    }
-
-    fn prepared_parameters(
-        &self,
-        handle: &[u8],
-    ) -> std::result::Result<(String, Vec<ScalarValue>), Status> {
-        decode_handle(handle).map_err(Status::invalid_argument)
     }
 }
 
@@ -261,24 +250,6 @@ fn encode_schema(schema: &Schema) -> std::result::Result<Bytes, Status> {
     Ok(message.0)
 }
 
-/// Prepared statement handles carry their SQL and bound parameters, so the
-/// service keeps no state: `SHOALPS1`, SQL length (u32 LE), SQL, then an
-/// optional Arrow IPC stream of one parameter row.
-pub fn encode_handle(
-    sql: &str,
-    parameters: Option<&RecordBatch>,
-) -> std::result::Result<Bytes, Status> {
-    let mut handle = HANDLE_MAGIC.to_vec();
-    handle.extend_from_slice(&(sql.len() as u32).to_le_bytes());
-    handle.extend_from_slice(sql.as_bytes());
-    if let Some(batch) = parameters {
-        let parameters = shoal_leaf::ipc::encode_stream(std::slice::from_ref(batch))
-            .map_err(|e| Status::internal(e.to_string()))?;
-        handle.extend_from_slice(&parameters);
-    }
-    Ok(handle.into())
-}
-
 /// The batches of a `DoPut`, ending with an error where arrow's decoder
 /// would panic (arrow-ipc panics on some malformed schemas, and the bytes
 /// are the client's).
@@ -291,39 +262,6 @@ fn decoded_put(
     shoal_leaf::panic_guard::until_panic(decoded, |_| {
         FlightError::ProtocolError("the Arrow stream cannot be decoded".to_string())
     })
-}
-
-/// Reads a prepared statement handle back (public for the fuzz targets).
-pub fn decode_handle(handle: &[u8]) -> std::result::Result<(String, Vec<ScalarValue>), String> {
-    let bad = || "not a Shoal prepared statement handle".to_string();
-    let rest = handle
-        .strip_prefix(HANDLE_MAGIC.as_slice())
-        .ok_or_else(bad)?;
-    let length = u32::from_le_bytes(
-        rest.get(..4)
-            .ok_or_else(bad)?
-            .try_into()
-            .map_err(|_| bad())?,
-    ) as usize;
-    let sql = std::str::from_utf8(rest.get(4..4 + length).ok_or_else(bad)?).map_err(|_| bad())?;
-    let parameters_ipc = &rest[4 + length..];
-    let mut parameters = Vec::new();
-    if !parameters_ipc.is_empty() {
-        // A handle's parameters are one row; the bytes are the client's.
-        let batches = shoal_leaf::ipc::decode_stream(parameters_ipc, Some(1))
-            .map_err(|e| format!("bad parameters in handle: {e}"))?;
-        for batch in batches {
-            if batch.num_rows() > 0 {
-                parameters = batch
-                    .columns()
-                    .iter()
-                    .map(|column| ScalarValue::try_from_array(column, 0))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| format!("bad parameter: {e}"))?;
-            }
-        }
-    }
-    Ok((sql.to_string(), parameters))
 }
 
 #[tonic::async_trait]
@@ -391,25 +329,11 @@ impl FlightSqlService for FlightSqlFrontEnd {
         let caller = caller_of(&request);
         caller.require(Role::Read)?;
         let plan = self.engine.plan(&query.query, &caller).await?;
-        let dataset_schema = plan.schema().as_arrow().clone();
-        let mut parameters: Vec<(usize, DataType)> = plan
-            .get_parameter_types()
-            .map_err(|e| Status::invalid_argument(e.to_string()))?
-            .into_iter()
-            .filter_map(|(name, data_type)| {
-                let position = name.trim_start_matches('$').parse().ok()?;
-                Some((position, data_type.unwrap_or(DataType::Utf8)))
-            })
-            .collect();
-        parameters.sort_by_key(|(position, _)| *position);
-        let parameter_schema = Schema::new(
-            parameters
-                .into_iter()
-                .map(|(position, data_type)| Field::new(format!("${position}"), data_type, true))
-                .collect::<Vec<_>>(),
-        );
+        let sources = crate::query::column_sources(&plan, self.engine.fleet());
+        let dataset_schema = with_flight_metadata(plan.schema().as_arrow(), &sources);
+        let parameter_schema = parameter_schema(&plan)?;
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: encode_handle(&query.query, None)?,
+            prepared_statement_handle: new_handle(&query.query)?,
             dataset_schema: encode_schema(&dataset_schema)?,
             parameter_schema: encode_schema(&parameter_schema)?,
         })
@@ -417,27 +341,53 @@ impl FlightSqlService for FlightSqlFrontEnd {
 
     async fn do_action_close_prepared_statement(
         &self,
-        _query: ActionClosePreparedStatementRequest,
-        _request: Request<arrow_flight::Action>,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
     ) -> std::result::Result<(), Status> {
-        // Handles carry their whole state: there is nothing to free.
+        let caller = caller_of(&request);
+        if let Ok(Handle { id: Some(id), .. }) = decode_handle(&query.prepared_statement_handle) {
+            self.bound.close(caller.name(), id);
+        }
         Ok(())
     }
 
+    /// Binds parameters: they go into the new handle returned, and are kept
+    /// here too for clients that go on using the handle they had.
     async fn do_put_prepared_statement_query(
         &self,
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> std::result::Result<DoPutPreparedStatementResult, Status> {
-        caller_of(&request).require(Role::Read)?;
-        let (sql, _) = self.prepared_parameters(&query.prepared_statement_handle)?;
+        let caller = caller_of(&request);
+        caller.require(Role::Read)?;
+        let handle =
+            decode_handle(&query.prepared_statement_handle).map_err(Status::invalid_argument)?;
         let batches: Vec<RecordBatch> = decoded_put(request)
             .try_collect()
             .await
             .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if rows > 1 {
+            return Err(Status::invalid_argument(format!(
+                "{rows} parameter rows were bound: Shoal runs a query with one row of parameters at a time"
+            )));
+        }
         let row = batches.iter().find(|b| b.num_rows() > 0);
+        let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+        if bytes > prepared::MAX_PARAMETER_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the bound parameters take {bytes} bytes, over the {} KiB a statement may keep",
+                prepared::MAX_PARAMETER_BYTES >> 10
+            )));
+        }
+        let parameters = match row {
+            Some(row) => parameter_row(row).map_err(Status::invalid_argument)?,
+            None => Vec::new(),
+        };
+        let id = handle.id.unwrap_or_else(rand::random::<u128>);
+        self.bound.bind(caller.name(), id, parameters);
         Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(encode_handle(&sql, row)?),
+            prepared_statement_handle: Some(encode_handle(id, &handle.sql, row)?),
         })
     }
 
@@ -446,11 +396,22 @@ impl FlightSqlService for FlightSqlFrontEnd {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> std::result::Result<Response<FlightInfo>, Status> {
-        let (sql, parameters) = self.prepared_parameters(&query.prepared_statement_handle)?;
+        let handle =
+            decode_handle(&query.prepared_statement_handle).map_err(Status::invalid_argument)?;
         let metadata = request.metadata().clone();
         let caller = caller_of(&request);
-        self.run_to_flight_info(&sql, &metadata, parameters, request.into_inner(), caller)
-            .await
+        let parameters = match (handle.parameters.is_empty(), handle.id) {
+            (true, Some(id)) => self.bound.get(caller.name(), id).unwrap_or_default(),
+            _ => handle.parameters,
+        };
+        self.run_to_flight_info(
+            &handle.sql,
+            &metadata,
+            parameters,
+            request.into_inner(),
+            caller,
+        )
+        .await
     }
 
     async fn get_flight_info_catalogs(
@@ -516,6 +477,12 @@ impl FlightSqlService for FlightSqlFrontEnd {
             }
             let table = crate::remote_table::RemoteTable::new(&name, &view);
             let schema = datafusion::datasource::TableProvider::schema(&table);
+            let source = ColumnSource {
+                catalog: Some(CATALOG.to_string()),
+                schema: Some(SCHEMA.to_string()),
+                table: Some(name.clone()),
+            };
+            let schema = with_flight_metadata(&schema, &vec![source; schema.fields().len()]);
             builder
                 .append(CATALOG, SCHEMA, &name, "TABLE", &schema)
                 .map_err(|e| Status::internal(e.to_string()))?;
@@ -576,9 +543,21 @@ impl FlightSqlService for FlightSqlFrontEnd {
                 return Err(Status::already_exists(format!("table {table:?} exists")));
             }
             if exists && options.if_exists == TableExistsOption::Replace as i32 {
-                return Err(Status::unimplemented(format!(
-                    "table {table:?} exists and Shoal does not replace tables; append instead"
-                )));
+                // pandas' `to_sql(if_exists="replace")`, ADBC's mode
+                // "replace": the table is dropped (an admin's right, as
+                // `DROP TABLE`), then the rows make it anew.
+                caller.require_table(Role::Admin, &table).map_err(|_| {
+                    Status::permission_denied(format!(
+                        "replacing table {table:?} drops it first, which needs an admin token; append to it instead (pandas: if_exists=\"append\", ADBC: mode=\"append\")"
+                    ))
+                })?;
+                let dropped = self.engine.fleet().drop_table(&table).await?;
+                tracing::info!(
+                    table,
+                    caller = caller.name(),
+                    rows = dropped.rows_dropped,
+                    "table dropped to be replaced by a bulk ingest"
+                );
             }
             if !exists && options.if_not_exist == TableNotExistOption::Fail as i32 {
                 return Err(Status::not_found(format!("table {table:?} does not exist")));
@@ -658,4 +637,53 @@ fn batch_response(
         .build(futures::stream::iter([Ok(batch)]))
         .map_err(|e| Status::internal(e.to_string()));
     Ok(Response::new(stream.boxed()))
+}
+
+/// The outcome with its schema as Flight SQL clients are told it: client
+/// types and column metadata, on the schema and on every batch.
+fn with_column_metadata(outcome: QueryOutcome) -> std::result::Result<QueryOutcome, Status> {
+    let schema = with_flight_metadata(&outcome.schema, &outcome.sources);
+    let batches = outcome
+        .batches
+        .iter()
+        .map(|batch| RecordBatch::try_new(schema.clone(), batch.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Status::internal(format!("result schema: {e}")))?;
+    Ok(QueryOutcome {
+        schema,
+        batches,
+        ..outcome
+    })
+}
+
+/// The parameters a prepared statement takes: `$1`, `$2`, ... in order,
+/// then named ones by name, with the types the planner inferred (strings
+/// where it could not).
+fn parameter_schema(
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> std::result::Result<Schema, Status> {
+    let mut parameters: Vec<(Option<usize>, String, DataType)> = plan
+        .get_parameter_types()
+        .map_err(|e| Status::invalid_argument(e.to_string()))?
+        .into_iter()
+        .map(|(id, data_type)| {
+            let name = id.trim_start_matches('$').to_string();
+            let data_type =
+                data_type.map_or(DataType::Utf8, |t| crate::client_types::client_type(&t));
+            (name.parse().ok(), name, data_type)
+        })
+        .collect();
+    parameters.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+    Ok(Schema::new(
+        parameters
+            .into_iter()
+            .map(|(position, name, data_type)| {
+                let name = match position {
+                    Some(position) => format!("${position}"),
+                    None => name,
+                };
+                Field::new(name, data_type, true)
+            })
+            .collect::<Vec<_>>(),
+    ))
 }

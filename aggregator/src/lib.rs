@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod child;
 pub mod child_state;
+pub mod client_types;
 pub mod completeness;
 pub mod dictionary_aggregates;
 pub mod error;
@@ -26,14 +27,17 @@ pub mod fleet;
 pub mod flight_sql;
 pub mod http;
 pub mod https;
+pub mod information_schema;
 pub mod ingest;
 pub mod metrics;
+pub mod placeholders;
 pub mod query;
 pub mod remote_table;
 pub mod routing;
 pub mod server;
 pub mod split;
 pub mod statement_policy;
+pub mod table_pattern;
 pub mod trailers;
 
 pub use error::{AggregatorError, Result};

@@ -14,9 +14,10 @@ use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::ConfigExtension;
-use datafusion::common::{ParamValues, ScalarValue, TableReference, extensions_options};
+use datafusion::common::{ScalarValue, TableReference, extensions_options};
+use datafusion::datasource::TableProvider;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{DescribeTable, LogicalPlan};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
@@ -25,13 +26,17 @@ use futures::StreamExt;
 use tracing::{Instrument, info, info_span};
 
 use crate::auth::{Caller, Role};
+use crate::client_types::{ColumnSource, client_schema};
 use crate::completeness::{Completeness, QueryContext};
 use crate::dictionary_aggregates::dictionary_aggregates;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
+use crate::information_schema;
+use crate::placeholders;
 use crate::remote_table::RemoteTable;
 use crate::split::SplitForLeaves;
 use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
+use crate::table_pattern::{self, TablesMatching};
 use shoal_leaf::query_memory::query_runtime;
 use shoal_leaf::sql_guard::check_operator_count;
 use shoal_leaf::utc_date_trunc::register_functions;
@@ -55,8 +60,9 @@ impl ConfigExtension for ShoalOptions {
 pub struct QueryOptions {
     pub deadline: Option<Duration>,
     pub min_completeness: Option<f64>,
-    /// Values for `$1`, `$2`, ... placeholders.
-    pub parameters: Vec<ScalarValue>,
+    /// Values for the query's placeholders (`?`, `$1`, `:name`; see
+    /// [`crate::placeholders`]), each with the name of its column.
+    pub parameters: Vec<(String, ScalarValue)>,
     /// Who asks; `None` has no rights (every front end sets it).
     pub caller: Option<Caller>,
 }
@@ -85,6 +91,9 @@ pub struct QueryOutcome {
     pub batches: Vec<RecordBatch>,
     pub completeness: Completeness,
     pub elapsed: Duration,
+    /// The table each result column comes from, where it is one column of
+    /// one table (for the Flight SQL column metadata).
+    pub sources: Vec<ColumnSource>,
 }
 
 /// What queries may take of an aggregator.
@@ -190,7 +199,8 @@ impl QueryEngine {
     pub fn session(&self, query: Arc<QueryContext>, caller: &Caller) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_target_partitions(self.target_partitions)
-            .with_information_schema(true)
+            // Shoal registers its own: see `crate::information_schema`.
+            .with_information_schema(false)
             .with_option_extension(ShoalOptions::default())
             .with_extension(query);
         let runtime = query_runtime(self.limits.memory_bytes)
@@ -206,13 +216,20 @@ impl QueryEngine {
         for aggregate in dictionary_aggregates() {
             context.register_udaf(aggregate);
         }
+        let mut schemas = Vec::new();
         for (name, view) in self.fleet.tables() {
             if !caller.sees_table(&name) {
                 continue;
             }
             let table = Arc::new(RemoteTable::new(&name, &view));
+            schemas.push((name.clone(), TableProvider::schema(table.as_ref())));
             context.register_table(TableReference::bare(name), table)?;
         }
+        information_schema::register(&context, &schemas)?;
+        context.register_udtf(
+            table_pattern::FUNCTION,
+            Arc::new(TablesMatching::new(self.fleet.clone(), caller.clone())),
+        );
         Ok(context)
     }
 
@@ -298,6 +315,7 @@ impl QueryEngine {
                 rows_answered: dropped.rows_dropped,
             }),
             elapsed: started.elapsed(),
+            sources: Vec::new(),
         })
     }
 
@@ -324,9 +342,8 @@ impl QueryEngine {
             .min_completeness
             .unwrap_or(shoal_options.min_completeness);
         check_min_completeness(min_completeness)?;
-        if !options.parameters.is_empty() {
-            plan = plan.with_param_values(ParamValues::from(options.parameters.clone()))?;
-        }
+        let sources = column_sources(&plan, &self.fleet);
+        plan = placeholders::bind(plan, &options.parameters).map_err(AggregatorError::Query)?;
 
         let frame = context.execute_logical_plan(plan).await?;
         let physical = frame.create_physical_plan().await?;
@@ -368,6 +385,7 @@ impl QueryEngine {
             batches,
             completeness,
             elapsed,
+            sources,
         })
     }
 }
@@ -465,6 +483,7 @@ async fn plan_statements(
     fleet: &Fleet,
 ) -> Result<(ShoalOptions, LogicalPlan)> {
     check_operator_count(sql).map_err(AggregatorError::Query)?;
+    let sql = &*placeholders::normalize(sql);
     let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
         .map_err(|e| with_end_position(e, sql))?;
     let Some(last) = statements.pop_back() else {
@@ -485,7 +504,14 @@ async fn plan_statements(
         let plan = context.state().statement_to_plan(statement).await?;
         context.execute_logical_plan(plan).await?;
     }
-    let plan = context.state().statement_to_plan(last).await?;
+    let plan = match context.state().statement_to_plan(last).await? {
+        // Say the types the client will receive (strings as Utf8).
+        LogicalPlan::DescribeTable(describe) => LogicalPlan::DescribeTable(DescribeTable {
+            schema: Arc::new(client_schema(&describe.schema)),
+            output_schema: describe.output_schema,
+        }),
+        plan => plan,
+    };
     check_plan(&plan)?;
     let options = context
         .state()
@@ -495,6 +521,22 @@ async fn plan_statements(
         .cloned()
         .unwrap_or_default();
     Ok((options, plan))
+}
+
+/// Where each output column of `plan` comes from, when it is a column of
+/// one of the fleet's tables.
+pub fn column_sources(plan: &LogicalPlan, fleet: &Fleet) -> Vec<ColumnSource> {
+    plan.schema()
+        .iter()
+        .map(|(qualifier, _)| match qualifier {
+            Some(table) if fleet.table(table.table()).is_some() => ColumnSource {
+                catalog: Some("datafusion".to_string()),
+                schema: Some("public".to_string()),
+                table: Some(table.table().to_string()),
+            },
+            _ => ColumnSource::default(),
+        })
+        .collect()
 }
 
 /// sqlparser names the line and column of an unexpected token, but not of

@@ -100,8 +100,8 @@ pub fn flight_tickets(data: &[u8]) {
         let _ = TicketRequest::decode_any(&any.type_url, &any.value);
         let _ = Command::try_from(any);
     }
-    if let Ok((sql, _parameters)) = decode_handle(data) {
-        assert!(data.len() >= sql.len(), "the SQL came out of the handle");
+    if let Ok(handle) = decode_handle(data) {
+        assert!(data.len() >= handle.sql.len(), "the SQL came out of the handle");
     }
 }
 
