@@ -206,7 +206,10 @@ async fn clients_bind_parameters_read_metadata_and_tables_by_pattern() {
     let info = client.get_sql_info(vec![]).await.expect("sql info");
     let all = fetch(&mut client, info).await;
     let ids = all.iter().map(|b| b.num_rows()).sum::<usize>();
-    assert_eq!(ids, 89, "every SqlInfo id of the spec but the two Substrait versions");
+    assert_eq!(
+        ids, 89,
+        "every SqlInfo id of the spec but the two Substrait versions"
+    );
     let info = client
         .get_sql_info(vec![SqlInfo::SqlIdentifierQuoteChar])
         .await
@@ -338,4 +341,26 @@ async fn clients_bind_parameters_read_metadata_and_tables_by_pattern() {
             .contains("no table matches"),
         "{none}"
     );
+
+    // `/api/v1/tables` groups daily tables and says how SQL names them.
+    let (status, _, body) = http_request(stack.aggregator.http, "GET", "/api/v1/tables", &[], b"");
+    assert_eq!(status, 200);
+    let listed: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        listed["groups"],
+        json!([{
+            "pattern": "logstash-*",
+            "sql_name": "shoal_tables('logstash-*')",
+            "tables": ["logstash-2026.11.27", "logstash-2026.11.28", "logstash-2026.11.29"]
+        }]),
+        "{listed}"
+    );
+    let sql_names: Vec<&str> = listed["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter_map(|t| t["sql_name"].as_str())
+        .collect();
+    assert!(sql_names.contains(&"requests"), "{listed}");
+    assert!(sql_names.contains(&"\"logstash-2026.11.29\""), "{listed}");
 }
