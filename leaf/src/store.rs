@@ -193,13 +193,22 @@ impl Store {
     /// the rows it held, 0 when there is no such table.
     pub fn drop_table(&self, name: &str) -> Result<u64> {
         validate_table_name(name)?;
+        let Some(table) = self.read_tables().get(name).cloned() else {
+            return Ok(0);
+        };
+        // Its rows are refused from here on. This waits for an ingest or a
+        // seal under way on this table, so it comes before the store lock:
+        // other tables go on meanwhile.
+        table.set_dropped(true);
         // Held until the files are gone, so an ingest cannot create the
         // table anew in the directory being deleted.
         let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
-        let Some(table) = tables.remove(name) else {
-            return Ok(0);
-        };
-        let rows = table.mark_dropped();
+        if !tables.get(name).is_some_and(|t| Arc::ptr_eq(t, &table)) {
+            return Ok(0); // dropped by another call meanwhile
+        }
+        // Again: another drop that failed meanwhile takes its mark back.
+        // Nothing holds the table's lock for long now (it refuses work).
+        table.set_dropped(true);
         // One rename takes the table away whole (a crash mid-delete leaves
         // a tombstone, which the next start removes, not half a table).
         let dir = table.dir().to_path_buf();
@@ -207,9 +216,12 @@ impl Store {
             .tables_dir
             .join(format!("{TOMBSTONE_PREFIX}{name}-{}", now_micros()));
         if let Err(error) = std::fs::rename(&dir, &tombstone) {
-            tables.insert(name.to_string(), table);
+            // The table stays, whole, and takes rows again.
+            table.set_dropped(false);
             return Err(LeafError::io(&dir, error));
         }
+        tables.remove(name);
+        let rows = table.mark_dropped();
         if let Some(backup) = &self.backup {
             backup.remove_table(name);
         }

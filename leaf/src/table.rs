@@ -49,6 +49,8 @@ pub struct Table {
     name: String,
     dir: PathBuf,
     state: Mutex<TableState>,
+    /// Bad blocks waiting for an unreadable backup, and when to look again.
+    repair_waits: Mutex<repair::RepairWaits>,
 }
 
 #[derive(Debug)]
@@ -146,6 +148,7 @@ impl Table {
                 open,
                 lost,
             }),
+            repair_waits: Mutex::default(),
         }
     }
 
@@ -221,6 +224,12 @@ impl Table {
             warn!(table = %self.name, %error, "seal failed; the open block keeps its rows and is sealed later");
         }
         Ok(added)
+    }
+
+    /// Refuses (or, after a failed drop, takes again) every row from now
+    /// on; waits for an ingest or seal under way.
+    pub fn set_dropped(&self, dropped: bool) {
+        self.lock().dropped = dropped;
     }
 
     /// Marks the table dropped and returns the rows it held: once this

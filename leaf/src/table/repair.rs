@@ -8,22 +8,53 @@
 //! - the backup copy is staged in `.restore/` beside the table and verified
 //!   there, outside the table lock, then renamed into place under it;
 //! - a backup that cannot be read now (an I/O error other than "no such
-//!   file") leaves the block as it is, skipped by queries, to try again on
-//!   the next maintenance tick;
+//!   file") leaves the block as it is, skipped by queries, to try again
+//!   later: after 1 s, then twice as long each time, at most every
+//!   [`MAX_REPAIR_WAIT`] (each try reads the block and its backup whole);
 //! - a dropped block goes into `lost.manifest` before its files are deleted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing::warn;
 
 use super::{Table, remove_block_files, remove_quietly};
 use crate::backup::Backup;
-use crate::block::SealedBlock;
+use crate::block::{BlockId, SealedBlock};
 use crate::error::LeafError;
 use crate::manifest;
 
 /// Directory in a table's directory where backup copies are verified.
 pub const RESTORE_DIR: &str = ".restore";
+
+/// Longest wait between two tries of a backup that could not be read.
+pub const MAX_REPAIR_WAIT: Duration = Duration::from_secs(300);
+const FIRST_REPAIR_WAIT: Duration = Duration::from_secs(1);
+
+/// Bad blocks whose backup could not be read: when each may be tried again,
+/// and how long it waited last.
+#[derive(Debug, Default)]
+pub struct RepairWaits(HashMap<BlockId, (Instant, Duration)>);
+
+impl RepairWaits {
+    fn due(&self, id: BlockId) -> bool {
+        self.0
+            .get(&id)
+            .is_none_or(|(next, _)| Instant::now() >= *next)
+    }
+
+    fn wait_longer(&mut self, id: BlockId) {
+        let wait = self.0.get(&id).map_or(FIRST_REPAIR_WAIT, |(_, last)| {
+            (*last * 2).min(MAX_REPAIR_WAIT)
+        });
+        self.0.insert(id, (Instant::now() + wait, wait));
+    }
+
+    fn forget(&mut self, id: BlockId) {
+        self.0.remove(&id);
+    }
+}
 
 /// What [`Table::repair_blocks`] did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,14 +90,26 @@ impl Table {
             if !verify_all && !block.failed() {
                 continue;
             }
+            let id = block.meta.id;
+            if !verify_all && !self.waits().due(id) {
+                continue;
+            }
             let Err(error) = block.batch() else {
                 continue;
             };
             warn!(table = %self.name, %error, "sealed block failed its check");
             let replacement = self.find_replacement(&block, backup);
+            match replacement {
+                Replacement::Later => self.waits().wait_longer(id),
+                _ => self.waits().forget(id),
+            }
             self.replace_bad_block(&block, replacement, &mut repairs);
         }
         repairs
+    }
+
+    fn waits(&self) -> std::sync::MutexGuard<'_, RepairWaits> {
+        self.repair_waits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn find_replacement(&self, block: &SealedBlock, backup: Option<&Backup>) -> Replacement {
@@ -174,5 +217,33 @@ impl Table {
         if let Err(error) = recorded {
             warn!(table = %self.name, %error, "could not record a repaired block");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::{FIRST_REPAIR_WAIT, MAX_REPAIR_WAIT, RepairWaits};
+    use crate::block::BlockId;
+
+    #[test]
+    fn an_unreadable_backup_is_tried_again_less_and_less_often() {
+        let id = BlockId {
+            segment: 3,
+            part: 0,
+        };
+        let mut waits = RepairWaits::default();
+        assert!(waits.due(id));
+        waits.wait_longer(id);
+        assert!(!waits.due(id));
+        assert_eq!(waits.0[&id].1, FIRST_REPAIR_WAIT);
+        for _ in 0..20 {
+            waits.wait_longer(id);
+        }
+        assert_eq!(waits.0[&id].1, MAX_REPAIR_WAIT);
+        assert!(waits.0[&id].0 > Instant::now());
+        waits.forget(id);
+        assert!(waits.due(id));
     }
 }
