@@ -202,6 +202,33 @@ async fn clients_bind_parameters_read_metadata_and_tables_by_pattern() {
         "{text}"
     );
 
+    // One row of parameters, of bounded size, checked as it arrives.
+    for (batch, needle) in [
+        (
+            parameter_batch(&[("0", &"x".repeat(300 * 1024))]),
+            "over the 256 KiB",
+        ),
+        (
+            RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("0", DataType::Utf8, true)])),
+                vec![Arc::new(StringArray::from(vec!["a", "b"]))],
+            )
+            .expect("batch"),
+            "more than one row of parameters",
+        ),
+    ] {
+        let mut statement = client
+            .prepare(
+                "SELECT count(*) FROM requests WHERE service = ?".into(),
+                None,
+            )
+            .await
+            .expect("prepare");
+        statement.set_parameters(batch).expect("bind");
+        let text = statement.execute().await.expect_err("refused").to_string();
+        assert!(text.contains(needle), "{text}");
+    }
+
     // GetSqlInfo: what the flightsql-dbapi dialect and JDBC ask first.
     let info = client.get_sql_info(vec![]).await.expect("sql info");
     let all = fetch(&mut client, info).await;
@@ -328,6 +355,41 @@ async fn clients_bind_parameters_read_metadata_and_tables_by_pattern() {
         (200, &json!([[3]])),
         "{filtered}"
     );
+    let (status, one_day) = http_query(
+        stack.aggregator.http,
+        "SELECT count(*) FROM shoal_tables('logstash-*') WHERE _table IN ('logstash-2026.11.28', 'nope')",
+        &[],
+    );
+    assert_eq!(
+        (status, &one_day["rows"]),
+        (200, &json!([[7]])),
+        "{one_day}"
+    );
+    let (status, explained) = http_query(
+        stack.aggregator.http,
+        "EXPLAIN SELECT count(*) FROM shoal_tables('logstash-*') WHERE _table = 'logstash-2026.11.28'",
+        &[],
+    );
+    assert_eq!(status, 200, "{explained}");
+    assert!(
+        !explained.to_string().contains("UnionExec"),
+        "one table is read: {explained}"
+    );
+
+    // Lists of strings come as lists of Utf8 over Flight SQL too.
+    let info = client
+        .execute(
+            "SELECT array_agg(message ORDER BY message) AS m FROM \"logstash-2026.11.27\"".into(),
+            None,
+        )
+        .await
+        .expect("array_agg");
+    let lists = fetch(&mut client, info).await;
+    let shown = arrow::util::pretty::pretty_format_batches(&lists)
+        .expect("format")
+        .to_string();
+    assert!(shown.contains("[m0, m1, m2, m3, m4]"), "{shown}");
+
     let (status, none) = http_query(
         stack.aggregator.http,
         "SELECT count(*) FROM shoal_tables('nothing-*')",
@@ -349,8 +411,9 @@ async fn clients_bind_parameters_read_metadata_and_tables_by_pattern() {
     assert_eq!(
         listed["groups"],
         json!([{
-            "pattern": "logstash-*",
-            "sql_name": "shoal_tables('logstash-*')",
+            "label": "logstash-*",
+            "pattern": "logstash-[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]",
+            "sql_name": "shoal_tables('logstash-[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]')",
             "tables": ["logstash-2026.11.27", "logstash-2026.11.28", "logstash-2026.11.29"]
         }]),
         "{listed}"

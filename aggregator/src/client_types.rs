@@ -22,6 +22,9 @@ pub fn client_type(data_type: &DataType) -> DataType {
         DataType::Dictionary(_, value) => client_type(value),
         DataType::List(item) => DataType::List(Arc::new(client_field(item))),
         DataType::LargeList(item) => DataType::LargeList(Arc::new(client_field(item))),
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(|f| client_field(f)).collect())
+        }
         other => other.clone(),
     }
 }
@@ -165,9 +168,9 @@ pub fn sql_identifier(name: &str) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
+        && datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
             .binary_search(&name.to_ascii_uppercase().as_str())
-            .is_ok();
+            .is_err();
     match plain {
         true => name.to_string(),
         false => format!("\"{}\"", name.replace('"', "\"\"")),
@@ -185,7 +188,10 @@ mod tests {
     #[test]
     fn names_are_quoted_when_sql_needs_it() {
         assert_eq!(sql_identifier("requests"), "requests");
-        assert_eq!(sql_identifier("logstash-2026.11.29"), "\"logstash-2026.11.29\"");
+        assert_eq!(
+            sql_identifier("logstash-2026.11.29"),
+            "\"logstash-2026.11.29\""
+        );
         assert_eq!(sql_identifier("Mixed"), "\"Mixed\"");
         assert_eq!(sql_identifier("select"), "\"select\"");
         assert_eq!(sql_identifier("a\"b"), "\"a\"\"b\"");

@@ -328,8 +328,18 @@ impl FlightSqlService for FlightSqlFrontEnd {
     ) -> std::result::Result<ActionCreatePreparedStatementResult, Status> {
         let caller = caller_of(&request);
         caller.require(Role::Read)?;
+        if crate::query::dropped_table(&query.query).is_some() {
+            // ADBC prepares every statement, pandas' `to_sql(...,
+            // if_exists="replace")` a `DROP TABLE` too: it runs (for an
+            // admin) when executed.
+            return Ok(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: new_handle(&query.query)?,
+                dataset_schema: encode_schema(&crate::query::drop_table_schema())?,
+                parameter_schema: encode_schema(&Schema::empty())?,
+            });
+        }
         let plan = self.engine.plan(&query.query, &caller).await?;
-        let sources = crate::query::column_sources(&plan, self.engine.fleet());
+        let sources = crate::query::column_sources(&plan, self.engine.fleet(), &caller);
         let dataset_schema = with_flight_metadata(plan.schema().as_arrow(), &sources);
         let parameter_schema = parameter_schema(&plan)?;
         Ok(ActionCreatePreparedStatementResult {
@@ -362,30 +372,14 @@ impl FlightSqlService for FlightSqlFrontEnd {
         caller.require(Role::Read)?;
         let handle =
             decode_handle(&query.prepared_statement_handle).map_err(Status::invalid_argument)?;
-        let batches: Vec<RecordBatch> = decoded_put(request)
-            .try_collect()
-            .await
-            .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if rows > 1 {
-            return Err(Status::invalid_argument(format!(
-                "{rows} parameter rows were bound: Shoal runs a query with one row of parameters at a time"
-            )));
-        }
-        let row = batches.iter().find(|b| b.num_rows() > 0);
-        let bytes: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
-        if bytes > prepared::MAX_PARAMETER_BYTES {
-            return Err(Status::invalid_argument(format!(
-                "the bound parameters take {bytes} bytes, over the {} KiB a statement may keep",
-                prepared::MAX_PARAMETER_BYTES >> 10
-            )));
-        }
+        let (row, bytes) = parameter_put(request).await?;
+        let row = row.as_ref();
         let parameters = match row {
             Some(row) => parameter_row(row).map_err(Status::invalid_argument)?,
             None => Vec::new(),
         };
         let id = handle.id.unwrap_or_else(rand::random::<u128>);
-        self.bound.bind(caller.name(), id, parameters);
+        self.bound.bind(caller.name(), id, parameters, bytes);
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(encode_handle(id, &handle.sql, row)?),
         })
@@ -538,6 +532,7 @@ impl FlightSqlService for FlightSqlFrontEnd {
         let caller = caller_of(&request);
         caller.require_table(Role::Ingest, &table)?;
         let exists = self.engine.fleet().table(&table).is_some();
+        let mut replace = false;
         if let Some(options) = command.table_definition_options {
             if exists && options.if_exists == TableExistsOption::Fail as i32 {
                 return Err(Status::already_exists(format!("table {table:?} exists")));
@@ -551,21 +546,30 @@ impl FlightSqlService for FlightSqlFrontEnd {
                         "replacing table {table:?} drops it first, which needs an admin token; append to it instead (pandas: if_exists=\"append\", ADBC: mode=\"append\")"
                     ))
                 })?;
-                let dropped = self.engine.fleet().drop_table(&table).await?;
-                tracing::info!(
-                    table,
-                    caller = caller.name(),
-                    rows = dropped.rows_dropped,
-                    "table dropped to be replaced by a bulk ingest"
-                );
+                replace = true;
             }
             if !exists && options.if_not_exist == TableNotExistOption::Fail as i32 {
                 return Err(Status::not_found(format!("table {table:?} does not exist")));
             }
         }
-        let batches = decoded_put(request);
-        let rows: Vec<u64> = batches
+        let mut batches = decoded_put(request)
             .map_err(|e| Status::invalid_argument(format!("bad ingest stream: {e}")))
+            .boxed();
+        if replace {
+            // Not before the first rows (or the stream's clean end) are
+            // here: a stream that breaks first leaves the table as it was.
+            // Not atomic: a failure after the drop leaves what was loaded.
+            let first = batches.next().await.transpose()?;
+            let dropped = self.engine.fleet().drop_table(&table).await?;
+            tracing::info!(
+                table,
+                caller = caller.name(),
+                rows = dropped.rows_dropped,
+                "table dropped to be replaced by a bulk ingest"
+            );
+            batches = futures::stream::iter(first.map(Ok)).chain(batches).boxed();
+        }
+        let rows: Vec<u64> = batches
             .map_ok(|batch| {
                 let state = self.ingest.clone();
                 let table = table.clone();
@@ -686,4 +690,53 @@ fn parameter_schema(
             })
             .collect::<Vec<_>>(),
     ))
+}
+
+/// The one row of parameters a `DoPut` binds (none for an empty stream),
+/// in the types clients receive (a dictionary-encoded value is sent as its
+/// value), and its size. The stream is checked as it arrives: a second row
+/// or more than [`prepared::MAX_PARAMETER_BYTES`] ends it with an error.
+async fn parameter_put(
+    request: Request<PeekableFlightDataStream>,
+) -> std::result::Result<(Option<RecordBatch>, usize), Status> {
+    let mut batches = std::pin::pin!(decoded_put(request));
+    let (mut row, mut rows, mut bytes) = (None, 0usize, 0usize);
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
+        rows += batch.num_rows();
+        bytes += batch
+            .columns()
+            .iter()
+            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(usize::MAX))
+            .fold(0usize, usize::saturating_add);
+        if rows > 1 {
+            return Err(Status::invalid_argument(
+                "more than one row of parameters was bound: Shoal runs a query with one row of parameters at a time",
+            ));
+        }
+        if bytes > prepared::MAX_PARAMETER_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "the bound parameters are over the {} KiB a statement may keep",
+                prepared::MAX_PARAMETER_BYTES >> 10
+            )));
+        }
+        if batch.num_rows() == 1 {
+            row = Some(client_batch(&batch)?);
+        }
+    }
+    Ok((row, bytes))
+}
+
+/// `batch` with the types clients receive (see [`crate::client_types`]).
+fn client_batch(batch: &RecordBatch) -> std::result::Result<RecordBatch, Status> {
+    let schema = Arc::new(crate::client_types::client_schema(&batch.schema()));
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))?;
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| Status::invalid_argument(format!("bad parameters: {e}")))
 }

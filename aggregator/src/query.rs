@@ -290,11 +290,7 @@ impl QueryEngine {
             rows = dropped.rows_dropped,
             "table dropped"
         );
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("table", DataType::Utf8, false),
-            Field::new("leaves", DataType::UInt64, false),
-            Field::new("rows_dropped", DataType::UInt64, false),
-        ]));
+        let schema = drop_table_schema();
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
@@ -342,7 +338,7 @@ impl QueryEngine {
             .min_completeness
             .unwrap_or(shoal_options.min_completeness);
         check_min_completeness(min_completeness)?;
-        let sources = column_sources(&plan, &self.fleet);
+        let sources = column_sources(&plan, &self.fleet, &caller);
         plan = placeholders::bind(plan, &options.parameters).map_err(AggregatorError::Query)?;
 
         let frame = context.execute_logical_plan(plan).await?;
@@ -434,31 +430,17 @@ async fn collect_within(
     Ok(batches)
 }
 
-/// Results with dictionary columns turned into plain ones, which every
-/// client (JDBC, Grafana, JSON) reads alike.
+/// Results with dictionary columns (also inside lists) turned into plain
+/// ones, which every client (JDBC, Grafana, JSON) reads alike: the types of
+/// [`client_schema`].
 fn hydrate_dictionaries(
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
-    {
+    let hydrated = Arc::new(client_schema(schema));
+    if hydrated.fields() == schema.fields() {
         return Ok((schema.clone(), batches));
     }
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|field| match field.data_type() {
-            DataType::Dictionary(_, value) => field
-                .as_ref()
-                .clone()
-                .with_data_type(value.as_ref().clone()),
-            _ => field.as_ref().clone(),
-        })
-        .collect();
-    let hydrated = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
     let batches = batches
         .iter()
         .map(|batch| {
@@ -483,7 +465,8 @@ async fn plan_statements(
     fleet: &Fleet,
 ) -> Result<(ShoalOptions, LogicalPlan)> {
     check_operator_count(sql).map_err(AggregatorError::Query)?;
-    let sql = &*placeholders::normalize(sql);
+    let normalized = placeholders::normalize(sql).map_err(AggregatorError::Query)?;
+    let sql = &*normalized;
     let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
         .map_err(|e| with_end_position(e, sql))?;
     let Some(last) = statements.pop_back() else {
@@ -524,16 +507,20 @@ async fn plan_statements(
 }
 
 /// Where each output column of `plan` comes from, when it is a column of
-/// one of the fleet's tables.
-pub fn column_sources(plan: &LogicalPlan, fleet: &Fleet) -> Vec<ColumnSource> {
+/// one of the fleet's tables that `caller` may read.
+pub fn column_sources(plan: &LogicalPlan, fleet: &Fleet, caller: &Caller) -> Vec<ColumnSource> {
     plan.schema()
         .iter()
         .map(|(qualifier, _)| match qualifier {
-            Some(table) if fleet.table(table.table()).is_some() => ColumnSource {
-                catalog: Some("datafusion".to_string()),
-                schema: Some("public".to_string()),
-                table: Some(table.table().to_string()),
-            },
+            Some(table)
+                if caller.sees_table(table.table()) && fleet.table(table.table()).is_some() =>
+            {
+                ColumnSource {
+                    catalog: Some("datafusion".to_string()),
+                    schema: Some("public".to_string()),
+                    table: Some(table.table().to_string()),
+                }
+            }
             _ => ColumnSource::default(),
         })
         .collect()
@@ -553,8 +540,17 @@ fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> Ag
     ))
 }
 
+/// What `DROP TABLE` answers: the table, leaves that held it, rows dropped.
+pub fn drop_table_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("table", DataType::Utf8, false),
+        Field::new("leaves", DataType::UInt64, false),
+        Field::new("rows_dropped", DataType::UInt64, false),
+    ]))
+}
+
 /// The table of a request that is one `DROP TABLE t` statement.
-fn dropped_table(sql: &str) -> Option<DropTable> {
+pub fn dropped_table(sql: &str) -> Option<DropTable> {
     let starts_with_drop = sql
         .trim_start()
         .get(..4)
@@ -582,6 +578,11 @@ fn check_tables(
             continue;
         }
         let table = reference.table();
+        // `shoal_tables(...)` is a function, not a table (it leaves out by
+        // itself the tables the caller may not read).
+        if reference.schema().is_none() && table == table_pattern::FUNCTION {
+            continue;
+        }
         if fleet.table(table).is_some() {
             caller.require_table(Role::Read, table)?;
         }

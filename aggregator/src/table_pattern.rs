@@ -13,8 +13,9 @@
 //! is null in its rows, and a column with two types is an error naming both
 //! tables. Tables the caller's token may not read are left out. Each table
 //! is scanned as a table of its own (time bounds and filters on columns
-//! every table has go to the leaves with it); aggregates over the union
-//! are computed on the aggregator from the filtered rows.
+//! every table has go to the leaves with it; `_table = '...'` and `_table
+//! IN (...)` leave the other tables unread); aggregates over the union are
+//! computed on the aggregator from the filtered rows.
 
 use std::sync::Arc;
 
@@ -89,30 +90,59 @@ impl TableFunctionImpl for TablesMatching {
 }
 
 /// Tables named by a day (`logstash-2026.11.29`, `app_2026-11-29`), grouped
-/// by the pattern that reads them as one (`logstash-*`), for
-/// `/api/v1/tables` and the explorer. Other names are in no group.
-pub fn daily_groups<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<(String, Vec<String>)> {
-    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+/// for `/api/v1/tables` and the explorer: each group's short label
+/// (`logstash-*`), the glob that reads exactly its days
+/// (`logstash-[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]`, so not also a
+/// `logstash-archive`), and its tables. Other names are in no group.
+pub fn daily_groups<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<DailyGroup> {
+    let mut groups: std::collections::BTreeMap<String, DailyGroup> = Default::default();
     for name in names {
-        if let Some(prefix) = day_prefix(name) {
-            groups
-                .entry(format!("{prefix}*"))
-                .or_default()
-                .push(name.to_string());
-        }
+        let Some((prefix, separator)) = day_prefix(name) else {
+            continue;
+        };
+        let digits = |n: usize| "[0-9]".repeat(n);
+        let glob = format!(
+            "{}{}{separator}{}{separator}{}",
+            glob::Pattern::escape(prefix),
+            digits(4),
+            digits(2),
+            digits(2)
+        );
+        groups
+            .entry(glob.clone())
+            .or_insert_with(|| DailyGroup {
+                label: format!("{prefix}*"),
+                glob,
+                tables: Vec::new(),
+            })
+            .tables
+            .push(name.to_string());
     }
-    groups.into_iter().collect()
+    groups.into_values().collect()
+}
+
+/// One group of [`daily_groups`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyGroup {
+    pub label: String,
+    pub glob: String,
+    pub tables: Vec<String>,
 }
 
 /// The part of `name` before a trailing `YYYY.MM.DD` (or `-`, `_` between
-/// the numbers), if it ends so.
-fn day_prefix(name: &str) -> Option<&str> {
+/// the numbers), and that separator, if it ends so.
+fn day_prefix(name: &str) -> Option<(&str, char)> {
     let split = name.len().checked_sub(10)?;
     let (prefix, day) = (name.get(..split)?, name.get(split..)?);
     let bytes = day.as_bytes();
-    let digits = [0, 1, 2, 3, 5, 6, 8, 9].iter().all(|&i| bytes[i].is_ascii_digit());
-    let separators = [4, 7].iter().all(|&i| matches!(bytes[i], b'.' | b'-' | b'_'));
-    (digits && separators && bytes[4] == bytes[7] && !prefix.is_empty()).then_some(prefix)
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9]
+        .iter()
+        .all(|&i| bytes[i].is_ascii_digit());
+    let separators = [4, 7]
+        .iter()
+        .all(|&i| matches!(bytes[i], b'.' | b'-' | b'_'));
+    let day_shaped = digits && separators && bytes[4] == bytes[7] && !prefix.is_empty();
+    day_shaped.then_some((prefix, char::from(bytes[4])))
 }
 
 /// Several tables read as one.
@@ -222,6 +252,47 @@ impl TableUnion {
     }
 }
 
+/// Whether `filter` names `_table` and no other column.
+fn only_table_column(filter: &Expr) -> bool {
+    let columns = filter.column_refs();
+    !columns.is_empty() && columns.iter().all(|c| c.name == TABLE_COLUMN)
+}
+
+/// Whether a filter on `_table` can hold for the rows of table `name`:
+/// `false` only for `_table = 'other'` and `_table IN ('other', ...)`;
+/// anything else may hold, and DataFusion applies it to the rows.
+fn may_hold(filter: &Expr, name: &str) -> bool {
+    use datafusion::logical_expr::{BinaryExpr, Operator, expr::InList};
+    let literal = |expr: &Expr| match expr {
+        Expr::Literal(ScalarValue::Utf8(Some(value)), _) => Some(value.clone()),
+        _ => None,
+    };
+    let is_table = |expr: &Expr| matches!(expr, Expr::Column(c) if c.name == TABLE_COLUMN);
+    match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let value = match (is_table(left), is_table(right)) {
+                (true, false) => literal(right),
+                (false, true) => literal(left),
+                _ => None,
+            };
+            value.is_none_or(|value| value == name)
+        }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) if is_table(expr) => {
+            let values: Option<Vec<String>> = list.iter().map(literal).collect();
+            values.is_none_or(|values| values.iter().any(|v| v == name))
+        }
+        _ => true,
+    }
+}
+
 /// `filter` with its columns unqualified (they name the union, and are
 /// resolved against one table's scan).
 fn unqualified(filter: &Expr) -> Expr {
@@ -253,9 +324,15 @@ impl TableProvider for TableUnion {
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|filter| match self.applies_to_every_table(filter) {
-                true => TableProviderFilterPushDown::Exact,
-                false => TableProviderFilterPushDown::Unsupported,
+            .map(|filter| {
+                if self.applies_to_every_table(filter) {
+                    TableProviderFilterPushDown::Exact
+                } else if only_table_column(filter) {
+                    // Used to leave tables out; DataFusion applies it too.
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
             })
             .collect())
     }
@@ -271,12 +348,23 @@ impl TableProvider for TableUnion {
             Some(projection) => projection.clone(),
             None => (0..self.schema.fields().len()).collect(),
         };
+        let (on_names, on_columns): (Vec<Expr>, Vec<Expr>) =
+            filters.iter().cloned().partition(only_table_column);
         let mut parts = Vec::with_capacity(self.tables.len());
         for (name, table) in &self.tables {
+            if !on_names.iter().all(|filter| may_hold(filter, name)) {
+                continue;
+            }
             parts.push(
-                self.scan_one(state, name, table, &wanted, filters, limit)
+                self.scan_one(state, name, table, &wanted, &on_columns, limit)
                     .await?,
             );
+        }
+        if parts.is_empty() {
+            let schema = Arc::new(self.schema.project(&wanted)?);
+            return Ok(Arc::new(datafusion::physical_plan::empty::EmptyExec::new(
+                schema,
+            )));
         }
         UnionExec::try_new(parts)
     }
@@ -287,27 +375,33 @@ mod tests {
     use super::daily_groups;
 
     #[test]
-    fn daily_tables_group_by_their_prefix() {
+    fn daily_tables_group_by_their_prefix_and_the_glob_reads_only_days() {
         let groups = daily_groups([
             "logstash-2026.11.28",
             "requests",
             "logstash-2026.11.29",
+            "logstash-archive",
             "app_2026-11-29",
             "odd-2026.11-29",
             "2026.11.29",
         ]);
+        let summary: Vec<(&str, &str, usize)> = groups
+            .iter()
+            .map(|g| (g.label.as_str(), g.glob.as_str(), g.tables.len()))
+            .collect();
         assert_eq!(
-            groups,
+            summary,
             vec![
-                ("app_*".to_string(), vec!["app_2026-11-29".to_string()]),
+                ("app_*", "app_[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]", 1),
                 (
-                    "logstash-*".to_string(),
-                    vec![
-                        "logstash-2026.11.28".to_string(),
-                        "logstash-2026.11.29".to_string()
-                    ]
+                    "logstash-*",
+                    "logstash-[0-9][0-9][0-9][0-9].[0-9][0-9].[0-9][0-9]",
+                    2
                 ),
             ]
         );
+        let glob = glob::Pattern::new(&groups[1].glob).expect("glob");
+        assert!(glob.matches("logstash-2026.11.29"));
+        assert!(!glob.matches("logstash-archive"));
     }
 }

@@ -101,7 +101,10 @@ pub fn flight_tickets(data: &[u8]) {
         let _ = Command::try_from(any);
     }
     if let Ok(handle) = decode_handle(data) {
-        assert!(data.len() >= handle.sql.len(), "the SQL came out of the handle");
+        assert!(
+            data.len() >= handle.sql.len(),
+            "the SQL came out of the handle"
+        );
     }
 }
 

@@ -30,9 +30,15 @@ const MAGIC_V2: &[u8; 8] = b"SHOALPS2";
 pub const BOUND_TTL: Duration = Duration::from_secs(3600);
 /// Prepared statements whose bound parameters are kept, at most.
 pub const MAX_BOUND: usize = 10_000;
+/// ... of one caller (token), at most.
+pub const MAX_BOUND_PER_CALLER: usize = 1_000;
+/// Bytes of bound parameters kept for one caller, at most.
+pub const MAX_BOUND_BYTES_PER_CALLER: usize = 16 * 1024 * 1024;
+/// Bytes of bound parameters kept in all, at most.
+pub const MAX_BOUND_BYTES: usize = 128 * 1024 * 1024;
 
-/// Bytes of bound parameters one statement may keep (Arrow memory).
-pub const MAX_PARAMETER_BYTES: usize = 1024 * 1024;
+/// Bytes of bound parameters one statement may keep (Arrow data).
+pub const MAX_PARAMETER_BYTES: usize = 256 * 1024;
 
 /// A query parameter: the name of the column that carried it, and its value.
 pub type Parameter = (String, ScalarValue);
@@ -127,39 +133,74 @@ pub fn parameter_row(batch: &RecordBatch) -> std::result::Result<Vec<Parameter>,
         .collect()
 }
 
+/// One statement's bound parameters: when last used, their size, the values.
+#[derive(Debug)]
+struct Bound {
+    used: Instant,
+    bytes: usize,
+    parameters: Vec<Parameter>,
+}
+
 /// Parameters bound to statements whose clients keep their first handle.
+/// Bounded three ways: bytes per statement (refused when bound), bytes per
+/// caller and bytes in all; past a bound, the least recently used of that
+/// caller (or of all) go first, so one caller cannot push out the others'
+/// before it is over its own share.
 #[derive(Debug, Default)]
 pub struct BoundParameters {
-    bound: Mutex<HashMap<(String, u128), (Instant, Vec<Parameter>)>>,
+    bound: Mutex<HashMap<(String, u128), Bound>>,
 }
 
 impl BoundParameters {
-    /// Keeps `parameters` for `owner`'s statement `id`.
-    pub fn bind(&self, owner: &str, id: u128, parameters: Vec<Parameter>) {
+    /// Keeps `parameters` (`bytes` of them, at most
+    /// [`MAX_PARAMETER_BYTES`]) for `owner`'s statement `id`.
+    pub fn bind(&self, owner: &str, id: u128, parameters: Vec<Parameter>, bytes: usize) {
         let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
-        bound.retain(|_, (used, _)| used.elapsed() < BOUND_TTL);
+        bound.retain(|_, entry| entry.used.elapsed() < BOUND_TTL);
         let key = (owner.to_string(), id);
-        if !bound.contains_key(&key) && bound.len() >= MAX_BOUND {
+        bound.remove(&key);
+        let owned = |bound: &HashMap<(String, u128), Bound>| -> (usize, usize) {
+            bound
+                .iter()
+                .filter(|((who, _), _)| who == owner)
+                .fold((0, 0), |(n, b), (_, e)| (n + 1, b + e.bytes))
+        };
+        loop {
+            let (count, owner_bytes) = owned(&bound);
+            let all_bytes: usize = bound.values().map(|e| e.bytes).sum();
+            let over_owner =
+                count >= MAX_BOUND_PER_CALLER || owner_bytes + bytes > MAX_BOUND_BYTES_PER_CALLER;
+            let over_all = bound.len() >= MAX_BOUND || all_bytes + bytes > MAX_BOUND_BYTES;
+            if !over_owner && !over_all {
+                break;
+            }
             let oldest = bound
                 .iter()
-                .min_by_key(|(_, (used, _))| *used)
+                .filter(|((who, _), _)| !over_owner || who == owner)
+                .min_by_key(|(_, entry)| entry.used)
                 .map(|(key, _)| key.clone());
-            if let Some(oldest) = oldest {
-                bound.remove(&oldest);
-            }
+            match oldest {
+                Some(oldest) => bound.remove(&oldest),
+                None => break,
+            };
         }
-        bound.insert(key, (Instant::now(), parameters));
+        let entry = Bound {
+            used: Instant::now(),
+            bytes,
+            parameters,
+        };
+        bound.insert(key, entry);
     }
 
     /// The parameters last bound to `owner`'s statement `id`, if any.
     pub fn get(&self, owner: &str, id: u128) -> Option<Vec<Parameter>> {
         let mut bound = self.bound.lock().unwrap_or_else(|p| p.into_inner());
         let entry = bound.get_mut(&(owner.to_string(), id))?;
-        if entry.0.elapsed() >= BOUND_TTL {
+        if entry.used.elapsed() >= BOUND_TTL {
             return None;
         }
-        entry.0 = Instant::now();
-        Some(entry.1.clone())
+        entry.used = Instant::now();
+        Some(entry.parameters.clone())
     }
 
     /// Forgets `owner`'s statement `id`.
@@ -227,10 +268,28 @@ mod tests {
     #[test]
     fn bound_parameters_are_per_owner_and_forgotten_on_close() {
         let bound = BoundParameters::default();
-        bound.bind("alice", 1, vec![("0".into(), ScalarValue::from("a"))]);
+        bound.bind("alice", 1, vec![("0".into(), ScalarValue::from("a"))], 1);
         assert!(bound.get("bob", 1).is_none());
         assert_eq!(bound.get("alice", 1).map(|p| p.len()), Some(1));
         bound.close("alice", 1);
         assert!(bound.get("alice", 1).is_none());
+    }
+
+    #[test]
+    fn one_caller_cannot_push_out_the_others() {
+        use super::{MAX_BOUND_BYTES_PER_CALLER, MAX_PARAMETER_BYTES};
+        let bound = BoundParameters::default();
+        bound.bind("bob", 1, Vec::new(), MAX_PARAMETER_BYTES);
+        let many = 4 * MAX_BOUND_BYTES_PER_CALLER / MAX_PARAMETER_BYTES;
+        for id in 0..many as u128 {
+            bound.bind("mallory", id, Vec::new(), MAX_PARAMETER_BYTES);
+        }
+        assert!(bound.get("bob", 1).is_some());
+        let kept = (0..many as u128)
+            .filter(|id| bound.get("mallory", *id).is_some())
+            .count();
+        assert_eq!(kept, MAX_BOUND_BYTES_PER_CALLER / MAX_PARAMETER_BYTES);
+        // The newest are the ones kept.
+        assert!(bound.get("mallory", many as u128 - 1).is_some());
     }
 }

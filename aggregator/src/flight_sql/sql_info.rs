@@ -21,7 +21,6 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::keywords::ALL_KEYWORDS;
 
 use crate::error::{AggregatorError, Result};
-use crate::flight_sql::prepared::BOUND_TTL;
 
 /// The answers to `GetSqlInfo`.
 pub fn sql_info() -> Result<SqlInfoData> {
@@ -47,10 +46,9 @@ fn server(info: &mut SqlInfoDataBuilder) {
     info.append(SqlInfo::FlightSqlServerCancel, false);
     info.append(SqlInfo::FlightSqlServerBulkIngestion, true);
     info.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
-    // Handles carry their statement and never expire; bound parameters
-    // kept for clients that reuse their first handle do.
-    let bound_ttl_ms = i32::try_from(BOUND_TTL.as_millis()).unwrap_or(i32::MAX);
-    info.append(SqlInfo::FlightSqlServerStatementTimeout, bound_ttl_ms);
+    // Handles carry their statement and never expire (parameters kept for
+    // clients that reuse their first handle do, after an idle hour).
+    info.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
     info.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
 }
 
