@@ -11,6 +11,7 @@ use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
 use crate::error::CliError;
 use crate::local::{LocalConfig, run_local};
 use crate::security_flags::{FrontEndFlags, TlsFlags, load_cluster_secret, refuse_exposed};
+use crate::sql_client::SqlArgs;
 use crate::token::TokenCommand;
 use shoal_proto::cluster_auth::ClusterSecret;
 
@@ -20,6 +21,17 @@ use shoal_proto::cluster_auth::ClusterSecret;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr look: `text` (coloured only on a terminal)
+    /// or `json` (one object per line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The values of `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +45,9 @@ enum Command {
     /// Manage the tokens of a token file (--auth-file).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run SQL against an aggregator over Flight SQL: one query, a prompt
+    /// on a terminal, or the statements piped in.
+    Sql(SqlArgs),
 }
 
 /// `--query-memory-limit`, on every kind of process.
@@ -191,6 +206,9 @@ impl Cli {
                 Ok(())
             }
             Command::Token(command) => command.run(),
+            Command::Sql(args) => crate::sql_client::run(args)
+                .await
+                .map_err(|error| CliError::Internal(error.to_string())),
             Command::Aggregator(args) => {
                 args.front_end.check_exposure(&[args.flight, args.http])?;
                 let cluster_secret = load_cluster_secret(args.cluster_secret_file.as_ref())?;

@@ -6,8 +6,10 @@ mod demo;
 mod error;
 mod local;
 mod security_flags;
+mod sql_client;
 mod token;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,15 +20,30 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
+/// Logs go to stderr, filtered by `SHOAL_LOG`: as text, coloured only when
+/// stderr is a terminal (and `NO_COLOR` is unset), so files and journald
+/// get no escape codes; or as JSON, one object per line.
+fn init_logging(format: cli::LogFormat) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Text => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+            builder
+                .with_ansi(std::io::stderr().is_terminal() && !no_color)
+                .init();
+        }
+        cli::LogFormat::Json => builder.json().flatten_event(true).with_ansi(false).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.log_format);
     // Deep expressions recurse in DataFusion; see `shoal_leaf::sql_guard`.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .thread_stack_size(shoal_leaf::sql_guard::THREAD_STACK_BYTES)

@@ -1,6 +1,9 @@
 //! The HTTP front end: `POST /api/v1/query`, `GET /api/v1/tables`,
-//! `GET /healthz`, `GET /metrics`, the dashboard at `/`, and the ingest
-//! routes of [`crate::ingest::http_ingest`].
+//! `GET /healthz`, `GET /metrics`, the dashboard at `/`, the ingest
+//! routes of [`crate::ingest::http_ingest`], and the probes Elasticsearch
+//! clients make around `_bulk` ([`es_probes`]).
+
+mod es_probes;
 
 use std::sync::Arc;
 
@@ -10,7 +13,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,12 +44,20 @@ pub fn router(
 ) -> Router {
     let ingest_routes = Router::new()
         .route("/api/v1/ingest/{table}", post(http_ingest::ingest))
-        .route("/_bulk", post(bulk::bulk))
-        .route("/{index}/_bulk", post(bulk::bulk))
+        .route(
+            "/_bulk",
+            post(bulk::bulk).layer(map_response(es_probes::elastic_product_header)),
+        )
+        .route(
+            "/{index}/_bulk",
+            post(bulk::bulk).layer(map_response(es_probes::elastic_product_header)),
+        )
         .route("/v1/logs", post(otlp_http::export))
         .with_state(ingest);
     Router::new()
-        .route("/", get(root))
+        .route("/", get(es_probes::root).head(es_probes::root_head))
+        .route("/_cluster/health", get(es_probes::cluster_health))
+        .route("/_license", get(es_probes::license))
         .route("/api/v1/query", post(query))
         .route("/api/v1/tables", get(tables))
         .route("/healthz", get(health))
@@ -57,19 +69,6 @@ pub fn router(
             http_layer::authenticate,
         ))
         .layer(axum::middleware::from_fn_with_state(cors, browser::guard))
-}
-
-/// The dashboard for browsers; for Elasticsearch clients, which probe `/`
-/// before they send bulk requests, what an Elasticsearch node answers.
-async fn root(headers: HeaderMap) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    match wants_html {
-        true => Html(include_str!("dashboard.html")).into_response(),
-        false => axum::Json(bulk::elasticsearch_probe()).into_response(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,6 +169,7 @@ async fn tables(State(state): State<HttpState>, Extension(caller): Extension<Cal
         .filter(|(name, _)| caller.sees_table(name))
         .map(|(name, view)| {
             json!({
+                "sql_name": crate::client_types::sql_identifier(&name),
                 "name": name,
                 "rows": view.rows,
                 "rows_lost": view.rows_lost,
@@ -179,7 +179,19 @@ async fn tables(State(state): State<HttpState>, Extension(caller): Extension<Cal
             })
         })
         .collect();
-    axum::Json(json!({ "tables": tables })).into_response()
+    let names = tables.iter().filter_map(|table| table["name"].as_str());
+    let groups: Vec<Value> = crate::table_pattern::daily_groups(names)
+        .into_iter()
+        .map(|group| {
+            let sql = format!(
+                "{}('{}')",
+                crate::table_pattern::FUNCTION,
+                group.glob.replace('\'', "''")
+            );
+            json!({ "label": group.label, "pattern": group.glob, "sql_name": sql, "tables": group.tables })
+        })
+        .collect();
+    axum::Json(json!({ "tables": tables, "groups": groups })).into_response()
 }
 
 async fn health(State(state): State<HttpState>) -> Response {
