@@ -1,8 +1,9 @@
 //! What Flight SQL clients rely on, against real processes: `?` and `:name`
 //! parameters (also for a client that keeps its first handle), a missing
 //! parameter named, GetSqlInfo's answers, column metadata and client types
-//! in every schema, `DESCRIBE` / `information_schema`, and daily tables read
-//! as one with `shoal_tables('pattern')`.
+//! in every schema, `DESCRIBE` / `information_schema`, and daily tables (a
+//! Fluent Bit `Logstash_Format` stream of three days) read as one with
+//! `shoal_tables('pattern')`.
 
 mod common;
 
@@ -69,17 +70,31 @@ fn load(stack: &Stack) {
             .0,
         200
     );
+    // The daily indices as Fluent Bit's `es` output sends them with
+    // `Logstash_Format On`: one `_bulk` stream, the day in each `_index`.
+    let mut bulk = String::new();
     for (day, count) in [("27", 5), ("28", 7), ("29", 9)] {
-        let mut rows = String::new();
         for i in 0..count {
-            match day {
-                "29" => rows.push_str(&format!("{{\"message\": \"m{i}\", \"level\": \"warn\"}}\n")),
-                _ => rows.push_str(&format!("{{\"message\": \"m{i}\"}}\n")),
-            }
+            bulk.push_str(&format!(
+                "{{\"create\":{{\"_index\":\"logstash-2026.11.{day}\"}}}}\n"
+            ));
+            let level = if day == "29" {
+                ",\"level\":\"warn\""
+            } else {
+                ""
+            };
+            bulk.push_str(&format!(
+                "{{\"@timestamp\":\"2026-11-{day}T10:00:0{}.000Z\",\"message\":\"m{i}\"{level}}}\n",
+                i % 10
+            ));
         }
-        let path = format!("/api/v1/ingest/logstash-2026.11.{day}");
-        assert_eq!(stack.post(&path, &[], rows.as_bytes()).0, 200);
     }
+    let (status, answer) = stack.post("/_bulk", &[], bulk.as_bytes());
+    assert_eq!(
+        (status, &answer["errors"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
     stack.eventually("SELECT count(*) FROM requests", json!(30));
     stack.eventually("SELECT count(*) FROM \"logstash-2026.11.29\"", json!(9));
 }
