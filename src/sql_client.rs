@@ -52,6 +52,14 @@ use session::Session;
 
 /// Runs `shoal sql` with `args` until its query, prompt or script ends.
 pub async fn run(args: SqlArgs) -> Result<(), SqlClientError> {
+    match run_to_end(args).await {
+        // The reader went away (`shoal sql ... | head -1`): not an error.
+        Err(SqlClientError::Output(message)) if message.contains("Broken pipe") => Ok(()),
+        other => other,
+    }
+}
+
+async fn run_to_end(args: SqlArgs) -> Result<(), SqlClientError> {
     let options = args.into_options()?;
     let connection = Connection::connect(&options.connection).await?;
     let mut session = Session::new(connection, options.format);

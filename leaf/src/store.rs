@@ -248,7 +248,9 @@ impl Store {
 
     /// Bytes of shared memory held.
     pub fn memory_used(&self) -> u64 {
-        self.read_tables().values().map(|t| t.memory_bytes()).sum()
+        // Not under the store's lock: a table's lock may be held by a seal,
+        // and a queued writer (DROP TABLE) would then stall every reader.
+        self.tables().iter().map(|t| t.memory_bytes()).sum()
     }
 
     /// The configured memory limit.

@@ -51,6 +51,9 @@ pub struct Table {
     state: Mutex<TableState>,
     /// Bad blocks waiting for an unreadable backup, and when to look again.
     repair_waits: Mutex<repair::RepairWaits>,
+    /// Held by a repair pass: two passes (the check after a restart and a
+    /// maintenance tick) must not stage the same block's backup at once.
+    repairing: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -149,6 +152,7 @@ impl Table {
                 lost,
             }),
             repair_waits: Mutex::default(),
+            repairing: Mutex::default(),
         }
     }
 
@@ -174,7 +178,9 @@ impl Table {
     ) -> Result<Vec<String>> {
         let mut state = self.lock();
         if state.dropped {
-            return Err(LeafError::BadRequest(format!(
+            // Retryable: the aggregator tries another leaf (or, past them
+            // all, answers 503), and the rows make the table anew.
+            return Err(LeafError::Unavailable(format!(
                 "table {:?} was dropped while these rows arrived; send them again",
                 self.name
             )));

@@ -67,6 +67,13 @@ impl SqlArgs {
     /// Checks every flag and reads `--tls-ca`.
     pub fn into_options(self) -> Result<ClientOptions, SqlClientError> {
         let uri = normalize_uri(&self.flight)?;
+        if self.tls_ca.is_some() && !uri.starts_with("https://") {
+            return Err(SqlClientError::InvalidFlag {
+                flag: "--tls-ca",
+                value: uri,
+                reason: "is for https:// servers; this one would be reached without TLS (use --flight https://...)".to_string(),
+            });
+        }
         let tls_ca = self
             .tls_ca
             .map(|path| {

@@ -73,7 +73,12 @@ impl Connection {
         };
         let mut endpoint = Endpoint::from_shared(settings.uri.clone())
             .map_err(|e| connect_error(error_chain(&e)))?
-            .connect_timeout(CONNECT_TIMEOUT);
+            .connect_timeout(CONNECT_TIMEOUT)
+            // A connection that died silently (a NAT, a lost server) is
+            // noticed in under a minute instead of waited on forever.
+            .http2_keep_alive_interval(std::time::Duration::from_secs(20))
+            .keep_alive_timeout(std::time::Duration::from_secs(20))
+            .keep_alive_while_idle(true);
         if settings.uri.starts_with("https://") {
             let tls = match &settings.tls_ca {
                 Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),

@@ -3,6 +3,8 @@
 //! verifies, or else dropped and its rows recorded as lost.
 //!
 //! The order keeps every failure on the safe side:
+//! - one repair pass runs at a time per table (they stage backup copies
+//!   under fixed names);
 //! - a block that failed once is first looked at afresh (mapping can fail
 //!   for a moment; a good file is never deleted for it);
 //! - the backup copy is staged in `.restore/` beside the table and verified
@@ -83,6 +85,17 @@ impl Table {
     /// those already found bad. Never called with the table lock held.
     pub fn repair_blocks(&self, backup: Option<&Backup>, verify_all: bool) -> Repairs {
         let mut repairs = Repairs::default();
+        // One pass at a time. The full check after a restart waits for a
+        // tick's pass; a tick skips while the full check runs (it would
+        // stall the tick's seals and retention for as long).
+        let _turn = match verify_all {
+            true => self.repairing.lock().unwrap_or_else(|p| p.into_inner()),
+            false => match self.repairing.try_lock() {
+                Ok(turn) => turn,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return repairs,
+            },
+        };
         for block in self.snapshot().sealed {
             repairs.verified += u64::from(verify_all);
             // `batch` verifies first; its answer is cached, so asking a
