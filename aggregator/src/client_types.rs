@@ -158,8 +158,23 @@ pub fn with_flight_metadata(schema: &Schema, sources: &[ColumnSource]) -> Schema
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// Whether `name` is a keyword SQL reserves (`select`, `order`, `from`):
+/// one that cannot name a table without quotes. Other keywords (`status`,
+/// `time`) can.
+fn is_reserved(name: &str) -> bool {
+    use datafusion::sql::sqlparser::keywords::{
+        ALL_KEYWORDS, ALL_KEYWORDS_INDEX, RESERVED_FOR_TABLE_ALIAS,
+    };
+    ALL_KEYWORDS
+        .binary_search(&name.to_ascii_uppercase().as_str())
+        .ok()
+        .and_then(|position| ALL_KEYWORDS_INDEX.get(position))
+        .is_some_and(|keyword| RESERVED_FOR_TABLE_ALIAS.contains(keyword))
+}
+
 /// `name` as SQL must write it: as it is when it is a plain lower-case
-/// identifier, else in double quotes (doubling any inside).
+/// identifier and no reserved keyword, else in double quotes (doubling any
+/// inside).
 pub fn sql_identifier(name: &str) -> String {
     let plain = name
         .chars()
@@ -168,9 +183,7 @@ pub fn sql_identifier(name: &str) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
-            .binary_search(&name.to_ascii_uppercase().as_str())
-            .is_err();
+        && !is_reserved(name);
     match plain {
         true => name.to_string(),
         false => format!("\"{}\"", name.replace('"', "\"\"")),
@@ -194,6 +207,7 @@ mod tests {
         );
         assert_eq!(sql_identifier("Mixed"), "\"Mixed\"");
         assert_eq!(sql_identifier("select"), "\"select\"");
+        assert_eq!(sql_identifier("status"), "status");
         assert_eq!(sql_identifier("a\"b"), "\"a\"\"b\"");
     }
 

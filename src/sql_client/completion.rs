@@ -14,6 +14,8 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 
+use shoal_aggregator::client_types::sql_identifier;
+
 use super::connection::TableDescription;
 
 /// The prompt's helper: completion only (no hints, colours or validation;
@@ -88,23 +90,6 @@ fn word_start(line: &str, pos: usize) -> usize {
         return open;
     }
     plain_start
-}
-
-/// `name` as SQL spells it: plain when it is a lowercase identifier, else
-/// in double quotes.
-fn sql_identifier(name: &str) -> String {
-    let plain = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
 
 impl Completer for NameCompleter {

@@ -23,6 +23,7 @@ use shoal_proto::{
 };
 use tonic::transport::Channel;
 
+pub mod certs;
 pub mod hostile;
 pub mod secured;
 pub mod stack;
