@@ -88,31 +88,11 @@ pub fn write_rows(
             }
         }
         OutputFormat::Json => {
-            let mut writer = arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::JsonArray>(&mut *out);
-            for batch in batches {
-                writer
-                    .write(batch)
-                    .map_err(|e| SqlClientError::Output(e.to_string()))?;
-            }
-            writer
-                .finish()
-                .map_err(|e| SqlClientError::Output(e.to_string()))?;
+            write_json::<arrow::json::writer::JsonArray>(batches, &mut *out)?;
             writeln!(out).map_err(output_error)?;
         }
         OutputFormat::Ndjson => {
-            let mut writer = arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
-            for batch in batches {
-                writer
-                    .write(batch)
-                    .map_err(|e| SqlClientError::Output(e.to_string()))?;
-            }
-            writer
-                .finish()
-                .map_err(|e| SqlClientError::Output(e.to_string()))?;
+            write_json::<arrow::json::writer::LineDelimited>(batches, &mut *out)?;
         }
     }
     out_flush(out)
@@ -152,6 +132,25 @@ fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, SqlClientError> {
         columns.push(Arc::new(text.finish()));
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| SqlClientError::Output(e.to_string()))
+}
+
+/// `batches` as JSON of `F`'s shape (one array, or a line per row), nulls
+/// written out.
+fn write_json<F: arrow::json::writer::JsonFormat>(
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<(), SqlClientError> {
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, F>(out);
+    for batch in batches {
+        writer
+            .write(batch)
+            .map_err(|e| SqlClientError::Output(e.to_string()))?;
+    }
+    writer
+        .finish()
         .map_err(|e| SqlClientError::Output(e.to_string()))
 }
 
