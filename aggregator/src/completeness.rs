@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shoal_proto::FragmentCompleteness;
 
 /// Completeness of one answer, as clients see it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Completeness {
     pub leaves_queried: u64,
     pub leaves_answered: u64,

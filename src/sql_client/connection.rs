@@ -24,7 +24,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use super::args::ConnectionSettings;
 use super::error::SqlClientError;
-use super::summary::Completeness;
+use super::summary::{Completeness, from_app_metadata};
 
 /// Largest message accepted from the server; an answer may be up to
 /// 256 MiB (the aggregator's own cap), sent as one or more messages.
@@ -114,7 +114,7 @@ impl Connection {
             .execute(sql.to_string(), None)
             .await
             .map_err(SqlClientError::from_flight)?;
-        let completeness = Completeness::from_app_metadata(&info.app_metadata);
+        let completeness = from_app_metadata(&info.app_metadata);
         let (declared_schema, batches) = self.fetch(info).await?;
         let schema = batches
             .first()
@@ -159,10 +159,10 @@ impl Connection {
         let declared_schema = if info.schema.is_empty() {
             None
         } else {
-            Some(Arc::new(
-                Schema::try_from(IpcMessage(info.schema.clone()))
-                    .map_err(|e| SqlClientError::Answer(format!("the answer's schema: {e}")))?,
-            ))
+            Some(Arc::new(decode_schema(
+                &info.schema,
+                "the answer's schema",
+            )?))
         };
         let mut batches = Vec::new();
         // Shoal answers with one endpoint on the same server; an endpoint
@@ -171,11 +171,18 @@ impl Connection {
             let Some(ticket) = endpoint.ticket else {
                 continue;
             };
-            let mut stream = self
+            let stream = self
                 .client
                 .do_get(ticket)
                 .await
                 .map_err(SqlClientError::from_flight)?;
+            // The bytes are the server's: arrow-ipc panics on some
+            // malformed ones, and that ends the answer with an error.
+            let mut stream = std::pin::pin!(shoal_leaf::panic_guard::until_panic(stream, |_| {
+                arrow_flight::error::FlightError::ProtocolError(
+                    "the answer's Arrow data cannot be decoded".to_string(),
+                )
+            }));
             while let Some(batch) = stream
                 .try_next()
                 .await
@@ -202,8 +209,7 @@ fn describe_tables(batch: &RecordBatch) -> Result<Vec<TableDescription>, SqlClie
     let mut tables = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let name = names.value(row).to_string();
-        let schema = Schema::try_from(IpcMessage(schemas.value(row).to_vec().into()))
-            .map_err(|e| SqlClientError::Answer(format!("the schema of table {name}: {e}")))?;
+        let schema = decode_schema(schemas.value(row), &format!("the schema of table {name}"))?;
         tables.push(TableDescription {
             name,
             columns: schema.fields().iter().cloned().collect(),
@@ -226,4 +232,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A schema the server sent, as an Arrow IPC message; `what` names it in
+/// the error. arrow-ipc panics on some malformed schemas: that is an error
+/// here too.
+fn decode_schema(bytes: &[u8], what: &str) -> Result<Schema, SqlClientError> {
+    let message = IpcMessage(bytes.to_vec().into());
+    std::panic::catch_unwind(|| Schema::try_from(message))
+        .unwrap_or_else(|_| {
+            Err(arrow::error::ArrowError::IpcError(
+                "malformed schema".to_string(),
+            ))
+        })
+        .map_err(|e| SqlClientError::Answer(format!("{what}: {e}")))
 }

@@ -12,28 +12,15 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+pub use shoal_aggregator::completeness::Completeness;
 
-/// Completeness of one answer, as the aggregator reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-pub struct Completeness {
-    pub leaves_queried: u64,
-    pub leaves_answered: u64,
-    /// `leaves_answered / leaves_queried`.
-    pub ratio: f64,
-    /// Share of the queried tables' rows held by the leaves that answered.
-    pub rows_ratio: f64,
-}
-
-impl Completeness {
-    /// From `FlightInfo.app_metadata`; `None` when it holds no Shoal
-    /// completeness.
-    pub fn from_app_metadata(metadata: &[u8]) -> Option<Self> {
-        if metadata.is_empty() {
-            return None;
-        }
-        serde_json::from_slice(metadata).ok()
+/// The completeness in a `FlightInfo.app_metadata`; `None` when it holds no
+/// Shoal completeness.
+pub fn from_app_metadata(metadata: &[u8]) -> Option<Completeness> {
+    if metadata.is_empty() {
+        return None;
     }
+    serde_json::from_slice(metadata).ok()
 }
 
 /// `3 rows in 12 ms · 4/4 leaves answered · rows 100.0%`.
@@ -99,7 +86,7 @@ mod tests {
 
     #[test]
     fn completeness_reads_the_aggregators_json() {
-        let parsed = Completeness::from_app_metadata(
+        let parsed = from_app_metadata(
             br#"{"leaves_queried":2,"leaves_answered":1,"ratio":0.5,"rows_ratio":0.5}"#,
         );
         assert_eq!(
@@ -111,7 +98,7 @@ mod tests {
                 rows_ratio: 0.5
             })
         );
-        assert_eq!(Completeness::from_app_metadata(b""), None);
-        assert_eq!(Completeness::from_app_metadata(b"not json"), None);
+        assert_eq!(from_app_metadata(b""), None);
+        assert_eq!(from_app_metadata(b"not json"), None);
     }
 }
