@@ -5,9 +5,9 @@
 //! target's function: the same code libFuzzer drives, included from
 //! `fuzz/src/lib.rs`. Then a short seeded mutation run of every target:
 //! bit flips, byte changes, cuts, repeats and splices of those inputs. It
-//! has no coverage feedback (libFuzzer's runs are by hand, see the README),
-//! but it runs on every change, needs no instrumented build, and the same
-//! seed gives the same inputs.
+//! has no coverage feedback, but it is deterministic (the same seed gives
+//! the same inputs) and needs no instrumented build. The coverage-guided
+//! libFuzzer runs are `fuzz/run` (CI runs it for 20 s a target).
 
 #[path = "../fuzz/src/lib.rs"]
 mod fuzzing;
