@@ -245,13 +245,12 @@ fn ignore_missing(error: std::io::Error) -> std::io::Result<()> {
 /// first. A block that fails its checksum is not copied: a backup copy is
 /// only worth keeping when it is good.
 fn copy_block_files(from: &Path, id: BlockId, to: &Path) -> Result<()> {
-    SealedBlock::open(&from.join(id.file_name()), id)?.verify()?;
+    let block = SealedBlock::open(&from.join(id.file_name()), id)?;
+    let bytes = block.verified_bytes()?;
     let index = from.join(id.index_file_name());
     if index.exists() {
-        let bytes = std::fs::read(&index).map_err(|e| LeafError::io(&index, e))?;
-        write_atomically(&to.join(id.index_file_name()), &bytes)?;
+        let index_bytes = std::fs::read(&index).map_err(|e| LeafError::io(&index, e))?;
+        write_atomically(&to.join(id.index_file_name()), &index_bytes)?;
     }
-    let block = from.join(id.file_name());
-    let bytes = std::fs::read(&block).map_err(|e| LeafError::io(&block, e))?;
-    write_atomically(&to.join(id.file_name()), &bytes)
+    write_atomically(&to.join(id.file_name()), bytes)
 }

@@ -232,6 +232,14 @@ impl SealedBlock {
             })
     }
 
+    /// The block file's bytes (its mapping), once they pass their checksum:
+    /// what a backup copy writes, so that the bytes copied are the bytes
+    /// checked and the file is read once.
+    pub fn verified_bytes(&self) -> Result<&[u8]> {
+        self.verify()?;
+        Ok(self.mapped()?.buffer.as_slice())
+    }
+
     /// Whether the block is known bad: its footer, checksum or batch could
     /// not be read (an I/O error that may pass does not count).
     pub fn failed(&self) -> bool {
@@ -527,23 +535,16 @@ fn mmap_buffer(map: Mmap) -> Buffer {
     }
 }
 
-/// `LENGTH:CRC` of the bytes before the footer.
 /// The schema message at the start of a block file, read out of `covered`;
 /// `None` when it cannot be read. The writer pads the 6-byte magic to the
 /// block's 64-byte alignment, so the message starts at byte 64.
 fn covered_schema(covered: &[u8]) -> Option<Schema> {
-    let header = covered.get(ALIGNMENT..ALIGNMENT + 8)?;
-    if header[..4] != [0xff; 4] {
-        return None;
-    }
-    let length = usize::try_from(i32::from_le_bytes(header[4..8].try_into().ok()?)).ok()?;
-    let start = ALIGNMENT + 8;
-    let message =
-        arrow::ipc::root_as_message(covered.get(start..start.checked_add(length)?)?).ok()?;
+    let (message, _) = crate::ipc::message_at(covered, ALIGNMENT)?;
     let schema = message.header_as_schema()?;
     std::panic::catch_unwind(|| fb_to_schema(schema)).ok()
 }
 
+/// `LENGTH:CRC` of the bytes before the footer.
 fn parse_checksum(text: &str, footer_start: usize) -> Option<(usize, u32)> {
     let (length, crc) = text.split_once(':')?;
     let length: usize = length.parse().ok()?;

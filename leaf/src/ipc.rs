@@ -50,28 +50,42 @@ pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBa
     .unwrap_or_else(|_| Err("the Arrow IPC stream cannot be decoded".to_string()))
 }
 
+/// The IPC message whose framing starts at `offset` of `bytes` (an optional
+/// `0xFFFFFFFF` continuation marker, a little-endian length, then the
+/// flatbuffer), and where its metadata ends; `None` when the framing is
+/// broken, the stream's end marker (length 0) is there, or the metadata
+/// runs past `bytes`. The one reader of IPC framing that block files and
+/// streams share.
+pub(crate) fn message_at(bytes: &[u8], offset: usize) -> Option<(arrow::ipc::Message<'_>, usize)> {
+    let word = |at: usize| -> Option<i32> {
+        Some(i32::from_le_bytes(
+            bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let mut offset = offset;
+    let mut length = word(offset)?;
+    offset += 4;
+    if length == -1 {
+        length = word(offset)?;
+        offset += 4;
+    }
+    let length = usize::try_from(length).ok().filter(|&l| l > 0)?;
+    let end = offset.checked_add(length)?;
+    let message = arrow::ipc::root_as_message(bytes.get(offset..end)?).ok()?;
+    Some((message, end))
+}
+
 /// Rows the record batch and dictionary messages of a stream declare,
 /// read from their headers alone; `None` when the framing is broken or a
 /// message (metadata and body) runs past the end of `bytes`.
 fn declared_rows(bytes: &[u8]) -> Option<u64> {
-    let word = |at: usize| -> Option<i32> {
-        Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-    };
     let mut offset = 0usize;
     let mut total = 0u64;
     while offset < bytes.len() {
-        let mut length = word(offset)?;
-        offset += 4;
-        if length == -1 {
-            length = word(offset)?;
-            offset += 4;
-        }
-        if length == 0 {
+        if end_marker_at(bytes, offset) {
             break;
         }
-        let length = usize::try_from(length).ok()?;
-        let end = offset.checked_add(length)?;
-        let message = arrow::ipc::root_as_message(bytes.get(offset..end)?).ok()?;
+        let (message, end) = message_at(bytes, offset)?;
         let rows = match (
             message.header_as_record_batch(),
             message.header_as_dictionary_batch(),
@@ -88,6 +102,15 @@ fn declared_rows(bytes: &[u8]) -> Option<u64> {
         }
     }
     Some(total)
+}
+
+/// Whether the stream's end marker (a zero length, after an optional
+/// continuation marker) starts at `offset`.
+fn end_marker_at(bytes: &[u8], offset: usize) -> bool {
+    match bytes.get(offset..offset.saturating_add(8)) {
+        Some([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]) => true,
+        _ => bytes.get(offset..offset.saturating_add(4)) == Some(&[0, 0, 0, 0]),
+    }
 }
 
 #[cfg(test)]
