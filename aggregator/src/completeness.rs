@@ -6,12 +6,14 @@
 //! answered, its rows by its last status unreached). Counts add up through a
 //! tree because each level passes on sums.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use shoal_proto::FragmentCompleteness;
+
+use crate::answers_so_far::AnswersSoFar;
 
 /// Completeness of one answer, as clients see it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ impl Completeness {
 pub struct CompletenessCollector {
     children: Mutex<BTreeMap<usize, FragmentCompleteness>>,
     failures: Mutex<Vec<String>>,
+    /// Tables the fan-outs read (for [`crate::time_completeness`]).
+    tables: Mutex<BTreeSet<String>>,
 }
 
 impl CompletenessCollector {
@@ -137,6 +141,26 @@ impl CompletenessCollector {
         Completeness::from_counts(&self.counts())
     }
 
+    /// A fan-out reads `tables` on every child.
+    pub fn record_tables(&self, tables: &[String]) {
+        let mut known = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        known.extend(tables.iter().cloned());
+    }
+
+    /// The tables the fan-outs read so far.
+    pub fn tables(&self) -> Vec<String> {
+        let known = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        known.iter().cloned().collect()
+    }
+
+    /// Each child's counts so far, by child index.
+    pub fn by_child(&self) -> BTreeMap<usize, FragmentCompleteness> {
+        self.children
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Why children were left out.
     pub fn failures(&self) -> Vec<String> {
         self.failures
@@ -152,6 +176,8 @@ pub struct QueryContext {
     pub query_id: String,
     deadline: Mutex<Instant>,
     pub collector: CompletenessCollector,
+    /// The children's answers as they come, for a progressive query.
+    answers: Option<Arc<AnswersSoFar>>,
 }
 
 impl QueryContext {
@@ -161,7 +187,21 @@ impl QueryContext {
             query_id,
             deadline: Mutex::new(deadline),
             collector: CompletenessCollector::default(),
+            answers: None,
         }
+    }
+
+    /// The same query, keeping its children's answers as they come when
+    /// `progressive` (for intermediate answers).
+    pub fn keeping_answers(mut self, progressive: bool) -> Self {
+        self.answers = progressive.then(Arc::default);
+        self
+    }
+
+    /// Where the fan-outs put their children's answers, for a progressive
+    /// query.
+    pub fn answers(&self) -> Option<&Arc<AnswersSoFar>> {
+        self.answers.as_ref()
     }
 
     /// When the query stops waiting for children.

@@ -15,10 +15,13 @@
 //!
 //! A child's answer is used whole or not at all: partial aggregate states
 //! from half a leaf would be a wrong answer that looks right. Each child's
-//! outcome goes to the query's [`CompletenessCollector`](crate::completeness::CompletenessCollector).
+//! outcome goes to the query's [`CompletenessCollector`](crate::completeness::CompletenessCollector),
+//! and for a progressive query also to its
+//! [`AnswersSoFar`](crate::answers_so_far::AnswersSoFar).
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
@@ -51,8 +54,13 @@ use crate::fleet::{Child, Fleet};
 /// Time kept back from a child's deadline for the way back.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
 
+/// Tells fan-outs apart within a query's
+/// [`AnswersSoFar`](crate::answers_so_far::AnswersSoFar).
+static NEXT_FAN_OUT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// Runs `fragment` on every child; see the module docs.
 pub struct FanOutExec {
+    id: u64,
     fragment: Arc<dyn ExecutionPlan>,
     encoded: Bytes,
     tables: Vec<String>,
@@ -76,6 +84,7 @@ impl FanOutExec {
             Boundedness::Bounded,
         );
         Ok(Self {
+            id: NEXT_FAN_OUT_ID.fetch_add(1, Ordering::Relaxed),
             fragment,
             encoded,
             tables,
@@ -87,6 +96,34 @@ impl FanOutExec {
     /// The plan every child runs.
     pub fn fragment(&self) -> &Arc<dyn ExecutionPlan> {
         &self.fragment
+    }
+
+    /// Names this fan-out in [`AnswersSoFar`](crate::answers_so_far::AnswersSoFar).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The tables the fragment reads.
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    /// Per output partition, its child's index and the counts it adds
+    /// while it has not answered (as [`CompletenessCollector::record_failure`]
+    /// would count it).
+    ///
+    /// [`CompletenessCollector::record_failure`]: crate::completeness::CompletenessCollector::record_failure
+    pub fn unanswered_children(&self) -> Vec<(usize, FragmentCompleteness)> {
+        self.fleet
+            .children()
+            .iter()
+            .map(|child| {
+                (
+                    child.index,
+                    unanswered(child, child.table_rows(&self.tables)),
+                )
+            })
+            .collect()
     }
 }
 
@@ -155,6 +192,7 @@ impl ExecutionPlan for FanOutExec {
                 "FanOutExec has no child {partition}"
             )));
         };
+        query.collector.record_tables(&self.tables);
         let deadline = query.deadline();
         let remaining = deadline.saturating_duration_since(std::time::Instant::now());
         let request = FragmentRequest {
@@ -164,6 +202,7 @@ impl ExecutionPlan for FanOutExec {
         };
         let tables = self.tables.clone();
         let output_schema = schema.clone();
+        let fan_out = self.id;
         let answer = async move {
             let fetch = fetch_from_child(&child, request, &output_schema, &tables);
             let outcome = tokio::time::timeout_at(deadline.into(), fetch).await;
@@ -171,6 +210,9 @@ impl ExecutionPlan for FanOutExec {
                 Ok(Ok((batches, counts))) => {
                     debug!(leaf = %child.address, batches = batches.len(), "child answered");
                     query.collector.record_answer(child.index, counts);
+                    if let Some(answers) = query.answers() {
+                        answers.record(fan_out, partition, child.index, &batches, counts);
+                    }
                     return batches;
                 }
                 Ok(Err(reason)) => reason,
@@ -185,11 +227,26 @@ impl ExecutionPlan for FanOutExec {
             query
                 .collector
                 .record_failure(child.index, child.leaf_count(), rows, failure);
+            if let Some(answers) = query.answers() {
+                let counts = unanswered(&child, rows);
+                answers.record(fan_out, partition, child.index, &[], counts);
+            }
             Vec::new()
         };
         let stream = futures::stream::once(answer)
             .flat_map(|batches| futures::stream::iter(batches.into_iter().map(Ok)));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}
+
+/// What `child`, holding `rows` of the tables read, counts while it has
+/// not answered.
+fn unanswered(child: &Child, rows: u64) -> FragmentCompleteness {
+    FragmentCompleteness {
+        leaves_queried: child.leaf_count(),
+        leaves_answered: 0,
+        rows_queried: rows,
+        rows_answered: 0,
     }
 }
 

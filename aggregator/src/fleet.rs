@@ -19,8 +19,10 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use shoal_leaf::column_type::ColumnType;
 use shoal_leaf::server::column_statuses;
 use shoal_proto::cluster_auth::{ClusterSecret, ClusterSecretInterceptor};
+use shoal_proto::time_spans::{MAX_TIME_SPANS, merge_neighbours};
 use shoal_proto::{
     DropTableRequest, DropTableResponse, LeafClient, LeafStatus, StatusRequest, TableStatus,
+    TimeSpan,
 };
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -258,18 +260,47 @@ impl Fleet {
                 combined.memory_limit_bytes += status.memory_limit_bytes;
             }
         }
+        let mut spans = self.spans_by_table(|_| true);
         combined.tables = self
             .tables()
             .into_iter()
-            .map(|(name, view)| table_status(name, &view))
+            .map(|(name, view)| {
+                let spans = spans.remove(&name).unwrap_or_default();
+                table_status(name, &view, spans)
+            })
             .collect();
         combined
     }
 
     /// One table across the fleet, as a child's status lists it.
     pub fn table_status(&self, name: &str) -> Option<TableStatus> {
-        self.table(name)
-            .map(|view| table_status(name.to_string(), &view))
+        let view = self.table(name)?;
+        let spans = self
+            .spans_by_table(|table| table == name)
+            .remove(name)
+            .unwrap_or_default();
+        Some(table_status(name.to_string(), &view, spans))
+    }
+
+    /// Every child's time spans of the tables `wanted` picks, joined per
+    /// table and kept to [`MAX_TIME_SPANS`] (what a parent aggregator reads
+    /// of this subtree).
+    fn spans_by_table(&self, wanted: impl Fn(&str) -> bool) -> BTreeMap<String, Vec<TimeSpan>> {
+        let mut spans: BTreeMap<String, Vec<TimeSpan>> = BTreeMap::new();
+        for child in &self.children {
+            child.with_status(|status| {
+                for table in status.map_or(&[][..], |s| &s.tables) {
+                    if wanted(&table.name) {
+                        let joined = spans.entry(table.name.clone()).or_default();
+                        joined.extend_from_slice(&table.spans);
+                    }
+                }
+            });
+        }
+        spans
+            .into_iter()
+            .map(|(name, joined)| (name, merge_neighbours(joined, MAX_TIME_SPANS)))
+            .collect()
     }
 
     /// Children that answered their last status call.
@@ -390,7 +421,7 @@ impl Child {
     }
 }
 
-fn table_status(name: String, view: &TableView) -> TableStatus {
+fn table_status(name: String, view: &TableView, spans: Vec<TimeSpan>) -> TableStatus {
     TableStatus {
         name,
         columns: column_statuses(&view.columns),
@@ -398,6 +429,7 @@ fn table_status(name: String, view: &TableView) -> TableStatus {
         min_time_micros: view.min_time_micros,
         max_time_micros: view.max_time_micros,
         rows_lost: view.rows_lost,
+        spans,
         ..Default::default()
     }
 }

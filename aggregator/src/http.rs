@@ -1,9 +1,15 @@
-//! The HTTP front end: `POST /api/v1/query`, `GET /api/v1/tables`,
-//! `GET /healthz`, `GET /metrics`, the dashboard at `/`, the ingest
-//! routes of [`crate::ingest::http_ingest`], and the probes Elasticsearch
-//! clients make around `_bulk` ([`es_probes`]).
+//! The HTTP front end: `POST /api/v1/query` (streamed as it improves with
+//! `"progressive"`: [`progressive`]), `GET /api/v1/tables`,
+//! `GET /healthz`, `GET /metrics`, the browser app's pages (`/`,
+//! `/explore`, `/dashboards`, `/dashboards/{name}`) and files (`/assets/`,
+//! [`assets`]), saved dashboards ([`dashboards`]), the ingest routes of
+//! [`crate::ingest::http_ingest`], and the probes Elasticsearch clients
+//! make around `_bulk` ([`es_probes`]).
 
+pub mod assets;
+pub mod dashboards;
 mod es_probes;
+mod progressive;
 
 use std::sync::Arc;
 
@@ -25,7 +31,8 @@ use crate::error::{AggregatorError, Result};
 use crate::ingest::state::IngestState;
 use crate::ingest::{bulk, http_ingest, otlp_http};
 use crate::metrics::Metrics;
-use crate::query::{QueryEngine, QueryOptions};
+use crate::query::{QueryEngine, QueryOptions, QueryOutcome};
+use crate::time_completeness::{self, BucketRequest};
 
 /// What the HTTP handlers share.
 #[derive(Debug, Clone)]
@@ -42,6 +49,7 @@ pub fn router(
     authenticator: Arc<Authenticator>,
     cors: CorsOrigins,
 ) -> Router {
+    let dashboard_routes = dashboards::routes(state.engine.clone(), ingest.clone());
     let ingest_routes = Router::new()
         .route("/api/v1/ingest/{table}", post(http_ingest::ingest))
         .route(
@@ -58,11 +66,16 @@ pub fn router(
         .route("/", get(es_probes::root).head(es_probes::root_head))
         .route("/_cluster/health", get(es_probes::cluster_health))
         .route("/_license", get(es_probes::license))
+        .route("/explore", get(app_page))
+        .route("/dashboards", get(app_page))
+        .route("/dashboards/{name}", get(app_page))
+        .route("/assets/{*path}", get(assets::asset))
         .route("/api/v1/query", post(query))
         .route("/api/v1/tables", get(tables))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .merge(dashboard_routes)
         .merge(ingest_routes)
         .layer(axum::middleware::from_fn_with_state(
             authenticator,
@@ -71,9 +84,20 @@ pub fn router(
         .layer(axum::middleware::from_fn_with_state(cors, browser::guard))
 }
 
+/// A page of the browser app: the shell, which routes in the page.
+async fn app_page() -> Response {
+    assets::index()
+}
+
 #[derive(Debug, Deserialize)]
 struct QueryRequest {
     sql: String,
+    /// Buckets for `time_completeness` ([`BucketRequest`]).
+    #[serde(default)]
+    time_buckets: Option<Value>,
+    /// Stream NDJSON answers as children answer ([`progressive`]).
+    #[serde(default)]
+    progressive: bool,
 }
 
 fn error_response(error: &AggregatorError) -> Response {
@@ -96,39 +120,58 @@ async fn query(
             )));
         }
     };
+    let time_buckets = match request.time_buckets.as_ref().map(BucketRequest::parse) {
+        None => None,
+        Some(Ok(buckets)) => Some(buckets),
+        Some(Err(error)) => return error_response(&error),
+    };
     let mut options = match QueryOptions::from_headers(&headers) {
         Ok(options) => options,
         Err(error) => return error_response(&error),
     };
     options.caller = Some(caller);
+    if request.progressive {
+        return progressive::answer(state, request.sql, options, time_buckets).await;
+    }
     let outcome = state.engine.run(&request.sql, options).await;
     state.metrics.observe(&outcome);
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => return error_response(&error),
     };
-    let rows = match rows_as_json(&outcome.schema, &outcome.batches) {
-        Ok(rows) => rows,
+    let answer = match answer_json(&outcome, time_buckets.as_ref()) {
+        Ok(answer) => answer,
         Err(error) => return error_response(&error),
     };
+    let mut response = axum::Json(answer).into_response();
+    response
+        .headers_mut()
+        .extend(outcome.completeness.headers());
+    response
+}
+
+/// The JSON answer to `POST /api/v1/query` (also each line of a
+/// progressive one).
+fn answer_json(outcome: &QueryOutcome, time_buckets: Option<&BucketRequest>) -> Result<Value> {
+    let rows = rows_as_json(&outcome.schema, &outcome.batches)?;
     let columns: Vec<&str> = outcome
         .schema
         .fields()
         .iter()
         .map(|f| f.name().as_str())
         .collect();
-    let mut response = axum::Json(json!({
+    let time_completeness = time_completeness::for_answer(outcome, time_buckets)?;
+    let mut answer = json!({
         "columns": columns,
         "rows": rows,
         "completeness": outcome.completeness,
         "elapsed_ms": outcome.elapsed.as_secs_f64() * 1000.0,
         "query_id": outcome.query_id,
-    }))
-    .into_response();
-    response
-        .headers_mut()
-        .extend(outcome.completeness.headers());
-    response
+    });
+    if let Some(time_completeness) = time_completeness {
+        answer["time_completeness"] = time_completeness;
+    }
+    Ok(answer)
 }
 
 /// Rows as JSON arrays, in column order (arrow-json does the values).
@@ -166,6 +209,9 @@ async fn tables(State(state): State<HttpState>, Extension(caller): Extension<Cal
         .fleet()
         .tables()
         .into_iter()
+        // System tables (saved dashboards) are Shoal's own state, not
+        // data to explore; SQL still reads them, with the usual rights.
+        .filter(|(name, _)| !shoal_leaf::store::is_system_table(name))
         .filter(|(name, _)| caller.sees_table(name))
         .map(|(name, view)| {
             json!({

@@ -7,14 +7,17 @@
 //!   their last status.
 //! - [`remote_table`], [`split`], [`fanout`]: planning over the fleet, the
 //!   cut between tiers, and the fan-out with deadlines.
-//! - [`completeness`]: how much of the data an answer covers.
-//! - [`query`]: one SQL request end to end.
+//! - [`completeness`]: how much of the data an answer covers;
+//!   [`time_completeness`]: which part of its time range is missing.
+//! - [`query`]: one SQL request end to end; [`answers_so_far`]: the
+//!   intermediate answers of a progressive one.
 //! - [`child`]: the aggregator as another aggregator's child (a tree).
 //! - [`ingest`], [`routing`]: JSON from log shippers to Arrow, and batches to
 //!   leaves by the power of two choices.
 //! - [`flight_sql`], [`trailers`], [`http`], [`metrics`]: the front ends.
 //! - [`server`]: wiring of one aggregator process.
 
+pub mod answers_so_far;
 pub mod auth;
 pub mod child;
 pub mod child_state;
@@ -38,6 +41,7 @@ pub mod server;
 pub mod split;
 pub mod statement_policy;
 pub mod table_pattern;
+pub mod time_completeness;
 pub mod trailers;
 
 pub use error::{AggregatorError, Result};

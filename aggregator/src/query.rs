@@ -25,6 +25,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
 use tracing::{Instrument, info, info_span};
 
+use crate::answers_so_far::{IntermediateSender, Intermediates, alongside};
 use crate::auth::{Caller, Role};
 use crate::client_types::{ColumnSource, client_schema};
 use crate::completeness::{Completeness, QueryContext};
@@ -37,6 +38,7 @@ use crate::remote_table::RemoteTable;
 use crate::split::SplitForLeaves;
 use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
 use crate::table_pattern::{self, TablesMatching};
+use crate::time_completeness::QueryReach;
 use shoal_leaf::query_memory::query_runtime;
 use shoal_leaf::sql_guard::check_operator_count;
 use shoal_leaf::utc_date_trunc::register_functions;
@@ -65,6 +67,9 @@ pub struct QueryOptions {
     pub parameters: Vec<(String, ScalarValue)>,
     /// Who asks; `None` has no rights (every front end sets it).
     pub caller: Option<Caller>,
+    /// Where intermediate answers go while the query runs (a progressive
+    /// query, see [`crate::answers_so_far`]).
+    pub progress: Option<IntermediateSender>,
 }
 
 impl QueryOptions {
@@ -79,6 +84,7 @@ impl QueryOptions {
                 .transpose()?,
             parameters: Vec::new(),
             caller: None,
+            progress: None,
         })
     }
 }
@@ -94,6 +100,9 @@ pub struct QueryOutcome {
     /// The table each result column comes from, where it is one column of
     /// one table (for the Flight SQL column metadata).
     pub sources: Vec<ColumnSource>,
+    /// The children and tables the query reached, for
+    /// [`crate::time_completeness`] (`None` for a `DROP TABLE`).
+    pub reach: Option<QueryReach>,
 }
 
 /// What queries may take of an aggregator.
@@ -312,6 +321,7 @@ impl QueryEngine {
             }),
             elapsed: started.elapsed(),
             sources: Vec::new(),
+            reach: None,
         })
     }
 
@@ -322,10 +332,13 @@ impl QueryEngine {
         query_id: String,
     ) -> Result<QueryOutcome> {
         let started = Instant::now();
-        let query = Arc::new(QueryContext::new(
-            query_id.clone(),
-            started + options.deadline.unwrap_or(self.default_deadline),
-        ));
+        let query = Arc::new(
+            QueryContext::new(
+                query_id.clone(),
+                started + options.deadline.unwrap_or(self.default_deadline),
+            )
+            .keeping_answers(options.progress.is_some()),
+        );
         let caller = options.caller.clone().unwrap_or_else(Caller::nobody);
         caller.require(Role::Read)?;
         let context = self.session(query.clone(), &caller)?;
@@ -346,12 +359,21 @@ impl QueryEngine {
         // The deadline bounds waiting for children; work done here alone
         // (a `generate_series`, a final merge) gets [`LOCAL_WORK_GRACE`] more.
         let cut_off = query.deadline() + LOCAL_WORK_GRACE;
-        let batches = tokio::time::timeout_at(
-            cut_off.into(),
-            collect_within(physical.clone(), context.task_ctx(), cut_off),
-        )
-        .await
-        .map_err(|_| deadline_passed(started, cut_off))??;
+        let intermediates = options.progress.clone().map(|sink| Intermediates {
+            sink,
+            plan: physical.clone(),
+            task: context.task_ctx(),
+            query: query.clone(),
+            fleet: self.fleet.clone(),
+            memory_bytes: self.limits.memory_bytes,
+            min_completeness,
+            started,
+            cut_off,
+        });
+        let work = collect_within(physical.clone(), context.task_ctx(), cut_off);
+        let batches = tokio::time::timeout_at(cut_off.into(), alongside(work, intermediates))
+            .await
+            .map_err(|_| deadline_passed(started, cut_off))??;
         let (schema, batches) = hydrate_dictionaries(&physical.schema(), batches)?;
         let completeness = query.collector.summary();
         let elapsed = started.elapsed();
@@ -382,6 +404,7 @@ impl QueryEngine {
             completeness,
             elapsed,
             sources,
+            reach: Some(QueryReach::new(self.fleet.clone(), &query.collector)),
         })
     }
 }
@@ -404,7 +427,7 @@ fn deadline_passed(started: Instant, cut_off: Instant) -> AggregatorError {
 /// [`MAX_RESULT_BYTES`] or the clock passes `cut_off` (the stream is
 /// dropped, which stops the work). The clock is read between batches too:
 /// under CPU-bound work tokio may look at its timers late.
-async fn collect_within(
+pub(crate) async fn collect_within(
     plan: Arc<dyn ExecutionPlan>,
     task: Arc<datafusion::execution::TaskContext>,
     cut_off: Instant,
@@ -433,7 +456,7 @@ async fn collect_within(
 /// Results with dictionary columns (also inside lists) turned into plain
 /// ones, which every client (JDBC, Grafana, JSON) reads alike: the types of
 /// [`client_schema`].
-fn hydrate_dictionaries(
+pub(crate) fn hydrate_dictionaries(
     schema: &SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {

@@ -132,4 +132,81 @@ mod tests {
         assert!(decode_stream(&bytes[..bytes.len() / 2], None).is_err());
         assert_eq!(declared_rows(&bytes[..bytes.len() - 20]), None);
     }
+
+    /// `declared_rows` as it read framing itself, before [`message_at`].
+    fn declared_rows_before(bytes: &[u8]) -> Option<u64> {
+        let word = |at: usize| -> Option<i32> {
+            Some(i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+        };
+        let mut offset = 0usize;
+        let mut total = 0u64;
+        while offset < bytes.len() {
+            let mut length = word(offset)?;
+            offset += 4;
+            if length == -1 {
+                length = word(offset)?;
+                offset += 4;
+            }
+            if length == 0 {
+                break;
+            }
+            let length = usize::try_from(length).ok()?;
+            let end = offset.checked_add(length)?;
+            let message = arrow::ipc::root_as_message(bytes.get(offset..end)?).ok()?;
+            let rows = match (
+                message.header_as_record_batch(),
+                message.header_as_dictionary_batch(),
+            ) {
+                (Some(batch), _) => batch.length(),
+                (_, Some(dictionary)) => dictionary.data().map_or(0, |d| d.length()),
+                _ => 0,
+            };
+            total = total.checked_add(u64::try_from(rows).ok()?)?;
+            let body = usize::try_from(message.bodyLength()).ok()?;
+            offset = end.checked_add(body)?;
+            if offset > bytes.len() {
+                return None;
+            }
+        }
+        Some(total)
+    }
+
+    #[test]
+    fn message_framing_reads_every_input_as_the_code_it_replaced() {
+        let batch =
+            RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from_iter_values(0..3)) as _)])
+                .unwrap();
+        let stream = encode_stream(&[batch.clone(), batch]).unwrap();
+        let same = |bytes: &[u8]| {
+            assert_eq!(
+                declared_rows(bytes),
+                declared_rows_before(bytes),
+                "{bytes:02x?}"
+            );
+        };
+        // Every cut of a stream, and every word of it replaced by an end
+        // marker, a continuation, a negative or an oversized length.
+        for end in 0..=stream.len() {
+            same(&stream[..end]);
+        }
+        let words = [0i32, -1, -2, 1, 4, 8, i32::MAX, i32::MIN];
+        for at in (0..stream.len().saturating_sub(3)).step_by(4) {
+            for word in words {
+                let mut bytes = stream.clone();
+                bytes[at..at + 4].copy_from_slice(&word.to_le_bytes());
+                same(&bytes);
+            }
+        }
+        // Short inputs made of those words, unaligned tails too.
+        for first in words {
+            for second in words {
+                let mut bytes = [first.to_le_bytes(), second.to_le_bytes()].concat();
+                for end in 0..=bytes.len() {
+                    same(&bytes[..end]);
+                }
+                bytes.extend_from_slice(&stream);
+                same(&bytes);
+            }
+        }
+    }
 }

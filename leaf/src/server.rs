@@ -242,6 +242,7 @@ fn table_status(name: String, stats: TableStats) -> TableStatus {
         sealed_blocks: stats.sealed_blocks,
         open_rows: stats.open_rows,
         rows_lost: stats.rows_lost,
+        spans: stats.spans,
     }
 }
 

@@ -1,6 +1,13 @@
 //! All tables of one leaf under its data directory, and what happens to them
 //! as a whole: recovery at start, retention by age and by memory limit.
 //!
+//! System tables (names starting with [`SYSTEM_TABLE_PREFIX`], such as the
+//! aggregators' saved dashboards) hold Shoal's own state, not data: neither
+//! retention nor the memory limit drops their blocks. So that rows nothing
+//! drops cannot take the leaf's memory (a `read` token may save dashboards),
+//! together they hold at most a share of it ([`SYSTEM_TABLES_MAX_BYTES`],
+//! and a quarter of the memory limit); past that, their rows are refused.
+//!
 //! ```text
 //! <data-dir>/LOCK                      held while a leaf process uses the directory
 //! <data-dir>/tables/<table>/wal-N.log  the open block's write-ahead segment
@@ -32,6 +39,19 @@ fn remove_tombstone(path: &Path) {
 
 /// Tables one leaf holds at most; rows for a new table past it are refused.
 pub const MAX_TABLES: usize = 10_000;
+
+/// Names of system tables start with this: Shoal's own state kept as rows
+/// (`_shoal_dashboards`), which upkeep never drops.
+pub const SYSTEM_TABLE_PREFIX: &str = "_shoal_";
+
+/// Whether `name` is a system table (see [`SYSTEM_TABLE_PREFIX`]).
+pub fn is_system_table(name: &str) -> bool {
+    name.starts_with(SYSTEM_TABLE_PREFIX)
+}
+
+/// Bytes the system tables of one leaf hold at most, together; a quarter
+/// of the memory limit when that is less.
+pub const SYSTEM_TABLES_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How a leaf's storage is set up.
 #[derive(Debug, Clone)]
@@ -181,6 +201,9 @@ impl Store {
         batches: &[arrow::array::RecordBatch],
         incoming_bytes: u64,
     ) -> Result<(u64, Vec<String>)> {
+        if is_system_table(name) {
+            self.check_system_room(name, incoming_bytes)?;
+        }
         self.make_room(incoming_bytes)?;
         let table = self.table(name, true)?;
         let now = now_micros();
@@ -259,7 +282,8 @@ impl Store {
     }
 
     /// Periodic upkeep: seal aged open blocks, drop blocks past retention,
-    /// drop the oldest blocks while over the memory limit.
+    /// drop the oldest blocks while over the memory limit (system tables
+    /// are only sealed).
     pub fn maintain(&self) -> Result<()> {
         if let Some(backup) = &self.backup
             && backup.take_copy_failed()
@@ -279,6 +303,9 @@ impl Store {
         if let Some(retention) = self.config.retention {
             let cutoff = now_micros() - retention.as_micros() as i64;
             for table in self.tables() {
+                if is_system_table(table.name()) {
+                    continue;
+                }
                 let freed = table.drop_blocks_before(cutoff, self.backup.as_ref())?;
                 if freed > 0 {
                     info!(
@@ -321,7 +348,8 @@ impl Store {
         }
     }
 
-    /// Drops oldest blocks until `incoming` more bytes fit under the limit.
+    /// Drops oldest blocks (of other than system tables) until `incoming`
+    /// more bytes fit under the limit.
     fn make_room(&self, incoming: u64) -> Result<()> {
         let Some(limit) = self.config.memory_limit else {
             return Ok(());
@@ -334,6 +362,7 @@ impl Store {
             let oldest = self
                 .tables()
                 .into_iter()
+                .filter(|t| !is_system_table(t.name()))
                 .filter_map(|t| t.oldest_block().map(|(id, max_time)| (max_time, id, t)))
                 .min_by_key(|(max_time, _, _)| *max_time);
             let Some((_, id, table)) = oldest else {
@@ -348,6 +377,34 @@ impl Store {
                 "over the memory limit: dropped the oldest block"
             );
         }
+    }
+
+    /// Refuses `incoming` more bytes for system table `name` when the
+    /// system tables would pass their share ([`SYSTEM_TABLES_MAX_BYTES`]):
+    /// nothing drops their blocks, so past it they would push out data and
+    /// then fill the leaf. `Unavailable`, so that the rows are tried on
+    /// another leaf.
+    fn check_system_room(&self, name: &str, incoming: u64) -> Result<()> {
+        let share = self
+            .config
+            .memory_limit
+            .map_or(SYSTEM_TABLES_MAX_BYTES, |limit| {
+                (limit / 4).min(SYSTEM_TABLES_MAX_BYTES)
+            });
+        let used: u64 = self
+            .tables()
+            .iter()
+            .filter(|t| is_system_table(t.name()))
+            .map(|t| t.memory_bytes())
+            .sum();
+        if used.saturating_add(incoming) <= share {
+            return Ok(());
+        }
+        Err(LeafError::Unavailable(format!(
+            "this leaf's system tables hold {used} bytes and {incoming} more would pass their \
+             {share}-byte share, so table {name:?} takes no more rows here (system tables are \
+             never dropped by retention or the memory limit; DROP TABLE {name} empties it)"
+        )))
     }
 
     fn read_tables(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Table>>> {
@@ -432,4 +489,72 @@ fn restore_from_backup(backup: &Backup, tables_dir: &Path) -> Result<bool> {
         info!("data directory was empty: restored sealed blocks from the backup");
     }
     Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    /// `rows` rows of a 1 KiB string each.
+    fn kib_rows(rows: usize) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("spec", DataType::Utf8, false)]));
+        let values = StringArray::from_iter_values((0..rows).map(|_| "x".repeat(1024)));
+        RecordBatch::try_new(schema, vec![Arc::new(values)]).unwrap()
+    }
+
+    #[test]
+    fn system_tables_take_rows_up_to_their_share_and_never_push_out_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 4 * 1024 * 1024;
+        let (store, _) = Store::open(StoreConfig {
+            data_dir: dir.path().to_path_buf(),
+            backup_dir: None,
+            memory_limit: Some(limit),
+            retention: None,
+            seal_age: Duration::from_secs(3600),
+        })
+        .unwrap();
+        store.ingest("data", &[kib_rows(1024)], 1 << 20).unwrap();
+        let data_bytes = store.table("data", false).unwrap().memory_bytes();
+
+        // 64 KiB at a time into a system table: refused once the system
+        // tables would pass a quarter of the limit, and only then.
+        let mut taken = 0;
+        let refusal = loop {
+            match store.ingest("_shoal_dashboards", &[kib_rows(64)], 64 * 1024) {
+                Ok(_) => taken += 1,
+                Err(error) => break error,
+            }
+            assert!(taken < 100, "the system table took {taken} batches");
+        };
+        assert!(matches!(refusal, LeafError::Unavailable(_)), "{refusal}");
+        assert!(
+            refusal.to_string().contains("_shoal_dashboards"),
+            "{refusal}"
+        );
+        let system = store.table("_shoal_dashboards", false).unwrap();
+        assert!(
+            system.memory_bytes() <= limit / 4,
+            "{}",
+            system.memory_bytes()
+        );
+        assert!(
+            system.memory_bytes() + 2 * 64 * 1024 > limit / 4,
+            "refused early"
+        );
+        // Another system table shares the same room.
+        assert!(
+            store
+                .ingest("_shoal_other", &[kib_rows(64)], 64 * 1024)
+                .is_err()
+        );
+        // The data stayed, and still takes rows.
+        assert_eq!(
+            store.table("data", false).unwrap().memory_bytes(),
+            data_bytes
+        );
+        store.ingest("data", &[kib_rows(64)], 64 * 1024).unwrap();
+    }
 }

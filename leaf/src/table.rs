@@ -36,6 +36,8 @@ use crate::error::{LeafError, Result};
 use crate::manifest;
 use crate::table_schema::{Storage, TableSchema};
 use crate::wal::{WalWriter, replay};
+use shoal_proto::TimeSpan;
+use shoal_proto::time_spans::{MAX_TIME_SPANS, merge_neighbours};
 
 mod repair;
 pub use repair::Repairs;
@@ -102,6 +104,8 @@ pub struct TableStats {
     pub open_rows: u64,
     /// Rows of blocks lost to corruption (within retention).
     pub rows_lost: u64,
+    /// One span per block, sealed and open (see [`shoal_proto::time_spans`]).
+    pub spans: Vec<TimeSpan>,
 }
 
 impl TableSnapshot {
@@ -340,14 +344,19 @@ impl Table {
         let sealed_rows: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
         let sealed_bytes: u64 = state.sealed.iter().map(|b| b.meta.bytes).sum();
         let mut range = state.open.time_range;
+        let mut spans = Vec::with_capacity(state.sealed.len() + 1);
+        if let Some((low, high)) = state.open.time_range {
+            spans.push(time_span(low, high, state.open.rows as u64));
+        }
         for block in &state.sealed {
             let (low, high) = (block.meta.min_time_micros, block.meta.max_time_micros);
+            spans.push(time_span(low, high, block.meta.rows));
             range = Some(match range {
                 Some((l, h)) => (l.min(low), h.max(high)),
                 None => (low, high),
             });
         }
-        TableStats {
+        let stats = TableStats {
             columns: state.schema.columns().to_vec(),
             rows: sealed_rows + state.open.rows as u64,
             bytes: sealed_bytes + state.open.wal.bytes(),
@@ -355,6 +364,13 @@ impl Table {
             sealed_blocks: state.sealed.len() as u64,
             open_rows: state.open.rows as u64,
             rows_lost: state.lost.iter().map(|b| b.rows).sum(),
+            spans: Vec::new(),
+        };
+        // Sorting and merging need not hold up ingest.
+        drop(state);
+        TableStats {
+            spans: merge_neighbours(spans, MAX_TIME_SPANS),
+            ..stats
         }
     }
 
@@ -629,6 +645,14 @@ fn open_block_or_backup(
     }
     warn!(table, %error, "skipped a block this leaf cannot read; its file is left in place");
     None
+}
+
+fn time_span(min_time_micros: i64, max_time_micros: i64, rows: u64) -> TimeSpan {
+    TimeSpan {
+        min_time_micros,
+        max_time_micros,
+        rows,
+    }
 }
 
 fn wal_path(dir: &Path, segment: u64) -> PathBuf {

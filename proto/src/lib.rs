@@ -8,6 +8,7 @@
 
 pub mod check_layer;
 pub mod cluster_auth;
+pub mod time_spans;
 pub mod tls;
 
 /// Generated messages and the `Leaf` service of package `shoal.v1`.
@@ -20,7 +21,7 @@ pub use v1::leaf_server::{Leaf, LeafServer};
 pub use v1::{
     ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest,
     IngestRequest, IngestResponse, LeafStatus, Projection, ScanRequest, StatusRequest,
-    TableScanNode, TableStatus, Ticket,
+    TableScanNode, TableStatus, Ticket, TimeSpan,
 };
 
 use prost::Message;

@@ -23,6 +23,8 @@ use shoal_proto::{
 };
 use tonic::transport::Channel;
 
+pub mod browser;
+pub mod browser_fleet;
 pub mod certs;
 pub mod hostile;
 pub mod secured;

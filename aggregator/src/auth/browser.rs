@@ -2,9 +2,10 @@
 //!
 //! A page on another origin can make a browser send a "simple" cross-origin
 //! `POST` without asking first: its body `text/plain`, a form, or no type.
-//! So the `POST` routes take only the types their bodies really are (JSON,
-//! NDJSON, protobuf; [`allowed_content_type`]), which a browser sends
-//! cross-origin only after a CORS preflight; and a request whose `Origin`
+//! So the `POST` and `PUT` routes (a `PUT` saves a dashboard) take only the
+//! types their bodies really are (JSON, NDJSON, protobuf;
+//! [`allowed_content_type`]), which a browser sends cross-origin only after
+//! a CORS preflight, as it does any `PUT` or `DELETE`; and a request whose `Origin`
 //! is neither this server's own nor one given with `--cors-origin` is
 //! refused (403). Preflights (`OPTIONS`) from allowed origins are answered,
 //! and answers to them carry `Access-Control-Allow-Origin`.
@@ -140,7 +141,8 @@ pub async fn guard(State(cors): State<CorsOrigins>, request: Request, next: Next
         add_cors_headers(response.headers_mut(), cross_origin, true);
         return response;
     }
-    if request.method() == Method::POST && !allowed_content_type(request.headers()) {
+    let has_body = request.method() == Method::POST || request.method() == Method::PUT;
+    if has_body && !allowed_content_type(request.headers()) {
         let found = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -150,7 +152,7 @@ pub async fn guard(State(cors): State<CorsOrigins>, request: Request, next: Next
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "Content-Type {found} is not taken here: send application/json (queries, JSON arrays), application/x-ndjson (NDJSON, _bulk) or application/x-protobuf (OTLP)"
+                "Content-Type {found} is not taken here: send application/json (queries, JSON arrays, dashboards), application/x-ndjson (NDJSON, _bulk) or application/x-protobuf (OTLP)"
             ),
         );
     }
@@ -169,7 +171,7 @@ fn add_cors_headers(headers: &mut HeaderMap, origin: Option<&str>, preflight: bo
     if preflight {
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST"),
+            HeaderValue::from_static("GET, POST, PUT, DELETE"),
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,

@@ -2,7 +2,7 @@
 //! make around `_bulk`, and what `GET /` shows to whom.
 //!
 //! ```text
-//!  GET /  ──► Accept has text/html ─────────────────────────► dashboard (browsers)
+//!  GET /  ──► Accept has text/html ─────────────────────────► the app's page (browsers)
 //!         ──► Accept has json, no Accept, or a shipper's or  ─► Elasticsearch's version
 //!             Elasticsearch client's User-Agent                 document (JSON)
 //!         ──► anything else (curl, wget, HTTPie: Accept */*) ─► a short text page
@@ -41,7 +41,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::HttpState;
@@ -110,11 +110,12 @@ fn asker(headers: &HeaderMap) -> Asker {
     }
 }
 
-/// `GET /`: the dashboard, Elasticsearch's version document, or a text
-/// page, by who asks (see the module docs).
+/// `GET /`: the browser app's page ([`super::assets::index`]),
+/// Elasticsearch's version document, or a text page, by who asks (see the
+/// module docs).
 pub async fn root(headers: HeaderMap) -> Response {
     match asker(&headers) {
-        Asker::Browser => Html(include_str!("../dashboard.html")).into_response(),
+        Asker::Browser => super::assets::index(),
         Asker::ElasticsearchClient => {
             elastic_json(StatusCode::OK, bulk::elasticsearch_probe()).await
         }

@@ -50,6 +50,22 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// Whether `caller` may write `table`: its rights, and system tables
+/// (`_shoal_*`, such as the saved dashboards) only through their own API,
+/// whose rows Shoal writes itself: rows of another shape would break them.
+fn may_write(caller: &Caller, table: &str) -> Result<(), StoreError> {
+    caller
+        .require_table(Role::Ingest, table)
+        .map_err(|e| StoreError::Forbidden(e.to_string()))?;
+    if shoal_leaf::store::is_system_table(table) && !caller.cluster {
+        return Err(StoreError::Forbidden(format!(
+            "table {table:?} is a system table (its name starts with {:?}): it is written through its own API, not ingested",
+            shoal_leaf::store::SYSTEM_TABLE_PREFIX
+        )));
+    }
+    Ok(())
+}
+
 /// Stores `rows` in `table` for `caller`, who must be allowed to write it.
 pub async fn store_rows(
     state: &IngestState,
@@ -57,9 +73,7 @@ pub async fn store_rows(
     table: &str,
     rows: Arc<Vec<JsonRow>>,
 ) -> Result<Stored, StoreError> {
-    caller
-        .require_table(Role::Ingest, table)
-        .map_err(|e| StoreError::Forbidden(e.to_string()))?;
+    may_write(caller, table)?;
     // What earlier passes did: good rows held (the first ones, in order),
     // rows rejected for a bad value.
     let mut done = Stored::default();
@@ -127,9 +141,7 @@ pub async fn store_batch(
     table: &str,
     batch: &RecordBatch,
 ) -> Result<u64, StoreError> {
-    caller
-        .require_table(Role::Ingest, table)
-        .map_err(|e| StoreError::Forbidden(e.to_string()))?;
+    may_write(caller, table)?;
     shoal_leaf::store::validate_table_name(table)
         .map_err(|e| StoreError::refused(e.to_string()))?;
     if batch.num_columns() == 0 {
