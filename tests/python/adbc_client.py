@@ -21,6 +21,26 @@ with con.cursor() as cur:
     loaded = cur.adbc_ingest("adbc_loaded", table, mode="create_append")
     assert loaded == 10_000, loaded
 
+# A large load in 65,536-row batches (as peers.py and pandas send them):
+# every batch is taken, none refused as if the ingest buffer were full.
+rows = 400_000
+big = pa.table({
+    "time": pa.array(range(rows), pa.timestamp("ms")),
+    "service": pa.array([f"svc-{i % 40}" for i in range(rows)]),
+    "endpoint": pa.array([f"/api/v1/op{i % 1000}" for i in range(rows)]),
+    "method": pa.array(["GET", "POST", "PUT", "DELETE"] * (rows // 4)),
+    "status": pa.array([200 + (i % 7) for i in range(rows)], pa.int32()),
+    "latency_ms": pa.array([float(i % 977) for i in range(rows)]),
+    "bytes": pa.array(range(rows), pa.int64()),
+})
+batches = big.to_batches(max_chunksize=65_536)
+assert len(batches) == 7 and batches[0].num_rows == 65_536
+with con.cursor() as cur:
+    loaded = cur.adbc_ingest("adbc_big", pa.Table.from_batches(batches), mode="create_append")
+    assert loaded == rows, loaded
+    cur.execute("SELECT count(*) AS n, sum(bytes) AS b FROM adbc_big")
+    assert cur.fetchall() == [(rows, rows * (rows - 1) // 2)]
+
 # The catalog lists the new table once the aggregator has refreshed.
 import time
 for _ in range(50):
@@ -45,4 +65,4 @@ with con.cursor() as cur:
     cur.execute("SELECT service, count(*) AS n FROM adbc_loaded GROUP BY service ORDER BY service")
     assert cur.fetch_arrow_table().to_pydict() == {"service": ["svc-0", "svc-1", "svc-2", "svc-3"], "n": [2500] * 4}
 
-print("adbc ok: ingested 10000 rows, listed tables, ran a prepared statement with parameters")
+print("adbc ok: ingested 10000 rows and 400000 in 65536-row batches, listed tables, ran a prepared statement with parameters")

@@ -16,7 +16,7 @@ use arrow::array::RecordBatch;
 use crate::auth::{Caller, Role};
 use crate::error::AggregatorError;
 use crate::ingest::json_rows::{JsonRow, RowError};
-use crate::ingest::state::IngestState;
+use crate::ingest::state::{BULK_RESERVE_WAIT, IngestState, batch_bytes};
 use crate::ingest::to_arrow::rows_to_batch;
 
 /// Rows sent to one leaf in one call.
@@ -150,9 +150,13 @@ pub async fn store_batch(
             batch.num_rows()
         )));
     }
-    let Some(_room) = state.reserve(batch.get_array_memory_size()) else {
+    let room = state.reserve_within(batch_bytes(batch), BULK_RESERVE_WAIT);
+    let Some(_room) = room.await else {
         return Err(StoreError::NoLeaf {
-            reason: "the ingest buffer is full; retry shortly".to_string(),
+            reason: format!(
+                "the ingest buffer stayed full for {} s; retry shortly",
+                BULK_RESERVE_WAIT.as_secs()
+            ),
             partial: Stored::default(),
         });
     };
