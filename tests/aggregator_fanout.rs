@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::array::RecordBatch;
 use arrow_flight::Ticket;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
@@ -17,38 +15,6 @@ use common::*;
 use futures::TryStreamExt;
 use prost::Message;
 use serde_json::Value;
-
-const START_MS: i64 = 1_763_000_000_000;
-
-/// `rows` rows for leaf `leaf`: service svc-<i % 3>, latency i % 100.
-fn rows_for(leaf: usize, rows: usize) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("service", DataType::Utf8, false),
-        Field::new("latency_ms", DataType::Float64, false),
-        Field::new("leaf", DataType::Utf8, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values((0..rows as i64).map(|i| START_MS + i))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| format!("svc-{}", i % 3)),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            (0..rows).map(|i| (i % 100) as f64),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|_| format!("leaf-{leaf}")),
-        )),
-    ];
-    RecordBatch::try_new(schema, columns).unwrap()
-}
 
 /// The sum of the `n` column (the second) of an HTTP answer's rows.
 fn counted(answer: &Value) -> usize {
@@ -81,7 +47,7 @@ impl Cluster {
             ingest(
                 &mut process.client().await,
                 "events",
-                &[rows_for(leaf, leaf_rows(leaf))],
+                &[fanout_rows(leaf, leaf_rows(leaf))],
             )
             .await
             .unwrap();
@@ -491,11 +457,11 @@ async fn time_bounds_are_applied_by_the_leaves_exactly() {
     let cluster = Cluster::start(4).await;
     let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
     wait_for_rows(&aggregator, total_rows(4));
-    // Leaf i holds rows at START_MS + 0, 1, ... ms: [500, 2500) cuts each.
+    // Leaf i holds rows at FANOUT_START_MS + 0, 1, ... ms: [500, 2500) cuts each.
     let sql = format!(
         "SELECT count(*) AS n FROM events WHERE time >= to_timestamp_millis({}) AND time < to_timestamp_millis({})",
-        START_MS + 500,
-        START_MS + 2_500
+        FANOUT_START_MS + 500,
+        FANOUT_START_MS + 2_500
     );
     let (status, answer) = http_query(aggregator.http, &sql, &[]);
     assert_eq!(status, 200, "{answer}");

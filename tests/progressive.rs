@@ -7,51 +7,16 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use common::*;
 use serde_json::{Value, json};
 
-const START_MS: i64 = 1_763_000_000_000;
 const LEAVES: usize = 3;
 
 /// Rows leaf `leaf` holds: different per leaf, so counts tell leaves apart.
 fn leaf_rows(leaf: usize) -> usize {
     1_000 * (leaf + 1)
-}
-
-/// Leaf `leaf`'s rows: one a millisecond, services svc-0..2, its own name.
-fn rows_for(leaf: usize) -> RecordBatch {
-    let rows = leaf_rows(leaf);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new("service", DataType::Utf8, false),
-        Field::new("latency_ms", DataType::Float64, false),
-        Field::new("leaf", DataType::Utf8, false),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values((0..rows as i64).map(|i| START_MS + i))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| format!("svc-{}", i % 3)),
-        )),
-        Arc::new(Float64Array::from_iter_values(
-            (0..rows).map(|i| (i % 100) as f64),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|_| format!("leaf-{leaf}")),
-        )),
-    ];
-    RecordBatch::try_new(schema, columns).unwrap()
 }
 
 /// Leaves with their rows and an aggregator over them whose own deadline
@@ -70,9 +35,13 @@ impl Fleet {
         for leaf in 0..LEAVES {
             let dir = shm_tempdir();
             let process = LeafProcess::start(dir.path(), &[]);
-            ingest(&mut process.client().await, "events", &[rows_for(leaf)])
-                .await
-                .unwrap();
+            ingest(
+                &mut process.client().await,
+                "events",
+                &[fanout_rows(leaf, leaf_rows(leaf))],
+            )
+            .await
+            .unwrap();
             dirs.push(dir);
             leaves.push(process);
         }

@@ -197,7 +197,10 @@ impl Intermediates {
         let Some(shapes) = fan_outs(&self.plan) else {
             return;
         };
-        let task = match with_memory_limit(&self.task, self.memory_bytes) {
+        // A quarter of the query's memory limit: the copies run beside the
+        // query itself, which keeps its whole limit; a copy that runs out
+        // only means no more intermediate answers.
+        let task = match with_memory_limit(&self.task, self.memory_bytes / 4) {
             Ok(task) => task,
             Err(error) => {
                 debug!(%error, "no intermediate answers");

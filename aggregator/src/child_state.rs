@@ -112,7 +112,13 @@ fn lay_over(status: &mut LeafStatus, table: TableStatus) {
     match status.tables.iter_mut().find(|t| t.name == table.name) {
         Some(known) => {
             if is_newer(&table, known) {
+                // An ingest acknowledgement carries no time spans: the
+                // known ones stand until the next status call.
+                let spans = std::mem::take(&mut known.spans);
                 *known = table;
+                if known.spans.is_empty() {
+                    known.spans = spans;
+                }
             }
         }
         None => status.tables.push(table),

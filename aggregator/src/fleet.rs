@@ -19,7 +19,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use shoal_leaf::column_type::ColumnType;
 use shoal_leaf::server::column_statuses;
 use shoal_proto::cluster_auth::{ClusterSecret, ClusterSecretInterceptor};
-use shoal_proto::time_spans::{MAX_TIME_SPANS, merge_neighbours};
+use shoal_proto::time_spans::{MAX_STATUS_SPANS, MAX_TIME_SPANS, keep_within, merge_neighbours};
 use shoal_proto::{
     DropTableRequest, DropTableResponse, LeafClient, LeafStatus, StatusRequest, TableStatus,
     TimeSpan,
@@ -269,17 +269,16 @@ impl Fleet {
                 table_status(name, &view, spans)
             })
             .collect();
+        keep_within(&mut combined.tables, MAX_STATUS_SPANS);
         combined
     }
 
-    /// One table across the fleet, as a child's status lists it.
+    /// One table across the fleet, as a child's ingest acknowledgement
+    /// gives it: counts without time spans (the parent keeps those of its
+    /// last status call, as it does for a leaf's acknowledgement).
     pub fn table_status(&self, name: &str) -> Option<TableStatus> {
         let view = self.table(name)?;
-        let spans = self
-            .spans_by_table(|table| table == name)
-            .remove(name)
-            .unwrap_or_default();
-        Some(table_status(name.to_string(), &view, spans))
+        Some(table_status(name.to_string(), &view, Vec::new()))
     }
 
     /// Every child's time spans of the tables `wanted` picks, joined per

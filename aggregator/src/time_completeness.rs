@@ -278,6 +278,11 @@ pub fn inferred_buckets(schema: &SchemaRef, batches: &[RecordBatch]) -> Option<B
 /// array, so the work is one pass over the spans and one over the buckets.
 pub fn missing_shares(spans: &[WeightedSpan], buckets: &Buckets) -> Vec<f64> {
     let count = buckets.count;
+    // No buckets (`start_ms == end_ms`): nothing to estimate, and a span
+    // across the start would otherwise index bucket 0 of none.
+    if count == 0 {
+        return Vec::new();
+    }
     let mut total = vec![0i128; count];
     let mut missing = vec![0i128; count];
     // Amounts added to every bucket from an index on (difference arrays).
@@ -296,8 +301,15 @@ pub fn missing_shares(spans: &[WeightedSpan], buckets: &Buckets) -> Vec<f64> {
         let width = high - low;
         let rows = i128::from(span.rows);
         let amount = |micros: i128| scaled_rows(rows, micros, width);
-        let part_missing =
-            |amount: i128| amount * i128::from(weighted.unanswered) / i128::from(weighted.queried);
+        let (unanswered, queried) = (
+            i128::from(weighted.unanswered.min(weighted.queried)),
+            i128::from(weighted.queried),
+        );
+        // Checked: a child's leaf counts come off the wire.
+        let part_missing = |amount: i128| match amount.checked_mul(unanswered) {
+            Some(product) => product / queried,
+            None => (amount as f64 * unanswered as f64 / queried as f64) as i128,
+        };
         let first = ((low.max(start) - start) / step) as usize;
         let last = ((high.min(end) - 1 - start) / step) as usize;
         for index in [first, last] {
@@ -413,6 +425,10 @@ mod tests {
         let outside = [span(10, 20, 30, false)];
         assert_eq!(missing_shares(&outside, &minutes(3)), vec![0.0; 3]);
         assert_eq!(missing_shares(&answered, &minutes(0)), Vec::<f64>::new());
+        // A span across the start of no buckets (`start_ms == end_ms`, an
+        // empty range a client may well ask for) gives none, not a panic.
+        let across = [span(-1, 1, 30, false)];
+        assert_eq!(missing_shares(&across, &minutes(0)), Vec::<f64>::new());
     }
 
     #[test]

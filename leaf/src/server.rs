@@ -181,7 +181,7 @@ impl Leaf for LeafService {
                 }
             })?;
             let (rows, new_columns) = store.ingest(&table, &batches, incoming_bytes)?;
-            let stats = store.table(&table, false)?.stats();
+            let stats = store.table(&table, false)?.counts();
             Ok::<_, LeafError>((rows, new_columns, table_status(table, stats)))
         })
         .await
@@ -247,11 +247,12 @@ fn table_status(name: String, stats: TableStats) -> TableStatus {
 }
 
 fn leaf_status(store: &Store) -> LeafStatus {
-    let tables = store
+    let mut tables: Vec<TableStatus> = store
         .stats()
         .into_iter()
         .map(|(name, stats)| table_status(name, stats))
         .collect();
+    shoal_proto::time_spans::keep_within(&mut tables, shoal_proto::time_spans::MAX_STATUS_SPANS);
     LeafStatus {
         ready: true,
         memory_used_bytes: store.memory_used(),

@@ -338,19 +338,38 @@ impl Table {
         self.lock().schema.clone()
     }
 
-    /// Counts for status reports.
+    /// Counts for status reports, with the blocks' time spans.
     pub fn stats(&self) -> TableStats {
+        self.stats_with(true)
+    }
+
+    /// Counts without the time spans: what an ingest acknowledgement
+    /// carries (sorting every block's span on each ingest call would slow
+    /// ingest; the status poll brings them within a second).
+    pub fn counts(&self) -> TableStats {
+        self.stats_with(false)
+    }
+
+    fn stats_with(&self, with_spans: bool) -> TableStats {
         let state = self.lock();
         let sealed_rows: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
         let sealed_bytes: u64 = state.sealed.iter().map(|b| b.meta.bytes).sum();
         let mut range = state.open.time_range;
-        let mut spans = Vec::with_capacity(state.sealed.len() + 1);
-        if let Some((low, high)) = state.open.time_range {
+        let mut spans = Vec::with_capacity(if with_spans {
+            state.sealed.len() + 1
+        } else {
+            0
+        });
+        if let Some((low, high)) = state.open.time_range
+            && with_spans
+        {
             spans.push(time_span(low, high, state.open.rows as u64));
         }
         for block in &state.sealed {
             let (low, high) = (block.meta.min_time_micros, block.meta.max_time_micros);
-            spans.push(time_span(low, high, block.meta.rows));
+            if with_spans {
+                spans.push(time_span(low, high, block.meta.rows));
+            }
             range = Some(match range {
                 Some((l, h)) => (l.min(low), h.max(high)),
                 None => (low, high),

@@ -11,10 +11,28 @@
 //!   one span per chunk:         min of mins, max of maxes, sum of rows
 //! ```
 
-use crate::v1::TimeSpan;
+use crate::v1::{TableStatus, TimeSpan};
 
 /// Most spans one table's status carries.
 pub const MAX_TIME_SPANS: usize = 4096;
+
+/// Most spans one status call carries over all its tables (about 1.5 MiB):
+/// a leaf may hold 10,000 tables, and 4096 spans each would make a status,
+/// polled every second, near a gigabyte, past every gRPC message limit.
+pub const MAX_STATUS_SPANS: usize = 65_536;
+
+/// Merges the spans of `tables` further, when they hold more than `budget`
+/// in all, so that each keeps at most an even share of it (at least one).
+pub fn keep_within(tables: &mut [TableStatus], budget: usize) {
+    let total: usize = tables.iter().map(|t| t.spans.len()).sum();
+    if total <= budget || tables.is_empty() {
+        return;
+    }
+    let share = (budget / tables.len()).max(1);
+    for table in tables.iter_mut().filter(|t| t.spans.len() > share) {
+        table.spans = merge_neighbours(std::mem::take(&mut table.spans), share);
+    }
+}
 
 /// `spans` sorted by min time, neighbours merged so that at most `limit`
 /// remain (at least one when there was any). Spans of no rows are dropped.
@@ -38,7 +56,9 @@ pub fn merge_neighbours(mut spans: Vec<TimeSpan>, limit: usize) -> Vec<TimeSpan>
                 .map(|s| s.max_time_micros)
                 .max()
                 .unwrap_or_default(),
-            rows: neighbours.iter().map(|s| s.rows).sum(),
+            rows: neighbours
+                .iter()
+                .fold(0u64, |rows, s| rows.saturating_add(s.rows)),
         })
         .collect()
 }
@@ -62,6 +82,27 @@ mod tests {
             merge_neighbours(spans, 4),
             vec![span(0, 9, 3), span(20, 29, 5)]
         );
+    }
+
+    #[test]
+    fn a_status_of_many_tables_keeps_within_its_budget_of_spans() {
+        let table = |name: &str, spans: i64| TableStatus {
+            name: name.to_string(),
+            spans: (0..spans).map(|i| span(i * 10, i * 10 + 9, 1)).collect(),
+            ..Default::default()
+        };
+        let mut tables = vec![table("small", 3), table("a", 5000), table("b", 5000)];
+        keep_within(&mut tables, 4000);
+        let kept: Vec<usize> = tables.iter().map(|t| t.spans.len()).collect();
+        assert!(kept.iter().sum::<usize>() <= 4000, "{kept:?}");
+        assert_eq!(kept[0], 3, "a table under its share keeps its spans");
+        for (table, rows) in tables.iter().zip([3, 5000, 5000]) {
+            assert_eq!(table.spans.iter().map(|s| s.rows).sum::<u64>(), rows);
+        }
+        // Under budget: untouched.
+        let mut few = vec![table("a", 10)];
+        keep_within(&mut few, 4000);
+        assert_eq!(few[0].spans.len(), 10);
     }
 
     #[test]

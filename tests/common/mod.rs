@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::ipc::writer::StreamWriter;
 use arrow_flight::Ticket;
 use arrow_flight::decode::FlightRecordBatchStream;
@@ -508,4 +509,40 @@ pub fn run_python(python: &str, script: &str, args: &[&str]) -> String {
     );
     assert!(output.status.success(), "{script}: {printed}");
     printed
+}
+
+/// When the rows of [`fanout_rows`] start (ms since the epoch).
+pub const FANOUT_START_MS: i64 = 1_763_000_000_000;
+
+/// `rows` rows for leaf `leaf` (the fan-out and progressive tests): one a
+/// millisecond from [`FANOUT_START_MS`], service svc-<i % 3>, latency i % 100.
+pub fn fanout_rows(leaf: usize, rows: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("latency_ms", DataType::Float64, false),
+        Field::new("leaf", DataType::Utf8, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(
+                (0..rows as i64).map(|i| FANOUT_START_MS + i),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("svc-{}", i % 3)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            (0..rows).map(|i| (i % 100) as f64),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|_| format!("leaf-{leaf}")),
+        )),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
 }

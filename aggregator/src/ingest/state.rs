@@ -97,12 +97,28 @@ pub fn batch_bytes(batch: &arrow::array::RecordBatch) -> usize {
         .columns()
         .iter()
         .map(|column| {
-            column
-                .to_data()
-                .get_slice_memory_size()
-                .unwrap_or_else(|_| column.get_array_memory_size())
+            let data = column.to_data();
+            match data.get_slice_memory_size() {
+                Ok(bytes) => bytes + view_data_bytes(&data),
+                Err(_) => column.get_array_memory_size(),
+            }
         })
         .sum()
+}
+
+/// The data buffers of `Utf8View`/`BinaryView` arrays in `data` (also
+/// nested), which `get_slice_memory_size` leaves out: it counts their 16-byte
+/// views only, so long strings sent as views would pass the buffer almost
+/// for free.
+fn view_data_bytes(data: &arrow::array::ArrayData) -> usize {
+    use arrow::datatypes::DataType;
+    let own = match data.data_type() {
+        DataType::Utf8View | DataType::BinaryView => {
+            data.buffers().iter().skip(1).map(|b| b.len()).sum()
+        }
+        _ => 0,
+    };
+    own + data.child_data().iter().map(view_data_bytes).sum::<usize>()
 }
 
 /// How long a bulk ingest batch waits for room in the ingest buffer.
@@ -137,5 +153,32 @@ mod tests {
         // Three arrays on one body buffer: counted once, not three times.
         assert!(shared <= own + 4096, "{shared} vs {own}");
         assert!(decoded[0].get_array_memory_size() > 2 * own);
+    }
+
+    #[test]
+    fn long_strings_as_views_count_their_bytes() {
+        use arrow::array::{ListArray, StringViewArray};
+        use arrow::buffer::OffsetBuffer;
+        use arrow::datatypes::{DataType, Field};
+        let rows = 1_000;
+        let long = "x".repeat(1_000);
+        let views = StringViewArray::from_iter_values((0..rows).map(|_| long.as_str()));
+        let batch = RecordBatch::try_from_iter([("s", Arc::new(views.clone()) as _)]).unwrap();
+        // A million bytes of strings, not 16 bytes of view per row.
+        assert!(
+            batch_bytes(&batch) >= rows * 1_000,
+            "{}",
+            batch_bytes(&batch)
+        );
+        // Also inside a list.
+        let field = Arc::new(Field::new_list_field(DataType::Utf8View, false));
+        let offsets = OffsetBuffer::from_lengths([rows]);
+        let list = ListArray::new(field, offsets, Arc::new(views), None);
+        let batch = RecordBatch::try_from_iter([("l", Arc::new(list) as _)]).unwrap();
+        assert!(
+            batch_bytes(&batch) >= rows * 1_000,
+            "{}",
+            batch_bytes(&batch)
+        );
     }
 }
