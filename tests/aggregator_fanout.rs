@@ -484,3 +484,32 @@ async fn time_bounds_are_applied_by_the_leaves_exactly() {
         "{logical}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scalar_subqueries_are_answered_above_the_leaves() {
+    let cluster = Cluster::start(2).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..2), &[]);
+    wait_for_rows(&aggregator, total_rows(2));
+    // Latency is i % 100 on every leaf, so the mean is 49.5 and half of
+    // each leaf's rows (whole hundreds) lie above it.
+    let (status, answer) = http_query(
+        aggregator.http,
+        "SELECT count(*) FROM events WHERE latency_ms > (SELECT avg(latency_ms) FROM events)",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["rows"][0][0].as_u64(),
+        Some(total_rows(2) as u64 / 2)
+    );
+    let (status, answer) = http_query(
+        aggregator.http,
+        "SELECT count(*) - (SELECT count(*) FROM events WHERE latency_ms < 10) FROM events",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["rows"][0][0].as_u64(),
+        Some(total_rows(2) as u64 * 9 / 10)
+    );
+}

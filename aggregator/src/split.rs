@@ -22,7 +22,9 @@
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::Result as DfResult;
+use datafusion::physical_expr::scalar_subquery::ScalarSubqueryExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
@@ -106,5 +108,28 @@ pub fn runs_on_leaves(plan: &Arc<dyn ExecutionPlan>) -> bool {
             || plan.downcast_ref::<LocalLimitExec>().is_some()
     };
     let children = plan.children();
-    operator_runs_locally && !children.is_empty() && children.iter().all(|c| runs_on_leaves(c))
+    operator_runs_locally
+        && !reads_scalar_subquery(plan)
+        && !children.is_empty()
+        && children.iter().all(|c| runs_on_leaves(c))
+}
+
+/// Whether an expression of `plan` (this node's own) reads the result of an
+/// uncorrelated scalar subquery (`WHERE x > (SELECT avg(x) ...)`). The
+/// result lives in the aggregator's `ScalarSubqueryExec` above, so such a
+/// node stays on the aggregator; the subtree below it still goes to the
+/// leaves (a leaf cannot even decode the expression without it).
+fn reads_scalar_subquery(plan: &Arc<dyn ExecutionPlan>) -> bool {
+    let mut found = false;
+    // Neither closure fails: the walk's result says nothing more.
+    let _ = plan.apply_expressions(&mut |expression| {
+        expression.apply(|node| {
+            if node.downcast_ref::<ScalarSubqueryExpr>().is_some() {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+    });
+    found
 }
