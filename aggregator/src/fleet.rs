@@ -260,7 +260,7 @@ impl Fleet {
                 combined.memory_limit_bytes += status.memory_limit_bytes;
             }
         }
-        let mut spans = self.spans_by_table(|_| true);
+        let mut spans = self.spans_by_table();
         combined.tables = self
             .tables()
             .into_iter()
@@ -281,18 +281,15 @@ impl Fleet {
         Some(table_status(name.to_string(), &view, Vec::new()))
     }
 
-    /// Every child's time spans of the tables `wanted` picks, joined per
-    /// table and kept to [`MAX_TIME_SPANS`] (what a parent aggregator reads
-    /// of this subtree).
-    fn spans_by_table(&self, wanted: impl Fn(&str) -> bool) -> BTreeMap<String, Vec<TimeSpan>> {
+    /// Every child's time spans, joined per table and kept to
+    /// [`MAX_TIME_SPANS`] (what a parent aggregator reads of this subtree).
+    fn spans_by_table(&self) -> BTreeMap<String, Vec<TimeSpan>> {
         let mut spans: BTreeMap<String, Vec<TimeSpan>> = BTreeMap::new();
         for child in &self.children {
             child.with_status(|status| {
                 for table in status.map_or(&[][..], |s| &s.tables) {
-                    if wanted(&table.name) {
-                        let joined = spans.entry(table.name.clone()).or_default();
-                        joined.extend_from_slice(&table.spans);
-                    }
+                    let joined = spans.entry(table.name.clone()).or_default();
+                    joined.extend_from_slice(&table.spans);
                 }
             });
         }
