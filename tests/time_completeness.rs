@@ -93,17 +93,27 @@ fn missing(answer: &Value) -> Vec<f64> {
         .collect()
 }
 
-/// Waits until the aggregator's answers count every row (its catalog
-/// comes from status calls, every second).
+/// Waits until the aggregator's answers count every row and its catalog
+/// (from status calls, every second, with the time spans the missing
+/// shares are computed from) holds every row too: a catalog polled
+/// between two leaves' ingests knows one leaf's spans only.
 fn wait_for_rows(http: std::net::SocketAddr, rows: u64) {
+    let mut last = (Value::Null, Value::Null);
     for _ in 0..100 {
         let (status, answer) = http_query(http, "SELECT count(*) FROM events", &[]);
-        if status == 200 && answer["rows"][0][0] == rows {
+        let (_, _, tables) = http_request(http, "GET", "/api/v1/tables", &[], b"");
+        let tables: Value = serde_json::from_slice(&tables).unwrap_or(Value::Null);
+        let catalog_rows = tables["tables"]
+            .as_array()
+            .and_then(|tables| tables.iter().find(|table| table["name"] == "events"))
+            .map(|table| table["rows"].clone());
+        if status == 200 && answer["rows"][0][0] == rows && catalog_rows == Some(rows.into()) {
             return;
         }
+        last = (answer, tables);
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the aggregator never saw {rows} rows");
+    panic!("the aggregator never saw {rows} rows: {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
