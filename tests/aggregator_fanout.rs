@@ -513,3 +513,55 @@ async fn scalar_subqueries_are_answered_above_the_leaves() {
         Some(total_rows(2) as u64 * 9 / 10)
     );
 }
+
+/// The value of zero-based rank `floor(fraction * (n - 1))` of `values`.
+fn exact_quantile(values: &mut [f64], fraction: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(fraction * (values.len() - 1) as f64).floor() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_percentiles_merged_from_every_leaf_are_within_one_percent() {
+    let cluster = Cluster::start(4).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
+    wait_for_rows(&aggregator, total_rows(4));
+
+    // The exact values, from the rows themselves.
+    let (status, rows) = http_query(
+        aggregator.http,
+        "SELECT service, latency_ms FROM events WHERE latency_ms IS NOT NULL",
+        &[],
+    );
+    assert_eq!(status, 200, "{rows}");
+    let mut by_service: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for row in rows["rows"].as_array().unwrap() {
+        by_service
+            .entry(row[0].as_str().unwrap().to_string())
+            .or_default()
+            .push(row[1].as_f64().unwrap());
+    }
+    assert!(by_service.len() > 1);
+
+    let (status, answer) = http_query(
+        aggregator.http,
+        "SELECT service, approx_percentile_cont(latency_ms, 0.99) AS p99, \
+                approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50 \
+         FROM events GROUP BY service ORDER BY service",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(completeness(&answer), (4, 4, 1.0, 1.0));
+    let answered = answer["rows"].as_array().unwrap();
+    assert_eq!(answered.len(), by_service.len(), "{answer}");
+    for (row, (service, values)) in answered.iter().zip(by_service.iter_mut()) {
+        assert_eq!(row[0], service.as_str());
+        for (column, fraction) in [(1, 0.99), (2, 0.5)] {
+            let want = exact_quantile(values, fraction);
+            let got = row[column].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 0.01 * want.abs() + 1e-9,
+                "{service} q{fraction}: {got} vs exact {want}"
+            );
+        }
+    }
+}

@@ -39,9 +39,9 @@ use crate::split::SplitForLeaves;
 use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
 use crate::table_pattern::{self, TablesMatching};
 use crate::time_completeness::QueryReach;
+use shoal_leaf::functions::register_functions;
 use shoal_leaf::query_memory::query_runtime;
 use shoal_leaf::sql_guard::check_operator_count;
-use shoal_leaf::utc_date_trunc::register_functions;
 
 extensions_options! {
     /// Per-query options under `SET shoal.*`.

@@ -16,6 +16,7 @@
 //!   [`dictionary_groups`]: their partial aggregates made faster on strings.
 //! - [`server`]: the gRPC and Arrow Flight services; [`ipc`]: IPC stream bytes.
 
+pub mod approx_percentile;
 pub mod backup;
 pub mod bitmap_index;
 pub mod block;
@@ -25,11 +26,13 @@ pub mod dictionary_groups;
 pub mod error;
 pub mod fragment;
 pub mod fragment_policy;
+pub mod functions;
 pub mod ipc;
 pub mod manifest;
 pub mod panic_guard;
 pub mod provider;
 pub mod pruning;
+pub mod quantile_sketch;
 pub mod query_memory;
 pub mod scan;
 pub mod server;
@@ -37,6 +40,7 @@ pub mod sql_guard;
 pub mod store;
 pub mod table;
 pub mod table_schema;
+pub mod utc_date_bin;
 pub mod utc_date_trunc;
 pub mod wal;
 pub mod yielding;

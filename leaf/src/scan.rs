@@ -28,11 +28,11 @@ use crate::column_type::TIME_COLUMN;
 use crate::dictionary_groups::views_for_dictionary_groups;
 use crate::error::{LeafError, Result};
 use crate::fragment_policy::check_fragment;
+use crate::functions::register_functions;
 use crate::provider::LeafTableProvider;
 use crate::query_memory::with_memory_limit;
 use crate::sql_guard::check_operator_count;
 use crate::store::Store;
-use crate::utc_date_trunc::register_functions;
 
 /// Plans `request` against the current contents of its table and starts it.
 pub async fn execute_scan(

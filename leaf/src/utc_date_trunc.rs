@@ -11,7 +11,7 @@
 //! works in nanoseconds and fails for times outside 1677-2262; this one
 //! answers for them. It keeps the name `date_trunc`, so plans sent between processes stay
 //! the same; every Shoal session (aggregators and leaves) registers it with
-//! [`register_functions`].
+//! [`crate::functions::register_functions`].
 
 use std::sync::Arc;
 
@@ -22,13 +22,7 @@ use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
 };
-use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-
-/// Registers Shoal's replacements of DataFusion functions in `context`.
-pub fn register_functions(context: &SessionContext) {
-    context.register_udf(ScalarUDF::new_from_impl(UtcDateTrunc::new()));
-}
 
 /// DataFusion's `date_trunc`, without the per-value time zone work for UTC.
 #[derive(Debug, PartialEq, Eq, Hash)]

@@ -142,7 +142,7 @@ fn grammar(info: &mut SqlInfoDataBuilder) {
 /// documentation files them under.
 fn functions(info: &mut SqlInfoDataBuilder) {
     let context = SessionContext::new();
-    shoal_leaf::utc_date_trunc::register_functions(&context);
+    shoal_leaf::functions::register_functions(&context);
     let state = context.state();
     let mut sections: BTreeMap<SqlInfo, BTreeSet<String>> = BTreeMap::new();
     for (name, function) in state.scalar_functions() {
