@@ -15,7 +15,8 @@
 //! answer to the query's [`AnswersSoFar`] as well as to the plan. While the
 //! final answer is computed, [`alongside`] waits for more children to
 //! answer and then runs a copy of the physical plan in which every fan-out
-//! is replaced by the answers it has so far: one copy at a time, at least
+//! is replaced by the answers it has so far: one copy at a time, the first
+//! no sooner than [`FIRST_AFTER`] into the query, then at least
 //! [`MIN_INTERVAL`] apart, none once every child has reported (the final
 //! answer is then moments away) or once the answers held pass
 //! [`MAX_GATHERED_BYTES`]. A copy never waits for a child and is dropped as
@@ -55,6 +56,12 @@ pub const MAX_GATHERED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Least time between two intermediate answers.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Least time from the start of a query to its first intermediate answer:
+/// a query whose children all answer by then (the usual case on a healthy
+/// fleet) gives its final answer only, without the cost of merging,
+/// sending and drawing an answer that is replaced moments later.
+pub const FIRST_AFTER: Duration = Duration::from_millis(250);
 
 /// Where intermediate answers go: a full channel (a slow client) skips one.
 pub type IntermediateSender = mpsc::Sender<QueryOutcome>;
@@ -208,10 +215,13 @@ impl Intermediates {
             }
         };
         let mut last_sent: Option<(Instant, FragmentCompleteness)> = None;
+        let first_at = Instant::now() + FIRST_AFTER;
         while recorded.changed().await.is_ok() {
-            if let Some((at, _)) = last_sent {
-                tokio::time::sleep_until((at + MIN_INTERVAL).into()).await;
-            }
+            let not_before = match last_sent {
+                Some((at, _)) => at + MIN_INTERVAL,
+                None => first_at,
+            };
+            tokio::time::sleep_until(not_before.into()).await;
             recorded.borrow_and_update();
             let Some(gathered) = answers.snapshot() else {
                 return;
