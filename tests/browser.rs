@@ -59,7 +59,10 @@ fn the_builder_the_views_and_a_saved_dashboard_draw_what_the_server_answers() {
     let web = web_rows(end_ms);
     // A second table, `requests`, which the explorer opens first: the
     // builder has to switch to `web`.
-    let requests: Vec<Row> = (0..10).map(|i| row(i, end_ms - i * MINUTE_MS)).collect();
+    let mut requests: Vec<Row> = (0..10).map(|i| row(i, end_ms - i * MINUTE_MS)).collect();
+    // An outlier far past any bin: the heatmap counts it in its last bin
+    // (its bin number once overflowed the SQL cast and failed the panel).
+    requests[3].latency_ms = 1e300;
     fleet.ingest_ndjson("web", &web);
     fleet.ingest_ndjson("requests", &requests);
     fleet.wait_for_rows("web", web.len());
@@ -67,7 +70,7 @@ fn the_builder_the_views_and_a_saved_dashboard_draw_what_the_server_answers() {
     let expected_counts = counts_by_service(&web);
 
     builder_draws_the_grouped_series_the_server_answers(&browser, &fleet, &expected_counts);
-    every_view_opens_by_its_url(&browser, &fleet, &web, &expected_counts);
+    every_view_opens_by_its_url(&browser, &fleet, &web, &requests, &expected_counts);
 
     // A dashboard saved through the app...
     let panels = [
@@ -277,6 +280,7 @@ fn every_view_opens_by_its_url(
     browser: &Browser,
     fleet: &Fleet,
     web: &[Row],
+    requests: &[Row],
     expected_counts: &BTreeMap<String, i64>,
 ) {
     let paths = [
@@ -285,6 +289,7 @@ fn every_view_opens_by_its_url(
         "/explore?table=web&range=6h&view=bar&agg=count&group=service&top=3",
         "/explore?table=web&range=6h&view=samples&limit=50",
         "/explore?table=web&range=6h&view=heatmap&column=latency_ms",
+        "/explore?table=requests&range=6h&view=heatmap&column=latency_ms",
     ];
     let args: Vec<(&str, String)> = paths.iter().map(|p| ("path", p.to_string())).collect();
     let result = browser.run("views.mjs", fleet.http(), &args);
@@ -357,4 +362,7 @@ fn every_view_opens_by_its_url(
     assert_eq!(attribute_number(heatmap, "data-series"), 1.0);
     assert_eq!(attribute_number(heatmap, "data-points"), 48.0);
     assert_eq!(attribute_number(heatmap, "data-incomplete-buckets"), 0.0);
+    // With an outlier of 1e300 among them: counted too.
+    let outliers = &views[5]["panel"];
+    assert_eq!(heatmap_total(outliers), requests.len() as i64);
 }

@@ -127,8 +127,11 @@ LIMIT ${limitOf(state)}`;
     plan.boundsSql = `SELECT min(${quoted}) AS low, max(${quoted}) AS high, approx_percentile_cont(${quoted}, 0.99) AS p99
 FROM ${fromClause(table)}
 WHERE ${where}`;
+    // The bin is clamped as a float, then cast: an outlier far past the top
+    // (or NaN) lands in the last bin instead of overflowing the cast, and
+    // truncating a value >= 0 is its floor.
     plan.histogramSql = ({ low, width }) => `SELECT ${bucketExpression(range.stepMs)} AS bucket,
-  least(greatest(CAST(floor((CAST(${quoted} AS DOUBLE) - ${low}) / ${width}) AS BIGINT), 0), ${HEATMAP_BINS - 1}) AS bin,
+  CAST(least(greatest((CAST(${quoted} AS DOUBLE) - ${low}) / ${width}, 0), ${HEATMAP_BINS - 1}) AS BIGINT) AS bin,
   count(*) AS count
 FROM ${fromClause(table)}
 WHERE ${where}
