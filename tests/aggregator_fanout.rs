@@ -514,10 +514,14 @@ async fn scalar_subqueries_are_answered_above_the_leaves() {
     );
 }
 
-/// The value of zero-based rank `floor(fraction * (n - 1))` of `values`.
+/// `percentile_cont` of `values`: rank `fraction × (n − 1)` of the sorted
+/// values, interpolated between its two nearest ranks.
 fn exact_quantile(values: &mut [f64], fraction: f64) -> f64 {
     values.sort_by(f64::total_cmp);
-    values[(fraction * (values.len() - 1) as f64).floor() as usize]
+    let rank = fraction * (values.len() - 1) as f64;
+    let (below, weight) = (rank.floor() as usize, rank - rank.floor());
+    let high = values[(below + 1).min(values.len() - 1)];
+    values[below] + (high - values[below]) * weight
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,7 +549,8 @@ async fn grouped_percentiles_merged_from_every_leaf_are_within_one_percent() {
     let (status, answer) = http_query(
         aggregator.http,
         "SELECT service, approx_percentile_cont(latency_ms, 0.99) AS p99, \
-                approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50 \
+                approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50, \
+                approx_percentile_cont(0.1) WITHIN GROUP (ORDER BY latency_ms DESC) AS p90 \
          FROM events GROUP BY service ORDER BY service",
         &[],
     );
@@ -555,7 +560,8 @@ async fn grouped_percentiles_merged_from_every_leaf_are_within_one_percent() {
     assert_eq!(answered.len(), by_service.len(), "{answer}");
     for (row, (service, values)) in answered.iter().zip(by_service.iter_mut()) {
         assert_eq!(row[0], service.as_str());
-        for (column, fraction) in [(1, 0.99), (2, 0.5)] {
+        // The DESC one read from the top, across processes too.
+        for (column, fraction) in [(1, 0.99), (2, 0.5), (3, 0.9)] {
             let want = exact_quantile(values, fraction);
             let got = row[column].as_f64().unwrap();
             assert!(

@@ -10,9 +10,11 @@
 //! `DESC` reading from the top) and the return type, so plans sent between
 //! processes and the SQL users write stay the same. What differs:
 //!
-//! - the answer is within 1% of a value of the asked rank (see
-//!   [`crate::quantile_sketch`]) rather than t-digest's rank error; the
+//! - the answer interpolates between the two nearest ranks as
+//!   `percentile_cont` does, each read within 1% (see
+//!   [`crate::quantile_sketch`]), rather than t-digest's rank error; the
 //!   optional `centroids` argument is checked and has no effect;
+//!   `approx_percentile_cont_with_weight` is still DataFusion's t-digest;
 //! - NaN is skipped (t-digest would count it);
 //! - the partial state is one binary column (the encoded sketch), which
 //!   only this implementation reads: leaves and aggregators register it in
@@ -21,18 +23,17 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array,
+    Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, BooleanArray, Float64Array, RecordBatch,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Schema};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::functions_aggregate::approx_percentile_cont::ApproxPercentileCont;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature,
+    Accumulator, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator, Signature,
 };
-use datafusion::physical_expr::expressions::Literal;
 
 use crate::quantile_sketch::QuantileSketch;
 
@@ -60,13 +61,17 @@ impl ApproxPercentileSketch {
     }
 }
 
-/// The literal value of argument `position`, or a plan error naming it.
+/// The value of argument `position`, a constant (a literal, or an
+/// expression of literals such as `CAST(1 AS DOUBLE)`), or a plan error
+/// naming it.
 fn literal(args: &AccumulatorArgs, position: usize, what: &str) -> Result<ScalarValue> {
-    args.exprs
-        .get(position)
-        .and_then(|expr| expr.downcast_ref::<Literal>())
-        .map(|literal| literal.value().clone())
-        .ok_or_else(|| DataFusionError::Plan(format!("{NAME}: the {what} must be a literal")))
+    let refused = || DataFusionError::Plan(format!("{NAME}: the {what} must be a literal"));
+    let expr = args.exprs.get(position).ok_or_else(refused)?;
+    // A constant evaluates without a row; a column does not.
+    match expr.evaluate(&RecordBatch::new_empty(Arc::new(Schema::empty()))) {
+        Ok(ColumnarValue::Scalar(value)) => Ok(value),
+        _ => Err(refused()),
+    }
 }
 
 /// The fraction asked for, from the arguments; read from the top when the
@@ -155,9 +160,19 @@ impl AggregateUDFImpl for ApproxPercentileSketch {
     }
 
     // The `WITHIN GROUP` ordering only says which end to read from; the
-    // input needs no sort.
+    // input needs no sort. Beneficial rather than insensitive: DataFusion
+    // then keeps the ordering on the expression (an insensitive aggregate's
+    // is dropped when a plan is encoded or its expressions rewritten, and
+    // with it the `DESC` that reads from the top), yet never sorts for it.
     fn order_sensitivity(&self) -> AggregateOrderSensitivity {
-        AggregateOrderSensitivity::Insensitive
+        AggregateOrderSensitivity::Beneficial
+    }
+
+    fn with_beneficial_ordering(
+        self: Arc<Self>,
+        _beneficial_ordering: bool,
+    ) -> Result<Option<Arc<dyn AggregateUDFImpl>>> {
+        Ok(Some(self))
     }
 
     fn supports_within_group_clause(&self) -> bool {
@@ -197,6 +212,12 @@ fn quantiles<'a>(
 ) -> Result<ArrayRef> {
     let values: Float64Array = sketches.map(|sketch| sketch.quantile(fraction)).collect();
     Ok(cast(&values, return_type)?)
+}
+
+/// A group index past the groups DataFusion said there are: its bug, not
+/// a value to skip.
+fn out_of_range() -> DataFusionError {
+    DataFusionError::Internal(format!("{NAME}: a group index past the number of groups"))
 }
 
 /// Encoded sketches as a state column.
@@ -294,9 +315,10 @@ impl GroupsAccumulator for SketchGroups {
         let rows = group_indices.iter().zip(values.values().iter());
         if values.null_count() == 0 && opt_filter.is_none() {
             for (group, value) in rows {
-                if let Some(sketch) = sketches.get_mut(*group) {
-                    grown += sketch.add(*value);
-                }
+                grown += sketches
+                    .get_mut(*group)
+                    .ok_or_else(out_of_range)?
+                    .add(*value);
             }
         } else {
             let kept = |row: usize| {
@@ -304,7 +326,8 @@ impl GroupsAccumulator for SketchGroups {
                     && opt_filter.is_none_or(|filter| filter.is_valid(row) && filter.value(row))
             };
             for (row, (group, value)) in rows.enumerate() {
-                if let Some(sketch) = sketches.get_mut(*group).filter(|_| kept(row)) {
+                let sketch = sketches.get_mut(*group).ok_or_else(out_of_range)?;
+                if kept(row) {
                     grown += sketch.add(*value);
                 }
             }
@@ -334,10 +357,9 @@ impl GroupsAccumulator for SketchGroups {
         for (row, group) in group_indices.iter().enumerate() {
             if states.is_valid(row) {
                 let sketch = decode(states.value(row))?;
-                if let Some(into) = self.sketches.get_mut(*group) {
-                    let grown = into.merge(&sketch);
-                    self.heap_bytes = self.heap_bytes.saturating_add_signed(grown);
-                }
+                let into = self.sketches.get_mut(*group).ok_or_else(out_of_range)?;
+                let grown = into.merge(&sketch);
+                self.heap_bytes = self.heap_bytes.saturating_add_signed(grown);
             }
         }
         Ok(())

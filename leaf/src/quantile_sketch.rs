@@ -4,9 +4,11 @@
 //! Values are counted in logarithmic bins, as DDSketch does: each bin's
 //! upper bound is at most `γ = (1 + α) / (1 - α)` times its lower one,
 //! with `α` = [`RELATIVE_ERROR`] (1%), and the value a bin stands for (the
-//! harmonic mean of its bounds) is within `α` of every value in it. So a
-//! quantile read from the sketch is within 1% of a value of the right
-//! rank, however the values are spread. Bins are laid out by a cheap
+//! harmonic mean of its bounds) is within `α` of every value in it. So the
+//! value of any rank is read within 1%, however the values are spread, and
+//! a quantile, interpolated between its two nearest ranks as
+//! `percentile_cont` does, is within 1% of the exact one when they have
+//! the same sign. Bins are laid out by a cheap
 //! stand-in for the logarithm ([`log2_approx`]: exponent bits and a
 //! quadratic), as DDSketch's interpolated mappings are. Negative
 //! values are binned by magnitude; zeros and infinities are counted apart;
@@ -138,7 +140,7 @@ impl Bins {
     fn add(&mut self, index: i32, count: u64) -> isize {
         let at = index.wrapping_sub(self.offset) as u32 as usize;
         if let Some(slot) = self.counts.get_mut(at) {
-            *slot += count;
+            *slot = slot.saturating_add(count);
             return 0;
         }
         self.add_outside(index, count)
@@ -153,17 +155,20 @@ impl Bins {
             self.counts.push(count);
             return self.bytes() as isize - before as isize;
         }
-        // Leave room below: values often arrive in falling order too.
+        // Leave room on the side it grew: values often arrive in rising or
+        // falling order, and growing one bin at a time would copy them all
+        // each time. Room above never folds bins away (see `cover`).
         let slack = (self.counts.len() / 2) as i32;
-        let low = if index < self.offset {
-            index - slack
+        let (low, high) = if index < self.offset {
+            (index - slack, self.high())
         } else {
-            self.offset
+            let room = (self.offset + MAX_BINS as i32 - 1).max(index);
+            (self.offset, (index + slack).min(room))
         };
-        self.cover(low, index.max(self.high()));
+        self.cover(low, high);
         // Below the kept range after folding: counts in the lowest bin.
         let at = (index.max(self.offset) - self.offset) as usize;
-        self.counts[at] += count;
+        self.counts[at] = self.counts[at].saturating_add(count);
         self.bytes() as isize - before as isize
     }
 
@@ -171,10 +176,16 @@ impl Bins {
     /// and folding any below them into the lowest kept.
     fn cover(&mut self, low: i32, high: i32) {
         let low = i64::from(low).max(i64::from(high) - MAX_BINS as i64 + 1) as i32;
-        let mut counts = vec![0; (high - low + 1) as usize];
+        if low == self.offset && high == self.high() {
+            // Already so: a value below bins folded at the cap lands here
+            // for every row, and must not copy them each time.
+            return;
+        }
+        let mut counts = vec![0u64; (high - low + 1) as usize];
         for (k, count) in self.counts.iter().enumerate() {
             let index = (self.offset + k as i32).max(low);
-            counts[(index - low) as usize] += count;
+            let slot = &mut counts[(index - low) as usize];
+            *slot = slot.saturating_add(*count);
         }
         self.offset = low;
         self.counts = counts;
@@ -192,12 +203,11 @@ impl Bins {
         }
         let low = self.offset.min(other.offset);
         let high = self.high().max(other.high());
-        if low < self.offset || high > self.high() {
-            self.cover(low, high);
-        }
+        self.cover(low, high);
         for (k, count) in other.counts.iter().enumerate() {
             let index = (other.offset + k as i32).max(self.offset);
-            self.counts[(index - self.offset) as usize] += count;
+            let slot = &mut self.counts[(index - self.offset) as usize];
+            *slot = slot.saturating_add(*count);
         }
         self.bytes() as isize - before
     }
@@ -334,17 +344,26 @@ impl QuantileSketch {
     /// Adds every value `other` counted; returns how many heap bytes the
     /// sketch grew by.
     pub fn merge(&mut self, other: &QuantileSketch) -> isize {
-        self.count += other.count;
-        self.zeros += other.zeros;
-        self.positive_infinities += other.positive_infinities;
-        self.negative_infinities += other.negative_infinities;
+        // Saturating: states come from other processes, and two valid
+        // ones may hold near 2^64 each.
+        self.count = self.count.saturating_add(other.count);
+        self.zeros = self.zeros.saturating_add(other.zeros);
+        self.positive_infinities = self
+            .positive_infinities
+            .saturating_add(other.positive_infinities);
+        self.negative_infinities = self
+            .negative_infinities
+            .saturating_add(other.negative_infinities);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
         self.positive.merge(&other.positive) + self.negative.merge(&other.negative)
     }
 
     /// The value at `fraction` (0 to 1) of the way through the counted
-    /// values, within [`RELATIVE_ERROR`]; `None` when none were counted.
+    /// values, as `percentile_cont` has it: at rank `h = fraction × (n −
+    /// 1)` of the sorted values, interpolated linearly between ranks
+    /// `⌊h⌋` and `⌈h⌉`, each read within [`RELATIVE_ERROR`]. `None` when
+    /// none were counted.
     pub fn quantile(&self, fraction: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
@@ -356,30 +375,49 @@ impl QuantileSketch {
         if fraction == 1.0 {
             return Some(self.max);
         }
-        // Zero-based rank of the value wanted; the first place where the
-        // running count passes it holds that value.
-        let rank = (fraction * (self.count - 1) as f64).floor() as u64;
+        let rank = fraction * (self.count - 1) as f64;
+        let below = rank.floor();
+        let low = self.value_at(below as u64);
+        let weight = rank - below;
+        if weight == 0.0 {
+            return Some(low);
+        }
+        let high = self.value_at(below as u64 + 1);
+        Some(if low == high {
+            low
+        } else if !low.is_finite() || !high.is_finite() {
+            // No line through an infinity: the nearer rank's value.
+            if weight < 0.5 { low } else { high }
+        } else {
+            low + (high - low) * weight
+        })
+    }
+
+    /// The value of zero-based rank `rank` (below the count), within
+    /// [`RELATIVE_ERROR`]: the first place where the running count passes
+    /// it holds that value.
+    fn value_at(&self, rank: u64) -> f64 {
         let mut seen = self.negative_infinities;
         if seen > rank {
-            return Some(f64::NEG_INFINITY);
+            return f64::NEG_INFINITY;
         }
         for (index, count) in self.negative.iter().rev() {
-            seen += count;
+            seen = seen.saturating_add(count);
             if seen > rank {
-                return Some(self.clamp(-value_of(index)));
+                return self.clamp(-value_of(index));
             }
         }
-        seen += self.zeros;
+        seen = seen.saturating_add(self.zeros);
         if seen > rank {
-            return Some(0.0);
+            return 0.0;
         }
         for (index, count) in self.positive.iter() {
-            seen += count;
+            seen = seen.saturating_add(count);
             if seen > rank {
-                return Some(self.clamp(value_of(index)));
+                return self.clamp(value_of(index));
             }
         }
-        Some(f64::INFINITY.min(self.max))
+        f64::INFINITY.min(self.max)
     }
 
     fn clamp(&self, value: f64) -> f64 {
@@ -393,7 +431,7 @@ impl QuantileSketch {
 
     /// The sketch as bytes that [`QuantileSketch::decode`] reads back.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(80);
         out.push(VERSION);
         for count in [
             self.count,
