@@ -6,11 +6,14 @@
 //! `GROUP BY` bucket over 10M rows, in two parts, both gone here:
 //!
 //! - Type coercion: the origin literal is a nanosecond timestamp, and the
-//!   first of the function's signatures that fits casts `time` to
-//!   nanoseconds too (a checked multiply per value, and a result twice the
-//!   width of Shoal's). [`FastDateBin`] coerces its arguments itself and
-//!   keeps the value's unit (the origin stays nanoseconds, as DataFusion's
-//!   code expects); anything else it leaves to DataFusion's coercion.
+//!   first of the function's signatures that fits casts a zoned `time` to
+//!   nanoseconds too (a checked multiply per value). [`FastDateBin`]
+//!   coerces its arguments itself and keeps a microsecond or nanosecond
+//!   value's unit, with the origin in nanoseconds in the zone DataFusion
+//!   would give it; anything else it leaves to DataFusion's coercion. So
+//!   a zoned microsecond value gives microsecond bins, as a zone-less one
+//!   always did with DataFusion: a stride or origin finer than a
+//!   microsecond is truncated to one there.
 //! - Per value, DataFusion scales to nanoseconds, calls the binning
 //!   through a function pointer with overflow checks and a `Result`, and
 //!   scales back. The fast path does the same arithmetic in microseconds,
@@ -45,7 +48,12 @@ const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
 /// Microsecond values whose nanoseconds, binned, stay well inside `i64`:
 /// about ±285 years around 1970 (DataFusion's own range ends near 2262).
+/// The fast path takes times, origins and their differences within it.
 const SAFE_MICROS: i64 = 9_000_000_000_000_000;
+
+/// The longest stride of the fast path, about 3 years: a bin's start is
+/// then at most that far below a time, still inside `i64` nanoseconds.
+const MAX_STRIDE_MICROS: i64 = 100_000_000_000_000;
 
 /// DataFusion's `date_bin`, with a fast path for microsecond timestamps.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -63,34 +71,52 @@ impl FastDateBin {
     }
 }
 
-/// The types to coerce to when the value is a timestamp and the stride an
-/// interval DataFusion takes: the value as it is, the origin in
-/// nanoseconds in the value's zone (the same instant). `None` otherwise.
-fn keeping_the_unit(arg_types: &[DataType]) -> Option<Vec<DataType>> {
-    let [stride, DataType::Timestamp(unit, zone), origin @ ..] = arg_types else {
-        return None;
-    };
-    if !matches!(
-        stride,
-        DataType::Interval(IntervalUnit::MonthDayNano | IntervalUnit::DayTime)
-    ) {
-        return None;
-    }
-    let mut types = vec![stride.clone(), DataType::Timestamp(*unit, zone.clone())];
-    match origin {
-        [] => {}
-        [DataType::Timestamp(..)] => {
-            types.push(DataType::Timestamp(TimeUnit::Nanosecond, zone.clone()))
-        }
-        _ => return None,
-    }
-    Some(types)
-}
-
 impl Default for FastDateBin {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The types to coerce to when the value is a microsecond or nanosecond
+/// timestamp and the stride an interval DataFusion takes: the value as it
+/// is; the origin in nanoseconds, in its own zone, or, when it has none and
+/// the value has one, in UTC, as DataFusion's coercion reads a zone-less
+/// origin (the same instant either way). `None` otherwise: seconds and
+/// milliseconds (binned to nanosecond bounds by DataFusion), and a zoned
+/// origin for a zone-less value, are left to DataFusion's coercion.
+fn keeping_the_unit(arg_types: &[DataType]) -> Option<Vec<DataType>> {
+    let [stride, DataType::Timestamp(unit, zone), origin @ ..] = arg_types else {
+        return None;
+    };
+    let kept = matches!(unit, TimeUnit::Microsecond | TimeUnit::Nanosecond)
+        && matches!(
+            stride,
+            DataType::Interval(IntervalUnit::MonthDayNano | IntervalUnit::DayTime)
+        );
+    if !kept {
+        return None;
+    }
+    let mut types = vec![stride.clone(), DataType::Timestamp(*unit, zone.clone())];
+    match (origin, zone) {
+        ([], _) => {}
+        ([DataType::Timestamp(_, Some(origin_zone))], Some(_)) => {
+            types.push(DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some(origin_zone.clone()),
+            ));
+        }
+        ([DataType::Timestamp(_, None)], Some(_)) => {
+            types.push(DataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some("+00".into()),
+            ));
+        }
+        ([DataType::Timestamp(_, None)], None) => {
+            types.push(DataType::Timestamp(TimeUnit::Nanosecond, None));
+        }
+        _ => return None,
+    }
+    Some(types)
 }
 
 /// The stride in whole microseconds, when it has no months and is positive.
@@ -110,7 +136,7 @@ fn stride_micros(stride: &ColumnarValue) -> Option<i64> {
         }
         _ => return None,
     };
-    (nanos > 0 && nanos % NANOS_PER_MICRO == 0 && nanos / NANOS_PER_MICRO <= SAFE_MICROS)
+    (nanos > 0 && nanos % NANOS_PER_MICRO == 0 && nanos / NANOS_PER_MICRO <= MAX_STRIDE_MICROS)
         .then_some(nanos / NANOS_PER_MICRO)
 }
 
@@ -134,10 +160,10 @@ fn bin_micros(
 ) -> Option<TimestampMicrosecondArray> {
     // Null slots' values are checked too: they are usually 0, and a batch
     // refused for a stray one still gets DataFusion's answer.
-    let in_range = times
-        .values()
-        .iter()
-        .all(|time| time.unsigned_abs() <= SAFE_MICROS as u64);
+    let in_range = times.values().iter().all(|time| {
+        time.unsigned_abs() <= SAFE_MICROS as u64
+            && (time - origin).unsigned_abs() <= SAFE_MICROS as u64
+    });
     in_range.then(|| times.unary(|time| origin + (time - origin).div_euclid(stride) * stride))
 }
 

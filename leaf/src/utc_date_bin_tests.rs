@@ -185,6 +185,16 @@ async fn in_sql_answers_as_datafusion_does_and_keeps_microseconds() {
         "SELECT date_bin(INTERVAL '1 second', at, TIMESTAMP '1970-01-01T00:00:00Z') AS b FROM t",
         "SELECT date_bin(INTERVAL '10 minutes', clock) AS b FROM t",
         "SELECT date_bin(INTERVAL '1 month', time, TIMESTAMP '2000-01-01T00:00:00Z') AS b FROM t",
+        // A zone other than UTC, and a zone-less origin: read as UTC.
+        "SELECT date_bin(INTERVAL '1 day', arrow_cast(time, 'Timestamp(Microsecond, Some(\"Europe/Paris\"))'), \
+         TIMESTAMP '2024-01-01T00:00:00') AS b FROM t",
+        "SELECT date_bin(INTERVAL '1 day', arrow_cast(time, 'Timestamp(Microsecond, Some(\"Europe/Paris\"))'), \
+         arrow_cast(TIMESTAMP '2024-01-01T00:00:00', 'Timestamp(Nanosecond, Some(\"+05:00\"))')) AS b FROM t",
+        // Seconds and milliseconds: DataFusion's nanosecond bins.
+        "SELECT date_bin(INTERVAL '1500 milliseconds', arrow_cast(time, 'Timestamp(Second, Some(\"UTC\"))')) AS b FROM t",
+        "SELECT date_bin(INTERVAL '7 milliseconds', arrow_cast(time, 'Timestamp(Millisecond, None)')) AS b FROM t",
+        // An origin centuries away: DataFusion's overflow, NULL.
+        "SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMP '1700-01-01T00:00:00Z') AS b FROM t",
     ];
     for sql in queries {
         let ours = session(true)
