@@ -215,7 +215,7 @@ impl Intermediates {
             }
         };
         let mut last_sent: Option<(Instant, FragmentCompleteness)> = None;
-        let first_at = Instant::now() + FIRST_AFTER;
+        let first_at = self.started + FIRST_AFTER;
         while recorded.changed().await.is_ok() {
             let not_before = match last_sent {
                 Some((at, _)) => at + MIN_INTERVAL,
