@@ -175,6 +175,12 @@ fn session(shoal: bool) -> datafusion::prelude::SessionContext {
     context
 }
 
+/// `sql`'s answer with Shoal's functions, or with DataFusion's.
+async fn answer(shoal: bool, sql: &str) -> Vec<arrow::array::RecordBatch> {
+    let frame = session(shoal).sql(sql).await.unwrap();
+    frame.collect().await.unwrap()
+}
+
 #[tokio::test]
 async fn in_sql_answers_as_datafusion_does_and_keeps_microseconds() {
     use arrow::util::pretty::pretty_format_batches;
@@ -197,20 +203,8 @@ async fn in_sql_answers_as_datafusion_does_and_keeps_microseconds() {
         "SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMP '1700-01-01T00:00:00Z') AS b FROM t",
     ];
     for sql in queries {
-        let ours = session(true)
-            .sql(sql)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let theirs = session(false)
-            .sql(sql)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let ours = answer(true, sql).await;
+        let theirs = answer(false, sql).await;
         // The same instants, printed in each answer's own unit.
         let text = |batches: &[arrow::array::RecordBatch]| {
             let column = arrow::compute::cast(
@@ -232,13 +226,7 @@ async fn in_sql_answers_as_datafusion_does_and_keeps_microseconds() {
         assert_eq!(text(&ours), text(&theirs), "{sql}");
     }
     // Shoal's time column stays microseconds, in UTC.
-    let ours = session(true)
-        .sql(queries[0])
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
+    let ours = answer(true, queries[0]).await;
     assert_eq!(
         ours[0].column(0).data_type(),
         &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
