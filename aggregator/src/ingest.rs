@@ -17,6 +17,7 @@
 //! answer in `otlp_grpc_limit`).
 
 pub mod body;
+pub mod buffer;
 pub mod bulk;
 pub mod http_ingest;
 pub mod json_rows;

@@ -1,9 +1,5 @@
 //! What every ingest front end shares: the fleet's catalog, the router, the
-//! metrics, the body limit and the ingest buffer.
-//!
-//! The buffer is a semaphore over the bytes of requests being decoded and
-//! routed, so a flood of requests is turned away (HTTP 429, gRPC
-//! `UNAVAILABLE`, both retried by shippers) instead of growing memory.
+//! metrics, the body limit and the ingest buffer ([`IngestBuffer`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +7,10 @@ use std::time::Duration;
 /// Default `--body-timeout`.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::fleet::Fleet;
+use crate::ingest::buffer::IngestBuffer;
 use crate::metrics::Metrics;
 use crate::routing::IngestRouter;
 
@@ -26,8 +23,7 @@ pub struct IngestState {
     pub max_body_bytes: usize,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
-    buffer: Arc<Semaphore>,
-    buffer_kib: u32,
+    buffer: IngestBuffer,
 }
 
 impl IngestState {
@@ -38,17 +34,13 @@ impl IngestState {
         max_body_bytes: usize,
         buffer_bytes: usize,
     ) -> Self {
-        let buffer_kib = u32::try_from(buffer_bytes / 1024)
-            .unwrap_or(u32::MAX)
-            .max(1);
         Self {
             fleet,
             router,
             metrics,
             max_body_bytes,
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            buffer: Arc::new(Semaphore::new(buffer_kib as usize)),
-            buffer_kib,
+            buffer: IngestBuffer::new(buffer_bytes),
         }
     }
 
@@ -60,30 +52,20 @@ impl IngestState {
 
     /// Room in the buffer for `bytes`, or `None` when it is full.
     pub fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        self.buffer
-            .clone()
-            .try_acquire_many_owned(self.kib(bytes))
-            .ok()
+        self.buffer.reserve(bytes)
     }
 
     /// Room in the buffer for `bytes`, waiting up to `wait` for it: for a
     /// stream the server can hold back (a Flight SQL bulk ingest, whose
     /// clients do not retry), rather than refusing at once as a request
-    /// that shippers retry is.
+    /// that shippers retry is. Refused at once when a buffer's worth of
+    /// bytes is already waiting ([`IngestBuffer::reserve_within`]).
     pub async fn reserve_within(
         &self,
         bytes: usize,
         wait: Duration,
     ) -> Option<OwnedSemaphorePermit> {
-        let acquire = self.buffer.clone().acquire_many_owned(self.kib(bytes));
-        tokio::time::timeout(wait, acquire).await.ok()?.ok()
-    }
-
-    /// `bytes` in the buffer's units (KiB, rounded up), at most all of it.
-    fn kib(&self, bytes: usize) -> u32 {
-        u32::try_from(bytes / 1024 + 1)
-            .unwrap_or(u32::MAX)
-            .min(self.buffer_kib)
+        self.buffer.reserve_within(bytes, wait).await
     }
 }
 
