@@ -48,7 +48,7 @@ use arrow_flight::{
     IpcMessage, SchemaAsIpc, Ticket,
 };
 use bytes::Bytes;
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use shoal_proto::TicketRequest;
 use tonic::metadata::MetadataMap;
@@ -62,7 +62,7 @@ use crate::completeness::Completeness;
 use crate::error::Result;
 use crate::flight_sql::prepared::{BoundParameters, Parameter, new_handle, parameter_row};
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, store_batch};
+use crate::ingest::store::{StoreError, admit_batch, store_admitted};
 use crate::metrics::Metrics;
 use crate::query::{QueryEngine, QueryOptions, QueryOutcome};
 use crate::trailers::ExtraTrailers;
@@ -75,6 +75,53 @@ const MAX_CACHED_RESULTS: usize = 256;
 const MAX_CACHED_BYTES: usize = 1024 * 1024 * 1024;
 /// Batches of one bulk ingest sent to leaves at once.
 const INGEST_CONCURRENCY: usize = 4;
+
+/// Stores a bulk ingest's `batches` in `table`, returning the rows stored.
+/// Batches are admitted in stream order, one waiting for room at a time (a
+/// stream never waits against itself, and is not read while it waits), then
+/// stored [`INGEST_CONCURRENCY`] at once. Everything is owned, so the
+/// future is `'static`.
+fn store_stream(
+    state: IngestState,
+    caller: Caller,
+    table: String,
+    batches: futures::stream::BoxStream<'static, Result<RecordBatch, Status>>,
+) -> futures::future::BoxFuture<'static, Result<u64, Status>> {
+    let admitted = {
+        let (state, caller, table) = (state.clone(), caller.clone(), table.clone());
+        batches.and_then(move |batch| {
+            let (state, caller, table) = (state.clone(), caller.clone(), table.clone());
+            async move {
+                let room = admit_batch(&state, &caller, &table, &batch)
+                    .await
+                    .map_err(ingest_status)?;
+                Ok((batch, room))
+            }
+        })
+    };
+    admitted
+        .map_ok(move |(batch, room)| {
+            let (state, table) = (state.clone(), table.clone());
+            async move {
+                store_admitted(&state, &table, &batch, room)
+                    .await
+                    .map_err(ingest_status)
+            }
+        })
+        .try_buffer_unordered(INGEST_CONCURRENCY)
+        .try_fold(0, |total, rows| async move { Ok(total + rows) })
+        .boxed()
+}
+
+/// A bulk ingest's failure as the gRPC status its client sees.
+fn ingest_status(error: StoreError) -> Status {
+    match error {
+        StoreError::NoLeaf { .. } => Status::unavailable(error.to_string()),
+        StoreError::Refused { .. } => Status::invalid_argument(error.to_string()),
+        StoreError::Forbidden(_) => Status::permission_denied(error.to_string()),
+        StoreError::Internal(_) => Status::internal(error.to_string()),
+    }
+}
 
 type FlightDataStream = Pin<Box<dyn Stream<Item = std::result::Result<FlightData, Status>> + Send>>;
 
@@ -569,30 +616,9 @@ impl FlightSqlService for FlightSqlFrontEnd {
             );
             batches = futures::stream::iter(first.map(Ok)).chain(batches).boxed();
         }
-        let rows: Vec<u64> = batches
-            .map_ok(|batch| {
-                let state = self.ingest.clone();
-                let table = table.clone();
-                let caller = caller.clone();
-                async move {
-                    store_batch(&state, &caller, &table, &batch).await.map_err(
-                        |error| match error {
-                            StoreError::NoLeaf { .. } => Status::unavailable(error.to_string()),
-                            StoreError::Refused { .. } => {
-                                Status::invalid_argument(error.to_string())
-                            }
-                            StoreError::Forbidden(_) => {
-                                Status::permission_denied(error.to_string())
-                            }
-                            StoreError::Internal(_) => Status::internal(error.to_string()),
-                        },
-                    )
-                }
-            })
-            .try_buffer_unordered(INGEST_CONCURRENCY)
-            .try_collect()
-            .await?;
-        Ok(rows.iter().sum::<u64>() as i64)
+        let rows =
+            store_stream(self.ingest.clone(), caller.clone(), table.clone(), batches).await?;
+        Ok(rows as i64)
     }
 
     async fn do_get_fallback(

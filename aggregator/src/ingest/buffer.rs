@@ -5,13 +5,34 @@
 //! Bulk ingest waits for room instead of refusing at once (its clients do
 //! not retry), and a batch waits already decoded, outside the buffer. So
 //! the bytes waiting are capped too, at the buffer's size: past that a
-//! batch is refused at once, and decoded batches held by ingest stay under
-//! twice the buffer however many streams a client opens.
+//! batch is refused at once, as is a batch larger than the whole buffer.
+//! Each stream has at most one batch waiting (see `flight_sql.rs`), so
+//! the decoded batches that wait for room or are being stored come to at
+//! most twice the buffer however many streams a client opens.
+//!
+//! The semaphore is first-come first-served: while a bulk batch waits,
+//! every permit freed goes to it, and other ingest (HTTP, OTLP) is turned
+//! away (429) until it has its room or gives up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Why [`IngestBuffer::reserve_within`] found no room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoRoom {
+    #[error(
+        "a batch of {bytes} bytes is larger than the whole ingest buffer ({buffer} bytes): send smaller batches"
+    )]
+    TooLarge { bytes: usize, buffer: usize },
+    #[error(
+        "the ingest buffer is full and as many bytes as it holds are already waiting for it; retry shortly"
+    )]
+    TooManyWaiting,
+    #[error("the ingest buffer stayed full for {} s; retry shortly", .0.as_secs())]
+    TimedOut(Duration),
+}
 
 /// Room for bytes being decoded and routed; see the module docs.
 #[derive(Debug, Clone)]
@@ -40,23 +61,32 @@ impl IngestBuffer {
             .ok()
     }
 
-    /// Room for `bytes`, waiting up to `wait` for it; `None` at once when
-    /// a buffer's worth of bytes is already waiting, or after `wait`.
+    /// Room for `bytes`, waiting up to `wait` for it; refused at once when
+    /// `bytes` is more than the buffer or a buffer's worth of bytes is
+    /// already waiting, or after `wait`.
     pub async fn reserve_within(
         &self,
         bytes: usize,
         wait: Duration,
-    ) -> Option<OwnedSemaphorePermit> {
+    ) -> Result<OwnedSemaphorePermit, NoRoom> {
+        let buffer = self.kib as usize * 1024;
+        if bytes > buffer {
+            return Err(NoRoom::TooLarge { bytes, buffer });
+        }
         if let Some(room) = self.reserve(bytes) {
-            return Some(room);
+            return Ok(room);
         }
         let _waiting = self
             .waiting
             .clone()
             .try_acquire_many_owned(self.units(bytes))
-            .ok()?;
+            .map_err(|_| NoRoom::TooManyWaiting)?;
         let acquire = self.room.clone().acquire_many_owned(self.units(bytes));
-        tokio::time::timeout(wait, acquire).await.ok()?.ok()
+        match tokio::time::timeout(wait, acquire).await {
+            Ok(Ok(room)) => Ok(room),
+            // The semaphores are never closed; a closed one is no room.
+            Ok(Err(_)) | Err(_) => Err(NoRoom::TimedOut(wait)),
+        }
     }
 
     /// `bytes` in the buffer's units (KiB, rounded up), at most all of it.
@@ -71,7 +101,7 @@ impl IngestBuffer {
 mod tests {
     use std::time::Duration;
 
-    use super::IngestBuffer;
+    use super::{IngestBuffer, NoRoom};
 
     const MIB: usize = 1024 * 1024;
 
@@ -105,27 +135,46 @@ mod tests {
         )
         .await
         .expect("refused without waiting");
-        assert!(refused.is_none());
+        assert_eq!(refused.unwrap_err(), NoRoom::TooManyWaiting);
         // Room again: the waiting ones get it, and their wait is released.
         drop(held);
         let first = first.await.unwrap().expect("room after the release");
         let second = second.await.unwrap().expect("room after the release");
+        // More than the whole buffer never fits: refused, not capped.
+        assert!(matches!(
+            buffer
+                .reserve_within(4 * MIB + 1, Duration::from_secs(60))
+                .await,
+            Err(NoRoom::TooLarge { .. })
+        ));
         drop((first, second));
         assert_eq!(buffer.waiting.available_permits(), buffer.kib as usize);
         assert!(buffer.reserve(4 * MIB).is_some());
     }
 
     #[tokio::test]
-    async fn a_wait_that_outlasts_its_time_is_refused() {
+    async fn a_wait_that_ends_or_is_dropped_gives_its_bytes_back() {
         let buffer = IngestBuffer::new(MIB);
-        let _held = buffer.reserve(MIB).unwrap();
-        assert!(
+        let held = buffer.reserve(MIB).unwrap();
+        assert_eq!(
             buffer
                 .reserve_within(10, Duration::from_millis(20))
                 .await
-                .is_none()
+                .unwrap_err(),
+            NoRoom::TimedOut(Duration::from_millis(20))
         );
-        // Its waiting bytes were given back.
         assert_eq!(buffer.waiting.available_permits(), buffer.kib as usize);
+        // A client gone mid-wait: its future dropped after room was freed
+        // in part.
+        let waiter = tokio::spawn({
+            let buffer = buffer.clone();
+            async move { buffer.reserve_within(MIB, Duration::from_secs(60)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        waiter.abort();
+        let _ = waiter.await;
+        assert_eq!(buffer.waiting.available_permits(), buffer.kib as usize);
+        assert!(buffer.reserve(MIB - 1024).is_some());
     }
 }

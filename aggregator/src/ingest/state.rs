@@ -10,7 +10,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::fleet::Fleet;
-use crate::ingest::buffer::IngestBuffer;
+use crate::ingest::buffer::{IngestBuffer, NoRoom};
 use crate::metrics::Metrics;
 use crate::routing::IngestRouter;
 
@@ -58,13 +58,12 @@ impl IngestState {
     /// Room in the buffer for `bytes`, waiting up to `wait` for it: for a
     /// stream the server can hold back (a Flight SQL bulk ingest, whose
     /// clients do not retry), rather than refusing at once as a request
-    /// that shippers retry is. Refused at once when a buffer's worth of
-    /// bytes is already waiting ([`IngestBuffer::reserve_within`]).
+    /// that shippers retry is; see [`IngestBuffer::reserve_within`].
     pub async fn reserve_within(
         &self,
         bytes: usize,
         wait: Duration,
-    ) -> Option<OwnedSemaphorePermit> {
+    ) -> Result<OwnedSemaphorePermit, NoRoom> {
         self.buffer.reserve_within(bytes, wait).await
     }
 }

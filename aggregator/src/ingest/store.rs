@@ -12,9 +12,11 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{Caller, Role};
 use crate::error::AggregatorError;
+use crate::ingest::buffer::NoRoom;
 use crate::ingest::json_rows::{JsonRow, RowError};
 use crate::ingest::state::{BULK_RESERVE_WAIT, IngestState, batch_bytes};
 use crate::ingest::to_arrow::rows_to_batch;
@@ -132,15 +134,18 @@ pub async fn store_rows(
     }
 }
 
-/// Stores an Arrow `batch` (Flight SQL bulk ingest) in `table` for
-/// `caller`: the same rights, ingest buffer, type checks, routing in
-/// leaf-sized pieces and counters as rows that came as JSON.
-pub async fn store_batch(
+/// Admits an Arrow `batch` (Flight SQL bulk ingest) into `table` for
+/// `caller`: the same rights and checks as rows that came as JSON, then
+/// room in the ingest buffer, waited for up to [`BULK_RESERVE_WAIT`]. The
+/// room is the batch's until [`store_admitted`] is done with it; a stream
+/// admits its batches one at a time, so it never waits for room against
+/// itself.
+pub async fn admit_batch(
     state: &IngestState,
     caller: &Caller,
     table: &str,
     batch: &RecordBatch,
-) -> Result<u64, StoreError> {
+) -> Result<OwnedSemaphorePermit, StoreError> {
     may_write(caller, table)?;
     shoal_leaf::store::validate_table_name(table)
         .map_err(|e| StoreError::refused(e.to_string()))?;
@@ -150,16 +155,26 @@ pub async fn store_batch(
             batch.num_rows()
         )));
     }
-    let room = state.reserve_within(batch_bytes(batch), BULK_RESERVE_WAIT);
-    let Some(_room) = room.await else {
-        return Err(StoreError::NoLeaf {
-            reason: format!(
-                "the ingest buffer stayed full for {} s; retry shortly",
-                BULK_RESERVE_WAIT.as_secs()
-            ),
-            partial: Stored::default(),
-        });
-    };
+    state
+        .reserve_within(batch_bytes(batch), BULK_RESERVE_WAIT)
+        .await
+        .map_err(|no_room| match no_room {
+            NoRoom::TooLarge { .. } => StoreError::refused(no_room.to_string()),
+            NoRoom::TooManyWaiting | NoRoom::TimedOut(_) => StoreError::NoLeaf {
+                reason: no_room.to_string(),
+                partial: Stored::default(),
+            },
+        })
+}
+
+/// Stores an admitted `batch` in `table`: routing in leaf-sized pieces and
+/// counters, as for rows that came as JSON; `_room` is given back at the end.
+pub async fn store_admitted(
+    state: &IngestState,
+    table: &str,
+    batch: &RecordBatch,
+    _room: OwnedSemaphorePermit,
+) -> Result<u64, StoreError> {
     match route(state, table, batch).await {
         Ok(stored) => Ok(stored),
         Err(Routed::NoLeaf { reason, stored }) => Err(StoreError::NoLeaf {
