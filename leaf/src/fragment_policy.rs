@@ -15,6 +15,12 @@
 //! | `Repartition`            | round robin, at most [`MAX_PARTITIONS`] ways   |
 //! | `CoalesceBatches`, `Cooperative` | what DataFusion's optimizer may add    |
 //!
+//! A sort's dynamic filter (the top-k threshold DataFusion sends along) is
+//! taken out before decoding ([`without_sort_filters`]): the leaf's sort
+//! makes its own, and one decoded as sent is evaluated as the sender wrote
+//! it (one that is not boolean panicked DataFusion's top-k; found by
+//! fuzzing).
+//!
 //! Expressions inside those nodes name functions, which the receiving side
 //! resolves in its own registry (DataFusion's built-ins and Shoal's own), so
 //! a fragment cannot bring code of its own. The extension codec decodes
@@ -41,6 +47,32 @@ pub fn check_fragment(plan: &[u8]) -> Result<(), FragmentRefused> {
     let node = PhysicalPlanNode::decode(plan)
         .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
     check_node(&node, 0)
+}
+
+/// `plan` (checked by [`check_fragment`]) with every sort's dynamic filter
+/// taken out; see the module docs.
+pub fn without_sort_filters(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
+    let mut node = PhysicalPlanNode::decode(plan)
+        .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
+    let mut current = Some(&mut node);
+    // A checked fragment is a chain of nodes, each with one input.
+    while let Some(node) = current.take() {
+        current = match node.physical_plan_type.as_mut() {
+            Some(PhysicalPlanType::Sort(sort)) => {
+                sort.dynamic_filter = None;
+                sort.input.as_deref_mut()
+            }
+            Some(PhysicalPlanType::Aggregate(aggregate)) => aggregate.input.as_deref_mut(),
+            Some(PhysicalPlanType::Repartition(repartition)) => repartition.input.as_deref_mut(),
+            Some(PhysicalPlanType::Filter(filter)) => filter.input.as_deref_mut(),
+            Some(PhysicalPlanType::Projection(projection)) => projection.input.as_deref_mut(),
+            Some(PhysicalPlanType::LocalLimit(limit)) => limit.input.as_deref_mut(),
+            Some(PhysicalPlanType::CoalesceBatches(coalesce)) => coalesce.input.as_deref_mut(),
+            Some(PhysicalPlanType::Cooperative(cooperative)) => cooperative.input.as_deref_mut(),
+            _ => None,
+        };
+    }
+    Ok(node.encode_to_vec())
 }
 
 /// The lengths DataFusion assumes but does not check when it runs an

@@ -27,7 +27,7 @@ use crate::fragment::{FragmentCodec, StoreResolver};
 use crate::column_type::TIME_COLUMN;
 use crate::dictionary_groups::views_for_dictionary_groups;
 use crate::error::{LeafError, Result};
-use crate::fragment_policy::check_fragment;
+use crate::fragment_policy::{check_fragment, without_sort_filters};
 use crate::functions::register_functions;
 use crate::provider::LeafTableProvider;
 use crate::query_memory::with_memory_limit;
@@ -139,6 +139,8 @@ pub async fn execute_fragment(
     memory_bytes: usize,
 ) -> Result<RunningFragment> {
     check_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
+    let plan_bytes =
+        without_sort_filters(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
     let deadline = fragment_deadline(request.deadline_millis);
     let task = with_memory_limit(&fragment_task_context(), memory_bytes)?;
     let codec = FragmentCodec {
@@ -151,7 +153,7 @@ pub async fn execute_fragment(
         },
     };
     let plan = catching(|| {
-        let plan = physical_plan_from_bytes_with_extension_codec(&request.plan, &task, &codec)?;
+        let plan = physical_plan_from_bytes_with_extension_codec(&plan_bytes, &task, &codec)?;
         Ok(views_for_dictionary_groups(plan)?)
     })?;
     let (rows, rows_lost) = codec.resolver.scanned_rows();
