@@ -303,12 +303,44 @@ fn encode_schema(schema: &Schema) -> std::result::Result<Bytes, Status> {
 fn decoded_put(
     request: Request<PeekableFlightDataStream>,
 ) -> impl futures::Stream<Item = std::result::Result<RecordBatch, FlightError>> {
-    let decoded = FlightRecordBatchStream::new_from_flight_data(
-        request.into_inner().map_err(FlightError::from),
-    );
+    let data = request
+        .into_inner()
+        .map_err(FlightError::from)
+        .map(|data| data.and_then(uncompressed));
+    let decoded = FlightRecordBatchStream::new_from_flight_data(data);
     shoal_leaf::panic_guard::until_panic(decoded, |_| {
         FlightError::ProtocolError("the Arrow stream cannot be decoded".to_string())
     })
+}
+
+/// `data`, refused when its Arrow buffers are compressed (LZ4 or ZSTD): a
+/// compressed buffer's decompressed length is whatever the sender wrote,
+/// and arrow allocates it at once, before the ingest buffer sees the
+/// batch's size, so a message of a few bytes could ask for terabytes and
+/// abort the process. gRPC's own compression of the stream is fine.
+fn uncompressed(data: FlightData) -> std::result::Result<FlightData, FlightError> {
+    if data.data_header.is_empty() {
+        return Ok(data);
+    }
+    let message = arrow::ipc::root_as_message(&data.data_header)
+        .map_err(|error| FlightError::ProtocolError(format!("bad IPC message header: {error}")))?;
+    let compressed = message
+        .header_as_record_batch()
+        .and_then(|batch| batch.compression())
+        .is_some()
+        || message
+            .header_as_dictionary_batch()
+            .and_then(|dictionary| dictionary.data())
+            .and_then(|batch| batch.compression())
+            .is_some();
+    if compressed {
+        return Err(FlightError::ProtocolError(
+            "compressed Arrow IPC bodies (LZ4, ZSTD) are not accepted: send uncompressed batches \
+             (gRPC may compress the stream)"
+                .to_string(),
+        ));
+    }
+    Ok(data)
 }
 
 #[tonic::async_trait]
