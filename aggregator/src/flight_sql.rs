@@ -324,21 +324,12 @@ fn uncompressed(data: FlightData) -> std::result::Result<FlightData, FlightError
     }
     let message = arrow::ipc::root_as_message(&data.data_header)
         .map_err(|error| FlightError::ProtocolError(format!("bad IPC message header: {error}")))?;
-    let compressed = message
-        .header_as_record_batch()
-        .and_then(|batch| batch.compression())
-        .is_some()
-        || message
-            .header_as_dictionary_batch()
-            .and_then(|dictionary| dictionary.data())
-            .and_then(|batch| batch.compression())
-            .is_some();
+    let compressed = shoal_leaf::ipc::is_compressed(&message);
     if compressed {
-        return Err(FlightError::ProtocolError(
-            "compressed Arrow IPC bodies (LZ4, ZSTD) are not accepted: send uncompressed batches \
-             (gRPC may compress the stream)"
-                .to_string(),
-        ));
+        return Err(FlightError::ProtocolError(format!(
+            "{} (gRPC may compress the stream)",
+            shoal_leaf::ipc::COMPRESSED
+        )));
     }
     Ok(data)
 }

@@ -15,11 +15,11 @@
 //! | `Repartition`            | round robin, at most [`MAX_PARTITIONS`] ways   |
 //! | `CoalesceBatches`, `Cooperative` | what DataFusion's optimizer may add    |
 //!
-//! A sort's dynamic filter (the top-k threshold DataFusion sends along) is
-//! taken out before decoding ([`without_sort_filters`]): the leaf's sort
-//! makes its own, and one decoded as sent is evaluated as the sender wrote
-//! it (one that is not boolean panicked DataFusion's top-k; found by
-//! fuzzing).
+//! Sorts' and aggregates' dynamic filters (the top-k or min/max threshold
+//! DataFusion sends along) are taken out before decoding
+//! ([`without_dynamic_filters`]): the leaf's operators make their own, and
+//! one decoded as sent is evaluated as the sender wrote it (one that is not
+//! boolean panicked DataFusion's top-k; found by fuzzing).
 //!
 //! Expressions inside those nodes name functions, which the receiving side
 //! resolves in its own registry (DataFusion's built-ins and Shoal's own), so
@@ -49,9 +49,9 @@ pub fn check_fragment(plan: &[u8]) -> Result<(), FragmentRefused> {
     check_node(&node, 0)
 }
 
-/// `plan` (checked by [`check_fragment`]) with every sort's dynamic filter
-/// taken out; see the module docs.
-pub fn without_sort_filters(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
+/// `plan` (checked by [`check_fragment`]) with every sort's and aggregate's
+/// dynamic filter taken out; see the module docs.
+pub fn without_dynamic_filters(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
     let mut node = PhysicalPlanNode::decode(plan)
         .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
     let mut current = Some(&mut node);
@@ -62,7 +62,10 @@ pub fn without_sort_filters(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
                 sort.dynamic_filter = None;
                 sort.input.as_deref_mut()
             }
-            Some(PhysicalPlanType::Aggregate(aggregate)) => aggregate.input.as_deref_mut(),
+            Some(PhysicalPlanType::Aggregate(aggregate)) => {
+                aggregate.dynamic_filter = None;
+                aggregate.input.as_deref_mut()
+            }
             Some(PhysicalPlanType::Repartition(repartition)) => repartition.input.as_deref_mut(),
             Some(PhysicalPlanType::Filter(filter)) => filter.input.as_deref_mut(),
             Some(PhysicalPlanType::Projection(projection)) => projection.input.as_deref_mut(),

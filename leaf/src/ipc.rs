@@ -33,8 +33,7 @@ pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBa
     // stream whose messages do not fit in its bytes is refused first (a
     // 120 GB body declared in a few bytes aborted the process: found by
     // fuzzing).
-    let declared =
-        declared_rows(bytes).ok_or("not an Arrow IPC stream: a message runs past its end")?;
+    let declared = declared_rows(bytes)?;
     if let Some(max_rows) = max_rows
         && declared > max_rows
     {
@@ -75,17 +74,39 @@ pub(crate) fn message_at(bytes: &[u8], offset: usize) -> Option<(arrow::ipc::Mes
     Some((message, end))
 }
 
+/// Why a message's body is refused: compressed, its decompressed size is
+/// whatever the sender wrote, and arrow allocates it at once, so a few
+/// bytes could ask for terabytes and abort the process. Shoal writes no
+/// compressed IPC itself.
+pub const COMPRESSED: &str =
+    "compressed Arrow IPC bodies (LZ4, ZSTD) are not accepted: send uncompressed batches";
+
+/// Whether `message` is a record batch or dictionary whose body buffers
+/// are compressed.
+pub fn is_compressed(message: &arrow::ipc::Message<'_>) -> bool {
+    let batch = message
+        .header_as_record_batch()
+        .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+    batch.is_some_and(|batch| batch.compression().is_some())
+}
+
 /// Rows the record batch and dictionary messages of a stream declare,
-/// read from their headers alone; `None` when the framing is broken or a
-/// message (metadata and body) runs past the end of `bytes`.
-fn declared_rows(bytes: &[u8]) -> Option<u64> {
+/// read from their headers alone; refused when the framing is broken, a
+/// message (metadata and body) runs past the end of `bytes`, or a body is
+/// compressed ([`COMPRESSED`]).
+fn declared_rows(bytes: &[u8]) -> Result<u64, String> {
+    const BROKEN: &str = "not an Arrow IPC stream: a message runs past its end";
+    let broken = || BROKEN.to_string();
     let mut offset = 0usize;
     let mut total = 0u64;
     while offset < bytes.len() {
         if end_marker_at(bytes, offset) {
             break;
         }
-        let (message, end) = message_at(bytes, offset)?;
+        let (message, end) = message_at(bytes, offset).ok_or_else(broken)?;
+        if is_compressed(&message) {
+            return Err(COMPRESSED.to_string());
+        }
         let rows = match (
             message.header_as_record_batch(),
             message.header_as_dictionary_batch(),
@@ -94,14 +115,15 @@ fn declared_rows(bytes: &[u8]) -> Option<u64> {
             (_, Some(dictionary)) => dictionary.data().map_or(0, |d| d.length()),
             _ => 0,
         };
-        total = total.checked_add(u64::try_from(rows).ok()?)?;
-        let body = usize::try_from(message.bodyLength()).ok()?;
-        offset = end.checked_add(body)?;
+        let rows = u64::try_from(rows).map_err(|_| broken())?;
+        total = total.checked_add(rows).ok_or_else(broken)?;
+        let body = usize::try_from(message.bodyLength()).map_err(|_| broken())?;
+        offset = end.checked_add(body).ok_or_else(broken)?;
         if offset > bytes.len() {
-            return None;
+            return Err(broken());
         }
     }
-    Some(total)
+    Ok(total)
 }
 
 /// Whether the stream's end marker (a zero length, after an optional
@@ -120,17 +142,45 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn compressed_streams_are_refused_before_they_are_decoded() {
+        let batch = RecordBatch::try_from_iter([(
+            "n",
+            Arc::new(Int64Array::from_iter_values(0..100)) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        for compression in [
+            arrow::ipc::CompressionType::LZ4_FRAME,
+            arrow::ipc::CompressionType::ZSTD,
+        ] {
+            let options = arrow::ipc::writer::IpcWriteOptions::default()
+                .try_with_compression(Some(compression))
+                .unwrap();
+            let mut bytes = Vec::new();
+            let mut writer = arrow::ipc::writer::StreamWriter::try_new_with_options(
+                &mut bytes,
+                &batch.schema(),
+                options,
+            )
+            .unwrap();
+            writer.write(&batch).unwrap();
+            writer.finish().unwrap();
+            drop(writer);
+            assert_eq!(decode_stream(&bytes, None).unwrap_err(), COMPRESSED);
+        }
+    }
+
+    #[test]
     fn row_counts_are_read_from_headers_and_limits_refuse_before_decoding() {
         let batch =
             RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from_iter_values(0..10)) as _)])
                 .unwrap();
         let bytes = encode_stream(&[batch.clone(), batch]).unwrap();
-        assert_eq!(declared_rows(&bytes), Some(20));
+        assert_eq!(declared_rows(&bytes).ok(), Some(20));
         assert_eq!(decode_stream(&bytes, Some(20)).unwrap().len(), 2);
         let refused = decode_stream(&bytes, Some(1)).unwrap_err();
         assert!(refused.contains("declares 20 rows"), "{refused}");
         assert!(decode_stream(&bytes[..bytes.len() / 2], None).is_err());
-        assert_eq!(declared_rows(&bytes[..bytes.len() - 20]), None);
+        assert_eq!(declared_rows(&bytes[..bytes.len() - 20]).ok(), None);
     }
 
     /// `declared_rows` as it read framing itself, before [`message_at`].
@@ -179,7 +229,7 @@ mod tests {
         let stream = encode_stream(&[batch.clone(), batch]).unwrap();
         let same = |bytes: &[u8]| {
             assert_eq!(
-                declared_rows(bytes),
+                declared_rows(bytes).ok(),
                 declared_rows_before(bytes),
                 "{bytes:02x?}"
             );
