@@ -17,7 +17,7 @@
 //!
 //! Sorts' and aggregates' dynamic filters (the top-k or min/max threshold
 //! DataFusion sends along) are taken out before decoding
-//! ([`without_dynamic_filters`]): the leaf's operators make their own, and
+//! ([`admit_fragment`]): the leaf's operators make their own, and
 //! one decoded as sent is evaluated as the sender wrote it (one that is not
 //! boolean panicked DataFusion's top-k; found by fuzzing).
 //!
@@ -49,11 +49,14 @@ pub fn check_fragment(plan: &[u8]) -> Result<(), FragmentRefused> {
     check_node(&node, 0)
 }
 
-/// `plan` (checked by [`check_fragment`]) with every sort's and aggregate's
-/// dynamic filter taken out; see the module docs.
-pub fn without_dynamic_filters(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
+/// `plan` checked as [`check_fragment`] does and, when it passes, encoded
+/// again with every sort's and aggregate's dynamic filter taken out (see
+/// the module docs): what a leaf or child aggregator decodes. One decode
+/// serves both.
+pub fn admit_fragment(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
     let mut node = PhysicalPlanNode::decode(plan)
         .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
+    check_node(&node, 0)?;
     let mut current = Some(&mut node);
     // A checked fragment is a chain of nodes, each with one input.
     while let Some(node) = current.take() {

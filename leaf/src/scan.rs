@@ -27,7 +27,7 @@ use crate::fragment::{FragmentCodec, StoreResolver};
 use crate::column_type::TIME_COLUMN;
 use crate::dictionary_groups::views_for_dictionary_groups;
 use crate::error::{LeafError, Result};
-use crate::fragment_policy::{check_fragment, without_dynamic_filters};
+use crate::fragment_policy::admit_fragment;
 use crate::functions::register_functions;
 use crate::provider::LeafTableProvider;
 use crate::query_memory::with_memory_limit;
@@ -138,9 +138,8 @@ pub async fn execute_fragment(
     request: &FragmentRequest,
     memory_bytes: usize,
 ) -> Result<RunningFragment> {
-    check_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
     let plan_bytes =
-        without_dynamic_filters(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
+        admit_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
     let deadline = fragment_deadline(request.deadline_millis);
     let task = with_memory_limit(&fragment_task_context(), memory_bytes)?;
     let codec = FragmentCodec {
