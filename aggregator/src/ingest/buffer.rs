@@ -105,6 +105,15 @@ mod tests {
 
     const MIB: usize = 1024 * 1024;
 
+    /// A task waiting up to a minute for room for `bytes`.
+    fn waiter(
+        buffer: &IngestBuffer,
+        bytes: usize,
+    ) -> tokio::task::JoinHandle<Result<tokio::sync::OwnedSemaphorePermit, NoRoom>> {
+        let buffer = buffer.clone();
+        tokio::spawn(async move { buffer.reserve_within(bytes, Duration::from_secs(60)).await })
+    }
+
     #[tokio::test]
     async fn waiting_batches_are_capped_at_a_buffer_of_bytes() {
         let buffer = IngestBuffer::new(4 * MIB);
@@ -112,22 +121,8 @@ mod tests {
         assert!(buffer.reserve(1).is_none());
         // Three batches of 1.5 MiB wait; the third would pass 4 MiB waiting
         // and is refused at once, long before its wait would end.
-        let first = tokio::spawn({
-            let buffer = buffer.clone();
-            async move {
-                buffer
-                    .reserve_within(3 * MIB / 2, Duration::from_secs(60))
-                    .await
-            }
-        });
-        let second = tokio::spawn({
-            let buffer = buffer.clone();
-            async move {
-                buffer
-                    .reserve_within(3 * MIB / 2, Duration::from_secs(60))
-                    .await
-            }
-        });
+        let first = waiter(&buffer, 3 * MIB / 2);
+        let second = waiter(&buffer, 3 * MIB / 2);
         tokio::time::sleep(Duration::from_millis(50)).await;
         let refused = tokio::time::timeout(
             Duration::from_secs(5),
@@ -166,14 +161,11 @@ mod tests {
         assert_eq!(buffer.waiting.available_permits(), buffer.kib as usize);
         // A client gone mid-wait: its future dropped after room was freed
         // in part.
-        let waiter = tokio::spawn({
-            let buffer = buffer.clone();
-            async move { buffer.reserve_within(MIB, Duration::from_secs(60)).await }
-        });
+        let waiting = waiter(&buffer, MIB);
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(held);
-        waiter.abort();
-        let _ = waiter.await;
+        waiting.abort();
+        let _ = waiting.await;
         assert_eq!(buffer.waiting.available_permits(), buffer.kib as usize);
         assert!(buffer.reserve(MIB - 1024).is_some());
     }
