@@ -24,9 +24,10 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver};
+use shoal_leaf::fragment_decode::decode_fragment;
 use shoal_leaf::fragment_policy::admit_fragment;
+use shoal_leaf::panic_guard::catching;
 use shoal_leaf::scan::merge_partitions;
 use shoal_proto::{
     DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest, IngestRequest,
@@ -53,8 +54,7 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
     // A parent's deadline is bounded like a client's, so it cannot overflow.
     let deadline =
         Instant::now() + Duration::from_millis(request.deadline_millis).min(MAX_DEADLINE);
-    let plan_bytes =
-        admit_fragment(&request.plan).map_err(|e| AggregatorError::Query(e.to_string()))?;
+    let node = admit_fragment(&request.plan).map_err(|e| AggregatorError::Query(e.to_string()))?;
     let query = Arc::new(QueryContext::new(request.query_id.clone(), deadline));
     // A parent's fragment names its tables itself; the parent checked them.
     let context = engine.session(query.clone(), &Caller::trusted())?;
@@ -63,8 +63,11 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
             partitions: context.copied_config().target_partitions(),
         },
     };
-    let fragment =
-        physical_plan_from_bytes_with_extension_codec(&plan_bytes, &context.task_ctx(), &codec)?;
+    // Decoded under the leaf's panic guard: a fragment that still trips
+    // DataFusion fails this request, not the process.
+    let task = context.task_ctx();
+    let fragment = catching(|| Ok(decode_fragment(&node, &task, &codec)?))
+        .map_err(|e| AggregatorError::Query(e.to_string()))?;
     let plan = reduce_for_parent(fragment, engine.fleet().clone())?;
     let stream = plan.execute(0, context.task_ctx())?;
     Ok(ChildFragment { stream, query })

@@ -49,11 +49,11 @@ pub fn check_fragment(plan: &[u8]) -> Result<(), FragmentRefused> {
     check_node(&node, 0)
 }
 
-/// `plan` checked as [`check_fragment`] does and, when it passes, encoded
-/// again with every sort's and aggregate's dynamic filter taken out (see
-/// the module docs): what a leaf or child aggregator decodes. One decode
-/// serves both.
-pub fn admit_fragment(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
+/// `plan` checked as [`check_fragment`] does and, when it passes, with
+/// every sort's and aggregate's dynamic filter taken out (see the module
+/// docs): what a leaf or child aggregator decodes
+/// ([`crate::fragment_decode::decode_fragment`]).
+pub fn admit_fragment(plan: &[u8]) -> Result<PhysicalPlanNode, FragmentRefused> {
     let mut node = PhysicalPlanNode::decode(plan)
         .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
     check_node(&node, 0)?;
@@ -78,7 +78,7 @@ pub fn admit_fragment(plan: &[u8]) -> Result<Vec<u8>, FragmentRefused> {
             _ => None,
         };
     }
-    Ok(node.encode_to_vec())
+    Ok(node)
 }
 
 /// The lengths DataFusion assumes but does not check when it runs an
@@ -258,10 +258,19 @@ mod tests {
         };
         let sorted = encoded(PhysicalPlanType::Sort(Box::new(SortExecNode {
             input: Some(Box::new(series)),
+            fetch: -1,
             ..Default::default()
         })));
         let error = check_fragment(&sorted).unwrap_err().to_string();
         assert!(error.contains("a GenerateSeries node"), "{error}");
+
+        let top_none = encoded(PhysicalPlanType::Sort(Box::new(SortExecNode {
+            input: Some(Box::new(scan())),
+            fetch: 0,
+            ..Default::default()
+        })));
+        let error = check_fragment(&top_none).unwrap_err().to_string();
+        assert!(error.contains("a top-k of zero rows"), "{error}");
 
         let smuggled = encoded(PhysicalPlanType::Extension(PhysicalExtensionNode {
             node: Vec::new(),

@@ -25,6 +25,7 @@ pub mod column_type;
 pub mod dictionary_groups;
 pub mod error;
 pub mod fragment;
+pub mod fragment_decode;
 pub mod fragment_policy;
 pub mod functions;
 pub mod ipc;

@@ -17,7 +17,6 @@ use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext, col, ident, lit};
-use datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec;
 use shoal_proto::{FragmentCompleteness, FragmentRequest, ScanRequest};
 
 use crate::panic_guard::{catching, catching_stream};
@@ -27,6 +26,7 @@ use crate::fragment::{FragmentCodec, StoreResolver};
 use crate::column_type::TIME_COLUMN;
 use crate::dictionary_groups::views_for_dictionary_groups;
 use crate::error::{LeafError, Result};
+use crate::fragment_decode::decode_fragment;
 use crate::fragment_policy::admit_fragment;
 use crate::functions::register_functions;
 use crate::provider::LeafTableProvider;
@@ -138,8 +138,7 @@ pub async fn execute_fragment(
     request: &FragmentRequest,
     memory_bytes: usize,
 ) -> Result<RunningFragment> {
-    let plan_bytes =
-        admit_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
+    let node = admit_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
     let deadline = fragment_deadline(request.deadline_millis);
     let task = with_memory_limit(&fragment_task_context(), memory_bytes)?;
     let codec = FragmentCodec {
@@ -152,7 +151,7 @@ pub async fn execute_fragment(
         },
     };
     let plan = catching(|| {
-        let plan = physical_plan_from_bytes_with_extension_codec(&plan_bytes, &task, &codec)?;
+        let plan = decode_fragment(&node, &task, &codec)?;
         Ok(views_for_dictionary_groups(plan)?)
     })?;
     let (rows, rows_lost) = codec.resolver.scanned_rows();
