@@ -1,5 +1,7 @@
-//! Leaf storage benchmarks: sealing a block, and scanning blocks with a time
-//! filter and a string equality filter, with and without the bitmap indexes.
+//! Leaf storage benchmarks: sealing a block, scanning blocks with a time
+//! filter and a string equality filter (with and without the bitmap
+//! indexes), and a leaf's partial aggregate by time bucket and service
+//! (DataFusion's and Shoal's dense one).
 //!
 //! `cargo bench --bench block`
 
@@ -11,8 +13,14 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::collect;
 use datafusion::prelude::SessionContext;
 use rand::{Rng, SeedableRng};
+use shoal_leaf::dense_aggregate::dense_aggregates;
+use shoal_leaf::dictionary_groups::views_for_dictionary_groups;
+use shoal_leaf::functions::register_functions;
 use shoal_leaf::provider::LeafTableProvider;
 use shoal_leaf::table::{BLOCK_ROWS, Table};
 
@@ -135,6 +143,67 @@ fn scan(c: &mut Criterion) {
     group.finish();
 }
 
+fn group(c: &mut Criterion) {
+    const BLOCKS: usize = 16;
+    let dir = tempfile::tempdir_in(shm()).expect("tempdir");
+    let table = Table::create("requests", dir.path().join("requests")).expect("table");
+    for block in 0..BLOCKS {
+        let rows = request_rows(block * BLOCK_ROWS, BLOCK_ROWS, block as u64);
+        table
+            .ingest(std::slice::from_ref(&rows), START_MS * 1000, None)
+            .expect("ingest");
+    }
+    let context = SessionContext::new();
+    register_functions(&context);
+    let provider = LeafTableProvider::new(table.snapshot());
+    context
+        .register_table("requests", Arc::new(provider))
+        .expect("register");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The partial aggregate a leaf runs for a dashboard's time series.
+    let sql = "SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMP '1970-01-01T00:00:00Z') \
+               AS bucket, service, count(*), avg(latency_ms) FROM requests GROUP BY bucket, service";
+    let plan = runtime.block_on(async {
+        let plan = context.sql(sql).await.expect("plan");
+        plan.create_physical_plan().await.expect("physical plan")
+    });
+    let mut partial_plan = None;
+    plan.apply(|node| {
+        let partial = node.downcast_ref::<AggregateExec>();
+        if partial.is_some_and(|p| *p.mode() == AggregateMode::Partial) {
+            partial_plan = Some(node.clone());
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .expect("walk");
+    let partial = partial_plan.expect("a partial aggregate");
+    let mut group = c.benchmark_group("partial_aggregate_1m_rows_minute_and_service");
+    let plans = [
+        (
+            "datafusion",
+            views_for_dictionary_groups(partial.clone()).expect("views"),
+        ),
+        ("dense", dense_aggregates(partial).expect("dense")),
+    ];
+    for (name, plan) in plans {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let batches = collect(plan.clone(), context.task_ctx())
+                        .await
+                        .expect("run");
+                    black_box(batches)
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
 fn shm() -> &'static str {
     if std::path::Path::new("/dev/shm").is_dir() {
         "/dev/shm"
@@ -143,5 +212,5 @@ fn shm() -> &'static str {
     }
 }
 
-criterion_group!(benches, seal, scan);
+criterion_group!(benches, seal, scan, group);
 criterion_main!(benches);

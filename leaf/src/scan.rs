@@ -24,6 +24,7 @@ use crate::panic_guard::{catching, catching_stream};
 use crate::fragment::{FragmentCodec, StoreResolver};
 
 use crate::column_type::TIME_COLUMN;
+use crate::dense_aggregate::dense_aggregates;
 use crate::dictionary_groups::views_for_dictionary_groups;
 use crate::error::{LeafError, Result};
 use crate::fragment_decode::decode_fragment;
@@ -152,7 +153,7 @@ pub async fn execute_fragment(
     };
     let plan = catching(|| {
         let plan = decode_fragment(&node, &task, &codec)?;
-        Ok(views_for_dictionary_groups(plan)?)
+        Ok(views_for_dictionary_groups(dense_aggregates(plan)?)?)
     })?;
     let (rows, rows_lost) = codec.resolver.scanned_rows();
     let fetch = plan.fetch();

@@ -1,0 +1,193 @@
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use arrow::util::pretty::pretty_format_batches;
+use datafusion::datasource::MemTable;
+use datafusion::physical_plan::{collect, displayable};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use super::dense_aggregates;
+use crate::functions::register_functions;
+
+const HOUR_MICROS: i64 = 3_600_000_000;
+
+/// 6 batches of 5,000 rows over 30 hours. Each pair of batches shares one
+/// dictionary (as a block's batches do) and the pairs' dictionaries differ
+/// in order and content; some services, statuses and times are null.
+fn context(partitions: usize) -> SessionContext {
+    let zone: Arc<str> = Arc::from("UTC");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some(zone.clone())),
+            true,
+        ),
+        Field::new(
+            "service",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ),
+        Field::new("status", DataType::Int64, true),
+        Field::new("latency", DataType::Float64, true),
+    ]));
+    let dictionaries: Vec<Arc<dyn Array>> = vec![
+        Arc::new(StringArray::from(vec!["api", "web", "db"])),
+        Arc::new(StringArray::from(vec![
+            Some("db"),
+            None,
+            Some("cron"),
+            Some("api"),
+        ])),
+        Arc::new(StringArray::from(vec!["queue", "api"])),
+    ];
+    let batches: Vec<RecordBatch> = (0..6_i64)
+        .map(|part| {
+            let values = dictionaries[part as usize / 2].clone();
+            let rows = part * 5_000..(part + 1) * 5_000;
+            let keys = rows
+                .clone()
+                .map(|row| (row % 11 != 0).then_some((row % values.len() as i64) as i32));
+            let service = DictionaryArray::<Int32Type>::try_new(keys.collect(), values).unwrap();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(
+                        TimestampMicrosecondArray::from_iter(
+                            rows.clone().map(|row| {
+                                (row % 97 != 0).then_some(row * HOUR_MICROS / 1_000 + 17)
+                            }),
+                        )
+                        .with_timezone(zone.clone()),
+                    ),
+                    Arc::new(service),
+                    Arc::new(Int64Array::from_iter(rows.clone().map(|row| {
+                        (row % 13 != 0).then_some([200, 200, 404, 500, 503][row as usize % 5])
+                    }))),
+                    Arc::new(Float64Array::from_iter(
+                        rows.map(|row| (row % 7 != 0).then_some((row % 1_000) as f64 / 3.0)),
+                    )),
+                ],
+            )
+            .unwrap()
+        })
+        .collect();
+    let config = SessionConfig::new()
+        .with_target_partitions(partitions)
+        .with_batch_size(1_000);
+    let context = SessionContext::new_with_config(config);
+    register_functions(&context);
+    let parts = batches.chunks(2).map(<[RecordBatch]>::to_vec).collect();
+    let table = MemTable::try_new(schema, parts).unwrap();
+    context.register_table("logs", Arc::new(table)).unwrap();
+    context
+}
+
+/// The query's rows, sorted, as DataFusion answers it and with dense
+/// partial aggregates.
+async fn both_ways(context: &SessionContext, sql: &str) -> (Vec<String>, Vec<String>) {
+    let plan = context
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let dense = dense_aggregates(plan.clone()).unwrap();
+    let shown = displayable(dense.as_ref()).indent(false).to_string();
+    assert!(shown.contains("DenseAggregateExec"), "{sql}\n{shown}");
+    let mut answers = Vec::new();
+    for plan in [plan, dense] {
+        let batches = collect(plan, context.task_ctx()).await.unwrap();
+        let text = pretty_format_batches(&batches).unwrap().to_string();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        answers.push(lines);
+    }
+    let dense = answers.pop().unwrap();
+    (answers.pop().unwrap(), dense)
+}
+
+#[tokio::test]
+async fn dense_groups_answer_as_datafusion_does() {
+    let queries = [
+        "SELECT date_bin(INTERVAL '3 hours', time, TIMESTAMP '1970-01-01T00:00:00Z') AS bucket, \
+         service, count(*) AS n, sum(latency) AS s, avg(latency) AS a, min(latency), \
+         max(latency), count(latency) FILTER (WHERE status >= 500) AS errors \
+         FROM logs GROUP BY bucket, service",
+        "SELECT service, status, approx_percentile_cont(latency, 0.9) AS p90, count(*) \
+         FROM logs GROUP BY service, status",
+        "SELECT status, service, count(*), avg(latency) FROM logs WHERE status >= 400 \
+         GROUP BY status, service",
+        "SELECT date_trunc('hour', time) AS hour, status, \
+         CAST(least(greatest(latency / 50.0, 0), 6) AS BIGINT) AS bin, count(*) \
+         FROM logs GROUP BY hour, status, bin",
+        "SELECT service, count(*) FROM logs WHERE service IS NULL OR status IS NULL \
+         GROUP BY service",
+        // No null keys left: the dictionary's fast path.
+        "SELECT service, status, count(*), sum(latency) FROM logs \
+         WHERE status IS NOT NULL AND service IS NOT NULL GROUP BY service, status",
+        // DataFusion plans DISTINCT as a grouping of its own, dense too.
+        "SELECT service, count(DISTINCT status) AS statuses FROM logs GROUP BY service",
+    ];
+    for partitions in [1, 3] {
+        let context = context(partitions);
+        for sql in queries {
+            let (expected, dense) = both_ways(&context, sql).await;
+            assert!(expected.len() > 4, "{sql}: {expected:?}");
+            assert_eq!(expected, dense, "{sql}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn grouping_sets_float_keys_and_ungrouped_aggregates_are_left_alone() {
+    let context = context(2);
+    for sql in [
+        "SELECT count(*) FROM logs",
+        "SELECT service, status, count(*) FROM logs GROUP BY ROLLUP (service, status)",
+        "SELECT latency, count(*) FROM logs GROUP BY latency",
+        "SELECT status, count(*) FROM logs GROUP BY status",
+    ] {
+        let plan = context
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let dense = dense_aggregates(plan).unwrap();
+        let shown = displayable(dense.as_ref()).indent(false).to_string();
+        assert!(!shown.contains("DenseAggregateExec"), "{sql}\n{shown}");
+    }
+}
+
+#[test]
+fn a_pair_table_past_its_dense_size_keeps_its_groups() {
+    use crate::group_ids::{DENSE_SLOTS, GroupIds};
+    let mut groups = GroupIds::new(2);
+    let wide = (DENSE_SLOTS / 1_000) as u32 + 10;
+    // 2,000 first-column values times a wide second column: past the
+    // dense limit partway.
+    let mut seen = Vec::new();
+    for chunk in 0..2_000u32 {
+        let first = vec![chunk + 1; 4];
+        let second = vec![1, wide, 3, wide];
+        let mut current = vec![0u32; 4];
+        groups.fold(0, &mut current, &first);
+        groups.fold(1, &mut current, &second);
+        assert_eq!(current[1], current[3]);
+        seen.push(current);
+    }
+    assert_eq!(groups.len(), 2_000 * 3);
+    let columns = groups.column_ids();
+    for (chunk, current) in seen.iter().enumerate() {
+        for (slot, &group) in current.iter().enumerate() {
+            assert_eq!(columns[0][group as usize], chunk as u32 + 1);
+            assert_eq!(columns[1][group as usize], [1, wide, 3, wide][slot]);
+        }
+    }
+}
