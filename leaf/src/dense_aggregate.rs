@@ -15,7 +15,9 @@
 //! DataFusion groups faster), without grouping sets, limits, DISTINCT or
 //! ordered aggregates, and whose every aggregate has a group accumulator.
 //! It emits once its input ends, in batches of the session's batch size,
-//! and counts what it holds against the fragment's memory pool.
+//! and counts what it holds against the fragment's memory pool; when that
+//! is full it emits the groups so far and starts again, as DataFusion's
+//! partial aggregate does.
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,7 +32,9 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode, PlanProperties,
+};
 use futures::{StreamExt, TryStreamExt, stream};
 
 use crate::group_ids::{ColumnIds, GroupIds, supported};
@@ -59,10 +63,16 @@ pub fn dense_aggregates(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
 fn eligible(aggregate: &AggregateExec) -> Result<bool> {
     let group_by = aggregate.group_expr();
     let columns = group_by.expr().len();
+    // One grouping set of every column, as a plain GROUP BY plans it (a
+    // fragment could carry others, which this aggregate would not honour).
+    let plain = !group_by.has_grouping_set()
+        && group_by.null_expr().is_empty()
+        && group_by.groups() == [vec![false; columns]];
     if *aggregate.mode() != AggregateMode::Partial
-        || group_by.has_grouping_set()
+        || !plain
         || !(1..=MAX_GROUP_COLUMNS).contains(&columns)
         || aggregate.limit_options().is_some()
+        || *aggregate.input_order_mode() != InputOrderMode::Linear
     {
         return Ok(false);
     }
@@ -142,7 +152,7 @@ impl ExecutionPlan for DenseAggregateExec {
         let state = DenseState::try_new(&self.inner, partition, &context)?;
         let batch_size = context.session_config().batch_size().max(1);
         let schema = self.inner.schema();
-        let batches = stream::once(state.run(input))
+        let batches = stream::try_unfold(Some((state, input)), next_output)
             .map_ok(move |batch| {
                 let slices = (0..batch.num_rows())
                     .step_by(batch_size)
@@ -157,6 +167,23 @@ impl ExecutionPlan for DenseAggregateExec {
     }
 }
 
+/// A running partition: its state and input, `None` once it has ended.
+type Running = Option<(DenseState, SendableRecordBatchStream)>;
+
+/// The partition's next output: groups emitted early, or all of them at
+/// the end of its input.
+async fn next_output(running: Running) -> Result<Option<(RecordBatch, Running)>> {
+    let Some((mut state, mut input)) = running else {
+        return Ok(None);
+    };
+    while let Some(batch) = input.next().await {
+        if let Some(early) = state.update(&batch?)? {
+            return Ok(Some((early, Some((state, input)))));
+        }
+    }
+    Ok(Some((state.emit()?, None)))
+}
+
 /// One partition's groups and accumulators.
 struct DenseState {
     group_exprs: Vec<Arc<dyn PhysicalExpr>>,
@@ -167,6 +194,10 @@ struct DenseState {
     aggregates: Vec<DenseAggregate>,
     schema: SchemaRef,
     reservation: MemoryReservation,
+    /// Per batch: one column's ids, each row's group, as indexes.
+    scratch_ids: Vec<u32>,
+    scratch_groups: Vec<u32>,
+    scratch_indices: Vec<usize>,
 }
 
 struct DenseAggregate {
@@ -210,40 +241,33 @@ impl DenseState {
             aggregates,
             schema: aggregate.schema(),
             reservation,
+            scratch_ids: Vec::new(),
+            scratch_groups: Vec::new(),
+            scratch_indices: Vec::new(),
         })
     }
 
-    async fn run(mut self, mut input: SendableRecordBatchStream) -> Result<RecordBatch> {
-        let mut ids = Vec::new();
-        let mut groups = Vec::new();
-        let mut indices = Vec::new();
-        while let Some(batch) = input.next().await {
-            let batch = batch?;
-            self.update(&batch, &mut ids, &mut groups, &mut indices)?;
-        }
-        self.emit()
-    }
-
-    fn update(
-        &mut self,
-        batch: &RecordBatch,
-        ids: &mut Vec<u32>,
-        groups: &mut Vec<u32>,
-        indices: &mut Vec<usize>,
-    ) -> Result<()> {
+    /// Takes `batch` in; when what it holds no longer fits the fragment's
+    /// memory, gives the groups so far (as DataFusion's partial aggregate
+    /// does: the aggregator merges partial states however they are cut)
+    /// and starts again empty.
+    fn update(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
         let rows = batch.num_rows();
         if rows == 0 {
-            return Ok(());
+            return Ok(None);
         }
+        let mut groups = std::mem::take(&mut self.scratch_groups);
         groups.clear();
         groups.resize(rows, 0);
         for (column, expr) in self.group_exprs.iter().enumerate() {
             let values = expr.evaluate(batch)?.into_array(rows)?;
-            self.columns[column].ids(&values, ids)?;
-            self.groups.fold(column, groups, ids);
+            self.columns[column].ids(&values, &mut self.scratch_ids)?;
+            self.groups.fold(column, &mut groups, &self.scratch_ids);
         }
-        indices.clear();
-        indices.extend(groups.iter().map(|&group| group as usize));
+        self.scratch_indices.clear();
+        self.scratch_indices
+            .extend(groups.iter().map(|&group| group as usize));
+        self.scratch_groups = groups;
         let total = self.groups.len();
         for aggregate in &mut self.aggregates {
             let arguments = aggregate
@@ -264,19 +288,29 @@ impl DenseState {
             };
             aggregate
                 .accumulator
-                .update_batch(&arguments, indices, filter, total)?;
+                .update_batch(&arguments, &self.scratch_indices, filter, total)?;
         }
-        let held = self.groups.size()
+        if self.reservation.try_resize(self.held()).is_ok() {
+            return Ok(None);
+        }
+        let early = self.emit()?;
+        self.reservation.try_resize(self.held())?;
+        Ok(Some(early))
+    }
+
+    fn held(&self) -> usize {
+        self.groups.size()
             + self.columns.iter().map(ColumnIds::size).sum::<usize>()
             + self
                 .aggregates
                 .iter()
                 .map(|aggregate| aggregate.accumulator.size())
-                .sum::<usize>();
-        self.reservation.try_resize(held)
+                .sum::<usize>()
     }
 
-    fn emit(mut self) -> Result<RecordBatch> {
+    /// Every group so far, as the aggregate's partial output; leaves no
+    /// group behind.
+    fn emit(&mut self) -> Result<RecordBatch> {
         let mut columns = Vec::with_capacity(self.schema.fields().len());
         for ((ids, column), data_type) in self
             .groups
@@ -290,7 +324,10 @@ impl DenseState {
         for aggregate in &mut self.aggregates {
             columns.extend(aggregate.accumulator.state(EmitTo::All)?);
         }
-        if self.groups.is_empty() {
+        let empty = self.groups.is_empty();
+        self.groups = GroupIds::new(self.group_types.len());
+        self.columns = self.group_types.iter().map(ColumnIds::new).collect();
+        if empty {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
         }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
+    Array, AsArray, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use arrow::util::pretty::pretty_format_batches;
@@ -17,7 +17,8 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 
 /// 6 batches of 5,000 rows over 30 hours. Each pair of batches shares one
 /// dictionary (as a block's batches do) and the pairs' dictionaries differ
-/// in order and content; some services, statuses and times are null.
+/// in order and content; some services, statuses and times are null;
+/// `shard` is a `UInt32` past `i32::MAX`.
 fn context(partitions: usize) -> SessionContext {
     let zone: Arc<str> = Arc::from("UTC");
     let schema = Arc::new(Schema::new(vec![
@@ -33,6 +34,7 @@ fn context(partitions: usize) -> SessionContext {
         ),
         Field::new("status", DataType::Int64, true),
         Field::new("latency", DataType::Float64, true),
+        Field::new("shard", DataType::UInt32, false),
     ]));
     let dictionaries: Vec<Arc<dyn Array>> = vec![
         Arc::new(StringArray::from(vec!["api", "web", "db"])),
@@ -68,7 +70,11 @@ fn context(partitions: usize) -> SessionContext {
                         (row % 13 != 0).then_some([200, 200, 404, 500, 503][row as usize % 5])
                     }))),
                     Arc::new(Float64Array::from_iter(
-                        rows.map(|row| (row % 7 != 0).then_some((row % 1_000) as f64 / 3.0)),
+                        rows.clone()
+                            .map(|row| (row % 7 != 0).then_some((row % 1_000) as f64 / 3.0)),
+                    )),
+                    Arc::new(UInt32Array::from_iter_values(
+                        rows.map(|row| 4_000_000_000 + (row % 7) as u32),
                     )),
                 ],
             )
@@ -80,7 +86,8 @@ fn context(partitions: usize) -> SessionContext {
         .with_batch_size(1_000);
     let context = SessionContext::new_with_config(config);
     register_functions(&context);
-    let parts = batches.chunks(2).map(<[RecordBatch]>::to_vec).collect();
+    // Three batches per partition: each partition sees two dictionaries.
+    let parts = batches.chunks(3).map(<[RecordBatch]>::to_vec).collect();
     let table = MemTable::try_new(schema, parts).unwrap();
     context.register_table("logs", Arc::new(table)).unwrap();
     context
@@ -130,6 +137,7 @@ async fn dense_groups_answer_as_datafusion_does() {
         // No null keys left: the dictionary's fast path.
         "SELECT service, status, count(*), sum(latency) FROM logs \
          WHERE status IS NOT NULL AND service IS NOT NULL GROUP BY service, status",
+        "SELECT shard, service, count(*), max(latency) FROM logs GROUP BY shard, service",
         // DataFusion plans DISTINCT as a grouping of its own, dense too.
         "SELECT service, count(DISTINCT status) AS statuses FROM logs GROUP BY service",
     ];
@@ -190,4 +198,72 @@ fn a_pair_table_past_its_dense_size_keeps_its_groups() {
             assert_eq!(columns[1][group as usize], [1, wide, 3, wide][slot]);
         }
     }
+}
+
+#[tokio::test]
+async fn a_full_memory_pool_emits_the_groups_so_far() {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use std::collections::HashMap;
+
+    use crate::query_memory::with_memory_limit;
+
+    let context = context(1);
+    let sql = "SELECT service, CAST(latency * 3 AS BIGINT) AS k, count(*) AS n \
+               FROM logs GROUP BY service, k";
+    let plan = context
+        .sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap();
+    let dense = dense_aggregates(plan).unwrap();
+    let mut partial = None;
+    dense
+        .apply(|node| {
+            if node.name() == "DenseAggregateExec" {
+                partial = Some(node.clone());
+                return Ok(TreeNodeRecursion::Stop);
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+    let partial = partial.expect("a dense partial aggregate");
+    // Each (service, k) pair's count, summed over every batch emitted.
+    let counts = |batches: &[RecordBatch]| {
+        let mut counts: HashMap<(Option<String>, Option<i64>), i64> = HashMap::new();
+        let mut rows = 0;
+        for batch in batches {
+            rows += batch.num_rows();
+            let service = arrow::compute::cast(batch.column(0), &DataType::Utf8).unwrap();
+            let service = service.as_string::<i32>();
+            let k = batch
+                .column(1)
+                .as_primitive::<arrow::datatypes::Int64Type>();
+            let n = batch
+                .column(2)
+                .as_primitive::<arrow::datatypes::Int64Type>();
+            for row in 0..batch.num_rows() {
+                let key = (
+                    service
+                        .is_valid(row)
+                        .then(|| service.value(row).to_string()),
+                    k.is_valid(row).then(|| k.value(row)),
+                );
+                *counts.entry(key).or_default() += n.value(row);
+            }
+        }
+        (counts, rows)
+    };
+    let whole = collect(partial.clone(), context.task_ctx()).await.unwrap();
+    let (expected, groups) = counts(&whole);
+    assert!(groups > 2_000, "{groups} groups");
+    let tight = with_memory_limit(&context.task_ctx(), 64 * 1024).unwrap();
+    let cut = collect(partial, tight).await.unwrap();
+    let (counted, rows) = counts(&cut);
+    assert_eq!(counted, expected);
+    assert!(
+        rows > groups,
+        "{rows} rows for {groups} groups: nothing emitted early"
+    );
 }

@@ -8,6 +8,12 @@
 //!   aggregates' own are taken out by [`crate::fragment_policy::admit_fragment`]).
 //! - every aggregate's `FILTER (WHERE ...)` is boolean: a grouped partial
 //!   aggregate casts it to a boolean array and panics otherwise.
+//! - every aggregate's declared input schema is its input's: its
+//!   expressions are decoded against the declared one, and a column
+//!   declared boolean but holding integers reached the accumulators.
+//! - every function call's declared type is the one the function gives
+//!   for its arguments (datafusion-proto takes it from the message, and
+//!   `abs(x)` declared boolean passed the filter check above).
 //!
 //! Both leaves and child aggregators decode through [`decode_fragment`].
 
@@ -16,6 +22,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Schema};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::TaskContext;
+use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::aggregates::AggregateExec;
@@ -45,10 +52,23 @@ fn refused(what: &str) -> DataFusionError {
     DataFusionError::Plan(format!("plan fragment refused: {what}"))
 }
 
-/// Every aggregate filter in `plan` yields booleans.
+/// Every aggregate in `plan` reads the input it declares, and its filters
+/// yield booleans.
 fn check_aggregate_filters(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
-        let schema = aggregate.input_schema();
+        let declared = aggregate.input_schema();
+        let schema = aggregate.input().schema();
+        let same = declared.fields().len() == schema.fields().len()
+            && declared
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(declared, field)| declared.data_type() == field.data_type());
+        if !same {
+            return Err(refused(
+                "an aggregate whose declared input is not its input",
+            ));
+        }
         for filter in aggregate.filter_expr().iter().flatten() {
             if !yields_booleans(filter.as_ref(), &schema) {
                 return Err(refused("an aggregate filter that is not boolean"));
@@ -95,7 +115,24 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
         if let Some(ExprType::DynamicFilter(_)) = &proto.expr_type {
             return Err(refused("a dynamic filter inside an expression"));
         }
-        parse_physical_expr_with_converter(proto, input_schema, ctx, self)
+        let expr = parse_physical_expr_with_converter(proto, input_schema, ctx, self)?;
+        if let Some(call) = expr.downcast_ref::<ScalarFunctionExpr>() {
+            let own = ScalarFunctionExpr::try_new(
+                Arc::new(call.fun().clone()),
+                call.args().to_vec(),
+                input_schema,
+                Arc::new(call.config_options().clone()),
+            )?;
+            if own.return_type() != call.return_type() {
+                return Err(refused(&format!(
+                    "{} declared to return {} (it returns {})",
+                    call.name(),
+                    call.return_type(),
+                    own.return_type()
+                )));
+            }
+        }
+        Ok(expr)
     }
 
     fn physical_expr_to_proto(
@@ -122,7 +159,7 @@ mod tests {
     use datafusion_proto::protobuf::physical_plan_node::PhysicalPlanType;
     use datafusion_proto::protobuf::{
         EmptyExecNode, FilterExecNode, PhysicalBinaryExprNode, PhysicalColumn,
-        PhysicalDynamicFilterNode,
+        PhysicalDynamicFilterNode, PhysicalScalarUdfNode,
     };
     use prost::Message;
 
@@ -197,6 +234,12 @@ mod tests {
     }
 
     fn counted_where(filter: Arc<dyn PhysicalExpr>) -> PhysicalPlanNode {
+        counted_over(filter, Arc::new(schema()))
+    }
+
+    /// `count(a) FILTER (WHERE filter)` by `b`, declared over `schema()`
+    /// but reading `input`.
+    fn counted_over(filter: Arc<dyn PhysicalExpr>, input: Arc<Schema>) -> PhysicalPlanNode {
         let schema = Arc::new(schema());
         let count = AggregateExprBuilder::new(count_udaf(), vec![col("a", &schema).unwrap()])
             .schema(schema.clone())
@@ -208,7 +251,7 @@ mod tests {
             PhysicalGroupBy::new_single(vec![(col("b", &schema).unwrap(), "b".to_string())]),
             vec![Arc::new(count)],
             vec![Some(filter)],
-            Arc::new(EmptyExec::new(schema.clone())),
+            Arc::new(EmptyExec::new(input)),
             schema,
         )
         .unwrap();
@@ -229,5 +272,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("not boolean"), "{error}");
+    }
+
+    #[test]
+    fn an_aggregate_must_read_the_input_it_declares() {
+        let schema = schema();
+        let integers = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        // `b` declared boolean, but the input holds integers there.
+        let error = decode(&counted_over(col("b", &schema).unwrap(), integers))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("declared input is not its input"), "{error}");
+    }
+
+    fn abs_of_a(declared: &DataType) -> PhysicalExprNode {
+        PhysicalExprNode {
+            expr_type: Some(ExprType::ScalarUdf(PhysicalScalarUdfNode {
+                name: "abs".to_string(),
+                args: vec![column("a", 0)],
+                return_type: Some(declared.try_into().unwrap()),
+                nullable: true,
+                return_field_name: "abs(a)".to_string(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_function_must_return_the_type_it_is_declared_with() {
+        let equal = PhysicalExprNode {
+            expr_type: Some(ExprType::BinaryExpr(Box::new(PhysicalBinaryExprNode {
+                l: Some(Box::new(abs_of_a(&DataType::Int64))),
+                r: Some(Box::new(column("a", 0))),
+                op: "Eq".to_string(),
+                ..Default::default()
+            }))),
+            ..Default::default()
+        };
+        assert!(decode(&filtered(equal)).is_ok());
+        let error = decode(&filtered(abs_of_a(&DataType::Boolean)))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("abs declared to return Boolean"), "{error}");
     }
 }

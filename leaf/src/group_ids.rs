@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::{Result, internal_err};
 
 /// Most slots a column's direct table holds before it becomes a hash map.
-pub const DENSE_SLOTS: usize = 1 << 22;
+pub const DENSE_SLOTS: usize = 1 << 20;
 /// Integers in `0..SMALL_INTEGERS` are looked up directly.
 pub const SMALL_INTEGERS: i64 = 4096;
 const EMPTY: u32 = u32::MAX;
