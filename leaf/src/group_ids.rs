@@ -140,14 +140,22 @@ impl IntegerIds {
         Ok(())
     }
 
+    #[inline]
     fn id(&mut self, value: i64) -> u32 {
+        if let Some(&id) = usize::try_from(value)
+            .ok()
+            .and_then(|slot| self.small.get(slot))
+            && id != EMPTY
+        {
+            return id;
+        }
+        self.new_id(value)
+    }
+
+    #[cold]
+    fn new_id(&mut self, value: i64) -> u32 {
         if (0..SMALL_INTEGERS).contains(&value) {
             let slot = value as usize;
-            if let Some(&id) = self.small.get(slot)
-                && id != EMPTY
-            {
-                return id;
-            }
             if self.small.len() <= slot {
                 self.small.resize(slot + 1, EMPTY);
             }

@@ -79,6 +79,7 @@ static ASSETS: &[Asset] = &[
     asset!("js/main.js", JS),
     asset!("js/missing_data.js", JS),
     asset!("js/panel.js", JS),
+    asset!("js/prefetch.js", JS),
     asset!("js/range_picker.js", JS),
     asset!("js/sql.js", JS),
     asset!("js/sql_builder.js", JS),
