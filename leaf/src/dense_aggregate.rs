@@ -194,6 +194,8 @@ struct DenseState {
     aggregates: Vec<DenseAggregate>,
     schema: SchemaRef,
     reservation: MemoryReservation,
+    /// Fewest groups handed on early.
+    batch_size: usize,
     /// Per batch: one column's ids, each row's group, as indexes.
     scratch_ids: Vec<u32>,
     scratch_groups: Vec<u32>,
@@ -241,6 +243,7 @@ impl DenseState {
             aggregates,
             schema: aggregate.schema(),
             reservation,
+            batch_size: context.session_config().batch_size().max(1),
             scratch_ids: Vec::new(),
             scratch_groups: Vec::new(),
             scratch_indices: Vec::new(),
@@ -290,8 +293,13 @@ impl DenseState {
                 .accumulator
                 .update_batch(&arguments, &self.scratch_indices, filter, total)?;
         }
-        if self.reservation.try_resize(self.held()).is_ok() {
-            return Ok(None);
+        let held = self.held();
+        match self.reservation.try_resize(held) {
+            Ok(()) => return Ok(None),
+            // Fewer groups than a batch: too little to hand on (as
+            // DataFusion's partial aggregate, it reports the limit).
+            Err(error) if self.groups.len() < self.batch_size => return Err(error),
+            Err(_) => {}
         }
         let early = self.emit()?;
         self.reservation.try_resize(self.held())?;

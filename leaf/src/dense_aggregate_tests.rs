@@ -208,8 +208,8 @@ async fn a_full_memory_pool_emits_the_groups_so_far() {
     use crate::query_memory::with_memory_limit;
 
     let context = context(1);
-    let sql = "SELECT service, CAST(latency * 3 AS BIGINT) AS k, count(*) AS n \
-               FROM logs GROUP BY service, k";
+    let sql = "SELECT service, CAST(latency * 3 AS BIGINT) AS k, count(*) AS n, \
+               sum(status) AS s FROM logs GROUP BY service, k";
     let plan = context
         .sql(sql)
         .await
@@ -231,7 +231,7 @@ async fn a_full_memory_pool_emits_the_groups_so_far() {
     let partial = partial.expect("a dense partial aggregate");
     // Each (service, k) pair's count, summed over every batch emitted.
     let counts = |batches: &[RecordBatch]| {
-        let mut counts: HashMap<(Option<String>, Option<i64>), i64> = HashMap::new();
+        let mut counts: HashMap<(Option<String>, Option<i64>), (i64, i64)> = HashMap::new();
         let mut rows = 0;
         for batch in batches {
             rows += batch.num_rows();
@@ -243,6 +243,9 @@ async fn a_full_memory_pool_emits_the_groups_so_far() {
             let n = batch
                 .column(2)
                 .as_primitive::<arrow::datatypes::Int64Type>();
+            let sum = batch
+                .column(3)
+                .as_primitive::<arrow::datatypes::Int64Type>();
             for row in 0..batch.num_rows() {
                 let key = (
                     service
@@ -250,7 +253,9 @@ async fn a_full_memory_pool_emits_the_groups_so_far() {
                         .then(|| service.value(row).to_string()),
                     k.is_valid(row).then(|| k.value(row)),
                 );
-                *counts.entry(key).or_default() += n.value(row);
+                let entry = counts.entry(key).or_default();
+                entry.0 += n.value(row);
+                entry.1 += if sum.is_valid(row) { sum.value(row) } else { 0 };
             }
         }
         (counts, rows)

@@ -13,7 +13,10 @@
 //!   declared boolean but holding integers reached the accumulators.
 //! - every function call's declared type is the one the function gives
 //!   for its arguments (datafusion-proto takes it from the message, and
-//!   `abs(x)` declared boolean passed the filter check above).
+//!   `abs(x)` declared boolean passed the filter check above), and it is
+//!   not declared never null when it can be (nor an aggregate's input
+//!   column): DataFusion groups a never-null column without looking at
+//!   its nulls.
 //!
 //! Both leaves and child aggregators decode through [`decode_fragment`].
 
@@ -63,7 +66,10 @@ fn check_aggregate_filters(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
                 .fields()
                 .iter()
                 .zip(schema.fields())
-                .all(|(declared, field)| declared.data_type() == field.data_type());
+                .all(|(declared, field)| {
+                    declared.data_type() == field.data_type()
+                        && (declared.is_nullable() || !field.is_nullable())
+                });
         if !same {
             return Err(refused(
                 "an aggregate whose declared input is not its input",
@@ -129,6 +135,14 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
                     call.name(),
                     call.return_type(),
                     own.return_type()
+                )));
+            }
+            // Declared never null but nullable: DataFusion's grouping would
+            // read the values under nulls as real ones.
+            if !call.nullable() && own.nullable() {
+                return Err(refused(&format!(
+                    "{} declared never null (it can be)",
+                    call.name()
                 )));
             }
         }
@@ -289,12 +303,16 @@ mod tests {
     }
 
     fn abs_of_a(declared: &DataType) -> PhysicalExprNode {
+        abs_of_a_nullable(declared, true)
+    }
+
+    fn abs_of_a_nullable(declared: &DataType, nullable: bool) -> PhysicalExprNode {
         PhysicalExprNode {
             expr_type: Some(ExprType::ScalarUdf(PhysicalScalarUdfNode {
                 name: "abs".to_string(),
                 args: vec![column("a", 0)],
                 return_type: Some(declared.try_into().unwrap()),
-                nullable: true,
+                nullable,
                 return_field_name: "abs(a)".to_string(),
                 ..Default::default()
             })),
@@ -318,5 +336,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("abs declared to return Boolean"), "{error}");
+        let never_null = PhysicalExprNode {
+            expr_type: Some(ExprType::BinaryExpr(Box::new(PhysicalBinaryExprNode {
+                l: Some(Box::new(abs_of_a_nullable(&DataType::Int64, false))),
+                r: Some(Box::new(column("a", 0))),
+                op: "Eq".to_string(),
+                ..Default::default()
+            }))),
+            ..Default::default()
+        };
+        let error = decode(&filtered(never_null)).unwrap_err().to_string();
+        assert!(error.contains("abs declared never null"), "{error}");
     }
 }

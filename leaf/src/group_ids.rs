@@ -91,8 +91,13 @@ impl ColumnIds {
     /// Bytes held, roughly.
     pub fn size(&self) -> usize {
         match self {
-            Self::Integers(integers) => integers.values.len() * 24,
-            Self::Strings(strings) => strings.bytes + strings.values.len() * 48,
+            Self::Integers(integers) => {
+                integers.values.capacity() * 16
+                    + integers.small.capacity() * 4
+                    + integers.by_value.capacity() * 16
+            }
+            // Each string is held twice: as a key and as a value.
+            Self::Strings(strings) => strings.bytes * 2 + strings.values.capacity() * 56,
         }
     }
 }
