@@ -93,16 +93,22 @@ fn seal(c: &mut Criterion) {
     });
 }
 
-fn scan(c: &mut Criterion) {
-    const BLOCKS: usize = 16;
+/// A table of `blocks` sealed blocks of request rows, in shared memory.
+fn request_table(blocks: usize) -> (tempfile::TempDir, Table) {
     let dir = tempfile::tempdir_in(shm()).expect("tempdir");
     let table = Table::create("requests", dir.path().join("requests")).expect("table");
-    for block in 0..BLOCKS {
+    for block in 0..blocks {
         let rows = request_rows(block * BLOCK_ROWS, BLOCK_ROWS, block as u64);
         table
             .ingest(std::slice::from_ref(&rows), START_MS * 1000, None)
             .expect("ingest");
     }
+    (dir, table)
+}
+
+fn scan(c: &mut Criterion) {
+    const BLOCKS: usize = 16;
+    let (_dir, table) = request_table(BLOCKS);
     // The newest quarter of the rows: 4 of the 16 blocks by time.
     let from = START_MS + (BLOCKS * BLOCK_ROWS * 10 * 3 / 4) as i64;
     let sql = format!(
@@ -144,15 +150,7 @@ fn scan(c: &mut Criterion) {
 }
 
 fn group(c: &mut Criterion) {
-    const BLOCKS: usize = 16;
-    let dir = tempfile::tempdir_in(shm()).expect("tempdir");
-    let table = Table::create("requests", dir.path().join("requests")).expect("table");
-    for block in 0..BLOCKS {
-        let rows = request_rows(block * BLOCK_ROWS, BLOCK_ROWS, block as u64);
-        table
-            .ingest(std::slice::from_ref(&rows), START_MS * 1000, None)
-            .expect("ingest");
-    }
+    let (_dir, table) = request_table(16);
     let context = SessionContext::new();
     register_functions(&context);
     let provider = LeafTableProvider::new(table.snapshot());

@@ -93,16 +93,18 @@ fn context(partitions: usize) -> SessionContext {
     context
 }
 
+async fn physical_plan(
+    context: &SessionContext,
+    sql: &str,
+) -> Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    let frame = context.sql(sql).await.unwrap();
+    frame.create_physical_plan().await.unwrap()
+}
+
 /// The query's rows, sorted, as DataFusion answers it and with dense
 /// partial aggregates.
 async fn both_ways(context: &SessionContext, sql: &str) -> (Vec<String>, Vec<String>) {
-    let plan = context
-        .sql(sql)
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
+    let plan = physical_plan(context, sql).await;
     let dense = dense_aggregates(plan.clone()).unwrap();
     let shown = displayable(dense.as_ref()).indent(false).to_string();
     assert!(shown.contains("DenseAggregateExec"), "{sql}\n{shown}");
@@ -160,13 +162,7 @@ async fn grouping_sets_float_keys_and_ungrouped_aggregates_are_left_alone() {
         "SELECT latency, count(*) FROM logs GROUP BY latency",
         "SELECT status, count(*) FROM logs GROUP BY status",
     ] {
-        let plan = context
-            .sql(sql)
-            .await
-            .unwrap()
-            .create_physical_plan()
-            .await
-            .unwrap();
+        let plan = physical_plan(&context, sql).await;
         let dense = dense_aggregates(plan).unwrap();
         let shown = displayable(dense.as_ref()).indent(false).to_string();
         assert!(!shown.contains("DenseAggregateExec"), "{sql}\n{shown}");
@@ -210,13 +206,7 @@ async fn a_full_memory_pool_emits_the_groups_so_far() {
     let context = context(1);
     let sql = "SELECT service, CAST(latency * 3 AS BIGINT) AS k, count(*) AS n, \
                sum(status) AS s FROM logs GROUP BY service, k";
-    let plan = context
-        .sql(sql)
-        .await
-        .unwrap()
-        .create_physical_plan()
-        .await
-        .unwrap();
+    let plan = physical_plan(&context, sql).await;
     let dense = dense_aggregates(plan).unwrap();
     let mut partial = None;
     dense
