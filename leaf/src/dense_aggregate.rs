@@ -150,7 +150,7 @@ impl ExecutionPlan for DenseAggregateExec {
     ) -> Result<SendableRecordBatchStream> {
         let input = self.inner.input().execute(partition, context.clone())?;
         let state = DenseState::try_new(&self.inner, partition, &context)?;
-        let batch_size = context.session_config().batch_size().max(1);
+        let batch_size = state.batch_size;
         let schema = self.inner.schema();
         let batches = stream::try_unfold(Some((state, input)), next_output)
             .map_ok(move |batch| {

@@ -38,6 +38,8 @@ use datafusion_proto::physical_plan::{
 use datafusion_proto::protobuf::physical_expr_node::ExprType;
 use datafusion_proto::protobuf::{PhysicalExprNode, PhysicalPlanNode};
 
+use crate::fragment_policy::FragmentRefused;
+
 /// Decodes `node` (already admitted) with `codec` resolving Shoal's scans,
 /// refusing what the module docs list.
 pub fn decode_fragment(
@@ -47,17 +49,18 @@ pub fn decode_fragment(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let context = PhysicalPlanDecodeContext::new(task, codec);
     let plan = CheckingConverter.proto_to_execution_plan(node, &context)?;
-    check_aggregate_filters(&plan)?;
+    check_aggregates(&plan)?;
     Ok(plan)
 }
 
+/// A refusal worded as [`FragmentRefused`] words the policy's own.
 fn refused(what: &str) -> DataFusionError {
-    DataFusionError::Plan(format!("plan fragment refused: {what}"))
+    DataFusionError::Plan(FragmentRefused(what.to_string()).to_string())
 }
 
 /// Every aggregate in `plan` reads the input it declares, and its filters
 /// yield booleans.
-fn check_aggregate_filters(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+fn check_aggregates(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
         let declared = aggregate.input_schema();
         let schema = aggregate.input().schema();
@@ -82,7 +85,7 @@ fn check_aggregate_filters(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
         }
     }
     for child in plan.children() {
-        check_aggregate_filters(child)?;
+        check_aggregates(child)?;
     }
     Ok(())
 }

@@ -44,40 +44,17 @@ pub struct FragmentRefused(pub String);
 
 /// Checks an encoded fragment against the list in the module docs.
 pub fn check_fragment(plan: &[u8]) -> Result<(), FragmentRefused> {
-    let node = PhysicalPlanNode::decode(plan)
-        .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
-    check_node(&node, 0)
+    admit_fragment(plan).map(|_| ())
 }
 
 /// `plan` checked as [`check_fragment`] does and, when it passes, with
 /// every sort's and aggregate's dynamic filter taken out (see the module
 /// docs): what a leaf or child aggregator decodes
-/// ([`crate::fragment_decode::decode_fragment`]).
+/// ([`crate::fragment_decode::decode_fragment`]). One walk does both.
 pub fn admit_fragment(plan: &[u8]) -> Result<PhysicalPlanNode, FragmentRefused> {
     let mut node = PhysicalPlanNode::decode(plan)
         .map_err(|e| FragmentRefused(format!("not a physical plan: {e}")))?;
-    check_node(&node, 0)?;
-    let mut current = Some(&mut node);
-    // A checked fragment is a chain of nodes, each with one input.
-    while let Some(node) = current.take() {
-        current = match node.physical_plan_type.as_mut() {
-            Some(PhysicalPlanType::Sort(sort)) => {
-                sort.dynamic_filter = None;
-                sort.input.as_deref_mut()
-            }
-            Some(PhysicalPlanType::Aggregate(aggregate)) => {
-                aggregate.dynamic_filter = None;
-                aggregate.input.as_deref_mut()
-            }
-            Some(PhysicalPlanType::Repartition(repartition)) => repartition.input.as_deref_mut(),
-            Some(PhysicalPlanType::Filter(filter)) => filter.input.as_deref_mut(),
-            Some(PhysicalPlanType::Projection(projection)) => projection.input.as_deref_mut(),
-            Some(PhysicalPlanType::LocalLimit(limit)) => limit.input.as_deref_mut(),
-            Some(PhysicalPlanType::CoalesceBatches(coalesce)) => coalesce.input.as_deref_mut(),
-            Some(PhysicalPlanType::Cooperative(cooperative)) => cooperative.input.as_deref_mut(),
-            _ => None,
-        };
-    }
+    check_node(&mut node, 0)?;
     Ok(node)
 }
 
@@ -102,13 +79,15 @@ fn check_grouping(aggregate: &AggregateExecNode) -> Result<(), FragmentRefused> 
     }
 }
 
-fn check_node(node: &PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefused> {
+/// Checks `node` and its inputs, taking sorts' and aggregates' dynamic
+/// filters out on the way.
+fn check_node(node: &mut PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefused> {
     if depth > MAX_PLAN_DEPTH {
         return Err(FragmentRefused(format!(
             "nodes nested more than {MAX_PLAN_DEPTH} deep"
         )));
     }
-    let Some(plan) = &node.physical_plan_type else {
+    let Some(plan) = &mut node.physical_plan_type else {
         return Err(FragmentRefused("a node without a type".to_string()));
     };
     let input = match plan {
@@ -130,7 +109,8 @@ fn check_node(node: &PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefus
                 )));
             }
             check_grouping(aggregate)?;
-            aggregate.input.as_deref()
+            aggregate.dynamic_filter = None;
+            aggregate.input.as_deref_mut()
         }
         PhysicalPlanType::Repartition(repartition) => {
             let method = repartition
@@ -150,20 +130,23 @@ fn check_node(node: &PhysicalPlanNode, depth: usize) -> Result<(), FragmentRefus
                     ));
                 }
             }
-            repartition.input.as_deref()
+            repartition.input.as_deref_mut()
         }
-        PhysicalPlanType::Filter(filter) => filter.input.as_deref(),
-        PhysicalPlanType::Projection(projection) => projection.input.as_deref(),
+        PhysicalPlanType::Filter(filter) => filter.input.as_deref_mut(),
+        PhysicalPlanType::Projection(projection) => projection.input.as_deref_mut(),
         // A top-k of no rows trips an assertion in DataFusion's TopK (found
         // by fuzzing); the split never sends one.
         PhysicalPlanType::Sort(sort) if sort.fetch == 0 => {
             return Err(FragmentRefused("a top-k of zero rows".to_string()));
         }
-        PhysicalPlanType::Sort(sort) => sort.input.as_deref(),
-        PhysicalPlanType::LocalLimit(limit) => limit.input.as_deref(),
-        PhysicalPlanType::CoalesceBatches(coalesce) => coalesce.input.as_deref(),
-        PhysicalPlanType::Cooperative(cooperative) => cooperative.input.as_deref(),
-        other => return Err(FragmentRefused(format!("a {} node", node_name(other)))),
+        PhysicalPlanType::Sort(sort) => {
+            sort.dynamic_filter = None;
+            sort.input.as_deref_mut()
+        }
+        PhysicalPlanType::LocalLimit(limit) => limit.input.as_deref_mut(),
+        PhysicalPlanType::CoalesceBatches(coalesce) => coalesce.input.as_deref_mut(),
+        PhysicalPlanType::Cooperative(cooperative) => cooperative.input.as_deref_mut(),
+        other => return Err(FragmentRefused(format!("a {} node", node_name(&*other)))),
     };
     match input {
         Some(input) => check_node(input, depth + 1),

@@ -8,8 +8,9 @@
 //! bucket repeats for thousands of rows, and reads small values (a status
 //! code, a histogram bin) from a direct table. [`GroupIds`] then folds the
 //! columns' ids left to right, `(group so far, next column's id) → group`,
-//! through one table per column: a direct two-level array while it is
-//! small, a hash map of the packed pair past [`DENSE_SLOTS`].
+//! through one table per column: a direct array indexed by
+//! `(group << shift) | id` while it is small, a hash map of the packed pair
+//! past [`DENSE_SLOTS`].
 
 use std::sync::Arc;
 
