@@ -62,7 +62,7 @@ use crate::completeness::Completeness;
 use crate::error::Result;
 use crate::flight_sql::prepared::{BoundParameters, Parameter, new_handle, parameter_row};
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, admit_batch, store_admitted};
+use crate::ingest::store::{admit_batch, store_admitted};
 use crate::metrics::Metrics;
 use crate::query::{QueryEngine, QueryOptions, QueryOutcome};
 use crate::trailers::ExtraTrailers;
@@ -80,7 +80,8 @@ const INGEST_CONCURRENCY: usize = 4;
 /// Batches are admitted in stream order, one waiting for room at a time (a
 /// stream never waits against itself, and is not read while it waits), then
 /// stored [`INGEST_CONCURRENCY`] at once. Everything is owned, so the
-/// future is `'static`.
+/// future is `'static`: with borrowed arguments the async blocks' lifetimes
+/// do not satisfy the `Send` the Flight SQL service's futures need.
 fn store_stream(
     state: IngestState,
     caller: Caller,
@@ -94,7 +95,7 @@ fn store_stream(
             async move {
                 let room = admit_batch(&state, &caller, &table, &batch)
                     .await
-                    .map_err(ingest_status)?;
+                    .map_err(Status::from)?;
                 Ok((batch, room))
             }
         })
@@ -105,22 +106,12 @@ fn store_stream(
             async move {
                 store_admitted(&state, &table, &batch, room)
                     .await
-                    .map_err(ingest_status)
+                    .map_err(Status::from)
             }
         })
         .try_buffer_unordered(INGEST_CONCURRENCY)
         .try_fold(0, |total, rows| async move { Ok(total + rows) })
         .boxed()
-}
-
-/// A bulk ingest's failure as the gRPC status its client sees.
-fn ingest_status(error: StoreError) -> Status {
-    match error {
-        StoreError::NoLeaf { .. } => Status::unavailable(error.to_string()),
-        StoreError::Refused { .. } => Status::invalid_argument(error.to_string()),
-        StoreError::Forbidden(_) => Status::permission_denied(error.to_string()),
-        StoreError::Internal(_) => Status::internal(error.to_string()),
-    }
 }
 
 type FlightDataStream = Pin<Box<dyn Stream<Item = std::result::Result<FlightData, Status>> + Send>>;

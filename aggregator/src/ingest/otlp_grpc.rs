@@ -26,7 +26,6 @@ use crate::ingest::otlp_export::export_logs;
 use crate::ingest::otlp_grpc_limit::SizeLimitAnswer;
 use crate::ingest::otlp_rows::TABLE_HEADER;
 use crate::ingest::state::IngestState;
-use crate::ingest::store::StoreError;
 
 /// The gRPC logs service.
 #[derive(Debug, Clone)]
@@ -65,16 +64,7 @@ impl LogsService for OtlpLogs {
                 "the ingest buffer is full; retry shortly",
             ));
         };
-        match export_logs(&self.state, &caller, request, table).await {
-            Ok(response) => Ok(Response::new(response)),
-            Err(error @ StoreError::NoLeaf { .. }) => Err(Status::unavailable(error.to_string())),
-            Err(error @ StoreError::Refused { .. }) => {
-                Err(Status::invalid_argument(error.to_string()))
-            }
-            Err(error @ StoreError::Forbidden(_)) => {
-                Err(Status::permission_denied(error.to_string()))
-            }
-            Err(error @ StoreError::Internal(_)) => Err(Status::internal(error.to_string())),
-        }
+        let response = export_logs(&self.state, &caller, request, table).await?;
+        Ok(Response::new(response))
     }
 }

@@ -52,6 +52,18 @@ pub enum StoreError {
     Internal(String),
 }
 
+/// The gRPC status a bulk or OTLP ingest's client sees.
+impl From<StoreError> for tonic::Status {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NoLeaf { .. } => Self::unavailable(error.to_string()),
+            StoreError::Refused { .. } => Self::invalid_argument(error.to_string()),
+            StoreError::Forbidden(_) => Self::permission_denied(error.to_string()),
+            StoreError::Internal(_) => Self::internal(error.to_string()),
+        }
+    }
+}
+
 /// Whether `caller` may write `table`: its rights, and system tables
 /// (`_shoal_*`, such as the saved dashboards) only through their own API,
 /// whose rows Shoal writes itself: rows of another shape would break them.
