@@ -35,6 +35,7 @@ fn start_leaves(runtime: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -
                 query_memory_limit: 1 << 30,
                 cluster_secret: None,
                 tls: None,
+                gossip: None,
             };
             runtime.spawn(run_leaf(config, std::future::pending(), move |address| {
                 let _ = sender.send(address);

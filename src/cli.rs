@@ -9,6 +9,7 @@ use shoal_aggregator::{AggregatorConfig, run_aggregator};
 use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
 
 use crate::error::CliError;
+use crate::gossip_flags::GossipFlags;
 use crate::local::{LocalConfig, run_local};
 use crate::security_flags::{FrontEndFlags, TlsFlags, load_cluster_secret, refuse_exposed};
 use crate::sql_client::SqlArgs;
@@ -73,8 +74,9 @@ struct AggregatorArgs {
     /// Address for the HTTP API and the dashboard.
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
-    /// Children: leaves or aggregators, `host:port,host:port,...`.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Children: leaves or aggregators, `host:port,host:port,...` (with
+    /// `--gossip`, leaves are also found by gossip).
+    #[arg(long, value_delimiter = ',', required_unless_present = "gossip")]
     leaves: Vec<String>,
     /// Default query deadline, e.g. `10s`.
     #[arg(long, default_value = "10s")]
@@ -96,6 +98,8 @@ struct AggregatorArgs {
     front_end: FrontEndFlags,
     #[command(flatten)]
     query_memory: QueryMemoryFlag,
+    #[command(flatten)]
+    gossip: GossipFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +156,8 @@ struct LeafArgs {
     query_memory: QueryMemoryFlag,
     #[command(flatten)]
     store: StoreFlags,
+    #[command(flatten)]
+    gossip: GossipFlags,
 }
 
 /// How each leaf keeps its blocks (`shoal leaf` and `shoal local`).
@@ -212,10 +218,14 @@ impl Cli {
             Command::Aggregator(args) => {
                 args.front_end.check_exposure(&[args.flight, args.http])?;
                 let cluster_secret = load_cluster_secret(args.cluster_secret_file.as_ref())?;
+                let gossip = args
+                    .gossip
+                    .settings(cluster_secret.as_ref(), args.front_end.insecure)?;
                 let config = AggregatorConfig {
                     flight: args.flight,
                     http: args.http,
                     leaves: args.leaves,
+                    gossip,
                     deadline: parse_duration("--deadline", &args.deadline)?,
                     max_body_bytes: parse_size("--max-body", &args.max_body)? as usize,
                     body_timeout: parse_duration("--body-timeout", &args.body_timeout)?,
@@ -281,10 +291,14 @@ impl LeafArgs {
                 "anyone who reaches the port could read and write this leaf's tables",
             )?;
         }
+        let cluster_secret = load_cluster_secret(self.cluster_secret_file.as_ref())?;
         Ok(LeafConfig {
             listen: self.listen,
             query_memory_limit: self.query_memory.bytes()?,
-            cluster_secret: load_cluster_secret(self.cluster_secret_file.as_ref())?,
+            gossip: self
+                .gossip
+                .settings(cluster_secret.as_ref(), self.insecure)?,
+            cluster_secret,
             tls: self.tls.files(),
             store: StoreConfig {
                 data_dir: self.data_dir,

@@ -63,6 +63,7 @@ pub async fn run_local(
             query_memory_limit: config.query_memory_limit,
             cluster_secret: config.authenticator.cluster_secret.clone(),
             tls: None,
+            gossip: None,
         };
         let (sender, receiver) = oneshot::channel();
         let stop = shutdown.clone();
@@ -88,6 +89,7 @@ pub async fn run_local(
         flight: config.flight,
         http: config.http,
         leaves: addresses.clone(),
+        gossip: None,
         deadline: config.deadline,
         max_body_bytes: shoal_aggregator::server::DEFAULT_MAX_BODY_BYTES,
         body_timeout: shoal_aggregator::ingest::state::DEFAULT_BODY_TIMEOUT,

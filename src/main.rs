@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod error;
+mod gossip_flags;
 mod local;
 mod security_flags;
 mod sql_client;

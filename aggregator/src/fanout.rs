@@ -50,6 +50,7 @@ use tracing::{debug, warn};
 
 use crate::completeness::QueryContext;
 use crate::fleet::{Child, Fleet};
+use crate::membership::Snapshot;
 
 /// Time kept back from a child's deadline for the way back.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
@@ -64,7 +65,9 @@ pub struct FanOutExec {
     fragment: Arc<dyn ExecutionPlan>,
     encoded: Bytes,
     tables: Vec<String>,
-    fleet: Arc<Fleet>,
+    /// The children when the query was planned: they stay its children
+    /// until it answers, whoever joins or leaves meanwhile.
+    children: Snapshot,
     properties: Arc<PlanProperties>,
 }
 
@@ -76,7 +79,8 @@ impl FanOutExec {
         };
         let encoded = physical_plan_to_bytes_with_extension_codec(fragment.clone(), &codec)?;
         let tables = scanned_tables(&fragment);
-        let partitions = fleet.children().len().max(1);
+        let children = fleet.children();
+        let partitions = children.len().max(1);
         let properties = PlanProperties::new(
             fragment.equivalence_properties().clone(),
             Partitioning::UnknownPartitioning(partitions),
@@ -88,7 +92,7 @@ impl FanOutExec {
             fragment,
             encoded,
             tables,
-            fleet,
+            children,
             properties: Arc::new(properties),
         })
     }
@@ -114,8 +118,7 @@ impl FanOutExec {
     ///
     /// [`CompletenessCollector::record_failure`]: crate::completeness::CompletenessCollector::record_failure
     pub fn unanswered_children(&self) -> Vec<(usize, FragmentCompleteness)> {
-        self.fleet
-            .children()
+        self.children
             .iter()
             .map(|child| {
                 (
@@ -130,7 +133,7 @@ impl FanOutExec {
 impl fmt::Debug for FanOutExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FanOutExec")
-            .field("children", &self.fleet.children().len())
+            .field("children", &self.children.len())
             .field("tables", &self.tables)
             .finish()
     }
@@ -141,7 +144,7 @@ impl DisplayAs for FanOutExec {
         write!(
             f,
             "FanOutExec: children={}, fragment_bytes={}, tables=[{}]",
-            self.fleet.children().len(),
+            self.children.len(),
             self.encoded.len(),
             self.tables.join(", ")
         )
@@ -187,7 +190,7 @@ impl ExecutionPlan for FanOutExec {
             .get_extension::<QueryContext>()
             .ok_or_else(|| DataFusionError::Internal("query context missing".to_string()))?;
         let schema = self.schema();
-        let Some(child) = self.fleet.children().get(partition).cloned() else {
+        let Some(child) = self.children.get(partition).cloned() else {
             return Err(DataFusionError::Internal(format!(
                 "FanOutExec has no child {partition}"
             )));

@@ -25,7 +25,7 @@ use shoal_proto::{
     TimeSpan,
 };
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// The channel to a child, with the cluster secret added to every call.
 pub type ChildChannel = InterceptedService<Channel, ClusterSecretInterceptor>;
@@ -33,6 +33,7 @@ use tracing::{info, warn};
 
 use crate::child_state::{ChildState, MISSES_BEFORE_DOWN};
 use crate::error::{AggregatorError, Result};
+use crate::membership::{Membership, Snapshot};
 
 /// Largest gRPC message exchanged with a child.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -42,7 +43,10 @@ const DROP_TIMEOUT: Duration = Duration::from_secs(10);
 /// One child address.
 #[derive(Debug)]
 pub struct Child {
+    /// This child's own number (see [`crate::membership`]).
     pub index: usize,
+    /// Its member name (its address when it came from `--leaves`).
+    pub name: String,
     pub address: String,
     channel: Channel,
     /// Adds the cluster secret to every call.
@@ -84,7 +88,7 @@ impl TableView {
 /// All children of this aggregator.
 #[derive(Debug)]
 pub struct Fleet {
-    children: Vec<Arc<Child>>,
+    members: Membership,
     /// Held while the children are asked for their status: one round at a
     /// time, so answers are taken in the order they were asked for.
     refreshing: tokio::sync::Mutex<()>,
@@ -100,51 +104,33 @@ impl Fleet {
         Self::with_tls(addresses, cluster_secret, None)
     }
 
-    /// As [`Fleet::new`], over TLS when `tls` is given.
+    /// As [`Fleet::new`], over TLS when `tls` is given. Each child is
+    /// named by its address; gossip adds more ([`Fleet::membership`]).
     pub fn with_tls(
         addresses: &[String],
         cluster_secret: Option<ClusterSecret>,
         tls: Option<ClientTlsConfig>,
     ) -> Result<Arc<Self>> {
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let cluster = ClusterSecretInterceptor::new(cluster_secret.as_ref());
-        let children = addresses
-            .iter()
-            .enumerate()
-            .map(|(index, address)| {
-                let invalid = |e: tonic::transport::Error| AggregatorError::InvalidOption {
-                    what: "leaf address",
-                    value: address.clone(),
-                    reason: e.to_string(),
-                };
-                let mut endpoint =
-                    Endpoint::from_shared(format!("{scheme}://{address}")).map_err(invalid)?;
-                if let Some(tls) = &tls {
-                    endpoint = endpoint.tls_config(tls.clone()).map_err(invalid)?;
-                }
-                let endpoint = endpoint
-                    .connect_timeout(Duration::from_millis(500))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(10));
-                Ok(Arc::new(Child {
-                    index,
-                    address: address.clone(),
-                    channel: endpoint.connect_lazy(),
-                    cluster: cluster.clone(),
-                    state: RwLock::new(ChildState::default()),
-                }))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let members = Membership::new(cluster_secret.as_ref(), tls);
+        for address in addresses {
+            members.add(address, address)?;
+        }
         Ok(Arc::new(Self {
-            children,
+            members,
             refreshing: tokio::sync::Mutex::new(()),
             rounds: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
-    /// Every child, in the order of `--leaves`.
-    pub fn children(&self) -> &[Arc<Child>] {
-        &self.children
+    /// Who the children are, and how they come and go.
+    pub fn membership(&self) -> &Membership {
+        &self.members
+    }
+
+    /// The children now, in the order they joined (`--leaves` first): the
+    /// snapshot a query plans against.
+    pub fn children(&self) -> Snapshot {
+        self.members.snapshot()
     }
 
     /// Asks every child for its status once: waits for any round in
@@ -158,7 +144,8 @@ impl Fleet {
             return;
         }
         self.rounds.fetch_add(1, SeqCst);
-        let calls = self.children.iter().map(|child| child.refresh());
+        let children = self.children();
+        let calls = children.iter().map(|child| child.refresh());
         futures::future::join_all(calls).await;
     }
 
@@ -166,7 +153,8 @@ impl Fleet {
     /// copies), then refreshes the catalog. Fails naming the children that
     /// did not drop it; dropping again is harmless.
     pub async fn drop_table(&self, table: &str) -> Result<DropTableResponse> {
-        let calls = self.children.iter().map(|child| async move {
+        let children = self.children();
+        let calls = children.iter().map(|child| async move {
             let mut request = tonic::Request::new(DropTableRequest {
                 table: table.to_string(),
             });
@@ -220,7 +208,7 @@ impl Fleet {
     /// Tables across the fleet, by name.
     pub fn tables(&self) -> BTreeMap<String, TableView> {
         let mut tables: BTreeMap<String, TableView> = BTreeMap::new();
-        for child in &self.children {
+        for child in self.children().iter() {
             child.with_status(|status| {
                 for table in status.map_or(&[][..], |s| &s.tables) {
                     tables.entry(table.name.clone()).or_default().add(table);
@@ -234,7 +222,7 @@ impl Fleet {
     /// checks per request, without building every table's view).
     pub fn table(&self, name: &str) -> Option<TableView> {
         let mut view: Option<TableView> = None;
-        for child in &self.children {
+        for child in self.children().iter() {
             child.with_status(|status| {
                 let tables = status.map_or(&[][..], |s| &s.tables);
                 if let Some(table) = tables.iter().find(|t| t.name == name) {
@@ -253,7 +241,7 @@ impl Fleet {
             format_version: shoal_leaf::block::BLOCK_FORMAT_VERSION,
             ..Default::default()
         };
-        for child in &self.children {
+        for child in self.children().iter() {
             combined.leaf_count += child.leaf_count() as u32;
             if let Some(status) = child.status() {
                 combined.memory_used_bytes += status.memory_used_bytes;
@@ -285,7 +273,7 @@ impl Fleet {
     /// [`MAX_TIME_SPANS`] (what a parent aggregator reads of this subtree).
     fn spans_by_table(&self) -> BTreeMap<String, Vec<TimeSpan>> {
         let mut spans: BTreeMap<String, Vec<TimeSpan>> = BTreeMap::new();
-        for child in &self.children {
+        for child in self.children().iter() {
             child.with_status(|status| {
                 for table in status.map_or(&[][..], |s| &s.tables) {
                     let joined = spans.entry(table.name.clone()).or_default();
@@ -301,7 +289,7 @@ impl Fleet {
 
     /// Children that answered their last status call.
     pub fn live_children(&self) -> Vec<Arc<Child>> {
-        self.children
+        self.children()
             .iter()
             .filter(|c| c.is_up())
             .cloned()
@@ -310,6 +298,24 @@ impl Fleet {
 }
 
 impl Child {
+    /// A child reached over `channel`, not asked anything yet.
+    pub fn new(
+        index: usize,
+        name: String,
+        address: String,
+        channel: Channel,
+        cluster: ClusterSecretInterceptor,
+    ) -> Self {
+        Self {
+            index,
+            name,
+            address,
+            channel,
+            cluster,
+            state: RwLock::new(ChildState::default()),
+        }
+    }
+
     async fn refresh(&self) {
         let sent_at = self.read_state().absorbed();
         let mut client = self.leaf_client();

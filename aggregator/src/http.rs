@@ -3,12 +3,13 @@
 //! `GET /healthz`, `GET /metrics`, the browser app's pages (`/`,
 //! `/explore`, `/dashboards`, `/dashboards/{name}`) and files (`/assets/`,
 //! [`assets`]), saved dashboards ([`dashboards`]), the ingest routes of
-//! [`crate::ingest::http_ingest`], and the probes Elasticsearch clients
+//! [`crate::ingest::http_ingest`], the fleet's members ([`fleet`]), and the probes Elasticsearch clients
 //! make around `_bulk` ([`es_probes`]).
 
 pub mod assets;
 pub mod dashboards;
 mod es_probes;
+pub mod fleet;
 mod progressive;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct HttpState {
 /// authentication (outermost first).
 pub fn router(
     state: HttpState,
+    fleet_state: fleet::FleetState,
     ingest: IngestState,
     authenticator: Arc<Authenticator>,
     cors: CorsOrigins,
@@ -62,6 +64,13 @@ pub fn router(
         )
         .route("/v1/logs", post(otlp_http::export))
         .with_state(ingest);
+    let fleet_routes = Router::new()
+        .route("/api/v1/fleet", get(fleet::status))
+        .route(
+            "/api/v1/fleet/members/{name}",
+            axum::routing::delete(fleet::remove),
+        )
+        .with_state(fleet_state);
     Router::new()
         .route("/", get(es_probes::root).head(es_probes::root_head))
         .route("/_cluster/health", get(es_probes::cluster_health))
@@ -77,6 +86,7 @@ pub fn router(
         .with_state(state)
         .merge(dashboard_routes)
         .merge(ingest_routes)
+        .merge(fleet_routes)
         .layer(axum::middleware::from_fn_with_state(
             authenticator,
             http_layer::authenticate,

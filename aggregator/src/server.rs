@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::FutureExt;
+use shoal_contract::{Gossip, GossipSettings, Member, MemberState, Role};
 use shoal_leaf::server::incoming_without_delay;
 use shoal_proto::LeafServer;
 use tokio::net::TcpListener;
@@ -18,7 +19,9 @@ use crate::auth::grpc_layer::grpc_auth;
 use crate::child::ChildService;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, MAX_MESSAGE_BYTES};
+use crate::fleet_gossip::FleetGossip;
 use crate::flight_sql::FlightSqlFrontEnd;
+use crate::http::fleet::FleetState;
 use crate::http::{HttpState, router};
 use crate::https::{http_acceptor, serve_https};
 use crate::ingest::otlp_grpc::OtlpLogs;
@@ -38,6 +41,8 @@ pub struct AggregatorConfig {
     pub http: SocketAddr,
     /// Children: leaves or other aggregators (`host:port`).
     pub leaves: Vec<String>,
+    /// Find leaves by gossip too (`--gossip`, `--seeds`).
+    pub gossip: Option<GossipSettings>,
     /// Default query deadline.
     pub deadline: Duration,
     /// Largest ingest body, compressed or not.
@@ -126,6 +131,11 @@ pub async fn run_aggregator(
             .map_err(|e| AggregatorError::Internal(e.to_string()))?,
     };
 
+    let fleet_gossip = match &config.gossip {
+        Some(settings) => Some(join_gossip(settings, &config, addresses, fleet.clone()).await?),
+        None => None,
+    };
+
     let ingest = IngestState::new(
         fleet.clone(),
         IngestRouter::new(fleet.clone()),
@@ -166,6 +176,10 @@ pub async fn run_aggregator(
         .serve_with_incoming_shutdown(incoming_without_delay(flight_listener), shutdown.clone());
     let routes = router(
         HttpState { engine, metrics },
+        FleetState {
+            fleet: fleet.clone(),
+            gossip: fleet_gossip.clone(),
+        },
         ingest,
         authenticator,
         CorsOrigins {
@@ -203,4 +217,43 @@ pub async fn run_aggregator(
     grpc.map_err(|e| AggregatorError::Internal(format!("gRPC server: {e}")))?;
     http?;
     Ok(())
+}
+
+/// Joins the fleet's gossip as a `ready` aggregator and starts finding
+/// leaves by it.
+async fn join_gossip(
+    settings: &GossipSettings,
+    config: &AggregatorConfig,
+    bound: BoundAddresses,
+    fleet: Arc<Fleet>,
+) -> Result<Arc<FleetGossip>> {
+    let invalid = |error: shoal_contract::ContractError| AggregatorError::InvalidOption {
+        what: "--gossip",
+        value: settings.listen.to_string(),
+        reason: error.to_string(),
+    };
+    let service = settings.advertised(bound.flight).map_err(invalid)?;
+    let mut me = Member::new(
+        Role::Aggregator,
+        service.to_string(),
+        MemberState::Ready,
+        shoal_leaf::block::BLOCK_FORMAT_VERSION,
+    );
+    me.http = Some(
+        settings
+            .advertised(bound.http)
+            .map_err(invalid)?
+            .to_string(),
+    );
+    let gossip_config = settings
+        .config(
+            Role::Aggregator,
+            service,
+            config.authenticator.cluster_secret.clone(),
+        )
+        .map_err(invalid)?;
+    let gossip = Gossip::join(gossip_config, me).await.map_err(invalid)?;
+    let fleet_gossip = FleetGossip::start(gossip, fleet);
+    fleet_gossip.sync().await;
+    Ok(fleet_gossip)
 }

@@ -168,7 +168,7 @@ impl QueryReach {
             return Vec::new();
         }
         let mut spans = Vec::new();
-        for child in self.fleet.children() {
+        for child in self.fleet.children().iter() {
             let Some(counts) = self.children.get(&child.index) else {
                 continue;
             };

@@ -31,6 +31,7 @@ pub mod fragment_policy;
 pub mod functions;
 pub mod group_ids;
 pub mod ipc;
+pub mod leaf_gossip;
 pub mod manifest;
 pub mod panic_guard;
 pub mod provider;

@@ -19,6 +19,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
+use shoal_contract::GossipSettings;
 use shoal_proto::cluster_auth::{ClusterSecret, require_cluster_secret};
 use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
@@ -49,6 +50,8 @@ pub struct LeafConfig {
     pub cluster_secret: Option<ClusterSecret>,
     /// Serve over TLS with this certificate and key.
     pub tls: Option<TlsFiles>,
+    /// Join the fleet's gossip (`--gossip`, `--seeds`).
+    pub gossip: Option<GossipSettings>,
 }
 
 /// The services of one leaf.
@@ -80,21 +83,31 @@ pub async fn run_leaf(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(SocketAddr) + Send,
 ) -> Result<()> {
-    let store_config = config.store.clone();
-    let (store, report) = tokio::task::spawn_blocking(move || Store::open(store_config)).await??;
-    let store = Arc::new(store);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| LeafError::BadRequest(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener
         .local_addr()
         .map_err(|e| LeafError::BadRequest(e.to_string()))?;
+    // In the fleet as `starting` while the data opens: seen, not counted.
+    let gossip = match &config.gossip {
+        Some(settings) => {
+            Some(crate::leaf_gossip::join(settings, address, config.cluster_secret.clone()).await?)
+        }
+        None => None,
+    };
+    let store_config = config.store.clone();
+    let (store, report) = tokio::task::spawn_blocking(move || Store::open(store_config)).await??;
+    let store = Arc::new(store);
     info!(%address, rows = report.rows, blocks = report.blocks, recovery_ms = report.elapsed.as_millis() as u64, "leaf ready");
     ready(address);
     // Mapping blocks takes the process's memory-map lock: start it once the
     // leaf has said it is ready, not while it gets there.
     spawn_warm_up(store.clone());
     spawn_maintenance(store.clone());
+    if let Some(gossip) = gossip {
+        crate::leaf_gossip::serve(gossip, store.clone());
+    }
 
     let service = LeafService::new(store, config.query_memory_limit);
     let mut server = tonic::transport::Server::builder();

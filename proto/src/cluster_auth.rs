@@ -70,6 +70,20 @@ impl ClusterSecret {
         Self(text.into())
     }
 
+    /// HMAC-SHA256 of `message` keyed by the secret: how members sign
+    /// what they publish by gossip, so the secret itself never travels
+    /// there.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        // HMAC takes a key of any length; `new_from_slice` cannot fail.
+        let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes()) {
+            Ok(mac) => mac,
+            Err(_) => return [0; 32],
+        };
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
     /// Whether `headers` carry this secret.
     pub fn is_carried_by(&self, headers: &http::HeaderMap) -> bool {
         headers

@@ -289,6 +289,15 @@ pub struct AggregatorProcess {
 impl AggregatorProcess {
     /// Starts an aggregator over `leaves` (`host:port`) with extra flags.
     pub fn start(leaves: &[String], extra: &[&str]) -> Self {
+        let leaves = leaves.join(",");
+        let mut args = vec!["--leaves", leaves.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_with(&args)
+    }
+
+    /// Starts an aggregator on loopback ports with only `args` (no
+    /// `--leaves` unless given).
+    pub fn start_with(args: &[&str]) -> Self {
         let child = Command::new(shoal_binary())
             .args([
                 "aggregator",
@@ -296,10 +305,8 @@ impl AggregatorProcess {
                 "127.0.0.1:0",
                 "--http",
                 "127.0.0.1:0",
-                "--leaves",
             ])
-            .arg(leaves.join(","))
-            .args(extra)
+            .args(args)
             .env("SHOAL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -259,7 +259,7 @@ impl DashboardTable {
             children.iter().map(|child| child.leaf_count()).sum()
         };
         Completeness::from_counts(&FragmentCompleteness {
-            leaves_queried: leaves(fleet.children()),
+            leaves_queried: leaves(&fleet.children()),
             leaves_answered: leaves(&fleet.live_children()),
             rows_queried: 0,
             rows_answered: 0,

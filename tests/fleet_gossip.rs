@@ -1,0 +1,235 @@
+//! A fleet that finds itself by gossip: an aggregator with no `--leaves`
+//! finds leaves as they become ready, keeps counting one that was
+//! SIGKILLed (queried, not answered) until an admin removes it, never
+//! admits a member signed with another secret, and takes a restarted leaf
+//! back with every acknowledged row.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// A loopback UDP address with a port free right now.
+fn free_gossip_address() -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    socket.local_addr().expect("address").to_string()
+}
+
+fn fleet(aggregator: &AggregatorProcess) -> Value {
+    let (status, _, body) = http_request(aggregator.http, "GET", "/api/v1/fleet", &[], b"");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("fleet JSON")
+}
+
+/// Waits (up to 30 s) until `fleet` satisfies `done`; returns it.
+fn wait_for_fleet(
+    aggregator: &AggregatorProcess,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = fleet(aggregator);
+        if done(&last) {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the fleet never showed {what}: {last:#}");
+}
+
+fn children_up(fleet: &Value) -> Vec<(String, bool)> {
+    fleet["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["up"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn member<'a>(fleet: &'a Value, name: &str) -> Option<&'a Value> {
+    fleet["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)
+}
+
+fn start_leaf(data_dir: &Path, name: &str, gossip: &str, seed: &str, secret: &Path) -> LeafProcess {
+    LeafProcess::start(
+        data_dir,
+        &[
+            "--gossip",
+            gossip,
+            "--seeds",
+            seed,
+            "--name",
+            name,
+            "--cluster-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    )
+}
+
+fn count(aggregator: &AggregatorProcess) -> (u64, Value) {
+    let (status, answer) = http_query(aggregator.http, "SELECT count(*) AS n FROM events", &[]);
+    assert_eq!(status, 200, "{answer}");
+    (
+        answer["rows"][0][0].as_u64().expect("count"),
+        answer["completeness"].clone(),
+    )
+}
+
+#[test]
+fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("cluster-secret");
+    std::fs::write(&secret, "a-cluster-secret-for-the-fleet-test").unwrap();
+    let other_secret = secrets.path().join("other-secret");
+    std::fs::write(&other_secret, "another-fleet-with-another-secret").unwrap();
+
+    let seed = free_gossip_address();
+    let aggregator = AggregatorProcess::start_with(&[
+        "--gossip",
+        &seed,
+        "--cluster-secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    let fleet_now = fleet(&aggregator);
+    assert_eq!(fleet_now["gossip"], true);
+    assert_eq!(children_up(&fleet_now), []);
+
+    let dirs: Vec<_> = (0..3).map(|_| shm_tempdir()).collect();
+    let gossip: Vec<String> = (0..3).map(|_| free_gossip_address()).collect();
+    let mut leaves: Vec<LeafProcess> = (0..3)
+        .map(|i| {
+            start_leaf(
+                dirs[i].path(),
+                &format!("leaf-{i}"),
+                &gossip[i],
+                &seed,
+                &secret,
+            )
+        })
+        .collect();
+    // A leaf of another fleet gossiping at the same seed is never a member.
+    let intruder_dir = shm_tempdir();
+    let _intruder = start_leaf(
+        intruder_dir.path(),
+        "intruder",
+        &free_gossip_address(),
+        &seed,
+        &other_secret,
+    );
+
+    let all_up = wait_for_fleet(&aggregator, "three leaves up", |f| {
+        let up = children_up(f);
+        up.len() == 3 && up.iter().all(|(_, up)| *up)
+    });
+    for (i, leaf) in leaves.iter().enumerate() {
+        let published = member(&all_up, &format!("leaf-{i}")).expect("leaf member");
+        assert_eq!(published["role"], "leaf");
+        assert_eq!(published["state"], "ready");
+        assert_eq!(published["live"], true);
+        assert_eq!(published["service"], leaf.address.to_string());
+    }
+    assert!(member(&all_up, "intruder").is_none(), "{all_up:#}");
+    let me = all_up["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "aggregator")
+        .expect("the aggregator publishes itself");
+    assert_eq!(me["http"], aggregator.http.to_string());
+
+    // Rows spread over the three leaves; every one counted.
+    let rows = 3_000u64;
+    let body: String = (0..rows)
+        .map(|i| format!("{{\"id\": {i}, \"service\": \"svc-{}\"}}\n", i % 7))
+        .collect();
+    for chunk in body.lines().collect::<Vec<_>>().chunks(100) {
+        let chunk = chunk.join("\n");
+        let (status, _, answer) = http_request(
+            aggregator.http,
+            "POST",
+            "/api/v1/ingest/events",
+            &[("content-type", "application/x-ndjson")],
+            chunk.as_bytes(),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    }
+    let (n, completeness) = count(&aggregator);
+    assert_eq!(n, rows);
+    assert_eq!(completeness["leaves_queried"], 3);
+    assert_eq!(completeness["leaves_answered"], 3);
+    let held_by_1 = {
+        let fleet_now = fleet(&aggregator);
+        let child = fleet_now["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "leaf-1")
+            .unwrap()
+            .clone();
+        child["rows"].as_u64().unwrap()
+    };
+    assert!(held_by_1 > 0, "leaf-1 took no rows");
+
+    // SIGKILL: gossip marks it dead, and it stays in the count.
+    leaves[1].kill();
+    wait_for_fleet(&aggregator, "leaf-1 dead", |f| {
+        member(f, "leaf-1").is_some_and(|m| m["live"] == false)
+    });
+    for _ in 0..3 {
+        let (n, completeness) = count(&aggregator);
+        assert_eq!(completeness["leaves_queried"], 3, "{completeness}");
+        assert_eq!(completeness["leaves_answered"], 2, "{completeness}");
+        assert_eq!(n, rows - held_by_1);
+        assert!(completeness["rows_ratio"].as_f64().unwrap() < 1.0);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Only an admin's call takes it out, and only once it is dead.
+    let remove = |name: &str| {
+        let (status, _, body) = http_request(
+            aggregator.http,
+            "DELETE",
+            &format!("/api/v1/fleet/members/{name}"),
+            &[],
+            b"",
+        );
+        (status, String::from_utf8_lossy(&body).to_string())
+    };
+    let (status, body) = remove("leaf-0");
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("still answers"), "{body}");
+    let (status, body) = remove("no-such-leaf");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = remove("leaf-1");
+    assert_eq!(status, 200, "{body}");
+    let (n, completeness) = count(&aggregator);
+    assert_eq!(completeness["leaves_queried"], 2, "{completeness}");
+    assert_eq!(completeness["leaves_answered"], 2, "{completeness}");
+    assert_eq!(n, rows - held_by_1);
+
+    // Back on its data under the same name: a member again, rows and all.
+    leaves[1] = start_leaf(dirs[1].path(), "leaf-1", &gossip[1], &seed, &secret);
+    wait_for_fleet(&aggregator, "leaf-1 back", |f| {
+        let up = children_up(f);
+        up.len() == 3 && up.iter().all(|(_, up)| *up)
+    });
+    let (n, completeness) = count(&aggregator);
+    assert_eq!(n, rows);
+    assert_eq!(completeness["leaves_queried"], 3);
+    assert_eq!(completeness["leaves_answered"], 3);
+    let final_fleet = fleet(&aggregator);
+    assert!(member(&final_fleet, "intruder").is_none());
+    assert_eq!(children_up(&final_fleet).len(), 3);
+}
