@@ -9,6 +9,7 @@ use shoal_aggregator::{AggregatorConfig, run_aggregator};
 use shoal_leaf::{LeafConfig, StoreConfig, run_leaf};
 
 use crate::error::CliError;
+use crate::fleet_cli::FleetCommand;
 use crate::gossip_flags::GossipFlags;
 use crate::local::{LocalConfig, run_local};
 use crate::security_flags::{FrontEndFlags, TlsFlags, load_cluster_secret, refuse_exposed};
@@ -49,6 +50,10 @@ enum Command {
     /// Run SQL against an aggregator over Flight SQL: one query, a prompt
     /// on a terminal, or the statements piped in.
     Sql(SqlArgs),
+    /// The fleet as gossip sees it: members and their state; removing a
+    /// dead member from the count.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
 }
 
 /// `--query-memory-limit`, on every kind of process.
@@ -212,6 +217,7 @@ impl Cli {
                 Ok(())
             }
             Command::Token(command) => command.run(),
+            Command::Fleet(command) => command.run().await,
             Command::Sql(args) => crate::sql_client::run(args)
                 .await
                 .map_err(|error| CliError::Internal(error.to_string())),

@@ -4,6 +4,7 @@
 mod cli;
 mod demo;
 mod error;
+mod fleet_cli;
 mod gossip_flags;
 mod local;
 mod security_flags;

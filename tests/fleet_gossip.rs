@@ -78,6 +78,22 @@ fn start_leaf(data_dir: &Path, name: &str, gossip: &str, seed: &str, secret: &Pa
     )
 }
 
+/// Runs `shoal fleet ARGS`; what it printed, once it succeeded.
+fn shoal_fleet(args: &[&str]) -> String {
+    let output = std::process::Command::new(shoal_binary())
+        .arg("fleet")
+        .args(args)
+        .output()
+        .expect("run shoal fleet");
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "shoal fleet {args:?}: {printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}
+
 fn count(aggregator: &AggregatorProcess) -> (u64, Value) {
     let (status, answer) = http_query(aggregator.http, "SELECT count(*) AS n FROM events", &[]);
     assert_eq!(status, 200, "{answer}");
@@ -182,6 +198,31 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
     };
     assert!(held_by_1 > 0, "leaf-1 took no rows");
 
+    // Each leaf publishes its tables (every second).
+    wait_for_fleet(&aggregator, "every leaf publishing its table", |f| {
+        (0..3).all(|i| {
+            member(f, &format!("leaf-{i}"))
+                .is_some_and(|m| m["tables"] == serde_json::json!(["events"]))
+        })
+    });
+    // `shoal fleet status` sees the same members from gossip alone.
+    let status = shoal_fleet(&[
+        "status",
+        "--json",
+        "--seeds",
+        &seed,
+        "--cluster-secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    let status: Value = serde_json::from_str(&status).expect("status JSON");
+    for i in 0..3 {
+        let leaf = member(&status, &format!("leaf-{i}")).expect("leaf in shoal fleet status");
+        assert_eq!(leaf["state"], "ready");
+        assert_eq!(leaf["live"], true);
+        assert_eq!(leaf["tables"], serde_json::json!(["events"]), "{leaf}");
+    }
+    assert!(member(&status, "intruder").is_none());
+
     // SIGKILL: gossip marks it dead, and it stays in the count.
     leaves[1].kill();
     wait_for_fleet(&aggregator, "leaf-1 dead", |f| {
@@ -212,8 +253,16 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
     assert!(body.contains("still answers"), "{body}");
     let (status, body) = remove("no-such-leaf");
     assert_eq!(status, 404, "{body}");
-    let (status, body) = remove("leaf-1");
-    assert_eq!(status, 200, "{body}");
+    // `shoal fleet remove` finds the aggregators by gossip and asks each.
+    let removed = shoal_fleet(&[
+        "remove",
+        "leaf-1",
+        "--seeds",
+        &seed,
+        "--cluster-secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(removed.contains("removed \"leaf-1\""), "{removed}");
     let (n, completeness) = count(&aggregator);
     assert_eq!(completeness["leaves_queried"], 2, "{completeness}");
     assert_eq!(completeness["leaves_answered"], 2, "{completeness}");

@@ -22,7 +22,7 @@ use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig
 use shoal_proto::cluster_auth::ClusterSecret;
 
 use crate::error::ContractError;
-use crate::member::{Member, cluster_id};
+use crate::member::{Member, Role, cluster_id};
 
 /// How a member joins the fleet's gossip.
 #[derive(Debug, Clone)]
@@ -150,7 +150,11 @@ impl Gossip {
                     match read {
                         Ok(mut member) => {
                             member.live = live.contains(id);
-                            roster.members.push(member);
+                            // A `shoal fleet` command that has left is of
+                            // no interest to anyone.
+                            if member.live || member.role != Role::Observer {
+                                roster.members.push(member);
+                            }
                         }
                         // A member that has not yet published its keys
                         // (first gossip round) is not refused, only unknown.
@@ -185,7 +189,7 @@ fn newest_generations(members: &mut Vec<Member>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::member::{MemberState, Role};
+    use crate::member::MemberState;
 
     fn member(name: &str, generation: u64, live: bool) -> Member {
         Member {
