@@ -36,6 +36,7 @@ fn start_leaves(runtime: &tokio::runtime::Runtime, dirs: &[tempfile::TempDir]) -
                 cluster_secret: None,
                 tls: None,
                 gossip: None,
+                restart: None,
             };
             runtime.spawn(run_leaf(config, std::future::pending(), move |address| {
                 let _ = sender.send(address);

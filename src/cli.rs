@@ -15,7 +15,9 @@ use crate::local::{LocalConfig, run_local};
 use crate::security_flags::{FrontEndFlags, TlsFlags, load_cluster_secret, refuse_exposed};
 use crate::sql_client::SqlArgs;
 use crate::token::TokenCommand;
+use shoal_contract::RestartSignal;
 use shoal_proto::cluster_auth::ClusterSecret;
+use std::sync::Arc;
 
 /// Shoal: a Scuba-style, fan-out, in-memory analytics store.
 #[derive(Debug, Parser)]
@@ -209,12 +211,14 @@ impl Cli {
     pub async fn run(self) -> Result<(), CliError> {
         match self.command {
             Command::Leaf(args) => {
-                let config = args.into_config()?;
+                let restart = restart_signal()?;
+                let mut config = args.into_config()?;
+                config.restart = Some(restart.clone());
                 run_leaf(config, shutdown_signal(), |address| {
                     println!("shoal leaf ready on {address}");
                 })
                 .await?;
-                Ok(())
+                exec_if_restarting(&restart)
             }
             Command::Token(command) => command.run(),
             Command::Fleet(command) => command.run().await,
@@ -227,11 +231,13 @@ impl Cli {
                 let gossip = args
                     .gossip
                     .settings(cluster_secret.as_ref(), args.front_end.insecure)?;
+                let restart = restart_signal()?;
                 let config = AggregatorConfig {
                     flight: args.flight,
                     http: args.http,
                     leaves: args.leaves,
                     gossip,
+                    restart: Some(restart.clone()),
                     deadline: parse_duration("--deadline", &args.deadline)?,
                     max_body_bytes: parse_size("--max-body", &args.max_body)? as usize,
                     body_timeout: parse_duration("--body-timeout", &args.body_timeout)?,
@@ -249,7 +255,7 @@ impl Cli {
                     );
                 })
                 .await?;
-                Ok(())
+                exec_if_restarting(&restart)
             }
             Command::Local(args) => {
                 if args.leaves == 0 {
@@ -304,6 +310,7 @@ impl LeafArgs {
             gossip: self
                 .gossip
                 .settings(cluster_secret.as_ref(), self.insecure)?,
+            restart: None,
             cluster_secret,
             tls: self.tls.files(),
             store: StoreConfig {
@@ -334,6 +341,39 @@ fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, CliError>
         value: value.to_string(),
         reason: format!("{reason} (e.g. 2s, 30m, 7d)"),
     })
+}
+
+/// How this process restarts in place: the `Restart` call, or SIGHUP.
+fn restart_signal() -> Result<Arc<RestartSignal>, CliError> {
+    let signal = RestartSignal::for_this_process().map_err(|e| {
+        CliError::Internal(format!(
+            "cannot find this program's own path, which a restart executes: {e}"
+        ))
+    })?;
+    let signal = Arc::new(signal);
+    let on_hangup = signal.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        if hangup.recv().await.is_some() {
+            on_hangup.request();
+        }
+    });
+    Ok(signal)
+}
+
+/// Once the servers have wound down: executes the binary again if a
+/// restart was asked for (returns only if that failed).
+fn exec_if_restarting(restart: &RestartSignal) -> Result<(), CliError> {
+    if !restart.is_requested() {
+        return Ok(());
+    }
+    let error = restart.exec();
+    Err(CliError::Internal(format!(
+        "restart failed: cannot execute this program again: {error}"
+    )))
 }
 
 async fn shutdown_signal() {

@@ -28,6 +28,9 @@ pub enum FleetCommand {
     /// Take a dead member out of every aggregator's count (it stays
     /// counted as missing until then).
     Remove(RemoveArgs),
+    /// Restart every leaf, a batch at a time, then every aggregator,
+    /// waiting for each to be ready again (a rolling restart or upgrade).
+    Roll(crate::fleet_roll::RollArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +40,7 @@ pub struct FleetArgs {
     seeds: Vec<String>,
     /// The fleet's cluster secret (members' records are signed with it).
     #[arg(long)]
-    cluster_secret_file: Option<PathBuf>,
+    pub cluster_secret_file: Option<PathBuf>,
     /// The IP this command gossips from (the one the seeds reach it at).
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
@@ -72,12 +75,21 @@ impl FleetCommand {
                 Ok(())
             }
             Self::Remove(args) => remove(args).await,
+            Self::Roll(args) => crate::fleet_roll::roll(args).await,
         }
     }
 }
 
 /// Joins as an observer, waits for the roster to settle, leaves.
 async fn read_roster(args: &FleetArgs) -> Result<Roster, CliError> {
+    let (gossip, roster) = observe(args).await?;
+    gossip.shutdown().await;
+    Ok(roster)
+}
+
+/// Joins as an observer and waits for the roster to settle; the caller
+/// leaves the gossip when done with it.
+pub async fn observe(args: &FleetArgs) -> Result<(Gossip, Roster), CliError> {
     let wait = humantime::parse_duration(&args.wait).map_err(|e| CliError::InvalidFlag {
         flag: "--wait",
         value: args.wait.clone(),
@@ -119,22 +131,23 @@ async fn read_roster(args: &FleetArgs) -> Result<Roster, CliError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    gossip.shutdown().await;
     let members = roster
         .members
         .into_iter()
         .filter(|m| m.role != Role::Observer)
         .collect::<Vec<_>>();
     if members.is_empty() {
+        gossip.shutdown().await;
         return Err(CliError::Internal(format!(
             "no member answered at {} within {wait:?} (are these gossip addresses, and is the cluster secret the fleet's?)",
             args.seeds.join(",")
         )));
     }
-    Ok(Roster {
+    let roster = Roster {
         members,
         refused: roster.refused,
-    })
+    };
+    Ok((gossip, roster))
 }
 
 fn print_table(roster: &Roster) {

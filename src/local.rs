@@ -64,6 +64,7 @@ pub async fn run_local(
             cluster_secret: config.authenticator.cluster_secret.clone(),
             tls: None,
             gossip: None,
+            restart: None,
         };
         let (sender, receiver) = oneshot::channel();
         let stop = shutdown.clone();
@@ -90,6 +91,7 @@ pub async fn run_local(
         http: config.http,
         leaves: addresses.clone(),
         gossip: None,
+        restart: None,
         deadline: config.deadline,
         max_body_bytes: shoal_aggregator::server::DEFAULT_MAX_BODY_BYTES,
         body_timeout: shoal_aggregator::ingest::state::DEFAULT_BODY_TIMEOUT,

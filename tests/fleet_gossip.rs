@@ -145,9 +145,11 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
         &other_secret,
     );
 
-    let all_up = wait_for_fleet(&aggregator, "three leaves up", |f| {
+    let all_up = wait_for_fleet(&aggregator, "three leaves up and heard", |f| {
         let up = children_up(f);
-        up.len() == 3 && up.iter().all(|(_, up)| *up)
+        let heard =
+            (0..3).all(|i| member(f, &format!("leaf-{i}")).is_some_and(|m| m["live"] == true));
+        up.len() == 3 && up.iter().all(|(_, up)| *up) && heard
     });
     for (i, leaf) in leaves.iter().enumerate() {
         let published = member(&all_up, &format!("leaf-{i}")).expect("leaf member");
@@ -237,6 +239,21 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    // An aggregator started after the leaf died counts it too, from the
+    // record gossip keeps of it.
+    let late = AggregatorProcess::start_with(&[
+        "--gossip",
+        &free_gossip_address(),
+        "--seeds",
+        &seed,
+        "--cluster-secret-file",
+        secret.to_str().unwrap(),
+    ]);
+    let (n, completeness) = count(&late);
+    assert_eq!(completeness["leaves_queried"], 3, "{completeness}");
+    assert_eq!(completeness["leaves_answered"], 2, "{completeness}");
+    assert_eq!(n, rows - held_by_1);
+
     // Only an admin's call takes it out, and only once it is dead.
     let remove = |name: &str| {
         let (status, _, body) = http_request(
@@ -263,10 +280,14 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
         secret.to_str().unwrap(),
     ]);
     assert!(removed.contains("removed \"leaf-1\""), "{removed}");
-    let (n, completeness) = count(&aggregator);
-    assert_eq!(completeness["leaves_queried"], 2, "{completeness}");
-    assert_eq!(completeness["leaves_answered"], 2, "{completeness}");
-    assert_eq!(n, rows - held_by_1);
+    // Both aggregators stop counting it: the removal travels by gossip.
+    for each in [&aggregator, &late] {
+        wait_for_fleet(each, "leaf-1 removed", |f| children_up(f).len() == 2);
+        let (n, completeness) = count(each);
+        assert_eq!(completeness["leaves_queried"], 2, "{completeness}");
+        assert_eq!(completeness["leaves_answered"], 2, "{completeness}");
+        assert_eq!(n, rows - held_by_1);
+    }
 
     // Back on its data under the same name: a member again, rows and all.
     leaves[1] = start_leaf(dirs[1].path(), "leaf-1", &gossip[1], &seed, &secret);
@@ -274,10 +295,13 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
         let up = children_up(f);
         up.len() == 3 && up.iter().all(|(_, up)| *up)
     });
-    let (n, completeness) = count(&aggregator);
-    assert_eq!(n, rows);
-    assert_eq!(completeness["leaves_queried"], 3);
-    assert_eq!(completeness["leaves_answered"], 3);
+    for each in [&aggregator, &late] {
+        wait_for_fleet(each, "leaf-1 counted again", |f| children_up(f).len() == 3);
+        let (n, completeness) = count(each);
+        assert_eq!(n, rows);
+        assert_eq!(completeness["leaves_queried"], 3);
+        assert_eq!(completeness["leaves_answered"], 3);
+    }
     let final_fleet = fleet(&aggregator);
     assert!(member(&final_fleet, "intruder").is_none());
     assert_eq!(children_up(&final_fleet).len(), 3);

@@ -24,6 +24,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use shoal_contract::RestartSignal;
 use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver};
 use shoal_leaf::fragment_decode::decode_fragment;
 use shoal_leaf::fragment_policy::admit_fragment;
@@ -31,7 +32,7 @@ use shoal_leaf::panic_guard::catching;
 use shoal_leaf::scan::merge_partitions;
 use shoal_proto::{
     DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest, IngestRequest,
-    IngestResponse, Leaf, LeafStatus, StatusRequest,
+    IngestResponse, Leaf, LeafStatus, RestartRequest, RestartResponse, StatusRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -125,11 +126,22 @@ pub fn subtree_completeness(query: &QueryContext) -> FragmentCompleteness {
 pub struct ChildService {
     fleet: Arc<Fleet>,
     router: IngestRouter,
+    restart: Option<Arc<RestartSignal>>,
 }
 
 impl ChildService {
     pub fn new(fleet: Arc<Fleet>, router: IngestRouter) -> Self {
-        Self { fleet, router }
+        Self {
+            fleet,
+            router,
+            restart: None,
+        }
+    }
+
+    /// The same service, answering `Restart` by asking `restart`.
+    pub fn with_restart(mut self, restart: Option<Arc<RestartSignal>>) -> Self {
+        self.restart = restart;
+        self
     }
 }
 
@@ -160,6 +172,22 @@ impl Leaf for ChildService {
     ) -> std::result::Result<Response<DropTableResponse>, Status> {
         let dropped = self.fleet.drop_table(&request.into_inner().table).await?;
         Ok(Response::new(dropped))
+    }
+
+    async fn restart(
+        &self,
+        _request: Request<RestartRequest>,
+    ) -> std::result::Result<Response<RestartResponse>, Status> {
+        let Some(restart) = &self.restart else {
+            return Err(Status::failed_precondition(
+                "this aggregator runs inside another process (shoal local) and cannot restart alone",
+            ));
+        };
+        restart.request();
+        Ok(Response::new(RestartResponse {
+            message: "restarting: finishing the queries under way, then executing the binary again"
+                .to_string(),
+        }))
     }
 
     async fn status(

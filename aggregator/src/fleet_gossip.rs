@@ -3,8 +3,10 @@
 //! Every [`SYNC_EVERY`] the aggregator reads the gossip roster and brings
 //! its [`Membership`](crate::membership::Membership) in line:
 //!
-//! - a leaf that is `ready` (or `draining`) and live becomes a child; a
-//!   `starting` one does not count yet;
+//! - a leaf that is `ready` (or `draining`) becomes a child, live or not:
+//!   an aggregator started after a leaf died still counts it as missing,
+//!   from the record gossip keeps of it; a `starting` one does not count
+//!   yet;
 //! - a child that falls silent stays a child: it is still queried, and
 //!   counted as queried and not answered, until it comes back or is taken
 //!   out on purpose. A dead leaf never vanishes quietly from
@@ -12,28 +14,39 @@
 //! - a leaf that published `leaving` (drained) and then fell silent is
 //!   taken out: it left on purpose;
 //! - an admin takes out a dead member with `DELETE
-//!   /api/v1/fleet/members/NAME` ([`Membership::remove_dead`]); a member
-//!   that answers cannot be removed (drain it instead). If a removed member
-//!   comes back to life, gossip makes it a child again; a dead member is
-//!   never added (an aggregator started after a leaf died does not count
-//!   that leaf: it never saw it ready).
+//!   /api/v1/fleet/members/NAME` ([`FleetGossip::remove`]); a member that
+//!   answers cannot be removed (drain it instead). The aggregator publishes
+//!   the removal (name and generation) in its own record, and every
+//!   aggregator honours the removals any aggregator publishes, including
+//!   one started later. If a removed member comes back to life, it is a
+//!   child again. (Were every aggregator restarted at once, the removals
+//!   would be forgotten and the dead member counted as missing again: the
+//!   safe side.)
 //!
-//! [`Membership::remove_dead`]: crate::membership::Membership::remove_dead
+//! A starting aggregator syncs until its roster settles
+//! ([`FleetGossip::settle`]) before it serves.
 //!
 //! The aggregator publishes itself too (role `aggregator`, its Flight and
 //! HTTP addresses, `ready`), so `shoal fleet` finds it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 use shoal_contract::gossip::Roster;
 use shoal_contract::{Gossip, MemberState, Role};
 use tracing::{info, warn};
 
-use crate::fleet::Fleet;
+use crate::fleet::{Child, Fleet};
+use crate::membership::RemoveRefused;
 
 /// How often the roster is read into the fleet.
 pub const SYNC_EVERY: Duration = Duration::from_millis(250);
+/// A starting aggregator's roster counts as settled once unchanged this long.
+const SETTLED_AFTER: Duration = Duration::from_secs(1);
+/// Longest a starting aggregator waits for its roster to settle.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
 
 /// See the module docs.
 #[derive(Debug)]
@@ -74,10 +87,21 @@ impl FleetGossip {
     /// Reads the roster into the fleet once (see the module docs).
     pub async fn sync(&self) {
         let roster = self.roster().await;
+        // What any aggregator's admin removed, and in which generation.
+        let mut removed: BTreeMap<&str, u64> = BTreeMap::new();
+        for aggregator in roster.members.iter().filter(|m| m.role == Role::Aggregator) {
+            for (name, generation) in &aggregator.removed {
+                let entry = removed.entry(name.as_str()).or_default();
+                *entry = (*entry).max(*generation);
+            }
+        }
         let mut added = false;
         for member in roster.members.iter().filter(|m| m.role == Role::Leaf) {
+            let was_removed = removed
+                .get(member.name.as_str())
+                .is_some_and(|generation| *generation >= member.generation);
             match member.state {
-                MemberState::Ready | MemberState::Draining if member.live => {
+                MemberState::Ready | MemberState::Draining if member.live || !was_removed => {
                     let known = self
                         .fleet
                         .children()
@@ -88,7 +112,7 @@ impl FleetGossip {
                     }
                     match self.fleet.membership().add(&member.name, &member.service) {
                         Ok(_) => {
-                            info!(member = %member.name, address = %member.service, "leaf joined");
+                            info!(member = %member.name, address = %member.service, live = member.live, "leaf counted");
                             added = true;
                         }
                         Err(error) => {
@@ -101,6 +125,12 @@ impl FleetGossip {
                 {
                     info!(member = %member.name, "leaf left the fleet");
                 }
+                _ if was_removed
+                    && !member.live
+                    && self.fleet.membership().remove(&member.name).is_some() =>
+                {
+                    info!(member = %member.name, "dead leaf removed by an admin elsewhere");
+                }
                 _ => {}
             }
         }
@@ -110,5 +140,45 @@ impl FleetGossip {
         }
         let tables: Vec<String> = self.fleet.tables().into_keys().collect();
         self.publish(|me| me.tables = tables).await;
+    }
+
+    /// Syncs until the roster stops growing (up to [`SETTLE_AT_MOST`]), so
+    /// a starting aggregator answers its first query with every member
+    /// counted, not only the first it heard of.
+    pub async fn settle(&self) {
+        let began = Instant::now();
+        let mut seen = usize::MAX;
+        let mut stable_since = Instant::now();
+        while began.elapsed() < SETTLE_AT_MOST {
+            self.sync().await;
+            let now = self.roster().await.members.len();
+            if now != seen {
+                seen = now;
+                stable_since = Instant::now();
+            } else if stable_since.elapsed() >= SETTLED_AFTER {
+                return;
+            }
+            tokio::time::sleep(SYNC_EVERY).await;
+        }
+    }
+
+    /// Takes the dead member `name` out of this aggregator's children and
+    /// tells every other aggregator by gossip (an admin's call).
+    pub async fn remove(&self, name: &str) -> Result<Arc<Child>, RemoveRefused> {
+        let roster = self.roster().await;
+        let member = roster.members.iter().find(|m| m.name == name);
+        if member.is_some_and(|m| m.live) {
+            return Err(RemoveRefused::Live(name.to_string()));
+        }
+        let child = self.fleet.membership().remove_dead(name)?;
+        if let Some(member) = member {
+            let entry = (member.name.clone(), member.generation);
+            self.publish(|me| {
+                me.removed.retain(|(n, _)| n != &entry.0);
+                me.removed.push(entry);
+            })
+            .await;
+        }
+        Ok(child)
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::FutureExt;
-use shoal_contract::{Gossip, GossipSettings, Member, MemberState, Role};
+use shoal_contract::{Gossip, GossipSettings, Member, MemberState, RestartSignal, Role};
 use shoal_leaf::server::incoming_without_delay;
 use shoal_proto::LeafServer;
 use tokio::net::TcpListener;
@@ -43,6 +43,10 @@ pub struct AggregatorConfig {
     pub leaves: Vec<String>,
     /// Find leaves by gossip too (`--gossip`, `--seeds`).
     pub gossip: Option<GossipSettings>,
+    /// Set for a process that can restart itself in place (`shoal
+    /// aggregator`): the `Restart` call asks for it, and the servers then
+    /// wind down.
+    pub restart: Option<Arc<RestartSignal>>,
     /// Default query deadline.
     pub deadline: Duration,
     /// Largest ingest body, compressed or not.
@@ -145,8 +149,20 @@ pub async fn run_aggregator(
     )
     .with_body_timeout(config.body_timeout);
     let flight_sql = FlightSqlFrontEnd::new(engine.clone(), ingest.clone(), metrics.clone())?;
-    let child = ChildService::new(fleet.clone(), router_for_ingest);
-    let shutdown = shutdown.shared();
+    let child =
+        ChildService::new(fleet.clone(), router_for_ingest).with_restart(config.restart.clone());
+    let restart = config.restart.clone();
+    let shutdown = async move {
+        match restart {
+            Some(restart) => tokio::select! {
+                _ = shutdown => {},
+                _ = restart.requested() => tracing::info!("restarting: no new calls; finishing those under way"),
+            },
+            None => shutdown.await,
+        }
+    }
+    .boxed()
+    .shared();
     let mut grpc = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         grpc =
@@ -254,6 +270,6 @@ async fn join_gossip(
         .map_err(invalid)?;
     let gossip = Gossip::join(gossip_config, me).await.map_err(invalid)?;
     let fleet_gossip = FleetGossip::start(gossip, fleet);
-    fleet_gossip.sync().await;
+    fleet_gossip.settle().await;
     Ok(fleet_gossip)
 }

@@ -115,8 +115,8 @@ impl Gossip {
         &self.me
     }
 
-    /// Publishes `me` again after a change (state, free memory, tables);
-    /// only keys whose value changed travel.
+    /// Publishes `me` again after a change (state, free memory, tables,
+    /// removed members); only keys whose value changed travel.
     pub async fn publish(&mut self, update: impl FnOnce(&mut Member)) {
         update(&mut self.me);
         let pairs = self.me.to_pairs(self.secret.as_ref());
@@ -203,6 +203,7 @@ mod tests {
             free_memory_bytes: None,
             format_version: 1,
             tables: Vec::new(),
+            removed: Vec::new(),
             live,
         }
     }

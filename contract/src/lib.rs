@@ -10,9 +10,11 @@
 pub mod error;
 pub mod gossip;
 pub mod member;
+pub mod restart;
 pub mod settings;
 
 pub use error::ContractError;
 pub use gossip::{Gossip, GossipConfig};
 pub use member::{Member, MemberState, Role};
+pub use restart::RestartSignal;
 pub use settings::GossipSettings;

@@ -28,6 +28,10 @@ pub const KEYS: [&str; 7] = [
     "tables",
 ];
 
+/// The optional key an aggregator lists the members an admin removed in
+/// (`name:generation,...`), so every aggregator stops counting them.
+pub const REMOVED_KEY: &str = "removed";
+
 /// Table names published at most (the rest are in the member's status).
 pub const MAX_TABLE_NAMES: usize = 64;
 
@@ -114,6 +118,9 @@ pub struct Member {
     pub format_version: u32,
     /// Up to [`MAX_TABLE_NAMES`] of the tables it holds.
     pub tables: Vec<String>,
+    /// Members an admin removed through this aggregator: name and the
+    /// generation removed ([`REMOVED_KEY`]).
+    pub removed: Vec<(String, u64)>,
     /// Whether the failure detector hears it (set by [`crate::Gossip`]).
     pub live: bool,
 }
@@ -133,6 +140,7 @@ impl Member {
             free_memory_bytes: None,
             format_version,
             tables: Vec::new(),
+            removed: Vec::new(),
             live: false,
         }
     }
@@ -154,8 +162,16 @@ impl Member {
                 .collect::<Vec<_>>()
                 .join(","),
         ];
+        let removed = self
+            .removed
+            .iter()
+            .map(|(name, generation)| format!("{name}:{generation}"))
+            .collect::<Vec<_>>()
+            .join(",");
         KEYS.iter()
+            .copied()
             .zip(values)
+            .chain((!removed.is_empty()).then_some((REMOVED_KEY, removed)))
             .map(|(key, value)| {
                 let stored = self.sign(secret, key, &value);
                 (key.to_string(), stored)
@@ -190,6 +206,16 @@ impl Member {
         let format = value("format_version")?;
         let http = value("http")?;
         let tables = value("tables")?;
+        let removed = match get(REMOVED_KEY) {
+            None => Vec::new(),
+            Some(_) => value(REMOVED_KEY)?
+                .split(',')
+                .filter_map(|entry| {
+                    let (name, generation) = entry.rsplit_once(':')?;
+                    Some((name.to_string(), generation.parse().ok()?))
+                })
+                .collect(),
+        };
         Ok(Self {
             name: name.to_string(),
             generation,
@@ -208,6 +234,7 @@ impl Member {
                 .filter(|t| !t.is_empty())
                 .map(str::to_string)
                 .collect(),
+            removed,
             live: false,
         })
     }
@@ -278,6 +305,7 @@ mod tests {
             free_memory_bytes: Some(1 << 30),
             format_version: 3,
             tables: vec!["requests".into(), "logs".into()],
+            removed: vec![("leaf-b@10.0.0.2:50061".into(), 42)],
             live: false,
         }
     }

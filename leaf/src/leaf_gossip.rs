@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_contract::{Gossip, GossipSettings, Member, MemberState, Role};
+use shoal_contract::{Gossip, GossipSettings, Member, MemberState, RestartSignal, Role};
 use shoal_proto::cluster_auth::ClusterSecret;
 
 use crate::block::BLOCK_FORMAT_VERSION;
@@ -39,8 +39,8 @@ pub async fn join(
 }
 
 /// Says `ready` and keeps publishing what `store` holds, for as long as
-/// the process runs.
-pub fn serve(mut gossip: Gossip, store: Arc<Store>) {
+/// the process runs; `starting` again once a restart is asked for.
+pub fn serve(mut gossip: Gossip, store: Arc<Store>, restart: Option<Arc<RestartSignal>>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PUBLISH_EVERY);
         loop {
@@ -56,7 +56,10 @@ pub fn serve(mut gossip: Gossip, store: Arc<Store>) {
             tables.sort();
             gossip
                 .publish(|me| {
-                    me.state = MemberState::Ready;
+                    me.state = match restart.as_ref().is_some_and(|r| r.is_requested()) {
+                        true => MemberState::Starting,
+                        false => MemberState::Ready,
+                    };
                     me.free_memory_bytes = free;
                     me.tables = tables;
                 })

@@ -19,12 +19,13 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
-use shoal_contract::GossipSettings;
+use shoal_contract::{GossipSettings, RestartSignal};
 use shoal_proto::cluster_auth::{ClusterSecret, require_cluster_secret};
 use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
     ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, IngestRequest,
-    IngestResponse, Leaf, LeafServer, LeafStatus, StatusRequest, TableStatus, TicketRequest,
+    IngestResponse, Leaf, LeafServer, LeafStatus, RestartRequest, RestartResponse, StatusRequest,
+    TableStatus, TicketRequest,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
@@ -52,6 +53,9 @@ pub struct LeafConfig {
     pub tls: Option<TlsFiles>,
     /// Join the fleet's gossip (`--gossip`, `--seeds`).
     pub gossip: Option<GossipSettings>,
+    /// Set for a process that can restart itself in place (`shoal leaf`):
+    /// the `Restart` call asks for it, and the server then winds down.
+    pub restart: Option<Arc<RestartSignal>>,
 }
 
 /// The services of one leaf.
@@ -59,6 +63,7 @@ pub struct LeafConfig {
 pub struct LeafService {
     store: Arc<Store>,
     query_memory_bytes: usize,
+    restart: Option<Arc<RestartSignal>>,
 }
 
 impl LeafService {
@@ -67,7 +72,14 @@ impl LeafService {
         Self {
             store,
             query_memory_bytes,
+            restart: None,
         }
+    }
+
+    /// The same service, answering `Restart` by asking `restart`.
+    pub fn with_restart(mut self, restart: Option<Arc<RestartSignal>>) -> Self {
+        self.restart = restart;
+        self
     }
 
     /// The store behind the service.
@@ -106,10 +118,21 @@ pub async fn run_leaf(
     spawn_warm_up(store.clone());
     spawn_maintenance(store.clone());
     if let Some(gossip) = gossip {
-        crate::leaf_gossip::serve(gossip, store.clone());
+        crate::leaf_gossip::serve(gossip, store.clone(), config.restart.clone());
     }
 
-    let service = LeafService::new(store, config.query_memory_limit);
+    let service =
+        LeafService::new(store, config.query_memory_limit).with_restart(config.restart.clone());
+    let restart = config.restart.clone();
+    let shutdown = async move {
+        match restart {
+            Some(restart) => tokio::select! {
+                _ = shutdown => {},
+                _ = restart.requested() => info!("restarting: no new calls; finishing those under way"),
+            },
+            None => shutdown.await,
+        }
+    };
     let mut server = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         let tls = tls.server_config().map_err(LeafError::BadRequest)?;
@@ -183,6 +206,11 @@ impl Leaf for LeafService {
         &self,
         request: Request<IngestRequest>,
     ) -> std::result::Result<Response<IngestResponse>, Status> {
+        if self.restart.as_ref().is_some_and(|r| r.is_requested()) {
+            return Err(Status::unavailable(
+                "this leaf is restarting: send the rows to another leaf",
+            ));
+        }
         let IngestRequest { table, arrow_ipc } = request.into_inner();
         let store = self.store.clone();
         let incoming_bytes = arrow_ipc.len() as u64;
@@ -218,6 +246,21 @@ impl Leaf for LeafService {
         Ok(Response::new(DropTableResponse {
             rows_dropped,
             leaves: 1,
+        }))
+    }
+
+    async fn restart(
+        &self,
+        _request: Request<RestartRequest>,
+    ) -> std::result::Result<Response<RestartResponse>, Status> {
+        let Some(restart) = &self.restart else {
+            return Err(Status::failed_precondition(
+                "this leaf runs inside another process (shoal local) and cannot restart alone",
+            ));
+        };
+        restart.request();
+        Ok(Response::new(RestartResponse {
+            message: "restarting: finishing the calls under way, then executing the binary again on the same data directory".to_string(),
         }))
     }
 

@@ -20,8 +20,8 @@ pub use v1::leaf_client::LeafClient;
 pub use v1::leaf_server::{Leaf, LeafServer};
 pub use v1::{
     ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest,
-    IngestRequest, IngestResponse, LeafStatus, Projection, ScanRequest, StatusRequest,
-    TableScanNode, TableStatus, Ticket, TimeSpan,
+    IngestRequest, IngestResponse, LeafStatus, Projection, RestartRequest, RestartResponse,
+    ScanRequest, StatusRequest, TableScanNode, TableStatus, Ticket, TimeSpan,
 };
 
 use prost::Message;

@@ -89,7 +89,11 @@ pub async fn remove(
     if let Err(error) = caller.require(Role::Admin) {
         return refuse(error.http_status(), &error.to_string());
     }
-    match state.fleet.membership().remove_dead(&name) {
+    let removed = match &state.gossip {
+        Some(gossip) => gossip.remove(&name).await,
+        None => state.fleet.membership().remove_dead(&name),
+    };
+    match removed {
         Ok(child) => {
             tracing::warn!(member = %name, address = %child.address, by = %caller.name(), "dead member removed");
             axum::Json(json!({ "removed": name, "address": child.address })).into_response()
@@ -113,6 +117,7 @@ pub fn member_json(member: &Member) -> Value {
         "free_memory_bytes": member.free_memory_bytes,
         "format_version": member.format_version,
         "tables": member.tables,
+        "removed": member.removed.iter().map(|(name, generation)| json!({"name": name, "generation": generation})).collect::<Vec<_>>(),
     })
 }
 
