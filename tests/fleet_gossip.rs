@@ -62,8 +62,11 @@ fn member<'a>(fleet: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|m| m["name"] == name)
 }
 
+/// Starts a leaf on a fixed port (a restarted leaf comes back on it).
 fn start_leaf(data_dir: &Path, name: &str, gossip: &str, seed: &str, secret: &Path) -> LeafProcess {
-    LeafProcess::start(
+    let listen = free_address();
+    LeafProcess::try_start_on(
+        &listen,
         data_dir,
         &[
             "--gossip",
@@ -76,6 +79,7 @@ fn start_leaf(data_dir: &Path, name: &str, gossip: &str, seed: &str, secret: &Pa
             secret.to_str().unwrap(),
         ],
     )
+    .unwrap_or_else(|error| panic!("leaf {name} did not start: {error}"))
 }
 
 /// Runs `shoal fleet ARGS`; what it printed, once it succeeded.
@@ -305,4 +309,139 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
     let final_fleet = fleet(&aggregator);
     assert!(member(&final_fleet, "intruder").is_none());
     assert_eq!(children_up(&final_fleet).len(), 3);
+}
+
+#[test]
+fn roll_restarts_every_member_in_place_and_keeps_every_row() {
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("cluster-secret");
+    std::fs::write(&secret, "a-cluster-secret-for-the-roll-test").unwrap();
+    let secret_flag = secret.to_str().unwrap();
+    let seed = free_gossip_address();
+    // Fixed ports: a restarted aggregator comes back where clients expect it.
+    let flight = free_address();
+    let http = free_address();
+    let aggregator = AggregatorProcess::start_on(
+        &flight,
+        &http,
+        &[
+            "--gossip",
+            &seed,
+            "--name",
+            "aggregator-a",
+            "--cluster-secret-file",
+            secret_flag,
+        ],
+    );
+    let dirs: Vec<_> = (0..2).map(|_| shm_tempdir()).collect();
+    let leaves: Vec<LeafProcess> = (0..2)
+        .map(|i| {
+            start_leaf(
+                dirs[i].path(),
+                &format!("leaf-{i}"),
+                &free_gossip_address(),
+                &seed,
+                &secret,
+            )
+        })
+        .collect();
+    wait_for_fleet(&aggregator, "two leaves up", |f| {
+        let up = children_up(f);
+        up.len() == 2 && up.iter().all(|(_, up)| *up)
+    });
+    let rows = 2_000u64;
+    let body: String = (0..rows).map(|i| format!("{{\"id\": {i}}}\n")).collect();
+    for chunk in body.lines().collect::<Vec<_>>().chunks(250) {
+        let (status, _, answer) = http_request(
+            aggregator.http,
+            "POST",
+            "/api/v1/ingest/events",
+            &[("content-type", "application/x-ndjson")],
+            chunk.join("\n").as_bytes(),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    }
+    let fleet_args = [
+        "--seeds",
+        seed.as_str(),
+        "--cluster-secret-file",
+        secret_flag,
+    ];
+
+    // With two leaves, one down is half the fleet: a roll asked to keep 90%
+    // stops before it restarts anything, and says why.
+    let output = std::process::Command::new(shoal_binary())
+        .args(["fleet", "roll", "--batch", "1", "--min-completeness", "0.9"])
+        .args(fleet_args)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("stopped before restarting leaf-0")
+            && said.contains("1/2 leaves would answer"),
+        "{said}"
+    );
+
+    let before: Vec<Value> = (0..2)
+        .map(|i| {
+            member(&fleet(&aggregator), &format!("leaf-{i}"))
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    let mut args = vec!["roll", "--batch", "1", "--min-completeness", "0.5"];
+    args.extend_from_slice(&fleet_args);
+    let rolled = shoal_fleet(&args);
+    assert!(rolled.contains("restarted leaf-0"), "{rolled}");
+    assert!(rolled.contains("restarted leaf-1"), "{rolled}");
+    assert!(rolled.contains("rolled 3 members"), "{rolled}");
+    // The same processes (exec keeps the pid), in a newer generation each.
+    let after = wait_for_fleet(&aggregator, "both leaves up after the roll", |f| {
+        let up = children_up(f);
+        up.len() == 2 && up.iter().all(|(_, up)| *up)
+    });
+    for (i, leaf) in leaves.iter().enumerate() {
+        assert!(process_is_running(leaf.pid()), "leaf-{i} exited");
+        let now = member(&after, &format!("leaf-{i}")).unwrap();
+        assert!(
+            now["generation"].as_u64() > before[i]["generation"].as_u64(),
+            "{now} vs {}",
+            before[i]
+        );
+        assert_eq!(now["live"], true);
+    }
+    let (n, completeness) = count(&aggregator);
+    assert_eq!(n, rows);
+    assert_eq!(completeness["leaves_answered"], 2);
+
+    // SIGHUP restarts a leaf the same way.
+    let generation = member(&fleet(&aggregator), "leaf-0").unwrap()["generation"].clone();
+    signal(leaves[0].pid(), libc::SIGHUP);
+    wait_for_fleet(&aggregator, "leaf-0 back after SIGHUP", |f| {
+        member(f, "leaf-0").is_some_and(|m| {
+            m["generation"].as_u64() > generation.as_u64()
+                && m["live"] == true
+                && m["state"] == "ready"
+        })
+    });
+    // Once both leaves answer again, every row is there.
+    let back = std::time::Instant::now();
+    let answered_by_both = (0..100).find_map(|_| {
+        let (n, completeness) = count(&aggregator);
+        if completeness["leaves_answered"] == 2 {
+            return Some(n);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        None
+    });
+    eprintln!(
+        "both leaves answered {:?} after gossip said leaf-0 was ready",
+        back.elapsed()
+    );
+    assert_eq!(answered_by_both, Some(rows));
+}
+
+fn process_is_running(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

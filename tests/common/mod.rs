@@ -298,14 +298,13 @@ impl AggregatorProcess {
     /// Starts an aggregator on loopback ports with only `args` (no
     /// `--leaves` unless given).
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", "127.0.0.1:0", args)
+    }
+
+    /// Starts an aggregator on the given Flight and HTTP addresses.
+    pub fn start_on(flight: &str, http: &str, args: &[&str]) -> Self {
         let child = Command::new(shoal_binary())
-            .args([
-                "aggregator",
-                "--flight",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-            ])
+            .args(["aggregator", "--flight", flight, "--http", http])
             .args(args)
             .env("SHOAL_LOG", "warn")
             .stdout(Stdio::piped())
