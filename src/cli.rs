@@ -214,11 +214,12 @@ impl Cli {
                 let restart = restart_signal()?;
                 let mut config = args.into_config()?;
                 config.restart = Some(restart.clone());
-                run_leaf(config, shutdown_signal(), |address| {
+                let terminated = termination_watch();
+                let running = run_leaf(config, terminated_future(&terminated), |address| {
                     println!("shoal leaf ready on {address}");
-                })
-                .await?;
-                exec_if_restarting(&restart)
+                });
+                within_restart_limit(running, &restart).await?;
+                exec_if_restarting(&restart, &terminated)
             }
             Command::Token(command) => command.run(),
             Command::Fleet(command) => command.run().await,
@@ -248,14 +249,15 @@ impl Cli {
                     max_concurrent_queries: args.front_end.max_concurrent_queries,
                     query_memory_limit: args.query_memory.bytes()?,
                 };
-                run_aggregator(config, shutdown_signal(), |bound| {
+                let terminated = termination_watch();
+                let running = run_aggregator(config, terminated_future(&terminated), |bound| {
                     println!(
                         "shoal aggregator ready: flight {} http {}",
                         bound.flight, bound.http
                     );
-                })
-                .await?;
-                exec_if_restarting(&restart)
+                });
+                within_restart_limit(running, &restart).await?;
+                exec_if_restarting(&restart, &terminated)
             }
             Command::Local(args) => {
                 if args.leaves == 0 {
@@ -364,10 +366,60 @@ fn restart_signal() -> Result<Arc<RestartSignal>, CliError> {
     Ok(signal)
 }
 
+/// Longest a restarting process waits for the calls under way to finish.
+const RESTART_DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `serving` to its end, or, once a restart was asked for, for at
+/// most [`RESTART_DRAIN_LIMIT`] more (a call that never ends does not
+/// hold the restart back).
+async fn within_restart_limit<E>(
+    serving: impl std::future::Future<Output = Result<(), E>>,
+    restart: &RestartSignal,
+) -> Result<(), CliError>
+where
+    CliError: From<E>,
+{
+    let limit = async {
+        restart.requested().await;
+        tokio::time::sleep(RESTART_DRAIN_LIMIT).await;
+    };
+    tokio::select! {
+        served = serving => Ok(served?),
+        _ = limit => {
+            tracing::warn!(limit = ?RESTART_DRAIN_LIMIT, "restarting with calls still under way");
+            Ok(())
+        }
+    }
+}
+
+/// Whether SIGTERM or Ctrl-C has come, watched for the life of the process.
+fn termination_watch() -> tokio::sync::watch::Receiver<bool> {
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = sender.send(true);
+    });
+    receiver
+}
+
+/// Resolves once SIGTERM or Ctrl-C has come.
+fn terminated_future(
+    terminated: &tokio::sync::watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut terminated = terminated.clone();
+    async move {
+        let _ = terminated.wait_for(|t| *t).await;
+    }
+}
+
 /// Once the servers have wound down: executes the binary again if a
-/// restart was asked for (returns only if that failed).
-fn exec_if_restarting(restart: &RestartSignal) -> Result<(), CliError> {
-    if !restart.is_requested() {
+/// restart was asked for and no termination signal came meanwhile
+/// (returns only if that failed).
+fn exec_if_restarting(
+    restart: &RestartSignal,
+    terminated: &tokio::sync::watch::Receiver<bool>,
+) -> Result<(), CliError> {
+    if !restart.is_requested() || *terminated.borrow() {
         return Ok(());
     }
     let error = restart.exec();

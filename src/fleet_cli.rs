@@ -131,22 +131,15 @@ pub async fn observe(args: &FleetArgs) -> Result<(Gossip, Roster), CliError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let members = roster
-        .members
-        .into_iter()
-        .filter(|m| m.role != Role::Observer)
-        .collect::<Vec<_>>();
-    if members.is_empty() {
+    let mut roster = roster;
+    roster.members.retain(|m| m.role != Role::Observer);
+    if roster.members.is_empty() {
         gossip.shutdown().await;
         return Err(CliError::Internal(format!(
             "no member answered at {} within {wait:?} (are these gossip addresses, and is the cluster secret the fleet's?)",
             args.seeds.join(",")
         )));
     }
-    let roster = Roster {
-        members,
-        refused: roster.refused,
-    };
     Ok((gossip, roster))
 }
 

@@ -79,7 +79,8 @@ pub fn reduce_for_parent(
     fragment: Arc<dyn ExecutionPlan>,
     fleet: Arc<Fleet>,
 ) -> DfResult<Arc<dyn ExecutionPlan>> {
-    let fan_out: Arc<dyn ExecutionPlan> = Arc::new(FanOutExec::try_new(fragment.clone(), fleet)?);
+    let fan_out: Arc<dyn ExecutionPlan> =
+        Arc::new(FanOutExec::try_new(fragment.clone(), fleet.children())?);
     if let Some(partial) = fragment.downcast_ref::<AggregateExec>()
         && *partial.mode() == AggregateMode::Partial
     {
@@ -180,7 +181,7 @@ impl Leaf for ChildService {
     ) -> std::result::Result<Response<RestartResponse>, Status> {
         let Some(restart) = &self.restart else {
             return Err(Status::failed_precondition(
-                "this aggregator runs inside another process (shoal local) and cannot restart alone",
+                "this aggregator cannot restart by a call: it runs inside another process (shoal local), or has no cluster secret (--cluster-secret-file); send it SIGHUP",
             ));
         };
         restart.request();

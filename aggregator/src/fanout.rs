@@ -49,7 +49,7 @@ use shoal_proto::{FragmentCompleteness, FragmentRequest, TicketRequest};
 use tracing::{debug, warn};
 
 use crate::completeness::QueryContext;
-use crate::fleet::{Child, Fleet};
+use crate::fleet::Child;
 use crate::membership::Snapshot;
 
 /// Time kept back from a child's deadline for the way back.
@@ -72,14 +72,13 @@ pub struct FanOutExec {
 }
 
 impl FanOutExec {
-    /// Serializes `fragment` once for all children.
-    pub fn try_new(fragment: Arc<dyn ExecutionPlan>, fleet: Arc<Fleet>) -> DfResult<Self> {
+    /// Serializes `fragment` once for all `children` (the query's snapshot).
+    pub fn try_new(fragment: Arc<dyn ExecutionPlan>, children: Snapshot) -> DfResult<Self> {
         let codec = FragmentCodec {
             resolver: PlaceholderResolver { partitions: 1 },
         };
         let encoded = physical_plan_to_bytes_with_extension_codec(fragment.clone(), &codec)?;
         let tables = scanned_tables(&fragment);
-        let children = fleet.children();
         let partitions = children.len().max(1);
         let properties = PlanProperties::new(
             fragment.equivalence_properties().clone(),
@@ -191,6 +190,15 @@ impl ExecutionPlan for FanOutExec {
             .ok_or_else(|| DataFusionError::Internal("query context missing".to_string()))?;
         let schema = self.schema();
         let Some(child) = self.children.get(partition).cloned() else {
+            // No children at all (an aggregator whose gossip found no leaf
+            // yet): one empty partition, nobody queried.
+            if self.children.is_empty() {
+                query.collector.record_tables(&self.tables);
+                return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                    schema,
+                    futures::stream::empty(),
+                )));
+            }
             return Err(DataFusionError::Internal(format!(
                 "FanOutExec has no child {partition}"
             )));

@@ -29,7 +29,6 @@
 //! The aggregator publishes itself too (role `aggregator`, its Flight and
 //! HTTP addresses, `ready`), so `shoal fleet` finds it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
@@ -47,12 +46,16 @@ pub const SYNC_EVERY: Duration = Duration::from_millis(250);
 const SETTLED_AFTER: Duration = Duration::from_secs(1);
 /// Longest a starting aggregator waits for its roster to settle.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
+/// Removals an aggregator publishes at most (the newest first).
+const MAX_REMOVED: usize = 256;
 
 /// See the module docs.
 #[derive(Debug)]
 pub struct FleetGossip {
     gossip: tokio::sync::Mutex<Gossip>,
     fleet: Arc<Fleet>,
+    /// Held by a sync and by a removal: one at a time.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl FleetGossip {
@@ -61,6 +64,7 @@ impl FleetGossip {
         let this = Arc::new(Self {
             gossip: tokio::sync::Mutex::new(gossip),
             fleet,
+            syncing: tokio::sync::Mutex::new(()),
         });
         let weak = Arc::downgrade(&this);
         tokio::spawn(async move {
@@ -86,52 +90,42 @@ impl FleetGossip {
 
     /// Reads the roster into the fleet once (see the module docs).
     pub async fn sync(&self) {
+        let _one_at_a_time = self.syncing.lock().await;
         let roster = self.roster().await;
-        // What any aggregator's admin removed, and in which generation.
-        let mut removed: BTreeMap<&str, u64> = BTreeMap::new();
-        for aggregator in roster.members.iter().filter(|m| m.role == Role::Aggregator) {
-            for (name, generation) in &aggregator.removed {
-                let entry = removed.entry(name.as_str()).or_default();
-                *entry = (*entry).max(*generation);
-            }
-        }
         let mut added = false;
         for member in roster.members.iter().filter(|m| m.role == Role::Leaf) {
-            let was_removed = removed
-                .get(member.name.as_str())
+            let was_removed = roster
+                .removed
+                .get(&member.name)
                 .is_some_and(|generation| *generation >= member.generation);
-            match member.state {
-                MemberState::Ready | MemberState::Draining if member.live || !was_removed => {
-                    let known = self
-                        .fleet
-                        .children()
-                        .iter()
-                        .any(|c| c.name == member.name && c.address == member.service);
-                    if known {
-                        continue;
+            let served = roster.served.contains(&member.name);
+            let counts = match member.state {
+                MemberState::Ready | MemberState::Draining => member.live || !was_removed,
+                // Restarting, or died while it restarted: it served before.
+                MemberState::Starting => served && !member.live && !was_removed,
+                MemberState::Leaving => false,
+            };
+            if counts {
+                let known = self
+                    .fleet
+                    .children()
+                    .iter()
+                    .any(|c| c.name == member.name && c.address == member.service);
+                if known {
+                    continue;
+                }
+                match self.fleet.membership().add(&member.name, &member.service) {
+                    Ok(_) => {
+                        info!(member = %member.name, address = %member.service, live = member.live, "leaf counted");
+                        added = true;
                     }
-                    match self.fleet.membership().add(&member.name, &member.service) {
-                        Ok(_) => {
-                            info!(member = %member.name, address = %member.service, live = member.live, "leaf counted");
-                            added = true;
-                        }
-                        Err(error) => {
-                            warn!(member = %member.name, %error, "leaf cannot be reached")
-                        }
-                    }
+                    Err(error) => warn!(member = %member.name, %error, "leaf cannot be reached"),
                 }
-                MemberState::Leaving
-                    if !member.live && self.fleet.membership().remove(&member.name).is_some() =>
-                {
-                    info!(member = %member.name, "leaf left the fleet");
-                }
-                _ if was_removed
-                    && !member.live
-                    && self.fleet.membership().remove(&member.name).is_some() =>
-                {
-                    info!(member = %member.name, "dead leaf removed by an admin elsewhere");
-                }
-                _ => {}
+            } else if !member.live
+                && (member.state == MemberState::Leaving || was_removed)
+                && self.fleet.membership().remove(&member.name).is_some()
+            {
+                info!(member = %member.name, state = %member.state, "leaf no longer counted: it left, or an admin removed it");
             }
         }
         if added {
@@ -139,12 +133,20 @@ impl FleetGossip {
             self.fleet.refresh().await;
         }
         let tables: Vec<String> = self.fleet.tables().into_keys().collect();
-        self.publish(|me| me.tables = tables).await;
+        // Every removal any aggregator published is kept in this one's
+        // record too, so it outlives the aggregator that took it.
+        let mut removed: Vec<(String, u64)> = roster.removed.into_iter().collect();
+        removed.truncate(MAX_REMOVED);
+        self.publish(|me| {
+            me.tables = tables;
+            me.removed = removed;
+        })
+        .await;
     }
 
     /// Syncs until the roster stops growing (up to [`SETTLE_AT_MOST`]), so
     /// a starting aggregator answers its first query with every member
-    /// counted, not only the first it heard of.
+    /// counted, not only the first it heard of; then says `ready`.
     pub async fn settle(&self) {
         let began = Instant::now();
         let mut seen = usize::MAX;
@@ -156,29 +158,34 @@ impl FleetGossip {
                 seen = now;
                 stable_since = Instant::now();
             } else if stable_since.elapsed() >= SETTLED_AFTER {
-                return;
+                break;
             }
             tokio::time::sleep(SYNC_EVERY).await;
         }
+        self.publish(|me| me.state = MemberState::Ready).await;
     }
 
     /// Takes the dead member `name` out of this aggregator's children and
-    /// tells every other aggregator by gossip (an admin's call).
+    /// tells every other aggregator by gossip (an admin's call). A member
+    /// that answers its status calls is refused.
     pub async fn remove(&self, name: &str) -> Result<Arc<Child>, RemoveRefused> {
+        let _one_at_a_time = self.syncing.lock().await;
         let roster = self.roster().await;
-        let member = roster.members.iter().find(|m| m.name == name);
-        if member.is_some_and(|m| m.live) {
+        if let Some(child) = self.fleet.children().iter().find(|c| c.name == name)
+            && child.is_up()
+        {
             return Err(RemoveRefused::Live(name.to_string()));
         }
-        let child = self.fleet.membership().remove_dead(name)?;
-        if let Some(member) = member {
+        // Published first: a sync that runs next must not count it again.
+        if let Some(member) = roster.members.iter().find(|m| m.name == name) {
             let entry = (member.name.clone(), member.generation);
             self.publish(|me| {
                 me.removed.retain(|(n, _)| n != &entry.0);
-                me.removed.push(entry);
+                me.removed.insert(0, entry);
+                me.removed.truncate(MAX_REMOVED);
             })
             .await;
         }
-        Ok(child)
+        self.fleet.membership().remove_dead(name)
     }
 }

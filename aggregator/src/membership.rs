@@ -79,7 +79,10 @@ impl Membership {
 
     /// Adds a child called `name` at `address` (`host:port`), or moves
     /// the one of that name to `address`; returns it. A child whose
-    /// address is unchanged is kept as it is (with its state).
+    /// address is unchanged is kept as it is (with its state). One address
+    /// is one child: another child at `address` (a leaf renamed, an address
+    /// reused, a `--leaves` entry gossip names) is replaced, so no leaf is
+    /// ever queried, and counted, twice.
     pub fn add(&self, name: &str, address: &str) -> Result<Arc<Child>> {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if let Some(child) = current
@@ -89,8 +92,11 @@ impl Membership {
             return Ok(child.clone());
         }
         let child = Arc::new(self.connect(name, address)?);
-        let mut next: Vec<Arc<Child>> =
-            current.iter().filter(|c| c.name != name).cloned().collect();
+        let mut next: Vec<Arc<Child>> = current
+            .iter()
+            .filter(|c| c.name != name && c.address != address)
+            .cloned()
+            .collect();
         next.push(child.clone());
         *current = Arc::new(next);
         Ok(child)

@@ -149,8 +149,13 @@ pub async fn run_aggregator(
     )
     .with_body_timeout(config.body_timeout);
     let flight_sql = FlightSqlFrontEnd::new(engine.clone(), ingest.clone(), metrics.clone())?;
-    let child =
-        ChildService::new(fleet.clone(), router_for_ingest).with_restart(config.restart.clone());
+    let child = ChildService::new(fleet.clone(), router_for_ingest).with_restart(
+        // Without a cluster secret anyone could call Restart.
+        config
+            .restart
+            .clone()
+            .filter(|_| config.authenticator.cluster_secret.is_some()),
+    );
     let restart = config.restart.clone();
     let shutdown = async move {
         match restart {
@@ -252,7 +257,8 @@ async fn join_gossip(
     let mut me = Member::new(
         Role::Aggregator,
         service.to_string(),
-        MemberState::Ready,
+        // `ready` once its roster has settled (FleetGossip::settle).
+        MemberState::Starting,
         shoal_leaf::block::BLOCK_FORMAT_VERSION,
     );
     me.http = Some(

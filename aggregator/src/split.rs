@@ -38,6 +38,7 @@ use shoal_leaf::scan::merge_partitions;
 
 use crate::fanout::FanOutExec;
 use crate::fleet::Fleet;
+use crate::membership::Snapshot;
 
 /// Cuts plans for the leaves of `fleet`; see the module docs.
 #[derive(Debug)]
@@ -50,10 +51,16 @@ impl SplitForLeaves {
         Self { fleet }
     }
 
-    fn cut(&self, plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    /// Cuts `plan`, every fan-out of it over the same `children` (a join
+    /// or union planned while a member joins sees one list throughout).
+    fn cut(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        children: &Snapshot,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         if runs_on_leaves(&plan) {
             let fan_out: Arc<dyn ExecutionPlan> =
-                Arc::new(FanOutExec::try_new(plan.clone(), self.fleet.clone())?);
+                Arc::new(FanOutExec::try_new(plan.clone(), children.clone())?);
             // The operator above expected one partition (a sort that merged
             // its input, say): merge the children's answers back into one.
             if plan.output_partitioning().partition_count() == 1 {
@@ -61,13 +68,13 @@ impl SplitForLeaves {
             }
             return Ok(fan_out);
         }
-        let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
-        if children.is_empty() {
+        let inputs: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+        if inputs.is_empty() {
             return Ok(plan);
         }
-        let cut_children = children
+        let cut_children = inputs
             .into_iter()
-            .map(|child| self.cut(child))
+            .map(|input| self.cut(input, children))
             .collect::<DfResult<Vec<_>>>()?;
         #[allow(deprecated)]
         plan.with_new_children(cut_children)
@@ -80,7 +87,7 @@ impl PhysicalOptimizerRule for SplitForLeaves {
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.cut(plan)
+        self.cut(plan, &self.fleet.children())
     }
 
     fn name(&self) -> &str {

@@ -14,6 +14,7 @@
 //! it joined, in milliseconds), so a restarted member is told apart from
 //! its earlier life and the earlier one's state is not mistaken for its own.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,7 +23,8 @@ use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig
 use shoal_proto::cluster_auth::ClusterSecret;
 
 use crate::error::ContractError;
-use crate::member::{Member, Role, cluster_id};
+use crate::member::{Member, MemberState, Role, cluster_id};
+use crate::signed_udp::SignedUdp;
 
 /// How a member joins the fleet's gossip.
 #[derive(Debug, Clone)]
@@ -53,6 +55,12 @@ pub struct Roster {
     pub members: Vec<Member>,
     /// Members whose record did not verify or parse, with why.
     pub refused: Vec<String>,
+    /// Removals any aggregator published, in any of its generations:
+    /// name and the newest generation removed.
+    pub removed: BTreeMap<String, u64>,
+    /// Leaves whose record said `ready` or `draining` in some generation
+    /// (a leaf that died while restarting is still one that served).
+    pub served: BTreeSet<String>,
 }
 
 /// This process's place in the fleet's gossip.
@@ -97,12 +105,19 @@ impl Gossip {
             protocol_version: chitchat::ProtocolVersion::V0,
         };
         let pairs = me.to_pairs(config.secret.as_ref());
-        let handle = spawn_chitchat(chitchat_config, pairs, &UdpTransport)
-            .await
-            .map_err(|e| ContractError::Gossip {
-                address: config.listen.to_string(),
-                reason: format!("{e:#}"),
-            })?;
+        let spawned = match &config.secret {
+            Some(secret) => {
+                let transport = SignedUdp {
+                    secret: secret.clone(),
+                };
+                spawn_chitchat(chitchat_config, pairs, &transport).await
+            }
+            None => spawn_chitchat(chitchat_config, pairs, &UdpTransport).await,
+        };
+        let handle = spawned.map_err(|e| ContractError::Gossip {
+            address: config.listen.to_string(),
+            reason: format!("{e:#}"),
+        })?;
         Ok(Self {
             handle,
             secret: config.secret,
@@ -162,6 +177,19 @@ impl Gossip {
                         Err(reason) => roster.refused.push(reason),
                     }
                 }
+                for member in &roster.members {
+                    if member.role == Role::Aggregator {
+                        for (name, generation) in &member.removed {
+                            let newest = roster.removed.entry(name.clone()).or_default();
+                            *newest = (*newest).max(*generation);
+                        }
+                    }
+                    if member.role == Role::Leaf
+                        && matches!(member.state, MemberState::Ready | MemberState::Draining)
+                    {
+                        roster.served.insert(member.name.clone());
+                    }
+                }
                 newest_generations(&mut roster.members);
                 roster
             })
@@ -189,7 +217,6 @@ fn newest_generations(members: &mut Vec<Member>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::member::MemberState;
 
     fn member(name: &str, generation: u64, live: bool) -> Member {
         Member {

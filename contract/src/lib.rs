@@ -12,6 +12,7 @@ pub mod gossip;
 pub mod member;
 pub mod restart;
 pub mod settings;
+pub mod signed_udp;
 
 pub use error::ContractError;
 pub use gossip::{Gossip, GossipConfig};

@@ -55,11 +55,11 @@ impl GossipSettings {
             });
         }
         let name = match &self.name {
-            Some(name) if name.is_empty() || name.len() > 128 => {
+            Some(name) if !valid_name(name) => {
                 return Err(ContractError::Invalid {
                     what: "--name",
                     value: name.clone(),
-                    reason: "a name is 1 to 128 characters".to_string(),
+                    reason: "a name is 1 to 128 letters, digits and . _ - @ : [ ]".to_string(),
                 });
             }
             Some(name) => name.clone(),
@@ -74,6 +74,14 @@ impl GossipSettings {
             interval: GOSSIP_INTERVAL,
         })
     }
+}
+
+/// Whether `name` can name a member (it travels in comma-separated lists).
+pub fn valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@:[]".contains(&b))
 }
 
 #[cfg(test)]
@@ -106,6 +114,20 @@ mod tests {
             .unwrap();
         assert_eq!(config.name, "leaf@10.0.0.5:50061");
         assert_eq!(config.advertise.to_string(), "10.0.0.5:7946");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(valid_name("leaf@10.0.0.5:50061"));
+        assert!(valid_name("leaf@[::1]:50061"));
+        for bad in ["", "a,b", "a b", "a~b", &"x".repeat(129)] {
+            let mut named = settings("127.0.0.1:7946", None);
+            named.name = Some(bad.to_string());
+            let error = named
+                .config(Role::Leaf, "127.0.0.1:1".parse().unwrap(), None)
+                .unwrap_err();
+            assert!(error.to_string().contains("--name"), "{error}");
+        }
     }
 
     #[test]

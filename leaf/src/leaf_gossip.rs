@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_contract::{Gossip, GossipSettings, Member, MemberState, RestartSignal, Role};
+use shoal_contract::{Gossip, GossipSettings, Member, MemberState, Role};
 use shoal_proto::cluster_auth::ClusterSecret;
 
 use crate::block::BLOCK_FORMAT_VERSION;
@@ -39,8 +39,8 @@ pub async fn join(
 }
 
 /// Says `ready` and keeps publishing what `store` holds, for as long as
-/// the process runs; `starting` again once a restart is asked for.
-pub fn serve(mut gossip: Gossip, store: Arc<Store>, restart: Option<Arc<RestartSignal>>) {
+/// the process runs.
+pub fn serve(mut gossip: Gossip, store: Arc<Store>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PUBLISH_EVERY);
         loop {
@@ -56,10 +56,9 @@ pub fn serve(mut gossip: Gossip, store: Arc<Store>, restart: Option<Arc<RestartS
             tables.sort();
             gossip
                 .publish(|me| {
-                    me.state = match restart.as_ref().is_some_and(|r| r.is_requested()) {
-                        true => MemberState::Starting,
-                        false => MemberState::Ready,
-                    };
+                    // Still `ready` while it restarts: it is gone only for
+                    // a moment, and counted as missing meanwhile.
+                    me.state = MemberState::Ready;
                     me.free_memory_bytes = free;
                     me.tables = tables;
                 })

@@ -118,11 +118,16 @@ pub async fn run_leaf(
     spawn_warm_up(store.clone());
     spawn_maintenance(store.clone());
     if let Some(gossip) = gossip {
-        crate::leaf_gossip::serve(gossip, store.clone(), config.restart.clone());
+        crate::leaf_gossip::serve(gossip, store.clone());
     }
 
-    let service =
-        LeafService::new(store, config.query_memory_limit).with_restart(config.restart.clone());
+    let service = LeafService::new(store, config.query_memory_limit).with_restart(
+        // Without a cluster secret anyone could call Restart.
+        config
+            .restart
+            .clone()
+            .filter(|_| config.cluster_secret.is_some()),
+    );
     let restart = config.restart.clone();
     let shutdown = async move {
         match restart {
@@ -255,7 +260,7 @@ impl Leaf for LeafService {
     ) -> std::result::Result<Response<RestartResponse>, Status> {
         let Some(restart) = &self.restart else {
             return Err(Status::failed_precondition(
-                "this leaf runs inside another process (shoal local) and cannot restart alone",
+                "this leaf cannot restart by a call: it runs inside another process (shoal local), or has no cluster secret (--cluster-secret-file) to tell its fleet's calls apart; send it SIGHUP",
             ));
         };
         restart.request();
