@@ -116,12 +116,17 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
     std::fs::write(&other_secret, "another-fleet-with-another-secret").unwrap();
 
     let seed = free_gossip_address();
-    let aggregator = AggregatorProcess::start_with(&[
-        "--gossip",
-        &seed,
-        "--cluster-secret-file",
-        secret.to_str().unwrap(),
-    ]);
+    // Fixed ports: restarted, it comes back where the test expects it.
+    let aggregator = AggregatorProcess::start_on(
+        &free_address(),
+        &free_address(),
+        &[
+            "--gossip",
+            &seed,
+            "--cluster-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
     let fleet_now = fleet(&aggregator);
     assert_eq!(fleet_now["gossip"], true);
     assert_eq!(children_up(&fleet_now), []);
@@ -291,6 +296,37 @@ fn gossip_finds_leaves_and_a_dead_one_counts_until_removed() {
         assert_eq!(completeness["leaves_queried"], 2, "{completeness}");
         assert_eq!(completeness["leaves_answered"], 2, "{completeness}");
         assert_eq!(n, rows - held_by_1);
+    }
+
+    // The removal outlives the aggregator that took it: restarted (SIGHUP,
+    // a newer generation with an empty record of its own), it and the
+    // other one still leave the dead leaf out.
+    let before = fleet(&late);
+    let generation = |f: &Value| {
+        f["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "aggregator" && m["http"] == aggregator.http.to_string())
+            .unwrap()["generation"]
+            .as_u64()
+            .unwrap()
+    };
+    let old_generation = generation(&before);
+    signal(aggregator.pid(), libc::SIGHUP);
+    wait_for_fleet(&late, "the first aggregator restarted", |f| {
+        generation(f) > old_generation
+    });
+    for each in [&aggregator, &late] {
+        let after = wait_for_fleet(each, "the restarted aggregator ready", |f| {
+            children_up(f).len() == 2
+        });
+        assert!(
+            member(&after, "leaf-1").is_some_and(|m| m["live"] == false),
+            "{after:#}"
+        );
+        let (_, completeness) = count(each);
+        assert_eq!(completeness["leaves_queried"], 2, "{completeness}");
     }
 
     // Back on its data under the same name: a member again, rows and all.

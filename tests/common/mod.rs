@@ -335,6 +335,11 @@ impl AggregatorProcess {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://ADDR` of the Flight SQL endpoint.
     pub fn flight_endpoint(&self) -> String {
         format!("http://{}", self.flight)
