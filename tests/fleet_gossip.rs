@@ -386,17 +386,7 @@ fn roll_restarts_every_member_in_place_and_keeps_every_row() {
         up.len() == 2 && up.iter().all(|(_, up)| *up)
     });
     let rows = 2_000u64;
-    let body: String = (0..rows).map(|i| format!("{{\"id\": {i}}}\n")).collect();
-    for chunk in body.lines().collect::<Vec<_>>().chunks(250) {
-        let (status, _, answer) = http_request(
-            aggregator.http,
-            "POST",
-            "/api/v1/ingest/events",
-            &[("content-type", "application/x-ndjson")],
-            chunk.join("\n").as_bytes(),
-        );
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
-    }
+    ingest_ids(aggregator.http, "events", rows, 250);
     let fleet_args = [
         "--seeds",
         seed.as_str(),

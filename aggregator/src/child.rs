@@ -179,16 +179,9 @@ impl Leaf for ChildService {
         &self,
         _request: Request<RestartRequest>,
     ) -> std::result::Result<Response<RestartResponse>, Status> {
-        let Some(restart) = &self.restart else {
-            return Err(Status::failed_precondition(
-                "this aggregator cannot restart by a call: it runs inside another process (shoal local), or has no cluster secret (--cluster-secret-file); send it SIGHUP",
-            ));
-        };
-        restart.request();
-        Ok(Response::new(RestartResponse {
-            message: "restarting: finishing the queries under way, then executing the binary again"
-                .to_string(),
-        }))
+        RestartSignal::answer_call(self.restart.as_deref(), "aggregator")
+            .map(|message| Response::new(RestartResponse { message }))
+            .map_err(Status::failed_precondition)
     }
 
     async fn status(

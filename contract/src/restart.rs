@@ -55,6 +55,21 @@ impl RestartSignal {
         }
     }
 
+    /// Answers a `Restart` call to a `what` ("leaf", "aggregator") that
+    /// restarts by `signal` (`None`: it cannot restart by a call): what the
+    /// process does now, or why it will not.
+    pub fn answer_call(signal: Option<&Self>, what: &str) -> Result<String, String> {
+        let Some(signal) = signal else {
+            return Err(format!(
+                "this {what} cannot restart by a call: it runs inside another process (shoal local), or has no cluster secret (--cluster-secret-file) to tell its fleet's calls apart; send it SIGHUP"
+            ));
+        };
+        signal.request();
+        Ok(format!(
+            "{what} restarting: finishing the calls under way, then executing its binary again"
+        ))
+    }
+
     /// Replaces this process with its binary, run again with the same
     /// arguments. Returns only if that failed.
     pub fn exec(&self) -> io::Error {

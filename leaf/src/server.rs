@@ -258,15 +258,9 @@ impl Leaf for LeafService {
         &self,
         _request: Request<RestartRequest>,
     ) -> std::result::Result<Response<RestartResponse>, Status> {
-        let Some(restart) = &self.restart else {
-            return Err(Status::failed_precondition(
-                "this leaf cannot restart by a call: it runs inside another process (shoal local), or has no cluster secret (--cluster-secret-file) to tell its fleet's calls apart; send it SIGHUP",
-            ));
-        };
-        restart.request();
-        Ok(Response::new(RestartResponse {
-            message: "restarting: finishing the calls under way, then executing the binary again on the same data directory".to_string(),
-        }))
+        RestartSignal::answer_call(self.restart.as_deref(), "leaf")
+            .map(|message| Response::new(RestartResponse { message }))
+            .map_err(Status::failed_precondition)
     }
 
     async fn status(

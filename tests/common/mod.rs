@@ -466,6 +466,23 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Ingests `rows` rows `{"id": i}` into `table` through `POST
+/// /api/v1/ingest/TABLE`, `per_request` rows at a time, each acknowledged.
+#[allow(dead_code)]
+pub fn ingest_ids(http: SocketAddr, table: &str, rows: u64, per_request: usize) {
+    let lines: Vec<String> = (0..rows).map(|i| format!("{{\"id\": {i}}}")).collect();
+    for chunk in lines.chunks(per_request) {
+        let (status, _, answer) = http_request(
+            http,
+            "POST",
+            &format!("/api/v1/ingest/{table}"),
+            &[("content-type", "application/x-ndjson")],
+            chunk.join("\n").as_bytes(),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    }
+}
+
 /// `POST /api/v1/query`: the status and the JSON answer.
 pub fn http_query(
     address: SocketAddr,
