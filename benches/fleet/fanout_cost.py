@@ -1,8 +1,22 @@
+# Fan-out cost: the shared data set on 1, 4, 16, 64 leaves or a 3-tier tree
+# (root, 4 aggregators, 16 leaves), q05 and q09 of the shared suite over HTTP,
+# median and minimum of 7. From the repository's root, after
+# `cargo build --release` and `.ci/run` (for .venv with pyarrow and ADBC):
+#   SHOAL_BENCH_PARQUET=logs10m.parquet python3 benches/fleet/fanout_cost.py 1 4 16 64 tree16
+# (`../shared/bench/gen_logs.py --rows 10000000` makes the Parquet file).
 import json, os, subprocess, sys, time, urllib.request, shutil, statistics
-sys.path.insert(0, "/work/shared/bench")
+sys.path.insert(0, os.environ.get("SHOAL_BENCH_SUITE", "../shared/bench"))
 from queries import QUERIES
-B = "/work/main/target/release/shoal"
-PY = "/work/main/.venv/bin/python"
+B = "target/release/shoal"
+PY = os.environ.get("SHOAL_PYTHON", ".venv/bin/python")
+DATA = os.environ["SHOAL_BENCH_PARQUET"]
+LOAD = """
+import sys, pyarrow as pa, pyarrow.parquet as pq, adbc_driver_flightsql.dbapi as flightsql
+con = flightsql.connect(sys.argv[2], autocommit=True)
+reader = pq.ParquetFile(sys.argv[1]).iter_batches(batch_size=65536)
+with con.cursor() as cur:
+    cur.adbc_ingest("logs", pa.RecordBatchReader.from_batches(pq.read_schema(sys.argv[1]), reader), mode="create_append")
+"""
 Q = {q["name"][:3]: q["df"] for q in QUERIES if q["name"][:3] in ("q05", "q09")}
 def start(args, ready):
     p = subprocess.Popen([B] + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "SHOAL_LOG": "error"})
@@ -38,7 +52,7 @@ for config in sys.argv[1:]:
         ls, addrs = leaves(n, 0, d); procs += ls
         root, flight = agg(addrs, 19500); procs.append(root)
     t = time.time()
-    subprocess.run([PY, "/tmp/tb/load.py", "/tmp/tb/logs10m.parquet", "grpc://" + flight], check=True, capture_output=True)
+    subprocess.run([PY, "-c", LOAD, DATA, "grpc://" + flight], check=True, capture_output=True)
     load_s = time.time() - t
     time.sleep(3)
     row = {"load_s": round(load_s, 1)}
