@@ -337,7 +337,7 @@ fn parse_size(flag: &'static str, value: &str) -> Result<u64, CliError> {
         })
 }
 
-fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, CliError> {
+pub(crate) fn parse_duration(flag: &'static str, value: &str) -> Result<Duration, CliError> {
     humantime::parse_duration(value).map_err(|reason| CliError::InvalidFlag {
         flag,
         value: value.to_string(),

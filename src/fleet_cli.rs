@@ -16,6 +16,8 @@ use shoal_contract::gossip::Roster;
 use shoal_contract::{Gossip, GossipSettings, Member, MemberState, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use shoal_aggregator::http::fleet::member_json;
+
 use crate::error::CliError;
 use crate::security_flags::load_cluster_secret;
 
@@ -90,11 +92,7 @@ async fn read_roster(args: &FleetArgs) -> Result<Roster, CliError> {
 /// Joins as an observer and waits for the roster to settle; the caller
 /// leaves the gossip when done with it.
 pub async fn observe(args: &FleetArgs) -> Result<(Gossip, Roster), CliError> {
-    let wait = humantime::parse_duration(&args.wait).map_err(|e| CliError::InvalidFlag {
-        flag: "--wait",
-        value: args.wait.clone(),
-        reason: e.to_string(),
-    })?;
+    let wait = crate::cli::parse_duration("--wait", &args.wait)?;
     let secret = load_cluster_secret(args.cluster_secret_file.as_ref())?;
     let listen = std::net::UdpSocket::bind(SocketAddr::new(args.bind, 0))
         .and_then(|socket| socket.local_addr())
@@ -182,20 +180,9 @@ fn print_table(roster: &Roster) {
     }
 }
 
+/// The roster as JSON, each member as `GET /api/v1/fleet` gives it.
 fn roster_json(roster: &Roster) -> serde_json::Value {
-    let members: Vec<serde_json::Value> = roster
-        .members
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "name": m.name, "generation": m.generation, "role": m.role.as_str(),
-                "state": m.state.as_str(), "live": m.live, "service": m.service,
-                "http": m.http, "gossip": m.gossip.to_string(),
-                "free_memory_bytes": m.free_memory_bytes,
-                "format_version": m.format_version, "tables": m.tables,
-            })
-        })
-        .collect();
+    let members: Vec<serde_json::Value> = roster.members.iter().map(member_json).collect();
     serde_json::json!({ "members": members, "refused": roster.refused })
 }
 

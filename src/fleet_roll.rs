@@ -45,13 +45,7 @@ pub struct RollArgs {
 }
 
 pub async fn roll(args: RollArgs) -> Result<(), CliError> {
-    let duration = |flag: &'static str, text: &str| {
-        humantime::parse_duration(text).map_err(|e| CliError::InvalidFlag {
-            flag,
-            value: text.to_string(),
-            reason: e.to_string(),
-        })
-    };
+    let duration = crate::cli::parse_duration;
     let timeout = duration("--timeout", &args.timeout)?;
     let settle = duration("--settle", &args.settle)?;
     if !(0.0..=1.0).contains(&args.min_completeness) {

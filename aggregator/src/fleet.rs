@@ -218,6 +218,19 @@ impl Fleet {
         tables
     }
 
+    /// The names of the tables across the fleet (what an aggregator
+    /// publishes by gossip, without building every table's view).
+    pub fn table_names(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for child in self.children().iter() {
+            child.with_status(|status| {
+                let tables = status.map_or(&[][..], |s| &s.tables);
+                names.extend(tables.iter().map(|t| t.name.clone()));
+            });
+        }
+        names
+    }
+
     /// One table across the fleet, if any child holds it (what ingest
     /// checks per request, without building every table's view).
     pub fn table(&self, name: &str) -> Option<TableView> {

@@ -72,7 +72,7 @@ impl FleetGossip {
             loop {
                 tick.tick().await;
                 let Some(this) = weak.upgrade() else { return };
-                this.sync().await;
+                let _members = this.sync().await;
             }
         });
         this
@@ -88,8 +88,9 @@ impl FleetGossip {
         self.gossip.lock().await.publish(update).await;
     }
 
-    /// Reads the roster into the fleet once (see the module docs).
-    pub async fn sync(&self) {
+    /// Reads the roster into the fleet once (see the module docs); returns
+    /// how many members the roster held.
+    pub async fn sync(&self) -> usize {
         let _one_at_a_time = self.syncing.lock().await;
         let roster = self.roster().await;
         let mut added = false;
@@ -132,7 +133,8 @@ impl FleetGossip {
             // Ask the new children for their tables now, not in a second.
             self.fleet.refresh().await;
         }
-        let tables: Vec<String> = self.fleet.tables().into_keys().collect();
+        let tables: Vec<String> = self.fleet.table_names().into_iter().collect();
+        let members = roster.members.len();
         // Every removal any aggregator published is kept in this one's
         // record too, so it outlives the aggregator that took it.
         let mut removed: Vec<(String, u64)> = roster.removed.into_iter().collect();
@@ -142,6 +144,7 @@ impl FleetGossip {
             me.removed = removed;
         })
         .await;
+        members
     }
 
     /// Syncs until the roster stops growing (up to [`SETTLE_AT_MOST`]), so
@@ -152,8 +155,7 @@ impl FleetGossip {
         let mut seen = usize::MAX;
         let mut stable_since = Instant::now();
         while began.elapsed() < SETTLE_AT_MOST {
-            self.sync().await;
-            let now = self.roster().await.members.len();
+            let now = self.sync().await;
             if now != seen {
                 seen = now;
                 stable_since = Instant::now();

@@ -106,7 +106,7 @@ impl Membership {
     pub fn remove(&self, name: &str) -> Option<Arc<Child>> {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         let removed = current.iter().find(|c| c.name == name).cloned()?;
-        *current = Arc::new(current.iter().filter(|c| c.name != name).cloned().collect());
+        *current = without(&current, name);
         Some(removed)
     }
 
@@ -121,7 +121,7 @@ impl Membership {
         if child.is_up() {
             return Err(RemoveRefused::Live(name.to_string()));
         }
-        *current = Arc::new(current.iter().filter(|c| c.name != name).cloned().collect());
+        *current = without(&current, name);
         Ok(child)
     }
 
@@ -149,4 +149,15 @@ impl Membership {
             self.cluster.clone(),
         ))
     }
+}
+
+/// `children` less the one called `name`.
+fn without(children: &Snapshot, name: &str) -> Snapshot {
+    Arc::new(
+        children
+            .iter()
+            .filter(|c| c.name != name)
+            .cloned()
+            .collect(),
+    )
 }

@@ -14,7 +14,7 @@
 //! it joined, in milliseconds), so a restarted member is told apart from
 //! its earlier life and the earlier one's state is not mistaken for its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -152,7 +152,7 @@ impl Gossip {
         let secret = self.secret.clone();
         self.handle
             .with_chitchat(|chitchat| {
-                let live: Vec<ChitchatId> = chitchat.live_nodes().cloned().collect();
+                let live: HashSet<ChitchatId> = chitchat.live_nodes().cloned().collect();
                 let mut roster = Roster::default();
                 for (id, state) in chitchat.node_states() {
                     let read = Member::read(

@@ -86,10 +86,7 @@ fn now_ms() -> u64 {
 }
 
 fn mac(secret: &ClusterSecret, signed: &[u8]) -> [u8; MAC_BYTES] {
-    let mut message = Vec::with_capacity(signed.len() + 24);
-    message.extend_from_slice(b"shoal gossip datagram\0");
-    message.extend_from_slice(signed);
-    let full = secret.mac(&message);
+    let full = secret.mac_parts(&[b"shoal gossip datagram\0", signed]);
     let mut short = [0; MAC_BYTES];
     short.copy_from_slice(&full[..MAC_BYTES]);
     short

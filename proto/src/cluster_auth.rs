@@ -74,13 +74,21 @@ impl ClusterSecret {
     /// what they publish by gossip, so the secret itself never travels
     /// there.
     pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        self.mac_parts(&[message])
+    }
+
+    /// [`ClusterSecret::mac`] of `parts` one after the other, without
+    /// joining them first.
+    pub fn mac_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
         use hmac::Mac;
         // HMAC takes a key of any length; `new_from_slice` cannot fail.
         let mut mac = match hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_bytes()) {
             Ok(mac) => mac,
             Err(_) => return [0; 32],
         };
-        mac.update(message);
+        for part in parts {
+            mac.update(part);
+        }
         mac.finalize().into_bytes().into()
     }
 
