@@ -33,6 +33,9 @@ pub enum FleetCommand {
     /// Restart every leaf, a batch at a time, then every aggregator,
     /// waiting for each to be ready again (a rolling restart or upgrade).
     Roll(crate::fleet_roll::RollArgs),
+    /// Move a leaf's blocks to the other leaves while ingest and queries
+    /// go on, then have it leave the fleet.
+    Drain(crate::fleet_drain::DrainArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +81,7 @@ impl FleetCommand {
             }
             Self::Remove(args) => remove(args).await,
             Self::Roll(args) => crate::fleet_roll::roll(args).await,
+            Self::Drain(args) => crate::fleet_drain::drain(args).await,
         }
     }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod error;
 mod fleet_cli;
+mod fleet_drain;
 mod fleet_roll;
 mod gossip_flags;
 mod local;

@@ -193,6 +193,7 @@ fn tickets() -> Vec<(String, Vec<u8>)> {
         plan: vec![1, 2, 3],
         deadline_millis: 1000,
         query_id: "q".to_string(),
+        as_of_micros: 0,
     });
     let handle = shoal_aggregator::flight_sql::encode_handle(1, "SELECT $1", None)
         .expect("handle")

@@ -117,6 +117,7 @@ fn fragment_ticket(plan: Vec<u8>) -> Vec<u8> {
         plan,
         deadline_millis: 5_000,
         query_id: "hostile".to_string(),
+        as_of_micros: 0,
     })
     .encode_ticket()
 }

@@ -461,6 +461,7 @@ async fn flight_sql_otlp_grpc_and_internal_calls_check_credentials() {
         plan: Vec::new(),
         deadline_millis: 1_000,
         query_id: "x".into(),
+        as_of_micros: 0,
     });
     let admin = bearer(&tokens.admin);
     let ticket = Ticket {

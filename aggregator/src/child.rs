@@ -31,8 +31,10 @@ use shoal_leaf::fragment_policy::admit_fragment;
 use shoal_leaf::panic_guard::catching;
 use shoal_leaf::scan::merge_partitions;
 use shoal_proto::{
-    DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest, IngestRequest,
-    IngestResponse, Leaf, LeafStatus, RestartRequest, RestartResponse, StatusRequest,
+    BlockChunk, BlockRef, DrainRequest, DrainResponse, DropTableRequest, DropTableResponse,
+    FragmentCompleteness, FragmentRequest, HandoverRequest, HandoverResponse, IngestRequest,
+    IngestResponse, Leaf, LeafStatus, LeaveRequest, LeaveResponse, RestartRequest,
+    RestartResponse, StatusRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -56,7 +58,8 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
     let deadline =
         Instant::now() + Duration::from_millis(request.deadline_millis).min(MAX_DEADLINE);
     let node = admit_fragment(&request.plan).map_err(|e| AggregatorError::Query(e.to_string()))?;
-    let query = Arc::new(QueryContext::new(request.query_id.clone(), deadline));
+    let query =
+        Arc::new(QueryContext::new(request.query_id.clone(), deadline).as_of(request.as_of_micros));
     // A parent's fragment names its tables itself; the parent checked them.
     let context = engine.session(query.clone(), &Caller::trusted())?;
     let codec = FragmentCodec {
@@ -95,6 +98,11 @@ pub fn reduce_for_parent(
         )?));
     }
     Ok(merge_partitions(fan_out, fragment.fetch()))
+}
+
+/// What an aggregator answers the drain calls: only leaves hold blocks.
+fn holds_no_blocks() -> Status {
+    Status::unimplemented("an aggregator holds no blocks: drain its leaves")
 }
 
 /// The timeout a caller sent in `grpc-timeout` (`<digits><H|M|S|m|u|n>`).
@@ -182,6 +190,43 @@ impl Leaf for ChildService {
         RestartSignal::answer_call(self.restart.as_deref(), "aggregator")
             .map(|message| Response::new(RestartResponse { message }))
             .map_err(Status::failed_precondition)
+    }
+
+    type ExportBlockStream = futures::stream::Empty<std::result::Result<BlockChunk, Status>>;
+
+    async fn drain(
+        &self,
+        _request: Request<DrainRequest>,
+    ) -> std::result::Result<Response<DrainResponse>, Status> {
+        Err(holds_no_blocks())
+    }
+
+    async fn export_block(
+        &self,
+        _request: Request<BlockRef>,
+    ) -> std::result::Result<Response<Self::ExportBlockStream>, Status> {
+        Err(holds_no_blocks())
+    }
+
+    async fn import_block(
+        &self,
+        _request: Request<tonic::Streaming<BlockChunk>>,
+    ) -> std::result::Result<Response<BlockRef>, Status> {
+        Err(holds_no_blocks())
+    }
+
+    async fn handover(
+        &self,
+        _request: Request<HandoverRequest>,
+    ) -> std::result::Result<Response<HandoverResponse>, Status> {
+        Err(holds_no_blocks())
+    }
+
+    async fn leave(
+        &self,
+        _request: Request<LeaveRequest>,
+    ) -> std::result::Result<Response<LeaveResponse>, Status> {
+        Err(holds_no_blocks())
     }
 
     async fn status(

@@ -174,6 +174,10 @@ impl CompletenessCollector {
 #[derive(Debug)]
 pub struct QueryContext {
     pub query_id: String,
+    /// The query's snapshot time, µs since the epoch (this aggregator's
+    /// clock when it was planned, or its parent's): which copy of a block
+    /// moving between leaves it counts (`FragmentRequest.as_of_micros`).
+    pub as_of_micros: i64,
     deadline: Mutex<Instant>,
     pub collector: CompletenessCollector,
     /// The children's answers as they come, for a progressive query.
@@ -185,10 +189,19 @@ impl QueryContext {
     pub fn new(query_id: String, deadline: Instant) -> Self {
         Self {
             query_id,
+            as_of_micros: shoal_leaf::store::now_micros(),
             deadline: Mutex::new(deadline),
             collector: CompletenessCollector::default(),
             answers: None,
         }
+    }
+
+    /// The same query with a parent's snapshot time (none when 0).
+    pub fn as_of(mut self, as_of_micros: i64) -> Self {
+        if as_of_micros != 0 {
+            self.as_of_micros = as_of_micros;
+        }
+        self
     }
 
     /// The same query, keeping its children's answers as they come when

@@ -210,6 +210,7 @@ impl ExecutionPlan for FanOutExec {
             plan: self.encoded.to_vec(),
             deadline_millis: remaining.saturating_sub(DEADLINE_MARGIN).as_millis() as u64,
             query_id: query.query_id.clone(),
+            as_of_micros: query.as_of_micros,
         };
         let tables = self.tables.clone();
         let output_schema = schema.clone();

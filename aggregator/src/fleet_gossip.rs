@@ -11,8 +11,9 @@
 //!   counted as queried and not answered, until it comes back or is taken
 //!   out on purpose. A dead leaf never vanishes quietly from
 //!   `leaves_queried`;
-//! - a leaf that published `leaving` (drained) and then fell silent is
-//!   taken out: it left on purpose;
+//! - a leaf that published `leaving` is taken out at once: it was drained
+//!   (`shoal fleet drain`), so no query planned from then on counts any of
+//!   its rows, and it stops a few seconds later;
 //! - an admin takes out a dead member with `DELETE
 //!   /api/v1/fleet/members/NAME` ([`FleetGossip::remove`]); a member that
 //!   answers cannot be removed (drain it instead). The aggregator publishes
@@ -122,8 +123,9 @@ impl FleetGossip {
                     }
                     Err(error) => warn!(member = %member.name, %error, "leaf cannot be reached"),
                 }
-            } else if !member.live
-                && (member.state == MemberState::Leaving || was_removed)
+            } else if (member.state == MemberState::Leaving || (!member.live && was_removed))
+                // A leaving leaf holds no row a query planned from now on
+                // counts (it drained): it goes at once, before it stops.
                 && self.fleet.membership().remove(&member.name).is_some()
             {
                 info!(member = %member.name, state = %member.state, "leaf no longer counted: it left, or an admin removed it");

@@ -134,6 +134,7 @@ pub fn fragment(data: &[u8]) {
         plan: data.to_vec(),
         deadline_millis: 200,
         query_id: "fuzz".to_string(),
+        as_of_micros: 0,
     };
     // The leaf's panic guard turns a panic into an error that says so; the
     // fuzzer must still see it as a failure.

@@ -167,6 +167,9 @@ pub struct StoreResolver {
     pub scanned: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
     /// Rows of bad blocks the fragment's scans skipped.
     pub skipped_rows: Arc<std::sync::atomic::AtomicU64>,
+    /// The query's snapshot time (µs): which copy of a block moving
+    /// between leaves counts ([`crate::table::Move`]).
+    pub as_of: i64,
 }
 
 impl StoreResolver {
@@ -193,7 +196,9 @@ impl StoreResolver {
 impl ScanResolver for StoreResolver {
     fn resolve(&self, spec: TableScanSpec) -> DfResult<Arc<dyn ExecutionPlan>> {
         let snapshot = match self.store.table(&spec.table, false) {
-            Ok(table) => table.snapshot(),
+            Ok(table) => table
+                .snapshot_at(self.as_of)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
             Err(_) => TableSnapshot::empty(),
         };
         if let Ok(mut scanned) = self.scanned.lock() {

@@ -1,7 +1,8 @@
 //! A leaf's place in the fleet's gossip (`--gossip`, `--seeds`): it joins
 //! as `starting` before it opens its data, says `ready` once it serves, and
 //! from then on publishes its free memory and tables every
-//! [`PUBLISH_EVERY`]. Aggregators query a leaf once it is ready; see
+//! [`PUBLISH_EVERY`]; a leaf being drained says `draining`, then
+//! `leaving`. Aggregators query a leaf once it is ready; see
 //! `shoal_aggregator::fleet_gossip`.
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use shoal_contract::{Gossip, GossipSettings, Member, MemberState, Role};
 use shoal_proto::cluster_auth::ClusterSecret;
 
 use crate::block::BLOCK_FORMAT_VERSION;
+use crate::drain::DrainState;
 use crate::error::{LeafError, Result};
 use crate::store::Store;
 
@@ -38,9 +40,9 @@ pub async fn join(
     Gossip::join(config, me).await.map_err(invalid)
 }
 
-/// Says `ready` and keeps publishing what `store` holds, for as long as
-/// the process runs.
-pub fn serve(mut gossip: Gossip, store: Arc<Store>) {
+/// Says `ready` (`draining`, `leaving` once `drain` says so) and keeps
+/// publishing what `store` holds, for as long as the process runs.
+pub fn serve(mut gossip: Gossip, store: Arc<Store>, drain: Arc<DrainState>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PUBLISH_EVERY);
         loop {
@@ -58,7 +60,11 @@ pub fn serve(mut gossip: Gossip, store: Arc<Store>) {
                 .publish(|me| {
                     // Still `ready` while it restarts: it is gone only for
                     // a moment, and counted as missing meanwhile.
-                    me.state = MemberState::Ready;
+                    me.state = match (drain.is_leaving(), drain.is_draining()) {
+                        (true, _) => MemberState::Leaving,
+                        (false, true) => MemberState::Draining,
+                        (false, false) => MemberState::Ready,
+                    };
                     me.free_memory_bytes = free;
                     me.tables = tables;
                 })

@@ -24,6 +24,8 @@ pub mod coerce;
 pub mod column_type;
 pub mod dense_aggregate;
 pub mod dictionary_groups;
+pub mod drain;
+mod drain_rpc;
 pub mod error;
 pub mod fragment;
 pub mod fragment_decode;

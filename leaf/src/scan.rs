@@ -149,6 +149,10 @@ pub async fn execute_fragment(
             deadline,
             scanned: Default::default(),
             skipped_rows: Default::default(),
+            as_of: match request.as_of_micros {
+                0 => crate::store::now_micros(),
+                as_of => as_of,
+            },
         },
     };
     let plan = catching(|| {

@@ -23,15 +23,17 @@ use shoal_contract::{GossipSettings, RestartSignal};
 use shoal_proto::cluster_auth::{ClusterSecret, require_cluster_secret};
 use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
-    ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, IngestRequest,
-    IngestResponse, Leaf, LeafServer, LeafStatus, RestartRequest, RestartResponse, StatusRequest,
-    TableStatus, TicketRequest,
+    BlockChunk, BlockRef, ColumnStatus, DrainRequest, DrainResponse, DropTableRequest,
+    DropTableResponse, FragmentCompleteness, HandoverRequest, HandoverResponse, IngestRequest,
+    IngestResponse, Leaf, LeafServer, LeaveRequest, LeaveResponse, LeafStatus, RestartRequest,
+    RestartResponse, StatusRequest, TableStatus, TicketRequest,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use crate::block::BLOCK_FORMAT_VERSION;
 use crate::column_type::ColumnType;
+use crate::drain::DrainState;
 use crate::error::{LeafError, Result};
 use crate::scan::{RunningFragment, execute_fragment, execute_scan};
 use crate::store::{Store, StoreConfig};
@@ -63,7 +65,14 @@ pub struct LeafConfig {
 pub struct LeafService {
     store: Arc<Store>,
     query_memory_bytes: usize,
+    /// Answers `Restart` (only with a cluster secret).
     restart: Option<Arc<RestartSignal>>,
+    /// A restart asked for by any means (the call or SIGHUP): ingest is
+    /// refused once it is.
+    restarting: Option<Arc<RestartSignal>>,
+    pub(crate) drain: Arc<DrainState>,
+    /// Whether calls carry the cluster secret: the drain calls need it.
+    pub(crate) secured: bool,
 }
 
 impl LeafService {
@@ -73,12 +82,29 @@ impl LeafService {
             store,
             query_memory_bytes,
             restart: None,
+            restarting: None,
+            drain: Arc::default(),
+            secured: false,
         }
     }
 
     /// The same service, answering `Restart` by asking `restart`.
     pub fn with_restart(mut self, restart: Option<Arc<RestartSignal>>) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// The same service, refusing ingest once `signal` is asked for (by
+    /// the call or SIGHUP), and taking the drain calls when `secured`.
+    pub fn with_signals(
+        mut self,
+        signal: Option<Arc<RestartSignal>>,
+        drain: Arc<DrainState>,
+        secured: bool,
+    ) -> Self {
+        self.restarting = signal;
+        self.drain = drain;
+        self.secured = secured;
         self
     }
 
@@ -117,25 +143,28 @@ pub async fn run_leaf(
     // leaf has said it is ready, not while it gets there.
     spawn_warm_up(store.clone());
     spawn_maintenance(store.clone());
+    let drain = Arc::new(DrainState::default());
     if let Some(gossip) = gossip {
-        crate::leaf_gossip::serve(gossip, store.clone());
+        crate::leaf_gossip::serve(gossip, store.clone(), drain.clone());
     }
 
-    let service = LeafService::new(store, config.query_memory_limit).with_restart(
+    let secured = config.cluster_secret.is_some();
+    let service = LeafService::new(store, config.query_memory_limit)
         // Without a cluster secret anyone could call Restart.
-        config
-            .restart
-            .clone()
-            .filter(|_| config.cluster_secret.is_some()),
-    );
+        .with_restart(config.restart.clone().filter(|_| secured))
+        .with_signals(config.restart.clone(), drain.clone(), secured);
     let restart = config.restart.clone();
     let shutdown = async move {
-        match restart {
-            Some(restart) => tokio::select! {
-                _ = shutdown => {},
-                _ = restart.requested() => info!("restarting: no new calls; finishing those under way"),
-            },
-            None => shutdown.await,
+        let restarting = async {
+            match restart {
+                Some(restart) => restart.requested().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown => {},
+            _ = restarting => info!("restarting: no new calls; finishing those under way"),
+            _ = drain.stopped() => info!("drained and left the fleet: stopping"),
         }
     };
     let mut server = tonic::transport::Server::builder();
@@ -211,11 +240,16 @@ impl Leaf for LeafService {
         &self,
         request: Request<IngestRequest>,
     ) -> std::result::Result<Response<IngestResponse>, Status> {
-        if self.restart.as_ref().is_some_and(|r| r.is_requested()) {
+        if self.restarting.as_ref().is_some_and(|r| r.is_requested()) {
             return Err(Status::unavailable(
                 "this leaf is restarting: send the rows to another leaf",
             ));
         }
+        let Some(_admitted) = self.drain.admit_ingest().await else {
+            return Err(Status::unavailable(
+                "this leaf is draining: send the rows to another leaf",
+            ));
+        };
         let IngestRequest { table, arrow_ipc } = request.into_inner();
         let store = self.store.clone();
         let incoming_bytes = arrow_ipc.len() as u64;
@@ -261,6 +295,49 @@ impl Leaf for LeafService {
         RestartSignal::answer_call(self.restart.as_deref(), "leaf")
             .map(|message| Response::new(RestartResponse { message }))
             .map_err(Status::failed_precondition)
+    }
+
+    type ExportBlockStream = FlightStream<BlockChunk>;
+
+    async fn drain(
+        &self,
+        _request: Request<DrainRequest>,
+    ) -> std::result::Result<Response<DrainResponse>, Status> {
+        crate::drain_rpc::drain(self).await.map(Response::new)
+    }
+
+    async fn export_block(
+        &self,
+        request: Request<BlockRef>,
+    ) -> std::result::Result<Response<Self::ExportBlockStream>, Status> {
+        crate::drain_rpc::export_block(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn import_block(
+        &self,
+        request: Request<Streaming<BlockChunk>>,
+    ) -> std::result::Result<Response<BlockRef>, Status> {
+        crate::drain_rpc::import_block(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn handover(
+        &self,
+        request: Request<HandoverRequest>,
+    ) -> std::result::Result<Response<HandoverResponse>, Status> {
+        crate::drain_rpc::handover(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn leave(
+        &self,
+        _request: Request<LeaveRequest>,
+    ) -> std::result::Result<Response<LeaveResponse>, Status> {
+        crate::drain_rpc::leave(self).await.map(Response::new)
     }
 
     async fn status(

@@ -281,6 +281,11 @@ impl Store {
         self.config.memory_limit
     }
 
+    /// The backup, if the leaf has one.
+    pub fn backup(&self) -> Option<&Backup> {
+        self.backup.as_ref()
+    }
+
     /// Periodic upkeep: seal aged open blocks, drop blocks past retention,
     /// drop the oldest blocks while over the memory limit (system tables
     /// are only sealed).
@@ -293,6 +298,12 @@ impl Store {
             }
         }
         self.repair_blocks(false);
+        let now = now_micros();
+        for table in self.tables() {
+            if let Err(error) = table.forget_moved_out(now, self.backup.as_ref()) {
+                warn!(table = table.name(), %error, "could not delete blocks given away");
+            }
+        }
         // A table that cannot seal (a full disk) must not stop retention
         // and the memory limit, which free space, nor the other tables.
         for table in self.tables() {

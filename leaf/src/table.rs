@@ -19,7 +19,7 @@
 //!
 //! All methods block (file I/O, sealing): call them from `spawn_blocking`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,7 +39,9 @@ use crate::wal::{WalWriter, replay};
 use shoal_proto::TimeSpan;
 use shoal_proto::time_spans::{MAX_TIME_SPANS, merge_neighbours};
 
+mod handover;
 mod repair;
+pub use handover::{MOVED_OUT_KEPT, Move};
 pub use repair::Repairs;
 
 /// Rows at which the open block is sealed.
@@ -67,6 +69,13 @@ struct TableState {
     open: OpenBlock,
     /// Blocks that failed their checksum and had no good backup copy.
     lost: Vec<BlockMeta>,
+    /// Blocks moving to or from another leaf ([`handover`]).
+    moves: HashMap<BlockId, Move>,
+    /// Snapshot times before this (µs) would need a block given away and
+    /// since deleted: such queries are refused.
+    forgotten_before: i64,
+    /// Part number of the last block imported (segment 0).
+    next_import: u32,
 }
 
 #[derive(Debug)]
@@ -134,6 +143,7 @@ impl Table {
             Vec::new(),
             OpenBlock::new(1, wal),
             Vec::new(),
+            HashMap::new(),
         ))
     }
 
@@ -144,7 +154,14 @@ impl Table {
         sealed: Vec<Arc<SealedBlock>>,
         open: OpenBlock,
         lost: Vec<BlockMeta>,
+        moves: HashMap<BlockId, Move>,
     ) -> Self {
+        let next_import = sealed
+            .iter()
+            .filter(|b| b.meta.id.segment == 0)
+            .map(|b| b.meta.id.part)
+            .max()
+            .unwrap_or(0);
         Self {
             name: name.to_string(),
             dir,
@@ -154,6 +171,9 @@ impl Table {
                 sealed,
                 open,
                 lost,
+                moves,
+                forgotten_before: 0,
+                next_import,
             }),
             repair_waits: Mutex::default(),
             repairing: Mutex::default(),
@@ -320,15 +340,40 @@ impl Table {
         Ok(())
     }
 
-    /// A consistent view for a query.
+    /// A consistent view for a query planned now.
     pub fn snapshot(&self) -> TableSnapshot {
         let state = self.lock();
+        Self::snapshot_locked(&state, crate::store::now_micros())
+    }
+
+    /// A consistent view for a query whose snapshot time is `as_of` (µs
+    /// since the epoch): blocks moving between leaves count as
+    /// [`handover`] says. Refused when a block it would count was given
+    /// away and is deleted.
+    pub fn snapshot_at(&self, as_of: i64) -> Result<TableSnapshot> {
+        let state = self.lock();
+        if as_of < state.forgotten_before {
+            return Err(LeafError::Unavailable(format!(
+                "table {:?}: blocks this query's snapshot counts here have moved to another leaf; run it again",
+                self.name
+            )));
+        }
+        Ok(Self::snapshot_locked(&state, as_of))
+    }
+
+    fn snapshot_locked(state: &TableState, as_of: i64) -> TableSnapshot {
+        let sealed: Vec<Arc<SealedBlock>> = state
+            .sealed
+            .iter()
+            .filter(|b| state.counts(b.meta.id, as_of))
+            .cloned()
+            .collect();
         TableSnapshot {
             schema: state.schema.clone(),
-            sealed: state.sealed.clone(),
+            rows: sealed.iter().map(|b| b.meta.rows).sum::<u64>() + state.open.rows as u64,
+            sealed,
             open: state.open.batches.clone(),
             open_time_range: state.open.time_range,
-            rows: state.sealed.iter().map(|b| b.meta.rows).sum::<u64>() + state.open.rows as u64,
             rows_lost: state.lost.iter().map(|b| b.rows).sum(),
         }
     }
@@ -351,8 +396,15 @@ impl Table {
     }
 
     fn stats_with(&self, with_spans: bool) -> TableStats {
+        let now = crate::store::now_micros();
         let state = self.lock();
-        let sealed_rows: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
+        // Blocks that count now; bytes are every block's (memory held).
+        let counted: Vec<&Arc<SealedBlock>> = state
+            .sealed
+            .iter()
+            .filter(|b| state.counts(b.meta.id, now))
+            .collect();
+        let sealed_rows: u64 = counted.iter().map(|b| b.meta.rows).sum();
         let sealed_bytes: u64 = state.sealed.iter().map(|b| b.meta.bytes).sum();
         let mut range = state.open.time_range;
         let mut spans = Vec::with_capacity(if with_spans {
@@ -365,7 +417,7 @@ impl Table {
         {
             spans.push(time_span(low, high, state.open.rows as u64));
         }
-        for block in &state.sealed {
+        for block in &counted {
             let (low, high) = (block.meta.min_time_micros, block.meta.max_time_micros);
             if with_spans {
                 spans.push(time_span(low, high, block.meta.rows));
@@ -380,7 +432,7 @@ impl Table {
             rows: sealed_rows + state.open.rows as u64,
             bytes: sealed_bytes + state.open.wal.bytes(),
             time_range: range,
-            sealed_blocks: state.sealed.len() as u64,
+            sealed_blocks: counted.len() as u64,
             open_rows: state.open.rows as u64,
             rows_lost: state.lost.iter().map(|b| b.rows).sum(),
             spans: Vec::new(),
@@ -420,6 +472,7 @@ impl Table {
             return Ok(0);
         };
         let block = state.sealed.remove(position);
+        state.moves.remove(&id);
         manifest::rewrite(&self.dir, state.sealed.iter().map(|b| &b.meta))?;
         remove_block_files(&self.dir, id)?;
         if let Some(backup) = backup {
@@ -465,6 +518,7 @@ impl Table {
     /// unfinished seals, replays the write-ahead segment.
     pub fn recover(name: &str, dir: PathBuf, backup: Option<&Backup>) -> Result<Self> {
         let mut blocks = BTreeMap::new();
+        let mut markers = HashMap::new();
         let mut segments = Vec::new();
         let entries = std::fs::read_dir(&dir).map_err(|e| LeafError::io(&dir, e))?;
         for entry in entries {
@@ -472,6 +526,8 @@ impl Table {
             let file_name = entry.file_name().to_string_lossy().to_string();
             if let Some(id) = BlockId::parse(&file_name) {
                 blocks.insert(id, entry.path());
+            } else if let Some(id) = handover::parse_marker_name(&file_name) {
+                markers.insert(id, handover::read_marker(&entry.path()));
             } else if let Some(segment) = parse_wal_name(&file_name) {
                 segments.push(segment);
             } else if file_name.ends_with(".tmp") {
@@ -482,6 +538,22 @@ impl Table {
             }
         }
         segments.sort_unstable();
+        // A pending import was cut short (or never handed over): it goes.
+        let mut moves = HashMap::new();
+        for (id, marker) in markers {
+            match marker {
+                Some(Move::Pending) | None => {
+                    blocks.remove(&id);
+                    remove_block_files(&dir, id)?;
+                }
+                Some(_) if !blocks.contains_key(&id) => {
+                    remove_block_files(&dir, id)?;
+                }
+                Some(marker) => {
+                    moves.insert(id, marker);
+                }
+            }
+        }
         // Blocks of a segment whose write-ahead file survives are an
         // unfinished seal: the segment is replayed instead.
         for &segment in &segments {
@@ -594,7 +666,10 @@ impl Table {
             .into_iter()
             .filter(|meta| !sealed.iter().any(|b| b.meta.id == meta.id))
             .collect();
-        Ok(Self::from_state(name, dir, schema, sealed, open, lost))
+        moves.retain(|id, _| sealed.iter().any(|b| b.meta.id == *id));
+        Ok(Self::from_state(
+            name, dir, schema, sealed, open, lost, moves,
+        ))
     }
 }
 
@@ -705,10 +780,13 @@ fn remove_block_files(dir: &Path, id: BlockId) -> Result<()> {
     let path = dir.join(id.file_name());
     match std::fs::remove_file(&path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(LeafError::io(&path, error))
+            return Err(LeafError::io(&path, error));
         }
-        _ => Ok(()),
+        _ => {}
     }
+    // The marker goes last: a pending block must never be left without it.
+    remove_quietly(&handover::marker_path(dir, id));
+    Ok(())
 }
 
 fn remove_quietly(path: &Path) {

@@ -19,6 +19,8 @@ pub mod v1 {
 pub use v1::leaf_client::LeafClient;
 pub use v1::leaf_server::{Leaf, LeafServer};
 pub use v1::{
+    BlockChunk, BlockRef, DrainRequest, DrainResponse, HandoverRequest, HandoverResponse,
+    LeaveRequest, LeaveResponse,
     ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest,
     IngestRequest, IngestResponse, LeafStatus, Projection, RestartRequest, RestartResponse,
     ScanRequest, StatusRequest, TableScanNode, TableStatus, Ticket, TimeSpan,

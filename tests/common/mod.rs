@@ -189,6 +189,11 @@ impl LeafProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// How the process ended, once it has.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for LeafProcess {
