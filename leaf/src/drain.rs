@@ -173,3 +173,7 @@ pub fn leave_refusal(store: &Store, drain: &DrainState) -> Option<String> {
 pub fn latest_give(store: &Store) -> Option<i64> {
     store.tables().iter().filter_map(|t| t.latest_give()).max()
 }
+
+#[cfg(test)]
+#[path = "drain_tests.rs"]
+mod tests;
