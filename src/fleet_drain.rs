@@ -207,10 +207,13 @@ impl Drainer {
                 }
             }
         }
-        if let Err(error) = self.hand_over(&copied).await {
-            self.cancel(&copied).await;
-            return Err(error);
-        }
+        let at = match self.hand_over(&copied).await {
+            Ok(at) => at,
+            Err(error) => {
+                self.cancel(&copied).await;
+                return Err(error);
+            }
+        };
         for block in &copied {
             self.rows += block.from.rows;
             self.bytes += block.from.bytes;
@@ -218,10 +221,11 @@ impl Drainer {
         }
         let seconds = self.started.elapsed().as_secs_f64();
         println!(
-            "moved {} blocks, {} rows so far ({:.0} rows/s)",
+            "moved {} blocks, {} rows so far ({:.0} rows/s); queries count them on their new leaves from {:.3} (s since the epoch)",
             self.blocks,
             self.rows,
-            self.rows as f64 / seconds.max(1e-9)
+            self.rows as f64 / seconds.max(1e-9),
+            at as f64 / 1e6
         );
         Ok(())
     }
@@ -280,7 +284,7 @@ impl Drainer {
 
     /// Tells the targets to take their copies at `T`, then the source to
     /// give its blocks at `T`; every call must be done before `T`.
-    async fn hand_over(&mut self, copied: &[Copied]) -> Result<(), String> {
+    async fn hand_over(&mut self, copied: &[Copied]) -> Result<i64, String> {
         let at = shoal_leaf::store::now_micros() + self.lead.as_micros() as i64;
         let deadline = Instant::now() + self.lead / 2;
         for (index, target) in self.targets.iter_mut().enumerate() {
@@ -308,7 +312,8 @@ impl Drainer {
         };
         call_before(&mut self.source, request, deadline)
             .await
-            .map_err(|e| format!("the draining leaf refused the handover: {e}"))
+            .map_err(|e| format!("the draining leaf refused the handover: {e}"))?;
+        Ok(at)
     }
 
     /// Undoes a round: copies deleted, blocks given counted again.

@@ -74,7 +74,9 @@ def reader():
             answers.append((time.time(), None, None, None, None, None, None, repr(e)))
         time.sleep(max(0, 0.1 - (time.perf_counter() - t)))
 threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
-for th in threads: th.start()
+threads[0].start()
+while acked[0] == 0: time.sleep(0.01)
+threads[1].start()
 time.sleep(2)
 t = time.time()
 out = subprocess.run([B, "fleet", "drain", "leaf-0", "--seeds", SEED, "--cluster-secret-file", SECRET], capture_output=True, text=True)
@@ -92,6 +94,7 @@ print("query loop: %d queries, %d wrong or failed, by (leaves_queried, leaves_an
 for a in bad[:5]: print("  bad:", a)
 final = query("SELECT count(*) FROM logs"); live = query("SELECT count(*) FROM live")
 print("after: logs=%d %s; live=%d acknowledged=%d %s" % (final["rows"][0][0], final["completeness"], live["rows"][0][0], acked[0], live["completeness"]))
+json.dump(answers, open(os.environ.get("SHOAL_DRAIN_ANSWERS", "/tmp/drain-answers.json"), "w"))
 for p in procs: p.kill()
 for p in procs: p.wait()
 shutil.rmtree(D, ignore_errors=True)
