@@ -120,11 +120,9 @@ pub async fn drain(args: DrainArgs) -> Result<(), CliError> {
     drainer.run().await.map_err(CliError::Internal)?;
     let mut leave = tonic::Request::new(LeaveRequest {});
     leave.set_timeout(CALL_TIMEOUT + lead);
-    let left = drainer
-        .source
-        .leave(leave)
-        .await
-        .map_err(|s| CliError::Internal(format!("{} did not leave: {}", source.name, s.message())))?;
+    let left = drainer.source.leave(leave).await.map_err(|s| {
+        CliError::Internal(format!("{} did not leave: {}", source.name, s.message()))
+    })?;
     let seconds = drainer.started.elapsed().as_secs_f64();
     println!(
         "drained {}: {} blocks, {} rows, {} MiB moved to {} leaves in {seconds:.2} s ({:.0} rows/s); {}",
@@ -139,14 +137,20 @@ pub async fn drain(args: DrainArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn connect(member: &Member, interceptor: &ClusterSecretInterceptor) -> Result<Client, CliError> {
+async fn connect(
+    member: &Member,
+    interceptor: &ClusterSecretInterceptor,
+) -> Result<Client, CliError> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", member.service))
         .map(|e| e.connect_timeout(Duration::from_secs(5)))
         .map_err(|e| CliError::Internal(format!("{} at {}: {e}", member.name, member.service)))?
         .connect()
         .await
         .map_err(|e| CliError::Internal(format!("{} at {}: {e}", member.name, member.service)))?;
-    Ok(shoal_proto::LeafClient::with_interceptor(channel, interceptor.clone()))
+    Ok(shoal_proto::LeafClient::with_interceptor(
+        channel,
+        interceptor.clone(),
+    ))
 }
 
 struct Drainer {
@@ -276,7 +280,11 @@ impl Drainer {
                 Err(status) => {
                     // Full or failing: the other targets take the rest.
                     target_state.full = true;
-                    refusals.push(format!("{}: {}", target_state.member.name, status.message()));
+                    refusals.push(format!(
+                        "{}: {}",
+                        target_state.member.name,
+                        status.message()
+                    ));
                 }
             }
         }
@@ -333,10 +341,7 @@ impl Drainer {
                 ..Default::default()
             };
             if let Err(error) = call_before(&mut target.client, request, deadline).await {
-                eprintln!(
-                    "could not cancel copies on {}: {error}",
-                    target.member.name
-                );
+                eprintln!("could not cancel copies on {}: {error}", target.member.name);
             }
         }
         let request = HandoverRequest {

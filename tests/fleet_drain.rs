@@ -100,7 +100,11 @@ fn a_drained_leaf_moves_each_block_once_and_leaves() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     while children(http).iter().filter(|(_, up)| *up).count() < 4 {
-        assert!(Instant::now() < deadline, "leaves never up: {:?}", children(http));
+        assert!(
+            Instant::now() < deadline,
+            "leaves never up: {:?}",
+            children(http)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -126,7 +130,11 @@ fn a_drained_leaf_moves_each_block_once_and_leaves() {
             let mut next = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 sent.store(next + 200, Ordering::SeqCst);
-                assert_eq!(ingest(http, "live", next..next + 200), 200, "ingest refused");
+                assert_eq!(
+                    ingest(http, "live", next..next + 200),
+                    200,
+                    "ingest refused"
+                );
                 next += 200;
                 acknowledged.store(next, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20));
@@ -151,7 +159,14 @@ fn a_drained_leaf_moves_each_block_once_and_leaves() {
 
     std::thread::sleep(Duration::from_millis(500));
     let output = std::process::Command::new(shoal_binary())
-        .args(["fleet", "drain", "leaf-0", "--seeds", &seed, "--cluster-secret-file"])
+        .args([
+            "fleet",
+            "drain",
+            "leaf-0",
+            "--seeds",
+            &seed,
+            "--cluster-secret-file",
+        ])
         .arg(&secret)
         .output()
         .expect("run shoal fleet drain");
@@ -171,7 +186,11 @@ fn a_drained_leaf_moves_each_block_once_and_leaves() {
     assert!(leaves[0].exit_status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
     while children(http).iter().any(|(name, _)| name == "leaf-0") {
-        assert!(Instant::now() < deadline, "leaf-0 still counted: {:?}", children(http));
+        assert!(
+            Instant::now() < deadline,
+            "leaf-0 still counted: {:?}",
+            children(http)
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1_000));
@@ -182,7 +201,11 @@ fn a_drained_leaf_moves_each_block_once_and_leaves() {
     assert!(answers.len() >= 20, "only {} queries ran", answers.len());
     for (steady, low, live, high) in &answers {
         let (n, sum, queried, answered) = steady.clone().expect("steady query failed");
-        assert_eq!((n, sum), (steady_rows, steady_sum), "steady table miscounted");
+        assert_eq!(
+            (n, sum),
+            (steady_rows, steady_sum),
+            "steady table miscounted"
+        );
         assert_eq!(queried, answered, "a leaf did not answer");
         let (n, _, queried, answered) = live.clone().expect("live query failed");
         assert_eq!(queried, answered, "a leaf did not answer");

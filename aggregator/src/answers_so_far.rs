@@ -38,7 +38,7 @@ use datafusion::physical_plan::recursive_query::RecursiveQueryExec;
 use datafusion::physical_plan::scalar_subquery::ScalarSubqueryExec;
 use datafusion::physical_plan::work_table::WorkTableExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use shoal_leaf::query_memory::with_memory_limit;
+use shoal_contract::query_memory::with_memory_limit;
 use shoal_proto::FragmentCompleteness;
 use tokio::sync::{mpsc, watch};
 use tracing::debug;

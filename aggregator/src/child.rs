@@ -25,16 +25,16 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use shoal_contract::RestartSignal;
-use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver};
-use shoal_leaf::fragment_decode::decode_fragment;
-use shoal_leaf::fragment_policy::admit_fragment;
-use shoal_leaf::panic_guard::catching;
-use shoal_leaf::scan::merge_partitions;
+use shoal_contract::fragment::merge_partitions;
+use shoal_contract::fragment::{FragmentCodec, PlaceholderResolver};
+use shoal_contract::fragment_decode::decode_fragment;
+use shoal_contract::fragment_policy::admit_fragment;
+use shoal_contract::panic_guard::catching;
 use shoal_proto::{
     BlockChunk, BlockRef, DrainRequest, DrainResponse, DropTableRequest, DropTableResponse,
     FragmentCompleteness, FragmentRequest, HandoverRequest, HandoverResponse, IngestRequest,
-    IngestResponse, Leaf, LeafStatus, LeaveRequest, LeaveResponse, RestartRequest,
-    RestartResponse, StatusRequest,
+    IngestResponse, Leaf, LeafStatus, LeaveRequest, LeaveResponse, RestartRequest, RestartResponse,
+    StatusRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -70,8 +70,9 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
     // Decoded under the leaf's panic guard: a fragment that still trips
     // DataFusion fails this request, not the process.
     let task = context.task_ctx();
-    let fragment = catching(|| Ok(decode_fragment(&node, &task, &codec)?))
-        .map_err(|e| AggregatorError::Query(e.to_string()))?;
+    let fragment =
+        catching::<_, shoal_contract::ContractError>(|| Ok(decode_fragment(&node, &task, &codec)?))
+            .map_err(|e| AggregatorError::Query(e.to_string()))?;
     let plan = reduce_for_parent(fragment, engine.fleet().clone())?;
     let stream = plan.execute(0, context.task_ctx())?;
     Ok(ChildFragment { stream, query })

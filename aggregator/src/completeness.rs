@@ -189,7 +189,7 @@ impl QueryContext {
     pub fn new(query_id: String, deadline: Instant) -> Self {
         Self {
             query_id,
-            as_of_micros: shoal_leaf::store::now_micros(),
+            as_of_micros: shoal_contract::table_names::now_micros(),
             deadline: Mutex::new(deadline),
             collector: CompletenessCollector::default(),
             answers: None,

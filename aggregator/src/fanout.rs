@@ -44,7 +44,7 @@ use datafusion::physical_plan::{
 use datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
-use shoal_leaf::fragment::{FragmentCodec, PlaceholderResolver, scanned_tables};
+use shoal_contract::fragment::{FragmentCodec, PlaceholderResolver, scanned_tables};
 use shoal_proto::{FragmentCompleteness, FragmentRequest, TicketRequest};
 use tracing::{debug, warn};
 

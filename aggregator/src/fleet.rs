@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
-use shoal_leaf::column_type::ColumnType;
-use shoal_leaf::server::column_statuses;
+use shoal_contract::column_type::ColumnType;
+use shoal_contract::column_type::column_statuses;
 use shoal_proto::cluster_auth::{ClusterSecret, ClusterSecretInterceptor};
 use shoal_proto::time_spans::{MAX_STATUS_SPANS, MAX_TIME_SPANS, keep_within, merge_neighbours};
 use shoal_proto::{
@@ -251,7 +251,7 @@ impl Fleet {
     pub fn combined_status(&self) -> LeafStatus {
         let mut combined = LeafStatus {
             ready: true,
-            format_version: shoal_leaf::block::BLOCK_FORMAT_VERSION,
+            format_version: shoal_contract::member::BLOCK_FORMAT_VERSION,
             ..Default::default()
         };
         for child in self.children().iter() {

@@ -299,7 +299,7 @@ fn decoded_put(
         .map_err(FlightError::from)
         .map(|data| data.and_then(uncompressed));
     let decoded = FlightRecordBatchStream::new_from_flight_data(data);
-    shoal_leaf::panic_guard::until_panic(decoded, |_| {
+    shoal_contract::panic_guard::until_panic(decoded, |_| {
         FlightError::ProtocolError("the Arrow stream cannot be decoded".to_string())
     })
 }
@@ -315,11 +315,11 @@ fn uncompressed(data: FlightData) -> std::result::Result<FlightData, FlightError
     }
     let message = arrow::ipc::root_as_message(&data.data_header)
         .map_err(|error| FlightError::ProtocolError(format!("bad IPC message header: {error}")))?;
-    let compressed = shoal_leaf::ipc::is_compressed(&message);
+    let compressed = shoal_contract::ipc::is_compressed(&message);
     if compressed {
         return Err(FlightError::ProtocolError(format!(
             "{} (gRPC may compress the stream)",
-            shoal_leaf::ipc::COMPRESSED
+            shoal_contract::ipc::COMPRESSED
         )));
     }
     Ok(data)
@@ -650,7 +650,7 @@ impl FlightSqlService for FlightSqlFrontEnd {
         };
         let running = run_fragment(&self.engine, fragment).await?;
         let query = running.query.clone();
-        let stream = shoal_leaf::server::encode_batches(running.stream, move || {
+        let stream = shoal_contract::flight_answer::encode_batches(running.stream, move || {
             Some(subtree_completeness(&query))
         });
         Ok(Response::new(stream))

@@ -221,7 +221,7 @@ async fn tables(State(state): State<HttpState>, Extension(caller): Extension<Cal
         .into_iter()
         // System tables (saved dashboards) are Shoal's own state, not
         // data to explore; SQL still reads them, with the usual rights.
-        .filter(|(name, _)| !shoal_leaf::store::is_system_table(name))
+        .filter(|(name, _)| !shoal_contract::table_names::is_system_table(name))
         .filter(|(name, _)| caller.sees_table(name))
         .map(|(name, view)| {
             json!({

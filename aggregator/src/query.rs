@@ -39,9 +39,9 @@ use crate::split::SplitForLeaves;
 use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
 use crate::table_pattern::{self, TablesMatching};
 use crate::time_completeness::QueryReach;
-use shoal_leaf::functions::register_functions;
-use shoal_leaf::query_memory::query_runtime;
-use shoal_leaf::sql_guard::check_operator_count;
+use shoal_contract::functions::register_functions;
+use shoal_contract::query_memory::query_runtime;
+use shoal_contract::sql_guard::check_operator_count;
 
 extensions_options! {
     /// Per-query options under `SET shoal.*`.
@@ -124,7 +124,7 @@ impl Default for QueryLimits {
     fn default() -> Self {
         Self {
             max_concurrent: DEFAULT_MAX_CONCURRENT_QUERIES,
-            memory_bytes: shoal_leaf::query_memory::DEFAULT_QUERY_MEMORY_BYTES,
+            memory_bytes: shoal_contract::query_memory::DEFAULT_QUERY_MEMORY_BYTES,
         }
     }
 }

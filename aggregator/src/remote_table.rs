@@ -10,9 +10,9 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use shoal_leaf::column_type::TIME_COLUMN;
-use shoal_leaf::fragment::{TableScanExec, TableScanSpec};
-use shoal_leaf::provider::filter_pushdown;
+use shoal_contract::column_type::TIME_COLUMN;
+use shoal_contract::fragment::{TableScanExec, TableScanSpec};
+use shoal_contract::pushdown::filter_pushdown;
 
 use crate::fleet::TableView;
 

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use rand::seq::SliceRandom;
-use shoal_leaf::column_type::ColumnType;
-use shoal_leaf::ipc::encode_stream;
+use shoal_contract::column_type::ColumnType;
+use shoal_contract::ipc::encode_stream;
 use shoal_proto::{IngestRequest, IngestResponse};
 use tracing::warn;
 

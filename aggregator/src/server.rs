@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use futures::FutureExt;
+use shoal_contract::net::incoming_without_delay;
 use shoal_contract::{Gossip, GossipSettings, Member, MemberState, RestartSignal, Role};
-use shoal_leaf::server::incoming_without_delay;
 use shoal_proto::LeafServer;
 use tokio::net::TcpListener;
 
@@ -259,7 +259,7 @@ async fn join_gossip(
         service.to_string(),
         // `ready` once its roster has settled (FleetGossip::settle).
         MemberState::Starting,
-        shoal_leaf::block::BLOCK_FORMAT_VERSION,
+        shoal_contract::member::BLOCK_FORMAT_VERSION,
     );
     me.http = Some(
         settings

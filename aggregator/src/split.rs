@@ -33,8 +33,8 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
-use shoal_leaf::fragment::TableScanExec;
-use shoal_leaf::scan::merge_partitions;
+use shoal_contract::fragment::TableScanExec;
+use shoal_contract::fragment::merge_partitions;
 
 use crate::fanout::FanOutExec;
 use crate::fleet::Fleet;

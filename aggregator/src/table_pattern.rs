@@ -33,7 +33,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
-use shoal_leaf::column_type::TIME_COLUMN;
+use shoal_contract::column_type::TIME_COLUMN;
 
 use crate::auth::Caller;
 use crate::fleet::Fleet;

@@ -46,10 +46,11 @@ use crate::bitmap_index::{BitmapIndex, build_index};
 use crate::column_type::TIME_COLUMN;
 use crate::error::{LeafError, Result};
 
-/// Version of the block layout this leaf writes. It reads this one and
-/// version 1 (the same layout without checksums, read unverified); a block
-/// of any other version is never read.
-pub const BLOCK_FORMAT_VERSION: u32 = 2;
+/// Version of the block layout this leaf writes (what members publish,
+/// so it lives in the contract). It reads this one and version 1 (the same
+/// layout without checksums, read unverified); a block of any other
+/// version is never read.
+pub use shoal_contract::member::BLOCK_FORMAT_VERSION;
 const UNCHECKED_FORMAT_VERSION: u32 = 1;
 const KEY_VERSION: &str = "shoal.format_version";
 const KEY_ROWS: &str = "shoal.rows";

@@ -132,10 +132,10 @@ pub async fn leave(service: &LeafService) -> Answer<LeaveResponse> {
     }
     let store = service.store().clone();
     let drain_state = service.drain.clone();
-    if let Some(reason) =
-        blocking(move || Ok(drain::leave_refusal(&store, &drain_state))).await?
-    {
-        return Err(Status::failed_precondition(format!("cannot leave: {reason}")));
+    if let Some(reason) = blocking(move || Ok(drain::leave_refusal(&store, &drain_state))).await? {
+        return Err(Status::failed_precondition(format!(
+            "cannot leave: {reason}"
+        )));
     }
     service.drain.leave(LEAVE_ANNOUNCE);
     info!("drained: leaving the fleet");

@@ -121,3 +121,16 @@ fn is_plan_error(error: &datafusion::error::DataFusionError) -> bool {
 
 /// Result with a [`LeafError`].
 pub type Result<T, E = LeafError> = std::result::Result<T, E>;
+
+impl From<shoal_contract::ContractError> for LeafError {
+    fn from(error: shoal_contract::ContractError) -> Self {
+        use shoal_contract::ContractError;
+        match error {
+            ContractError::InvalidTableName { name, reason } => {
+                LeafError::InvalidTableName { name, reason }
+            }
+            ContractError::DataFusion(inner) => LeafError::DataFusion(inner),
+            other => LeafError::BadRequest(other.to_string()),
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! The Shoal leaf: tables as row blocks in shared memory, ingest, retention,
 //! restart by reattaching, and scans executed with DataFusion.
 //!
-//! Where things live:
-//! - [`column_type`], [`table_schema`], [`coerce`]: the data model (types fixed
-//!   on first sight, batches coerced or refused).
+//! Where things live (what aggregators share, the tier contract, is in
+//! `shoal-contract` and re-exported here):
+//! - [`table_schema`], [`coerce`]: the data model (types fixed on first
+//!   sight, batches coerced or refused).
 //! - [`wal`]: the write-ahead segment of the open block (crash safety).
 //! - [`block`], [`bitmap_index`]: sealed blocks, mapped zero-copy, and their
 //!   roaring bitmap indexes.
@@ -12,45 +13,38 @@
 //! - [`store`]: all tables of a leaf, the data directory, retention.
 //! - [`backup`]: the optional disk copy of sealed blocks.
 //! - [`pruning`], [`provider`], [`scan`]: DataFusion over the blocks.
-//! - [`fragment`]: plan fragments from aggregators, and their table scans;
-//!   [`dictionary_groups`]: their partial aggregates made faster on strings.
+//! - [`store_resolver`]: a plan fragment's table scans resolved to this
+//!   leaf's blocks at the query's snapshot time.
+//! - [`drain`]: this leaf's side of `shoal fleet drain`.
 //! - [`server`]: the gRPC and Arrow Flight services; [`ipc`]: IPC stream bytes.
 
-pub mod approx_percentile;
 pub mod backup;
 pub mod bitmap_index;
 pub mod block;
 pub mod coerce;
-pub mod column_type;
-pub mod dense_aggregate;
-pub mod dictionary_groups;
 pub mod drain;
 mod drain_rpc;
 pub mod error;
-pub mod fragment;
-pub mod fragment_decode;
-pub mod fragment_policy;
-pub mod functions;
-pub mod group_ids;
-pub mod ipc;
 pub mod leaf_gossip;
 pub mod manifest;
-pub mod panic_guard;
 pub mod provider;
 pub mod pruning;
-pub mod quantile_sketch;
-pub mod query_memory;
 pub mod scan;
 pub mod server;
-pub mod sql_guard;
 pub mod store;
+pub mod store_resolver;
 pub mod table;
 pub mod table_schema;
-pub mod utc_date_bin;
-pub mod utc_date_trunc;
 pub mod wal;
 pub mod yielding;
 
 pub use error::{LeafError, Result};
+// The tier contract (shared with aggregators, in `shoal-contract`), where
+// leaf code and tests have always found it.
 pub use server::{LeafConfig, LeafService, run_leaf};
+pub use shoal_contract::{
+    approx_percentile, column_type, dense_aggregate, dictionary_groups, fragment, fragment_decode,
+    fragment_policy, functions, group_ids, ipc, panic_guard, quantile_sketch, query_memory,
+    sql_guard, utc_date_bin, utc_date_trunc,
+};
 pub use store::{Store, StoreConfig};

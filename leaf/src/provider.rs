@@ -38,6 +38,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+pub use shoal_contract::pushdown::filter_pushdown;
 
 use std::time::Instant;
 
@@ -46,7 +47,7 @@ use roaring::RoaringBitmap;
 
 use crate::block::SealedBlock;
 use crate::error::{LeafError, Result};
-use crate::pruning::{Pruning, is_exact_time_filter};
+use crate::pruning::Pruning;
 use crate::table::TableSnapshot;
 use crate::table_schema::{Storage, conform};
 
@@ -126,15 +127,6 @@ impl TableProvider for LeafTableProvider {
         _limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         self.plan_scan(state.config().target_partitions(), projection, filters)
-    }
-}
-
-/// How a scan of Shoal's blocks (here or on the leaves behind an
-/// aggregator) takes `filter`; see the module docs.
-pub fn filter_pushdown(filter: &Expr) -> TableProviderFilterPushDown {
-    match is_exact_time_filter(filter) {
-        true => TableProviderFilterPushDown::Exact,
-        false => TableProviderFilterPushDown::Inexact,
     }
 }
 

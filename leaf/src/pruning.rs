@@ -6,7 +6,7 @@
 //! bitmap indexes). Pruning here only ever removes rows that cannot match.
 //!
 //! Filters that are nothing but a bound on the bare `time` column, exact to
-//! the microsecond ([`is_exact_time_filter`]), also make a second, narrower
+//! the microsecond ([`shoal_contract::pushdown::is_exact_time_filter`]), also make a second, narrower
 //! use: their range is applied to rows (a scan keeps only rows inside it;
 //! blocks wholly inside need no check), so table providers report them
 //! `Exact` and DataFusion does not evaluate them again row by row. Bounds
@@ -25,6 +25,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
 use crate::column_type::TIME_COLUMN;
+use shoal_contract::pushdown::{is_exact_time_filter, literal, timestamp_micros};
 
 /// Bounds and value sets a scan may prune with.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -191,33 +192,6 @@ impl Pruning {
     }
 }
 
-/// Whether `filter` is a bound on the bare `time` column by a timestamp
-/// literal exact to the microsecond (`time >= T`, `T > time`, `time
-/// BETWEEN A AND B`, ...): one the scan's time range applies exactly.
-pub fn is_exact_time_filter(filter: &Expr) -> bool {
-    let bare_time = |expr: &Expr| matches!(expr, Expr::Column(c) if c.name == TIME_COLUMN);
-    let exact = |expr: &Expr| {
-        literal(expr)
-            .and_then(timestamp_micros)
-            .is_some_and(|(_, e)| e)
-    };
-    match filter {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            matches!(
-                op,
-                Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq | Operator::Eq
-            ) && ((bare_time(left) && exact(right)) || (bare_time(right) && exact(left)))
-        }
-        Expr::Between(between) => {
-            !between.negated
-                && bare_time(&between.expr)
-                && exact(&between.low)
-                && exact(&between.high)
-        }
-        _ => false,
-    }
-}
-
 /// The column an expression reads, looking through casts DataFusion adds to
 /// make both sides of a comparison the same type. Not through a cast of
 /// `time` that drops precision (to seconds, to a date): a bound read through
@@ -237,34 +211,12 @@ fn column_name(expr: &Expr) -> Option<&str> {
     (name != TIME_COLUMN || keeps_every_microsecond).then_some(name)
 }
 
-fn literal(expr: &Expr) -> Option<&ScalarValue> {
-    match expr {
-        Expr::Literal(value, _) => Some(value),
-        _ => None,
-    }
-}
-
 fn string_value(value: &ScalarValue) -> Option<String> {
     match value {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
         | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
         ScalarValue::Dictionary(_, inner) => string_value(inner),
-        _ => None,
-    }
-}
-
-/// A timestamp literal in microseconds, rounded down, and whether that is
-/// exact. Timestamps without a zone are UTC.
-fn timestamp_micros(value: &ScalarValue) -> Option<(i64, bool)> {
-    match value {
-        ScalarValue::TimestampSecond(Some(v), _) => Some((v.checked_mul(1_000_000)?, true)),
-        ScalarValue::TimestampMillisecond(Some(v), _) => Some((v.checked_mul(1_000)?, true)),
-        ScalarValue::TimestampMicrosecond(Some(v), _) => Some((*v, true)),
-        ScalarValue::TimestampNanosecond(Some(v), _) => {
-            Some((v.div_euclid(1_000), v.rem_euclid(1_000) == 0))
-        }
-        ScalarValue::Dictionary(_, inner) => timestamp_micros(inner),
         _ => None,
     }
 }

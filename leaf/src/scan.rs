@@ -13,15 +13,14 @@ use std::time::Duration;
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext, col, ident, lit};
 use shoal_proto::{FragmentCompleteness, FragmentRequest, ScanRequest};
 
 use crate::panic_guard::{catching, catching_stream};
 
-use crate::fragment::{FragmentCodec, StoreResolver};
+use crate::fragment::FragmentCodec;
+pub use crate::fragment::merge_partitions;
+use crate::store_resolver::StoreResolver;
 
 use crate::column_type::TIME_COLUMN;
 use crate::dense_aggregate::dense_aggregates;
@@ -155,14 +154,14 @@ pub async fn execute_fragment(
             },
         },
     };
-    let plan = catching(|| {
+    let plan = catching::<_, LeafError>(|| {
         let plan = decode_fragment(&node, &task, &codec)?;
         Ok(views_for_dictionary_groups(dense_aggregates(plan)?)?)
     })?;
     let (rows, rows_lost) = codec.resolver.scanned_rows();
     let fetch = plan.fetch();
     let plan = merge_partitions(plan, fetch);
-    let stream = catching(|| Ok(plan.execute(0, task)?))?;
+    let stream = catching::<_, LeafError>(|| Ok(plan.execute(0, task)?))?;
     Ok(RunningFragment {
         stream: catching_stream(stream),
         rows,
@@ -179,21 +178,3 @@ fn fragment_deadline(deadline_millis: u64) -> std::time::Instant {
 
 /// Longest a fragment may run, whatever its request says.
 pub const MAX_FRAGMENT_WAIT: Duration = Duration::from_secs(3_600);
-
-/// One output partition from `plan`'s partitions: a sort-preserving merge
-/// when they are ordered, a coalesce otherwise, keeping at most `fetch` rows.
-/// Leaves use it for a fragment's answer, aggregators for their children's.
-pub fn merge_partitions(
-    plan: Arc<dyn ExecutionPlan>,
-    fetch: Option<usize>,
-) -> Arc<dyn ExecutionPlan> {
-    if plan.output_partitioning().partition_count() <= 1 {
-        return plan;
-    }
-    match plan.output_ordering() {
-        Some(ordering) => {
-            Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan).with_fetch(fetch))
-        }
-        None => Arc::new(CoalescePartitionsExec::new(plan).with_fetch(fetch)),
-    }
-}

@@ -8,36 +8,33 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
-use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use prost::Message;
 use shoal_contract::{GossipSettings, RestartSignal};
 use shoal_proto::cluster_auth::{ClusterSecret, require_cluster_secret};
 use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
-    BlockChunk, BlockRef, ColumnStatus, DrainRequest, DrainResponse, DropTableRequest,
-    DropTableResponse, FragmentCompleteness, HandoverRequest, HandoverResponse, IngestRequest,
-    IngestResponse, Leaf, LeafServer, LeaveRequest, LeaveResponse, LeafStatus, RestartRequest,
-    RestartResponse, StatusRequest, TableStatus, TicketRequest,
+    BlockChunk, BlockRef, DrainRequest, DrainResponse, DropTableRequest, DropTableResponse,
+    HandoverRequest, HandoverResponse, IngestRequest, IngestResponse, Leaf, LeafServer, LeafStatus,
+    LeaveRequest, LeaveResponse, RestartRequest, RestartResponse, StatusRequest, TableStatus,
+    TicketRequest,
 };
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use crate::block::BLOCK_FORMAT_VERSION;
-use crate::column_type::ColumnType;
 use crate::drain::DrainState;
 use crate::error::{LeafError, Result};
 use crate::scan::{RunningFragment, execute_fragment, execute_scan};
 use crate::store::{Store, StoreConfig};
 use crate::table::TableStats;
+pub use shoal_contract::column_type::column_statuses;
+pub use shoal_contract::flight_answer::encode_batches;
+pub use shoal_contract::net::incoming_without_delay;
 
 /// Largest gRPC message a leaf takes or sends (an ingest request).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -191,19 +188,6 @@ pub async fn run_leaf(
         .map_err(|e| LeafError::BadRequest(format!("gRPC server failed: {e}")))
 }
 
-/// Accepted connections with `TCP_NODELAY` set: tonic sets it only on
-/// listeners it binds itself, and small responses held back by Nagle's
-/// algorithm meet the peer's delayed ACK (40 ms a call).
-pub fn incoming_without_delay(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|stream| {
-        let stream = stream?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
-}
-
 fn spawn_maintenance(store: Arc<Store>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -352,17 +336,6 @@ impl Leaf for LeafService {
     }
 }
 
-/// Columns as the status message lists them.
-pub fn column_statuses(columns: &[(String, ColumnType)]) -> Vec<ColumnStatus> {
-    columns
-        .iter()
-        .map(|(name, column_type)| ColumnStatus {
-            name: name.clone(),
-            r#type: column_type.name().to_string(),
-        })
-        .collect()
-}
-
 fn table_status(name: String, stats: TableStats) -> TableStatus {
     TableStatus {
         name,
@@ -396,45 +369,6 @@ fn leaf_status(store: &Store) -> LeafStatus {
 }
 
 type FlightStream<T> = BoxStream<'static, std::result::Result<T, Status>>;
-
-/// Encodes a result stream as Flight data, dictionaries kept. The
-/// completeness `completeness` gives once every batch is encoded goes in the
-/// app_metadata of the last message (Flight decoders, arrow-rs's and
-/// pyarrow's, reject metadata-only messages).
-pub fn encode_batches(
-    batches: SendableRecordBatchStream,
-    completeness: impl FnOnce() -> Option<FragmentCompleteness> + Send + 'static,
-) -> FlightStream<FlightData> {
-    let schema = batches.schema();
-    let data = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .with_dictionary_handling(DictionaryHandling::Resend)
-        .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-        .map_err(|e| Status::internal(format!("query failed on the leaf: {e}")))
-        .boxed();
-    // Each message is held back until the next arrives, so the last one is
-    // known when the stream ends.
-    let state = (data, None::<FlightData>, Some(completeness));
-    futures::stream::unfold(state, |(mut data, mut held, mut completeness)| async move {
-        loop {
-            match data.next().await {
-                Some(Ok(message)) => match held.replace(message) {
-                    Some(previous) => return Some((Ok(previous), (data, held, completeness))),
-                    None => continue,
-                },
-                Some(Err(status)) => return Some((Err(status), (data, None, None))),
-                None => {
-                    let mut last = held.take()?;
-                    if let Some(counts) = completeness.take().and_then(|f| f()) {
-                        last.app_metadata = counts.encode_to_vec().into();
-                    }
-                    return Some((Ok(last), (data, None, None)));
-                }
-            }
-        }
-    })
-    .boxed()
-}
 
 fn not_served(call: &str) -> Status {
     Status::unimplemented(format!(

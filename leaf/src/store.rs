@@ -20,13 +20,21 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::backup::Backup;
 use crate::error::{LeafError, Result};
 use crate::table::{Repairs, Table, TableStats};
+pub use shoal_contract::table_names::{
+    MAX_TABLES, SYSTEM_TABLE_PREFIX, is_system_table, now_micros,
+};
+
+/// Checks that `name` can be a table (and a directory) name.
+pub fn validate_table_name(name: &str) -> Result<()> {
+    Ok(shoal_contract::table_names::validate_table_name(name)?)
+}
 
 /// Directories of dropped tables, until they are deleted.
 const TOMBSTONE_PREFIX: &str = ".dropped-";
@@ -35,18 +43,6 @@ fn remove_tombstone(path: &Path) {
     if let Err(error) = std::fs::remove_dir_all(path) {
         warn!(path = %path.display(), %error, "could not delete a dropped table's files");
     }
-}
-
-/// Tables one leaf holds at most; rows for a new table past it are refused.
-pub const MAX_TABLES: usize = 10_000;
-
-/// Names of system tables start with this: Shoal's own state kept as rows
-/// (`_shoal_dashboards`), which upkeep never drops.
-pub const SYSTEM_TABLE_PREFIX: &str = "_shoal_";
-
-/// Whether `name` is a system table (see [`SYSTEM_TABLE_PREFIX`]).
-pub fn is_system_table(name: &str) -> bool {
-    name.starts_with(SYSTEM_TABLE_PREFIX)
 }
 
 /// Bytes the system tables of one leaf hold at most, together; a quarter
@@ -421,40 +417,6 @@ impl Store {
     fn read_tables(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Table>>> {
         self.tables.read().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// Checks that `name` can be a table (and a directory) name.
-pub fn validate_table_name(name: &str) -> Result<()> {
-    let invalid = |reason| LeafError::InvalidTableName {
-        name: name.to_string(),
-        reason,
-    };
-    if name.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    if name.len() > 128 {
-        return Err(invalid("it is longer than 128 bytes"));
-    }
-    if name.starts_with('.') {
-        return Err(invalid("it starts with a dot"));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
-        return Err(invalid(
-            "only letters, digits, '_', '-' and '.' are allowed",
-        ));
-    }
-    Ok(())
-}
-
-/// Microseconds since the Unix epoch now.
-pub fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// Queues backup copies of `table`'s sealed blocks that the backup lacks.

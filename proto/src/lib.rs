@@ -19,11 +19,11 @@ pub mod v1 {
 pub use v1::leaf_client::LeafClient;
 pub use v1::leaf_server::{Leaf, LeafServer};
 pub use v1::{
-    BlockChunk, BlockRef, DrainRequest, DrainResponse, HandoverRequest, HandoverResponse,
-    LeaveRequest, LeaveResponse,
-    ColumnStatus, DropTableRequest, DropTableResponse, FragmentCompleteness, FragmentRequest,
-    IngestRequest, IngestResponse, LeafStatus, Projection, RestartRequest, RestartResponse,
-    ScanRequest, StatusRequest, TableScanNode, TableStatus, Ticket, TimeSpan,
+    BlockChunk, BlockRef, ColumnStatus, DrainRequest, DrainResponse, DropTableRequest,
+    DropTableResponse, FragmentCompleteness, FragmentRequest, HandoverRequest, HandoverResponse,
+    IngestRequest, IngestResponse, LeafStatus, LeaveRequest, LeaveResponse, Projection,
+    RestartRequest, RestartResponse, ScanRequest, StatusRequest, TableScanNode, TableStatus,
+    Ticket, TimeSpan,
 };
 
 use prost::Message;

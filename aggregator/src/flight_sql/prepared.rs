@@ -70,7 +70,7 @@ pub fn encode_handle(
     handle.extend_from_slice(&length.to_le_bytes());
     handle.extend_from_slice(sql.as_bytes());
     if let Some(batch) = parameters {
-        let parameters = shoal_leaf::ipc::encode_stream(std::slice::from_ref(batch))
+        let parameters = shoal_contract::ipc::encode_stream(std::slice::from_ref(batch))
             .map_err(|e| Status::internal(e.to_string()))?;
         handle.extend_from_slice(&parameters);
     }
@@ -105,7 +105,7 @@ pub fn decode_handle(handle: &[u8]) -> std::result::Result<Handle, String> {
     let mut parameters = Vec::new();
     if !parameters_ipc.is_empty() {
         // A handle's parameters are one row; the bytes are the client's.
-        let batches = shoal_leaf::ipc::decode_stream(parameters_ipc, Some(1))
+        let batches = shoal_contract::ipc::decode_stream(parameters_ipc, Some(1))
             .map_err(|e| format!("bad parameters in handle: {e}"))?;
         if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
             parameters = parameter_row(batch)?;

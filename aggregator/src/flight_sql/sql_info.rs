@@ -142,7 +142,7 @@ fn grammar(info: &mut SqlInfoDataBuilder) {
 /// documentation files them under.
 fn functions(info: &mut SqlInfoDataBuilder) {
     let context = SessionContext::new();
-    shoal_leaf::functions::register_functions(&context);
+    shoal_contract::functions::register_functions(&context);
     let state = context.state();
     let mut sections: BTreeMap<SqlInfo, BTreeSet<String>> = BTreeMap::new();
     for (name, function) in state.scalar_functions() {
@@ -222,10 +222,10 @@ fn conversions() -> BTreeMap<i32, Vec<i32>> {
 }
 
 fn limits(info: &mut SqlInfoDataBuilder) {
-    use shoal_leaf::column_type::MAX_COLUMN_NAME_BYTES;
+    use shoal_contract::column_type::MAX_COLUMN_NAME_BYTES;
     let column_name = i64::try_from(MAX_COLUMN_NAME_BYTES).unwrap_or(i64::MAX);
     let columns = i64::try_from(crate::ingest::to_arrow::MAX_COLUMNS).unwrap_or(i64::MAX);
-    let tables = i64::try_from(shoal_leaf::store::MAX_TABLES).unwrap_or(i64::MAX);
+    let tables = i64::try_from(shoal_contract::table_names::MAX_TABLES).unwrap_or(i64::MAX);
     let row = i64::try_from(crate::ingest::json_rows::MAX_LINE_BYTES).unwrap_or(i64::MAX);
     // 0 means "no limit, or not known", as the spec says.
     for (id, value) in [

@@ -135,7 +135,8 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
             ));
             continue;
         }
-        let Some(table) = table.filter(|t| shoal_leaf::store::validate_table_name(t).is_ok())
+        let Some(table) =
+            table.filter(|t| shoal_contract::table_names::validate_table_name(t).is_ok())
         else {
             items.push(bulk_item(
                 &kind,

@@ -42,7 +42,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(error) = shoal_leaf::store::validate_table_name(&table) {
+    if let Err(error) = shoal_contract::table_names::validate_table_name(&table) {
         return answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": error.to_string() }),

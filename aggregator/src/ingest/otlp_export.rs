@@ -30,7 +30,7 @@ pub async fn export_logs(
     table: Option<String>,
 ) -> Result<ExportLogsServiceResponse, StoreError> {
     if let Some(table) = &table {
-        shoal_leaf::store::validate_table_name(table)
+        shoal_contract::table_names::validate_table_name(table)
             .map_err(|e| StoreError::refused(e.to_string()))?;
     }
     let rows = tokio::task::spawn_blocking(move || rows_from_request(request, table.as_deref()))

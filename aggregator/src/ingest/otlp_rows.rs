@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::{Map, Value};
-use shoal_leaf::column_type::TIME_COLUMN;
+use shoal_contract::column_type::TIME_COLUMN;
 
 use crate::ingest::json_rows::{JsonRow, RowError, flatten_into};
 

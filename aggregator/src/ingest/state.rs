@@ -127,8 +127,8 @@ mod tests {
             ),
         ])
         .unwrap();
-        let bytes = shoal_leaf::ipc::encode_stream(std::slice::from_ref(&batch)).unwrap();
-        let decoded = shoal_leaf::ipc::decode_stream(&bytes, None).unwrap();
+        let bytes = shoal_contract::ipc::encode_stream(std::slice::from_ref(&batch)).unwrap();
+        let decoded = shoal_contract::ipc::decode_stream(&bytes, None).unwrap();
         let own = batch_bytes(&batch);
         let shared = batch_bytes(&decoded[0]);
         // Three arrays on one body buffer: counted once, not three times.

@@ -71,10 +71,10 @@ fn may_write(caller: &Caller, table: &str) -> Result<(), StoreError> {
     caller
         .require_table(Role::Ingest, table)
         .map_err(|e| StoreError::Forbidden(e.to_string()))?;
-    if shoal_leaf::store::is_system_table(table) && !caller.cluster {
+    if shoal_contract::table_names::is_system_table(table) && !caller.cluster {
         return Err(StoreError::Forbidden(format!(
             "table {table:?} is a system table (its name starts with {:?}): it is written through its own API, not ingested",
-            shoal_leaf::store::SYSTEM_TABLE_PREFIX
+            shoal_contract::table_names::SYSTEM_TABLE_PREFIX
         )));
     }
     Ok(())
@@ -159,7 +159,7 @@ pub async fn admit_batch(
     batch: &RecordBatch,
 ) -> Result<OwnedSemaphorePermit, StoreError> {
     may_write(caller, table)?;
-    shoal_leaf::store::validate_table_name(table)
+    shoal_contract::table_names::validate_table_name(table)
         .map_err(|e| StoreError::refused(e.to_string()))?;
     if batch.num_columns() == 0 {
         return Err(StoreError::refused(format!(

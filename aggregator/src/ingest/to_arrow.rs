@@ -14,7 +14,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Field, Schema};
 use arrow::json::ReaderBuilder;
 use serde_json::{Map, Value};
-use shoal_leaf::column_type::{ColumnType, MAX_COLUMN_NAME_BYTES, TIME_COLUMN};
+use shoal_contract::column_type::{ColumnType, MAX_COLUMN_NAME_BYTES, TIME_COLUMN};
 
 use crate::fleet::TableView;
 use crate::ingest::json_rows::{JsonRow, RowError, json_kind, time_micros};

@@ -109,7 +109,7 @@ impl Table {
         state
             .sealed
             .iter()
-            .filter(|b| state.counts(b.meta.id, now) && state.moves.get(&b.meta.id).is_none())
+            .filter(|b| state.counts(b.meta.id, now) && !state.moves.contains_key(&b.meta.id))
             .map(|b| b.meta)
             .collect()
     }
@@ -264,7 +264,7 @@ impl Table {
             None => Ok(()),
             Some(Move::Until(at)) if now < at => {
                 std::fs::remove_file(marker_path(&self.dir, id))
-                    .map_err(|e| LeafError::io(&marker_path(&self.dir, id), e))?;
+                    .map_err(|e| LeafError::io(marker_path(&self.dir, id), e))?;
                 state.moves.remove(&id);
                 if let Some(backup) = backup {
                     backup.copy_block(&self.name, id, &self.dir);

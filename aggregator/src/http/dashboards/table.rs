@@ -1,7 +1,7 @@
 //! The system table `_shoal_dashboards`, where saved dashboards are kept:
 //! in the leaves, so that every aggregator serves them and they outlive
 //! any process (leaves keep system tables past retention and the memory
-//! limit: [`shoal_leaf::store::SYSTEM_TABLE_PREFIX`]).
+//! limit: [`shoal_contract::table_names::SYSTEM_TABLE_PREFIX`]).
 //!
 //! Every save and every delete appends one row; nothing is updated in place.
 //!
@@ -181,7 +181,7 @@ impl DashboardTable {
     /// Now, but after `previous` and after every time given before.
     fn next_time(&self, previous: Option<&Version>) -> i64 {
         let floor = previous.map_or(i64::MIN, |v| v.time_micros.saturating_add(1));
-        let now = shoal_leaf::store::now_micros().max(floor);
+        let now = shoal_contract::table_names::now_micros().max(floor);
         let mut chosen = now;
         // `fetch_update` with a closure that always succeeds never fails.
         let _ = self

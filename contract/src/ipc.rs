@@ -55,7 +55,7 @@ pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBa
 /// broken, the stream's end marker (length 0) is there, or the metadata
 /// runs past `bytes`. The one reader of IPC framing that block files and
 /// streams share.
-pub(crate) fn message_at(bytes: &[u8], offset: usize) -> Option<(arrow::ipc::Message<'_>, usize)> {
+pub fn message_at(bytes: &[u8], offset: usize) -> Option<(arrow::ipc::Message<'_>, usize)> {
     let word = |at: usize| -> Option<i32> {
         Some(i32::from_le_bytes(
             bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,

@@ -117,3 +117,14 @@ impl fmt::Display for ColumnType {
 pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
+
+/// Columns as the status message lists them.
+pub fn column_statuses(columns: &[(String, ColumnType)]) -> Vec<shoal_proto::ColumnStatus> {
+    columns
+        .iter()
+        .map(|(name, column_type)| shoal_proto::ColumnStatus {
+            name: name.clone(),
+            r#type: column_type.name().to_string(),
+        })
+        .collect()
+}

@@ -17,9 +17,8 @@
 //! (so time pruning and bitmap indexes apply), an aggregator in the middle of
 //! a tree puts the placeholder back and fans out again.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -27,18 +26,17 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    PlanProperties,
 };
 use datafusion_proto::bytes::Serializeable;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use prost::Message;
 use shoal_proto::{Projection, TableScanNode};
-
-use crate::provider::LeafTableProvider;
-use crate::store::Store;
-use crate::table::TableSnapshot;
 
 /// What a fragment's table scan asks for.
 #[derive(Debug, Clone)]
@@ -154,69 +152,6 @@ pub trait ScanResolver: fmt::Debug + Send + Sync {
     fn resolve(&self, spec: TableScanSpec) -> DfResult<Arc<dyn ExecutionPlan>>;
 }
 
-/// A leaf's resolver: the real scan over its blocks (none when it does not
-/// hold the table).
-#[derive(Debug, Clone)]
-pub struct StoreResolver {
-    pub store: Arc<Store>,
-    pub target_partitions: usize,
-    /// The fragment's deadline: its scans stop there.
-    pub deadline: std::time::Instant,
-    /// Tables resolved so far, with their rows and rows lost when their
-    /// snapshot was taken.
-    pub scanned: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
-    /// Rows of bad blocks the fragment's scans skipped.
-    pub skipped_rows: Arc<std::sync::atomic::AtomicU64>,
-    /// The query's snapshot time (µs): which copy of a block moving
-    /// between leaves counts ([`crate::table::Move`]).
-    pub as_of: i64,
-}
-
-impl StoreResolver {
-    /// The tables this resolver has put scans in for, sorted.
-    pub fn scanned_tables(&self) -> Vec<String> {
-        self.scanned
-            .lock()
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Rows and rows lost of the scanned tables, each counted once.
-    pub fn scanned_rows(&self) -> (u64, u64) {
-        self.scanned
-            .lock()
-            .map(|t| {
-                t.values()
-                    .fold((0, 0), |(rows, lost), (r, l)| (rows + r, lost + l))
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl ScanResolver for StoreResolver {
-    fn resolve(&self, spec: TableScanSpec) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let snapshot = match self.store.table(&spec.table, false) {
-            Ok(table) => table
-                .snapshot_at(self.as_of)
-                .map_err(|e| DataFusionError::External(Box::new(e)))?,
-            Err(_) => TableSnapshot::empty(),
-        };
-        if let Ok(mut scanned) = self.scanned.lock() {
-            scanned
-                .entry(spec.table.clone())
-                .or_insert((snapshot.rows, snapshot.rows_lost));
-        }
-        LeafTableProvider::with_schema(snapshot, spec.schema.clone())
-            .with_deadline(self.deadline)
-            .counting_skipped(self.skipped_rows.clone())
-            .plan_scan(
-                self.target_partitions,
-                spec.projection.as_ref(),
-                &spec.filters,
-            )
-    }
-}
-
 /// A middle aggregator's resolver: keep the placeholder, to fan out again.
 #[derive(Debug, Clone)]
 pub struct PlaceholderResolver {
@@ -314,5 +249,23 @@ fn collect_tables(plan: &Arc<dyn ExecutionPlan>, tables: &mut Vec<String>) {
     }
     for child in plan.children() {
         collect_tables(child, tables);
+    }
+}
+
+/// One output partition from `plan`'s partitions: a sort-preserving merge
+/// when they are ordered, a coalesce otherwise, keeping at most `fetch` rows.
+/// Leaves use it for a fragment's answer, aggregators for their children's.
+pub fn merge_partitions(
+    plan: Arc<dyn ExecutionPlan>,
+    fetch: Option<usize>,
+) -> Arc<dyn ExecutionPlan> {
+    if plan.output_partitioning().partition_count() <= 1 {
+        return plan;
+    }
+    match plan.output_ordering() {
+        Some(ordering) => {
+            Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan).with_fetch(fetch))
+        }
+        None => Arc::new(CoalescePartitionsExec::new(plan).with_fetch(fetch)),
     }
 }

@@ -10,7 +10,7 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 
-use crate::error::{LeafError, Result};
+use crate::error::{ContractError, Result};
 
 /// Default memory limit of one query: 1 GiB.
 pub const DEFAULT_QUERY_MEMORY_BYTES: usize = 1024 * 1024 * 1024;
@@ -23,7 +23,7 @@ pub fn query_runtime(bytes: usize) -> Result<Arc<RuntimeEnv>> {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
         )
         .build_arc()
-        .map_err(|e| LeafError::BadRequest(format!("query runtime: {e}")))
+        .map_err(|e| ContractError::Plan(format!("query runtime: {e}")))
 }
 
 /// `base` (functions and settings) with a memory pool of `bytes` of its own.

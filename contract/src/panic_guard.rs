@@ -15,12 +15,15 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::StreamExt;
 
-use crate::error::{LeafError, Result};
+use crate::error::ContractError;
 
-/// Runs `work`, turning a panic into an error.
-pub fn catching<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(AssertUnwindSafe(work))
-        .unwrap_or_else(|panic| Err(LeafError::BadRequest(panic_message("planning", &panic))))
+/// Runs `work`, turning a panic into an error ([`ContractError::Panicked`]).
+pub fn catching<T, E: From<ContractError>>(
+    work: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        Err(ContractError::Panicked(panic_message("planning", &panic)).into())
+    })
 }
 
 /// `stream`, ending with an error where it would have panicked.
@@ -74,7 +77,9 @@ mod tests {
 
     #[test]
     fn a_panic_becomes_an_error() {
-        let error = catching::<()>(|| panic!("boom")).unwrap_err().to_string();
+        let error = catching::<(), ContractError>(|| panic!("boom"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("boom"), "{error}");
     }
 
