@@ -206,18 +206,24 @@ impl Drainer {
                     to,
                 }),
                 Err(error) => {
-                    self.cancel(&copied).await;
+                    self.cancel_targets(&copied, 0).await;
                     return Err(error);
                 }
             }
         }
-        let at = match self.hand_over(&copied).await {
-            Ok(at) => at,
-            Err(error) => {
-                self.cancel(&copied).await;
-                return Err(error);
+        let at = shoal_leaf::store::now_micros() + self.lead.as_micros() as i64;
+        if let Err(error) = self.hand_over(&copied, at).await {
+            // The draining leaf first: only once it counts its blocks again
+            // (and will refuse a give of this round that comes late) may
+            // the copies go.
+            if let Err(again) = self.cancel_source(&copied, at).await {
+                return Err(format!(
+                    "{error}; then the draining leaf did not take the round back ({again}): its blocks may count on both leaves or on neither from {at} µs on, so do not run the drain again before checking `shoal fleet status`"
+                ));
             }
-        };
+            self.cancel_targets(&copied, at).await;
+            return Err(error);
+        }
         for block in &copied {
             self.rows += block.from.rows;
             self.bytes += block.from.bytes;
@@ -277,12 +283,25 @@ impl Drainer {
                     target_state.free = target_state.free.saturating_sub(block.bytes);
                     return Ok((target, copy.into_inner()));
                 }
-                Err(status) => {
-                    // Full or failing: the other targets take the rest.
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::ResourceExhausted | tonic::Code::FailedPrecondition
+                    ) =>
+                {
+                    // Full, or draining itself: the others take the rest.
                     target_state.full = true;
                     refusals.push(format!(
                         "{}: {}",
                         target_state.member.name,
+                        status.message()
+                    ));
+                }
+                Err(status) => {
+                    return Err(format!(
+                        "{} did not take {}: {}",
+                        target_state.member.name,
+                        describe(block),
                         status.message()
                     ));
                 }
@@ -292,8 +311,7 @@ impl Drainer {
 
     /// Tells the targets to take their copies at `T`, then the source to
     /// give its blocks at `T`; every call must be done before `T`.
-    async fn hand_over(&mut self, copied: &[Copied]) -> Result<i64, String> {
-        let at = shoal_leaf::store::now_micros() + self.lead.as_micros() as i64;
+    async fn hand_over(&mut self, copied: &[Copied], at: i64) -> Result<(), String> {
         let deadline = Instant::now() + self.lead / 2;
         for (index, target) in self.targets.iter_mut().enumerate() {
             let take: Vec<BlockRef> = copied
@@ -320,12 +338,23 @@ impl Drainer {
         };
         call_before(&mut self.source, request, deadline)
             .await
-            .map_err(|e| format!("the draining leaf refused the handover: {e}"))?;
-        Ok(at)
+            .map_err(|e| format!("the draining leaf refused the handover: {e}"))
     }
 
-    /// Undoes a round: copies deleted, blocks given counted again.
-    async fn cancel(&mut self, copied: &[Copied]) {
+    /// Undoes the source's side of the handover at `at`: its blocks count
+    /// again, and a give of that round arriving late is refused.
+    async fn cancel_source(&mut self, copied: &[Copied], at: i64) -> Result<(), String> {
+        let request = HandoverRequest {
+            at_micros: at,
+            cancel: copied.iter().map(|c| c.from.clone()).collect(),
+            ..Default::default()
+        };
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        call_before(&mut self.source, request, deadline).await
+    }
+
+    /// Deletes the copies of a round (pending, or taken from `at`).
+    async fn cancel_targets(&mut self, copied: &[Copied], at: i64) {
         let deadline = Instant::now() + CALL_TIMEOUT;
         for (index, target) in self.targets.iter_mut().enumerate() {
             let cancel: Vec<BlockRef> = copied
@@ -337,19 +366,16 @@ impl Drainer {
                 continue;
             }
             let request = HandoverRequest {
+                at_micros: at,
                 cancel,
                 ..Default::default()
             };
             if let Err(error) = call_before(&mut target.client, request, deadline).await {
-                eprintln!("could not cancel copies on {}: {error}", target.member.name);
+                eprintln!(
+                    "could not delete the copies on {} ({error}): they stay pending there, counted by no query, until it restarts",
+                    target.member.name
+                );
             }
-        }
-        let request = HandoverRequest {
-            cancel: copied.iter().map(|c| c.from.clone()).collect(),
-            ..Default::default()
-        };
-        if let Err(error) = call_before(&mut self.source, request, deadline).await {
-            eprintln!("could not cancel the handover on the draining leaf: {error}");
         }
     }
 }

@@ -5,11 +5,12 @@
 //! which copy of a moving block a query counts is
 //! [`crate::table::Move`]'s business.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use shoal_proto::{BlockRef, HandoverRequest};
-use tokio::sync::{Notify, RwLock, RwLockReadGuard};
+use tokio::sync::{Notify, OwnedRwLockReadGuard, RwLock};
 
 use crate::block::BlockId;
 use crate::error::{LeafError, Result};
@@ -18,19 +19,38 @@ use crate::store::{Store, now_micros};
 /// Largest block (file and index together) a leaf takes in.
 pub const MAX_IMPORT_BYTES: usize = 1 << 30;
 
+/// File in the data directory that says the leaf is draining, so that a
+/// restart (or a crash) mid-drain does not take ingest again.
+pub const DRAINING_FILE: &str = "DRAINING";
+
 /// Whether this leaf drains or leaves; shared by its services and gossip.
 #[derive(Debug, Default)]
 pub struct DrainState {
     draining: AtomicBool,
     leaving: AtomicBool,
-    /// Held (read) by every ingest under way; a drain takes it (write)
-    /// once, so that no ingest that passed the check is still writing.
-    ingest_gate: RwLock<()>,
+    /// Held (read) by every ingest under way, until its rows are stored; a
+    /// drain takes it (write) once, so no ingest that passed the check is
+    /// still writing when the open blocks are sealed.
+    ingest_gate: Arc<RwLock<()>>,
     /// Woken when the leaf has said `leaving` long enough to stop.
     stop: Notify,
+    /// Where [`DRAINING_FILE`] goes (none for a service without a data
+    /// directory of its own, as in tests).
+    marker: Option<PathBuf>,
 }
 
 impl DrainState {
+    /// The state of the leaf whose data directory is `data_dir`: draining
+    /// if it was when it stopped.
+    pub fn open(data_dir: &Path) -> Self {
+        let marker = data_dir.join(DRAINING_FILE);
+        Self {
+            draining: AtomicBool::new(marker.exists()),
+            marker: Some(marker),
+            ..Self::default()
+        }
+    }
+
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
@@ -41,15 +61,22 @@ impl DrainState {
 
     /// An ingest's pass: `None` once the leaf drains (the rows go to
     /// another leaf).
-    pub async fn admit_ingest(&self) -> Option<RwLockReadGuard<'_, ()>> {
-        let guard = self.ingest_gate.read().await;
+    pub async fn admit_ingest(&self) -> Option<OwnedRwLockReadGuard<()>> {
+        let guard = self.ingest_gate.clone().read_owned().await;
         (!self.is_draining()).then_some(guard)
     }
 
-    /// Refuses ingest from now on and waits for every ingest under way.
-    pub async fn start(&self) {
+    /// Refuses ingest from now on (across restarts) and waits for every
+    /// ingest under way.
+    pub async fn start(&self) -> Result<()> {
+        if let Some(marker) = &self.marker
+            && !marker.exists()
+        {
+            crate::block::write_atomically(marker, b"draining\n")?;
+        }
         self.draining.store(true, Ordering::SeqCst);
         drop(self.ingest_gate.write().await);
+        Ok(())
     }
 
     /// Says `leaving` (gossip publishes it) and, after `announce`, wakes
@@ -129,23 +156,29 @@ pub fn import(store: &Store, table: &str, block: &[u8], index: &[u8]) -> Result<
     })
 }
 
-/// Applies a handover: gives, takes and cancels.
+/// Applies a handover: cancels (of the handover at `at_micros`), takes
+/// and gives. Each step checks the time under its table's lock.
 pub fn handover(store: &Store, request: &HandoverRequest) -> Result<()> {
-    let now = now_micros();
     let at = request.at_micros;
-    if (!request.give.is_empty() || !request.take.is_empty()) && at <= now {
-        return Err(LeafError::BadRequest(format!(
-            "handover time {at} is not in the future (this leaf's clock reads {now})"
-        )));
+    let mut named = std::collections::HashSet::new();
+    for block in request.take.iter().chain(&request.give) {
+        if !named.insert((&block.table, block.segment, block.part)) {
+            return Err(LeafError::BadRequest(format!(
+                "block {}-{} of table {:?} is named twice",
+                block.segment, block.part, block.table
+            )));
+        }
     }
     let backup = store.backup();
     for block in &request.cancel {
-        let table = store.table(&block.table, false)?;
-        table.cancel_move(block_id(block)?, now, backup)?;
+        let Ok(table) = store.table(&block.table, false) else {
+            continue;
+        };
+        table.cancel_move(block_id(block)?, at, backup)?;
     }
     for block in &request.take {
         let table = store.table(&block.table, false)?;
-        table.take_over(block_id(block)?, at, backup)?;
+        table.take_over(block_id(block)?, (block.rows, block.bytes), at, backup)?;
     }
     for block in &request.give {
         let table = store.table(&block.table, false)?;
@@ -159,6 +192,10 @@ pub fn handover(store: &Store, request: &HandoverRequest) -> Result<()> {
 pub fn leave_refusal(store: &Store, drain: &DrainState) -> Option<String> {
     if !drain.is_draining() {
         return Some("this leaf is not draining: run `shoal fleet drain` for it".to_string());
+    }
+    let now = now_micros();
+    if store.tables().iter().any(|t| t.has_incoming(now)) {
+        return Some("blocks are still on their way in from another leaf".to_string());
     }
     let holding: Vec<String> = store
         .stats()

@@ -21,6 +21,12 @@ use crate::store::now_micros;
 const CHUNK_BYTES: usize = 1 << 20;
 /// How long a leaf says `leaving` before it stops, so gossip carries it.
 const LEAVE_ANNOUNCE: Duration = Duration::from_secs(3);
+/// How long after its last handover a leaf waits before it says `leaving`
+/// (aggregators then stop asking it): a query whose snapshot time is
+/// before the handover counts the blocks here, and must have chosen the
+/// leaves it asks by then (its planning, a hop to a child aggregator,
+/// clock skew between members).
+const LEAVE_AFTER_HANDOVER: Duration = Duration::from_secs(2);
 
 type Answer<T> = std::result::Result<T, Status>;
 
@@ -47,7 +53,7 @@ pub async fn drain(service: &LeafService) -> Answer<DrainResponse> {
     if !service.drain.is_draining() {
         info!("draining: ingest refused from now on");
     }
-    service.drain.start().await;
+    service.drain.start().await?;
     let store = service.store().clone();
     let blocks = blocking(move || drain::blocks_to_move(&store)).await?;
     Ok(DrainResponse { blocks })
@@ -76,11 +82,23 @@ pub async fn export_block(
     Ok(futures::stream::iter(all).boxed())
 }
 
+/// A draining leaf takes no blocks: it would have to move them again, and
+/// could leave while they are on their way in.
+fn taking(service: &LeafService) -> Answer<()> {
+    match service.drain.is_draining() {
+        true => Err(Status::failed_precondition(
+            "this leaf is draining: it takes no blocks",
+        )),
+        false => Ok(()),
+    }
+}
+
 pub async fn import_block(
     service: &LeafService,
     mut chunks: Streaming<BlockChunk>,
 ) -> Answer<BlockRef> {
     secured(service)?;
+    taking(service)?;
     let mut table = None;
     let (mut block, mut index) = (Vec::new(), Vec::new());
     while let Some(chunk) = chunks.next().await {
@@ -115,6 +133,9 @@ pub async fn import_block(
 
 pub async fn handover(service: &LeafService, request: HandoverRequest) -> Answer<HandoverResponse> {
     secured(service)?;
+    if !request.take.is_empty() {
+        taking(service)?;
+    }
     let store = service.store().clone();
     blocking(move || drain::handover(&store, &request)).await?;
     Ok(HandoverResponse {})
@@ -128,7 +149,7 @@ pub async fn leave(service: &LeafService) -> Answer<LeaveResponse> {
     let latest = blocking(move || Ok(drain::latest_give(&store))).await?;
     if let Some(at) = latest {
         let wait = at.saturating_sub(now_micros()).max(0) as u64;
-        tokio::time::sleep(Duration::from_micros(wait) + Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_micros(wait) + LEAVE_AFTER_HANDOVER).await;
     }
     let store = service.store().clone();
     let drain_state = service.drain.clone();
@@ -137,6 +158,14 @@ pub async fn leave(service: &LeafService) -> Answer<LeaveResponse> {
             "cannot leave: {reason}"
         )));
     }
+    // Queued backup removals of the blocks given away must be done before
+    // the process stops, or a reboot would restore them here.
+    let store = service.store().clone();
+    blocking(move || {
+        store.flush_backup();
+        Ok(())
+    })
+    .await?;
     service.drain.leave(LEAVE_ANNOUNCE);
     info!("drained: leaving the fleet");
     Ok(LeaveResponse {

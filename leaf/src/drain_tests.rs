@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use shoal_proto::HandoverRequest;
+use shoal_proto::{BlockRef, HandoverRequest};
 
 use crate::drain::{blocks_to_move, export, handover, import};
 use crate::store::{Store, StoreConfig, now_micros};
@@ -91,18 +91,116 @@ fn each_snapshot_counts_one_copy_and_restarts_keep_the_handover() {
     assert_eq!((rows_at(&a, at - 1), rows_at(&b, at - 1)), (1_000, 500));
     assert_eq!((rows_at(&a, at), rows_at(&b, at)), (0, 1_500));
 
-    // Cancelled before its time, the move is undone on both sides.
-    let cancel_b = HandoverRequest {
-        cancel: vec![copy],
-        ..Default::default()
-    };
-    handover(&b, &cancel_b).unwrap();
+    // Cancelled before its time, the move is undone on both sides, the
+    // giving side first; a give of that round arriving late is refused.
     let cancel_a = HandoverRequest {
-        cancel: blocks,
+        at_micros: at,
+        cancel: blocks.clone(),
         ..Default::default()
     };
     handover(&a, &cancel_a).unwrap();
+    let cancel_b = HandoverRequest {
+        at_micros: at,
+        cancel: vec![copy.clone()],
+        ..Default::default()
+    };
+    handover(&b, &cancel_b).unwrap();
     assert_eq!((rows_at(&a, at), rows_at(&b, at)), (1_000, 500));
+    assert!(
+        handover(&a, &give).is_err(),
+        "a late give of a cancelled round"
+    );
+    // The copy's id is gone; a take naming it is refused.
+    assert!(handover(&b, &take).is_err());
+}
+
+#[test]
+fn a_block_taken_over_moves_on_again_and_a_take_must_name_it_exactly() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let stores: Vec<Store> = dirs.iter().map(|d| open(d.path())).collect();
+    stores[0].ingest("t", &[ids(0..300)], 0).unwrap();
+    // 0 -> 1, with a take that names the wrong size refused first.
+    let from = blocks_to_move(&stores[0]).unwrap();
+    let (bytes, index) = export(&stores[0], &from[0]).unwrap();
+    let copy = import(&stores[1], "t", &bytes, &index).unwrap();
+    let at = now_micros() + 200_000;
+    let mut wrong = copy.clone();
+    wrong.rows += 1;
+    let take = |block: BlockRef| HandoverRequest {
+        at_micros: at,
+        take: vec![block],
+        ..Default::default()
+    };
+    assert!(handover(&stores[1], &take(wrong)).is_err());
+    let twice = HandoverRequest {
+        at_micros: at,
+        take: vec![copy.clone(), copy.clone()],
+        ..Default::default()
+    };
+    assert!(handover(&stores[1], &twice).is_err());
+    handover(&stores[1], &take(copy.clone())).unwrap();
+    let give = HandoverRequest {
+        at_micros: at,
+        give: from,
+        ..Default::default()
+    };
+    handover(&stores[0], &give).unwrap();
+    // While it is on its way in, leaf 1 does not list it to move on.
+    assert!(blocks_to_move(&stores[1]).unwrap().is_empty());
+    std::thread::sleep(Duration::from_millis(250));
+    // Then 1 -> 2: a block taken over is this leaf's like any other.
+    let onward = blocks_to_move(&stores[1]).unwrap();
+    assert_eq!(onward.len(), 1);
+    let (bytes, index) = export(&stores[1], &onward[0]).unwrap();
+    let again = import(&stores[2], "t", &bytes, &index).unwrap();
+    assert_ne!((again.segment, again.part), (0, 0));
+    let later = now_micros() + 200_000;
+    handover(
+        &stores[2],
+        &HandoverRequest {
+            at_micros: later,
+            take: vec![again],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    handover(
+        &stores[1],
+        &HandoverRequest {
+            at_micros: later,
+            give: onward,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let total = |as_of| stores.iter().map(|s| rows_at(s, as_of)).sum::<u64>();
+    for as_of in [at - 1, at, later - 1, later] {
+        assert_eq!(total(as_of), 300, "snapshot {as_of}");
+    }
+    assert_eq!(rows_at(&stores[2], later), 300);
+}
+
+#[test]
+fn an_unreadable_marker_stops_recovery_instead_of_guessing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.ingest("t", &[ids(0..10)], 0).unwrap();
+    let block = blocks_to_move(&store).unwrap().remove(0);
+    drop(store);
+    let marker = dir.path().join(format!(
+        "tables/t/block-{:012}-{:04}.move",
+        block.segment, block.part
+    ));
+    std::fs::write(&marker, "half a word").unwrap();
+    let error = Store::open(StoreConfig {
+        data_dir: dir.path().to_path_buf(),
+        backup_dir: None,
+        memory_limit: None,
+        retention: None,
+        seal_age: Duration::from_secs(3600),
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("half a word"), "{error}");
 }
 
 #[test]

@@ -140,7 +140,7 @@ pub async fn run_leaf(
     // leaf has said it is ready, not while it gets there.
     spawn_warm_up(store.clone());
     spawn_maintenance(store.clone());
-    let drain = Arc::new(DrainState::default());
+    let drain = Arc::new(DrainState::open(&config.store.data_dir));
     if let Some(gossip) = gossip {
         crate::leaf_gossip::serve(gossip, store.clone(), drain.clone());
     }
@@ -229,7 +229,7 @@ impl Leaf for LeafService {
                 "this leaf is restarting: send the rows to another leaf",
             ));
         }
-        let Some(_admitted) = self.drain.admit_ingest().await else {
+        let Some(admitted) = self.drain.admit_ingest().await else {
             return Err(Status::unavailable(
                 "this leaf is draining: send the rows to another leaf",
             ));
@@ -238,6 +238,8 @@ impl Leaf for LeafService {
         let store = self.store.clone();
         let incoming_bytes = arrow_ipc.len() as u64;
         let (rows, new_columns, table) = tokio::task::spawn_blocking(move || {
+            // Held until the rows are stored, even if the caller gives up.
+            let _admitted = admitted;
             let batches = crate::ipc::decode_stream(&arrow_ipc, None).map_err(|reason| {
                 LeafError::BadIpc {
                     table: table.clone(),

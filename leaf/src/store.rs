@@ -421,7 +421,7 @@ impl Store {
 
 /// Queues backup copies of `table`'s sealed blocks that the backup lacks.
 fn catch_up(backup: &Backup, name: &str, table: &Table) {
-    let blocks: Vec<_> = table.snapshot().sealed.iter().map(|b| b.meta.id).collect();
+    let blocks = table.kept_blocks();
     let queued = backup.catch_up(name, table.dir(), &blocks);
     if queued > 0 {
         info!(

@@ -19,7 +19,7 @@
 //!
 //! All methods block (file I/O, sealing): call them from `spawn_blocking`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -74,8 +74,9 @@ struct TableState {
     /// Snapshot times before this (µs) would need a block given away and
     /// since deleted: such queries are refused.
     forgotten_before: i64,
-    /// Part number of the last block imported (segment 0).
-    next_import: u32,
+    /// Handover times whose round was cancelled here: a give for one of
+    /// them that arrives late is refused.
+    cancelled: HashSet<i64>,
 }
 
 #[derive(Debug)]
@@ -156,12 +157,6 @@ impl Table {
         lost: Vec<BlockMeta>,
         moves: HashMap<BlockId, Move>,
     ) -> Self {
-        let next_import = sealed
-            .iter()
-            .filter(|b| b.meta.id.segment == 0)
-            .map(|b| b.meta.id.part)
-            .max()
-            .unwrap_or(0);
         Self {
             name: name.to_string(),
             dir,
@@ -173,7 +168,7 @@ impl Table {
                 lost,
                 moves,
                 forgotten_before: 0,
-                next_import,
+                cancelled: HashSet::new(),
             }),
             repair_waits: Mutex::default(),
             repairing: Mutex::default(),
@@ -453,10 +448,18 @@ impl Table {
 
     /// The sealed block with the oldest newest row, as `(id, max_time)`.
     pub fn oldest_block(&self) -> Option<(BlockId, i64)> {
+        let now = crate::store::now_micros();
         let state = self.lock();
+        // Not a block on its way in: dropping it would fail the move (or,
+        // once taken over, lose rows the leaf giving it no longer counts).
         state
             .sealed
             .iter()
+            .filter(|b| match state.moves.get(&b.meta.id) {
+                Some(Move::Pending) => false,
+                Some(Move::Since(at)) => *at <= now,
+                _ => true,
+            })
             .min_by_key(|b| b.meta.max_time_micros)
             .map(|b| (b.meta.id, b.meta.max_time_micros))
     }
@@ -527,7 +530,7 @@ impl Table {
             if let Some(id) = BlockId::parse(&file_name) {
                 blocks.insert(id, entry.path());
             } else if let Some(id) = handover::parse_marker_name(&file_name) {
-                markers.insert(id, handover::read_marker(&entry.path()));
+                markers.insert(id, handover::read_marker(&entry.path())?);
             } else if let Some(segment) = parse_wal_name(&file_name) {
                 segments.push(segment);
             } else if file_name.ends_with(".tmp") {
@@ -542,14 +545,14 @@ impl Table {
         let mut moves = HashMap::new();
         for (id, marker) in markers {
             match marker {
-                Some(Move::Pending) | None => {
+                Move::Pending => {
                     blocks.remove(&id);
                     remove_block_files(&dir, id)?;
                 }
-                Some(_) if !blocks.contains_key(&id) => {
+                _ if !blocks.contains_key(&id) => {
                     remove_block_files(&dir, id)?;
                 }
-                Some(marker) => {
+                marker => {
                     moves.insert(id, marker);
                 }
             }

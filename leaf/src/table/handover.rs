@@ -13,8 +13,12 @@
 //! leaf answers an error, counted as not answered) rather than answered
 //! without the block.
 //!
+//! A block taken over can move on again: it is then counted between the
+//! two times ([`Move::Held`]).
+//!
 //! Each state is kept in a marker file next to the block
-//! (`block-S-P.move`: `pending`, `since T` or `until T`), written before it
+//! (`block-S-P.move`: `pending`, `since T`, `until T` or `held T1 T2`),
+//! written before it
 //! takes effect, so a restart keeps it; a pending block found at recovery
 //! is an import cut short and is deleted. Imported blocks are numbered in
 //! segment 0, which no write-ahead segment uses (those start at 1), so
@@ -45,6 +49,9 @@ pub enum Move {
     Since(i64),
     /// Given away: counted by snapshots before this time (µs).
     Until(i64),
+    /// Taken over at `since`, then given away at `until`: counted by
+    /// snapshots in between (a block moved on again).
+    Held { since: i64, until: i64 },
 }
 
 impl Move {
@@ -54,6 +61,15 @@ impl Move {
             Self::Pending => false,
             Self::Since(at) => as_of >= at,
             Self::Until(at) => as_of < at,
+            Self::Held { since, until } => since <= as_of && as_of < until,
+        }
+    }
+
+    /// When the block is given away, if it is.
+    pub fn given_at(self) -> Option<i64> {
+        match self {
+            Self::Until(at) | Self::Held { until: at, .. } => Some(at),
+            _ => None,
         }
     }
 
@@ -62,6 +78,7 @@ impl Move {
             Self::Pending => "pending\n".to_string(),
             Self::Since(at) => format!("since {at}\n"),
             Self::Until(at) => format!("until {at}\n"),
+            Self::Held { since, until } => format!("held {since} {until}\n"),
         }
     }
 
@@ -71,6 +88,13 @@ impl Move {
             return Some(Self::Pending);
         }
         let (word, at) = text.split_once(' ')?;
+        if word == "held" {
+            let (since, until) = at.split_once(' ')?;
+            return Some(Self::Held {
+                since: since.parse().ok()?,
+                until: until.parse().ok()?,
+            });
+        }
         let at = at.parse().ok()?;
         match word {
             "since" => Some(Self::Since(at)),
@@ -91,10 +115,24 @@ pub fn parse_marker_name(file_name: &str) -> Option<BlockId> {
     BlockId::parse(&format!("{stem}.arrow"))
 }
 
-/// Reads a marker; `None` for one cut short or unreadable (a crash while
-/// it was written: the write is atomic, so this is a foreign file).
-pub fn read_marker(path: &Path) -> Option<Move> {
-    Move::decode(&std::fs::read_to_string(path).ok()?)
+/// Reads a marker. One that cannot be read, or does not say a state, is
+/// an error: guessing could count a block twice or lose it.
+pub fn read_marker(path: &Path) -> Result<Move> {
+    let text = std::fs::read_to_string(path).map_err(|e| LeafError::io(path, e))?;
+    Move::decode(&text).ok_or_else(|| LeafError::BadBlock {
+        path: path.to_path_buf(),
+        reason: format!("a move marker that says {text:?}"),
+    })
+}
+
+/// A fresh part number for an imported block: random, so that it never
+/// names a block an earlier import (since deleted) had, whatever restarts
+/// happened in between.
+fn random_part() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(crate::store::now_micros() as u64);
+    hasher.finish() as u32
 }
 
 fn write_marker(dir: &Path, id: BlockId, state: Move) -> Result<()> {
@@ -109,9 +147,32 @@ impl Table {
         state
             .sealed
             .iter()
-            .filter(|b| state.counts(b.meta.id, now) && !state.moves.contains_key(&b.meta.id))
+            .filter(|b| state.settled(b.meta.id, now))
             .map(|b| b.meta)
             .collect()
+    }
+
+    /// Sealed blocks this leaf keeps (neither pending nor given away):
+    /// what its backup holds.
+    pub fn kept_blocks(&self) -> Vec<BlockId> {
+        let state = self.lock();
+        state
+            .sealed
+            .iter()
+            .filter(|b| state.settled(b.meta.id, i64::MAX))
+            .map(|b| b.meta.id)
+            .collect()
+    }
+
+    /// Whether a block is on its way in: pending, or taken over from a
+    /// time still to come. A leaf holding one must not leave.
+    pub fn has_incoming(&self, now: i64) -> bool {
+        let state = self.lock();
+        state.moves.values().any(|m| match m {
+            Move::Pending => true,
+            Move::Since(at) => *at > now,
+            Move::Until(_) | Move::Held { .. } => false,
+        })
     }
 
     /// The files of sealed block `id` (block, index), for a copy.
@@ -131,17 +192,24 @@ impl Table {
     /// empty when it has none) as pending; returns what it holds.
     pub fn adopt(&self, block: &[u8], index: &[u8]) -> Result<BlockMeta> {
         let id = {
-            let mut state = self.lock();
+            let state = self.lock();
             if state.dropped {
                 return Err(LeafError::Unavailable(format!(
                     "table {:?} is being dropped",
                     self.name
                 )));
             }
-            state.next_import += 1;
-            BlockId {
-                segment: 0,
-                part: state.next_import,
+            loop {
+                let id = BlockId {
+                    segment: 0,
+                    part: random_part(),
+                };
+                let taken = state.sealed.iter().any(|b| b.meta.id == id)
+                    || marker_path(&self.dir, id).exists()
+                    || self.dir.join(id.file_name()).exists();
+                if !taken {
+                    break id;
+                }
             }
         };
         // The marker goes first: a crash from here on leaves a pending
@@ -219,9 +287,30 @@ impl Table {
         Ok(schema.clone())
     }
 
-    /// Counts pending block `id` from `at` on (µs); copies it to the backup.
-    pub fn take_over(&self, id: BlockId, at: i64, backup: Option<&Backup>) -> Result<()> {
+    /// Counts pending block `id`, which must hold `rows` rows in `bytes`
+    /// bytes, from `at` on (µs); copies it to the backup. Refused once `at`
+    /// has come.
+    pub fn take_over(
+        &self,
+        id: BlockId,
+        (rows, bytes): (u64, u64),
+        at: i64,
+        backup: Option<&Backup>,
+    ) -> Result<()> {
         let mut state = self.lock();
+        check_before(at)?;
+        let Some(block) = state.sealed.iter().find(|b| b.meta.id == id) else {
+            return Err(self.cannot(id, "take over", None));
+        };
+        if (block.meta.rows, block.meta.bytes) != (rows, bytes) {
+            return Err(LeafError::BadRequest(format!(
+                "block {} of table {:?} holds {} rows in {} bytes, not the {rows} in {bytes} named",
+                id.file_name(),
+                self.name,
+                block.meta.rows,
+                block.meta.bytes
+            )));
+        }
         match state.moves.get(&id) {
             Some(Move::Pending) => {}
             Some(Move::Since(since)) if *since == at => return Ok(()),
@@ -239,30 +328,59 @@ impl Table {
     /// leaf taking it over keeps one).
     pub fn give_away(&self, id: BlockId, at: i64, backup: Option<&Backup>) -> Result<()> {
         let mut state = self.lock();
+        check_before(at)?;
+        if state.cancelled.contains(&at) {
+            return Err(LeafError::BadRequest(format!(
+                "the handover at {at} was cancelled"
+            )));
+        }
         if !state.sealed.iter().any(|b| b.meta.id == id) {
             return Err(self.cannot(id, "give away", None));
         }
-        match state.moves.get(&id) {
-            None => {}
-            Some(Move::Until(until)) if *until == at => return Ok(()),
-            other => return Err(self.cannot(id, "give away", other.copied())),
-        }
-        write_marker(&self.dir, id, Move::Until(at))?;
-        state.moves.insert(id, Move::Until(at));
+        let given = match state.moves.get(&id).copied() {
+            Some(given) if given.given_at() == Some(at) => return Ok(()),
+            // Taken over before: counted here from then on, until `at`.
+            Some(Move::Since(since)) if since <= crate::store::now_micros() => {
+                Move::Held { since, until: at }
+            }
+            None => Move::Until(at),
+            other => return Err(self.cannot(id, "give away", other)),
+        };
+        write_marker(&self.dir, id, given)?;
+        state.moves.insert(id, given);
         if let Some(backup) = backup {
             backup.remove_block(&self.name, id);
         }
         Ok(())
     }
 
-    /// Undoes a move of block `id` whose time has not come (`now` < its
-    /// time), or a pending import: a give counts the block again, a take
-    /// or a pending import deletes the copy.
-    pub fn cancel_move(&self, id: BlockId, now: i64, backup: Option<&Backup>) -> Result<()> {
+    /// Undoes a move of block `id` in the handover at `round` whose time
+    /// has not come, or a pending import: a give counts the block again (and
+    /// a give for that handover that arrives later is refused), a take or a
+    /// pending import deletes the copy.
+    pub fn cancel_move(&self, id: BlockId, round: i64, backup: Option<&Backup>) -> Result<()> {
         let mut state = self.lock();
+        let now = crate::store::now_micros();
+        if round > now {
+            state.cancelled.insert(round);
+        }
         match state.moves.get(&id).copied() {
             None => Ok(()),
-            Some(Move::Until(at)) if now < at => {
+            Some(Move::Since(at)) if at <= now => Ok(()),
+            Some(given @ (Move::Until(_) | Move::Held { .. }))
+                if given.given_at() != Some(round) || round <= now =>
+            {
+                Err(self.cannot(id, "cancel the move of", Some(given)))
+            }
+            Some(Move::Held { since, .. }) => {
+                write_marker(&self.dir, id, Move::Since(since))?;
+                state.moves.insert(id, Move::Since(since));
+                if let Some(backup) = backup {
+                    backup.copy_block(&self.name, id, &self.dir);
+                }
+                Ok(())
+            }
+            Some(Move::Until(_)) => {
                 std::fs::remove_file(marker_path(&self.dir, id))
                     .map_err(|e| LeafError::io(marker_path(&self.dir, id), e))?;
                 state.moves.remove(&id);
@@ -272,8 +390,13 @@ impl Table {
                 Ok(())
             }
             Some(Move::Pending) => self.delete_locked(&mut state, id, None),
-            Some(Move::Since(at)) if now < at => self.delete_locked(&mut state, id, backup),
-            other => Err(self.cannot(id, "cancel the move of", other)),
+            Some(Move::Since(_)) => {
+                // Pending again first: a crash before the files are gone
+                // must not leave a copy that counts.
+                write_marker(&self.dir, id, Move::Pending)?;
+                state.moves.insert(id, Move::Pending);
+                self.delete_locked(&mut state, id, backup)
+            }
         }
     }
 
@@ -284,8 +407,8 @@ impl Table {
         let expired: Vec<(BlockId, i64)> = state
             .moves
             .iter()
-            .filter_map(|(id, state)| match state {
-                Move::Until(at) if at.saturating_add(kept) < now => Some((*id, *at)),
+            .filter_map(|(id, state)| match state.given_at() {
+                Some(at) if at.saturating_add(kept) < now => Some((*id, at)),
                 _ => None,
             })
             .collect();
@@ -299,14 +422,7 @@ impl Table {
     /// The latest handover time of a block given away, if any.
     pub fn latest_give(&self) -> Option<i64> {
         let state = self.lock();
-        state
-            .moves
-            .values()
-            .filter_map(|m| match m {
-                Move::Until(at) => Some(*at),
-                _ => None,
-            })
-            .max()
+        state.moves.values().filter_map(|m| m.given_at()).max()
     }
 
     fn delete_locked(
@@ -342,5 +458,27 @@ impl TableState {
     /// Whether a query with snapshot time `as_of` counts block `id`.
     pub(super) fn counts(&self, id: BlockId, as_of: i64) -> bool {
         self.moves.get(&id).is_none_or(|m| m.counts_at(as_of))
+    }
+
+    /// Whether block `id` is this leaf's alone at `now`: never moved, or
+    /// taken over from a time that has passed.
+    pub(super) fn settled(&self, id: BlockId, now: i64) -> bool {
+        match self.moves.get(&id) {
+            None => true,
+            Some(Move::Since(at)) => *at <= now,
+            Some(_) => false,
+        }
+    }
+}
+
+/// Refuses a handover step once its time has come (read under the
+/// table's lock, so no query snapshot of the table falls between).
+fn check_before(at: i64) -> Result<()> {
+    let now = crate::store::now_micros();
+    match at > now {
+        true => Ok(()),
+        false => Err(LeafError::BadRequest(format!(
+            "handover time {at} has come (this leaf's clock reads {now})"
+        ))),
     }
 }
