@@ -98,8 +98,10 @@ impl ColumnType {
             Self::Integer => DataType::Int64,
             Self::Float => DataType::Float64,
             Self::Boolean => DataType::Boolean,
+            // A block holds at most 65,536 rows, so 16-bit keys always
+            // do (block format 3; format 2 used 32-bit keys).
             Self::String => {
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+                DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
             }
             Self::StringSet => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             Self::Timestamp => timestamp_type(),

@@ -20,8 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
-use arrow::datatypes::Int32Type;
+use arrow::array::{AnyDictionaryArray, Array, AsArray, RecordBatch, StringArray};
 use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
@@ -38,7 +37,8 @@ const ENTRY_LEN: usize = 12;
 pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
     let mut columns: Vec<(&str, Vec<RoaringBitmap>)> = Vec::new();
     for (field, column) in batch.schema_ref().fields().iter().zip(batch.columns()) {
-        let Some(dictionary) = column.as_dictionary_opt::<Int32Type>() else {
+        // Any key width: 16 bits in blocks of format 3, 32 before.
+        let Some(dictionary) = column.as_any_dictionary_opt() else {
             continue;
         };
         let distinct = dictionary.values().len();
@@ -46,9 +46,10 @@ pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
             continue;
         }
         let mut bitmaps = vec![RoaringBitmap::new(); distinct];
-        for (row, key) in dictionary.keys().iter().enumerate() {
-            if let Some(key) = key {
-                bitmaps[key as usize].insert(row as u32);
+        let nulls = dictionary.keys().logical_nulls();
+        for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
+            if nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row)) && key < distinct {
+                bitmaps[key].insert(row as u32);
             }
         }
         columns.push((field.name().as_str(), bitmaps));
@@ -156,7 +157,7 @@ impl BitmapIndex {
     pub fn rows_matching(
         &self,
         column: &str,
-        dictionary: &DictionaryArray<Int32Type>,
+        dictionary: &dyn AnyDictionaryArray,
         values: &[&str],
     ) -> Option<RoaringBitmap> {
         let &(directory, keys) = self.columns.get(column)?;

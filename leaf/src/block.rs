@@ -47,11 +47,21 @@ use crate::column_type::TIME_COLUMN;
 use crate::error::{LeafError, Result};
 
 /// Version of the block layout this leaf writes (what members publish,
-/// so it lives in the contract). It reads this one and version 1 (the same
-/// layout without checksums, read unverified); a block of any other
-/// version is never read.
+/// so it lives in the contract). The versions it reads:
+///
+/// - 3 (this one): string columns with 16-bit dictionary keys (a block
+///   holds at most 65,536 rows), checksums;
+/// - 2: the same with 32-bit keys; queries read its strings as the
+///   table's type (a cast of the keys, per query);
+/// - 1: version 2 without checksums, read unverified.
+///
+/// A block of any other version is never read. A leaf of the previous
+/// version reads none of this one's blocks: upgrade every leaf before any
+/// block moves to one that has not been (`shoal fleet drain` refuses the
+/// copy there, since the leaf cannot open it).
 pub use shoal_contract::member::BLOCK_FORMAT_VERSION;
 const UNCHECKED_FORMAT_VERSION: u32 = 1;
+const WIDE_KEYS_FORMAT_VERSION: u32 = 2;
 const KEY_VERSION: &str = "shoal.format_version";
 const KEY_ROWS: &str = "shoal.rows";
 const KEY_MIN_TIME: &str = "shoal.min_time_micros";
@@ -378,9 +388,14 @@ impl Mapped {
         let version: u32 = parse_key(metadata, KEY_VERSION).ok_or_else(|| {
             bad("no Shoal format version: not a block this leaf wrote".to_string())
         })?;
-        if version != BLOCK_FORMAT_VERSION && version != UNCHECKED_FORMAT_VERSION {
+        let readable = [
+            UNCHECKED_FORMAT_VERSION,
+            WIDE_KEYS_FORMAT_VERSION,
+            BLOCK_FORMAT_VERSION,
+        ];
+        if !readable.contains(&version) {
             return Err(bad(format!(
-                "block format version {version}, this leaf reads versions {UNCHECKED_FORMAT_VERSION} and {BLOCK_FORMAT_VERSION}"
+                "block format version {version}, this leaf reads versions {readable:?}"
             )));
         }
         let missing = |key: &str| bad(format!("metadata key {key} missing"));
@@ -617,7 +632,7 @@ mod tests {
     use crate::column_type::ColumnType;
     use crate::table_schema::{Storage, TableSchema};
     use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{Field, Int32Type};
+    use arrow::datatypes::{Field, UInt16Type};
 
     fn sealed_batch(rows: usize) -> RecordBatch {
         let mut schema = TableSchema::new();
@@ -660,7 +675,7 @@ mod tests {
         assert_eq!(back.columns(), batch.columns());
         assert!(block.is_zero_copy().unwrap());
 
-        let services = back.column(1).as_dictionary::<Int32Type>();
+        let services = back.column(1).as_dictionary::<UInt16Type>();
         let rows = block
             .index()
             .unwrap()

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::{AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
 use arrow::compute::kernels::boolean::and;
 use arrow::compute::{filter_record_batch, take_record_batch};
-use arrow::datatypes::{Int32Type, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
@@ -309,7 +309,7 @@ fn indexed_rows(
         }
         let Some(dictionary) = batch
             .column_by_name(column)
-            .and_then(|c| c.as_dictionary_opt::<Int32Type>())
+            .and_then(|c| c.as_any_dictionary_opt())
         else {
             continue;
         };
