@@ -236,3 +236,40 @@ fn blocks_of_the_previous_format_stay_readable_through_an_upgrade_and_a_drain() 
     assert_eq!(answers(http), expected(6_000));
     drop(second);
 }
+
+#[test]
+fn an_answer_holds_more_distinct_strings_than_a_block_key_can_name() {
+    // Blocks store 16-bit keys; answers must not be bound by them.
+    let dir = shm_tempdir();
+    let leaf = LeafProcess::start(dir.path(), &["--seal-age", "200ms"]);
+    let aggregator = AggregatorProcess::start(&[leaf.address.to_string()], &[]);
+    let distinct = 70_000u64;
+    let lines: Vec<String> = (0..distinct)
+        .map(|i| format!("{{\"s\": \"user-{i:07}\", \"n\": {i}}}"))
+        .collect();
+    for chunk in lines.chunks(10_000) {
+        let (status, _, answer) = http_request(
+            aggregator.http,
+            "POST",
+            "/api/v1/ingest/events",
+            &[("content-type", "application/x-ndjson")],
+            chunk.join("\n").as_bytes(),
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    }
+    wait_until("every row sealed", || format_versions(dir.path()) == ["3"]);
+    let (status, answer) = http_query(
+        aggregator.http,
+        "SELECT count(*), min(s), max(s) FROM (SELECT s, count(*) AS c FROM events GROUP BY s)",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["rows"][0],
+        json!([
+            distinct,
+            "user-0000000",
+            format!("user-{:07}", distinct - 1)
+        ])
+    );
+}

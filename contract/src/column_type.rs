@@ -92,16 +92,27 @@ impl ColumnType {
         }
     }
 
-    /// How sealed blocks store the column, and what queries see.
+    /// How a block file of format 3 stores the column: strings with
+    /// 16-bit dictionary keys (a block holds at most 65,536 rows, so they
+    /// always do); a query reads them as [`Self::sealed_type`] (32-bit keys,
+    /// so an answer may hold any number of distinct strings).
+    pub fn stored_type(self) -> DataType {
+        match self {
+            Self::String => {
+                DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
+            }
+            other => other.sealed_type(),
+        }
+    }
+
+    /// What queries see of a sealed column (and blocks of format 2 store).
     pub fn sealed_type(self) -> DataType {
         match self {
             Self::Integer => DataType::Int64,
             Self::Float => DataType::Float64,
             Self::Boolean => DataType::Boolean,
-            // A block holds at most 65,536 rows, so 16-bit keys always
-            // do (block format 3; format 2 used 32-bit keys).
             Self::String => {
-                DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
             Self::StringSet => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             Self::Timestamp => timestamp_type(),

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int32Type, Int64Type, UInt16Type};
+use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::{Result, internal_err};
 
 /// Most slots a column's direct table holds before it becomes a hash map.
@@ -218,18 +218,6 @@ impl StringIds {
         // A null value's id is 0 in `value_ids`; a null key's is 0 here.
         let lookup = |key: usize| value_ids.get(key).copied().unwrap_or(0);
         ids.reserve(array.len());
-        if let Some(dictionary) = array.as_dictionary_opt::<UInt16Type>()
-            && dictionary.keys().null_count() == 0
-        {
-            ids.extend(
-                dictionary
-                    .keys()
-                    .values()
-                    .iter()
-                    .map(|&key| lookup(key as usize)),
-            );
-            return Ok(());
-        }
         match array.as_dictionary_opt::<Int32Type>() {
             Some(dictionary) if dictionary.keys().null_count() == 0 => ids.extend(
                 dictionary

@@ -50,9 +50,10 @@ use crate::error::{LeafError, Result};
 /// so it lives in the contract). The versions it reads:
 ///
 /// - 3 (this one): string columns with 16-bit dictionary keys (a block
-///   holds at most 65,536 rows), checksums;
-/// - 2: the same with 32-bit keys; queries read its strings as the
-///   table's type (a cast of the keys, per query);
+///   holds at most 65,536 rows), checksums; queries read the keys as 32-bit
+///   ones (a cast of the keys of the columns they read, per block), so an
+///   answer may hold any number of distinct strings;
+/// - 2: the same with 32-bit keys, read as they are;
 /// - 1: version 2 without checksums, read unverified.
 ///
 /// A block of any other version is never read. A leaf of the previous
@@ -632,7 +633,7 @@ mod tests {
     use crate::column_type::ColumnType;
     use crate::table_schema::{Storage, TableSchema};
     use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{Field, UInt16Type};
+    use arrow::datatypes::{Field, Int32Type};
 
     fn sealed_batch(rows: usize) -> RecordBatch {
         let mut schema = TableSchema::new();
@@ -675,7 +676,7 @@ mod tests {
         assert_eq!(back.columns(), batch.columns());
         assert!(block.is_zero_copy().unwrap());
 
-        let services = back.column(1).as_dictionary::<UInt16Type>();
+        let services = back.column(1).as_dictionary::<Int32Type>();
         let rows = block
             .index()
             .unwrap()

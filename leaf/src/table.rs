@@ -709,7 +709,7 @@ fn seal_batches(
     let mut part = 0;
     while offset < all.num_rows() {
         let length = BLOCK_ROWS.min(all.num_rows() - offset);
-        let sealed = schema.align(&all.slice(offset, length), Storage::Sealed)?;
+        let sealed = schema.align(&all.slice(offset, length), Storage::Block)?;
         let id = BlockId { segment, part };
         blocks.push(Arc::new(SealedBlock::write(dir, id, &sealed)?));
         offset += length;

@@ -21,8 +21,10 @@ use crate::error::Result;
 pub enum Storage {
     /// Plain strings, as in the open block.
     Open,
-    /// Dictionary-encoded strings, as in sealed blocks and query results.
+    /// Dictionary-encoded strings with 32-bit keys, as queries see them.
     Sealed,
+    /// As block files store them: 16-bit keys ([`ColumnType::stored_type`]).
+    Block,
 }
 
 /// The ordered columns of one table.
@@ -68,6 +70,7 @@ impl TableSchema {
                 let data_type = match storage {
                     Storage::Open => column_type.open_type(),
                     Storage::Sealed => column_type.sealed_type(),
+                    Storage::Block => column_type.stored_type(),
                 };
                 Field::new(name, data_type, name != TIME_COLUMN)
             })
