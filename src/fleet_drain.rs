@@ -92,7 +92,12 @@ pub async fn drain(args: DrainArgs) -> Result<(), CliError> {
     };
     let mut targets = Vec::new();
     for member in roster.members.iter().filter(|m| {
-        m.role == Role::Leaf && m.name != source.name && m.live && m.state == MemberState::Ready
+        m.role == Role::Leaf
+            && m.name != source.name
+            && m.live
+            && m.state == MemberState::Ready
+            // A leaf of an older version may not read the blocks.
+            && m.format_version >= source.format_version
     }) {
         targets.push(Target {
             client: connect(member, &interceptor).await?,
@@ -222,6 +227,13 @@ impl Drainer {
                 ));
             }
             self.cancel_targets(&copied, at).await;
+            let late = shoal_leaf::store::now_micros() - at;
+            if late > 0 {
+                return Err(format!(
+                    "{error}; the round was taken back {} ms after its handover time, so queries planned in that time may have counted its blocks twice",
+                    late / 1000
+                ));
+            }
             return Err(error);
         }
         for block in &copied {

@@ -180,9 +180,17 @@ pub fn handover(store: &Store, request: &HandoverRequest) -> Result<()> {
         let table = store.table(&block.table, false)?;
         table.take_over(block_id(block)?, (block.rows, block.bytes), at, backup)?;
     }
+    // Every give is checked before any is made, so that a request is not
+    // left half applied by a block it cannot give.
+    let mut gives = Vec::with_capacity(request.give.len());
     for block in &request.give {
         let table = store.table(&block.table, false)?;
-        table.give_away(block_id(block)?, at, backup)?;
+        let id = block_id(block)?;
+        table.check_give(id, at)?;
+        gives.push((table, id));
+    }
+    for (table, id) in gives {
+        table.give_away(id, at, backup)?;
     }
     Ok(())
 }

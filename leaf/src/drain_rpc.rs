@@ -137,7 +137,17 @@ pub async fn handover(service: &LeafService, request: HandoverRequest) -> Answer
         taking(service)?;
     }
     let store = service.store().clone();
-    blocking(move || drain::handover(&store, &request)).await?;
+    let drain_state = service.drain.clone();
+    blocking(move || {
+        // Again, now: a drain may have begun since the check above.
+        if !request.take.is_empty() && drain_state.is_draining() {
+            return Err(LeafError::BadRequest(
+                "this leaf is draining: it takes no blocks".to_string(),
+            ));
+        }
+        drain::handover(&store, &request)
+    })
+    .await?;
     Ok(HandoverResponse {})
 }
 

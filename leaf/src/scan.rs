@@ -139,6 +139,7 @@ pub async fn execute_fragment(
     memory_bytes: usize,
 ) -> Result<RunningFragment> {
     let node = admit_fragment(&request.plan).map_err(|e| LeafError::BadRequest(e.to_string()))?;
+    wait_for_snapshot_time(request.as_of_micros).await?;
     let deadline = fragment_deadline(request.deadline_millis);
     let task = with_memory_limit(&fragment_task_context(), memory_bytes)?;
     let codec = FragmentCodec {
@@ -168,6 +169,30 @@ pub async fn execute_fragment(
         rows_lost,
         skipped_rows: codec.resolver.skipped_rows.clone(),
     })
+}
+
+/// Snapshot times ahead of this leaf's clock by more than this are refused.
+const MAX_SNAPSHOT_AHEAD: Duration = Duration::from_secs(1);
+
+/// Waits until this leaf's clock reaches a fragment's snapshot time (its
+/// aggregator's clock may run ahead): a handover step is refused here once
+/// its time has come, so from then on every step at or before the snapshot
+/// time is either made or never will be, and the blocks counted are the
+/// ones the snapshot time says, whatever the skew between clocks.
+async fn wait_for_snapshot_time(as_of: i64) -> Result<()> {
+    let ahead = as_of.saturating_sub(crate::store::now_micros());
+    if ahead <= 0 {
+        return Ok(());
+    }
+    let ahead = Duration::from_micros(ahead as u64);
+    if ahead > MAX_SNAPSHOT_AHEAD {
+        return Err(LeafError::Unavailable(format!(
+            "the query's snapshot time is {} ms ahead of this leaf's clock: are the members' clocks in sync?",
+            ahead.as_millis()
+        )));
+    }
+    tokio::time::sleep(ahead).await;
+    Ok(())
 }
 
 /// When a fragment must be done: its aggregator stops waiting then.

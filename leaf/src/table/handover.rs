@@ -328,6 +328,27 @@ impl Table {
     /// leaf taking it over keeps one).
     pub fn give_away(&self, id: BlockId, at: i64, backup: Option<&Backup>) -> Result<()> {
         let mut state = self.lock();
+        let Some(given) = self.give_state(&state, id, at)? else {
+            return Ok(());
+        };
+        write_marker(&self.dir, id, given)?;
+        state.moves.insert(id, given);
+        if let Some(backup) = backup {
+            backup.remove_block(&self.name, id);
+        }
+        Ok(())
+    }
+
+    /// Whether block `id` can be given away at `at` (what
+    /// [`Self::give_away`] checks first).
+    pub fn check_give(&self, id: BlockId, at: i64) -> Result<()> {
+        let state = self.lock();
+        self.give_state(&state, id, at).map(|_| ())
+    }
+
+    /// The state giving block `id` away at `at` makes (`None`: it is
+    /// given at `at` already).
+    fn give_state(&self, state: &TableState, id: BlockId, at: i64) -> Result<Option<Move>> {
         check_before(at)?;
         if state.cancelled.contains(&at) {
             return Err(LeafError::BadRequest(format!(
@@ -337,21 +358,15 @@ impl Table {
         if !state.sealed.iter().any(|b| b.meta.id == id) {
             return Err(self.cannot(id, "give away", None));
         }
-        let given = match state.moves.get(&id).copied() {
-            Some(given) if given.given_at() == Some(at) => return Ok(()),
+        Ok(Some(match state.moves.get(&id).copied() {
+            Some(given) if given.given_at() == Some(at) => return Ok(None),
             // Taken over before: counted here from then on, until `at`.
             Some(Move::Since(since)) if since <= crate::store::now_micros() => {
                 Move::Held { since, until: at }
             }
             None => Move::Until(at),
             other => return Err(self.cannot(id, "give away", other)),
-        };
-        write_marker(&self.dir, id, given)?;
-        state.moves.insert(id, given);
-        if let Some(backup) = backup {
-            backup.remove_block(&self.name, id);
-        }
-        Ok(())
+        }))
     }
 
     /// Undoes a move of block `id` in the handover at `round` whose time
@@ -366,7 +381,8 @@ impl Table {
         }
         match state.moves.get(&id).copied() {
             None => Ok(()),
-            Some(Move::Since(at)) if at <= now => Ok(()),
+            // Taken in an earlier round: not this one's to undo.
+            Some(Move::Since(at)) if at != round => Ok(()),
             Some(given @ (Move::Until(_) | Move::Held { .. }))
                 if given.given_at() != Some(round) || round <= now =>
             {
