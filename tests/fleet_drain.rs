@@ -16,11 +16,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn free_gossip_address() -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    socket.local_addr().expect("address").to_string()
-}
-
 fn start_leaf(data_dir: &Path, name: &str, seed: &str, secret: &Path) -> LeafProcess {
     LeafProcess::try_start(
         data_dir,

@@ -12,12 +12,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-/// A loopback UDP address with a port free right now.
-fn free_gossip_address() -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    socket.local_addr().expect("address").to_string()
-}
-
 fn fleet(aggregator: &AggregatorProcess) -> Value {
     let (status, _, body) = http_request(aggregator.http, "GET", "/api/v1/fleet", &[], b"");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));

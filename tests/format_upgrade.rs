@@ -90,11 +90,6 @@ fn answers(http: SocketAddr) -> Value {
     })
 }
 
-fn free_gossip_address() -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    socket.local_addr().expect("address").to_string()
-}
-
 fn start_leaf(listen: &str, dir: &Path, name: &str, seed: &str, secret: &Path) -> LeafProcess {
     LeafProcess::try_start_on(
         listen,

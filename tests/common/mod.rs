@@ -202,6 +202,12 @@ impl Drop for LeafProcess {
     }
 }
 
+/// A loopback UDP address (for `--gossip`) with a port free right now.
+pub fn free_gossip_address() -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    socket.local_addr().expect("address").to_string()
+}
+
 /// A loopback address with a port free right now.
 pub fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
