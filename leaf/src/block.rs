@@ -50,9 +50,11 @@ use crate::error::{LeafError, Result};
 /// so it lives in the contract). The versions it reads:
 ///
 /// - 3 (this one): string columns with 16-bit dictionary keys (a block
-///   holds at most 65,536 rows), checksums; queries read the keys as 32-bit
-///   ones (a cast of the keys of the columns they read, per block), so an
-///   answer may hold any number of distinct strings;
+///   holds at most 65,536 rows) and integer columns at the narrowest width
+///   that holds the block's values ([`crate::narrow`]), checksums; queries
+///   read them as 32-bit keys and 64-bit integers (a cast of the columns
+///   they read, per block), so an answer may hold any number of distinct
+///   strings;
 /// - 2: the same with 32-bit keys, read as they are;
 /// - 1: version 2 without checksums, read unverified.
 ///

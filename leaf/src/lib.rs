@@ -27,6 +27,7 @@ mod drain_rpc;
 pub mod error;
 pub mod leaf_gossip;
 pub mod manifest;
+pub mod narrow;
 pub mod provider;
 pub mod pruning;
 pub mod scan;

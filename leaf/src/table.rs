@@ -710,6 +710,7 @@ fn seal_batches(
     while offset < all.num_rows() {
         let length = BLOCK_ROWS.min(all.num_rows() - offset);
         let sealed = schema.align(&all.slice(offset, length), Storage::Block)?;
+        let sealed = crate::narrow::narrow_integers(&sealed)?;
         let id = BlockId { segment, part };
         blocks.push(Arc::new(SealedBlock::write(dir, id, &sealed)?));
         offset += length;
