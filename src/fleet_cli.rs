@@ -86,6 +86,32 @@ impl FleetCommand {
     }
 }
 
+/// A `Leaf` service client of a member, sending the cluster secret.
+pub type LeafClient = shoal_proto::LeafClient<
+    tonic::codegen::InterceptedService<
+        tonic::transport::Channel,
+        shoal_proto::cluster_auth::ClusterSecretInterceptor,
+    >,
+>;
+
+/// Connects to `member`'s gRPC service (plain HTTP/2), within 5 s.
+pub async fn leaf_client(
+    member: &Member,
+    interceptor: &shoal_proto::cluster_auth::ClusterSecretInterceptor,
+) -> Result<LeafClient, String> {
+    let failed = |e: tonic::transport::Error| format!("{} at {}: {e}", member.name, member.service);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", member.service))
+        .map_err(failed)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(failed)?;
+    Ok(shoal_proto::LeafClient::with_interceptor(
+        channel,
+        interceptor.clone(),
+    ))
+}
+
 /// Joins as an observer, waits for the roster to settle, leaves.
 async fn read_roster(args: &FleetArgs) -> Result<Roster, CliError> {
     let (gossip, roster) = observe(args).await?;

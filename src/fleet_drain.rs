@@ -24,14 +24,10 @@ use std::time::{Duration, Instant};
 use shoal_contract::{Member, MemberState, Role};
 use shoal_proto::cluster_auth::ClusterSecretInterceptor;
 use shoal_proto::{BlockChunk, BlockRef, DrainRequest, HandoverRequest, LeaveRequest};
-use tonic::codegen::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::error::CliError;
-use crate::fleet_cli::{FleetArgs, observe};
+use crate::fleet_cli::{FleetArgs, LeafClient, leaf_client, observe};
 use crate::security_flags::load_cluster_secret;
-
-type Client = shoal_proto::LeafClient<InterceptedService<Channel, ClusterSecretInterceptor>>;
 
 /// How long one block's copy or one handover call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -56,7 +52,7 @@ pub struct DrainArgs {
 /// A leaf blocks go to.
 struct Target {
     member: Member,
-    client: Client,
+    client: LeafClient,
     /// Free memory as last heard, less what this drain sent since.
     free: u64,
     full: bool,
@@ -100,7 +96,9 @@ pub async fn drain(args: DrainArgs) -> Result<(), CliError> {
             && m.format_version >= source.format_version
     }) {
         targets.push(Target {
-            client: connect(member, &interceptor).await?,
+            client: leaf_client(member, &interceptor)
+                .await
+                .map_err(CliError::Internal)?,
             free: member.free_memory_bytes.unwrap_or(u64::MAX),
             member: member.clone(),
             full: false,
@@ -113,7 +111,9 @@ pub async fn drain(args: DrainArgs) -> Result<(), CliError> {
         )));
     }
     let mut drainer = Drainer {
-        source: connect(&source, &interceptor).await?,
+        source: leaf_client(&source, &interceptor)
+            .await
+            .map_err(CliError::Internal)?,
         targets,
         lead,
         round_bytes: args.round_mib.max(1) * 1024 * 1024,
@@ -142,24 +142,8 @@ pub async fn drain(args: DrainArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn connect(
-    member: &Member,
-    interceptor: &ClusterSecretInterceptor,
-) -> Result<Client, CliError> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", member.service))
-        .map(|e| e.connect_timeout(Duration::from_secs(5)))
-        .map_err(|e| CliError::Internal(format!("{} at {}: {e}", member.name, member.service)))?
-        .connect()
-        .await
-        .map_err(|e| CliError::Internal(format!("{} at {}: {e}", member.name, member.service)))?;
-    Ok(shoal_proto::LeafClient::with_interceptor(
-        channel,
-        interceptor.clone(),
-    ))
-}
-
 struct Drainer {
-    source: Client,
+    source: LeafClient,
     targets: Vec<Target>,
     lead: Duration,
     round_bytes: u64,
@@ -393,7 +377,7 @@ impl Drainer {
 }
 
 async fn call_before(
-    client: &mut Client,
+    client: &mut LeafClient,
     request: HandoverRequest,
     deadline: Instant,
 ) -> Result<(), String> {

@@ -18,7 +18,7 @@ use shoal_proto::RestartRequest;
 use shoal_proto::cluster_auth::ClusterSecretInterceptor;
 
 use crate::error::CliError;
-use crate::fleet_cli::{FleetArgs, observe};
+use crate::fleet_cli::{FleetArgs, leaf_client, observe};
 use crate::security_flags::load_cluster_secret;
 
 #[derive(Debug, clap::Args)]
@@ -178,14 +178,9 @@ impl Roller {
                 member.name, member.service
             )
         };
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", member.service))
-            .map_err(|e| failed(e.to_string()))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
+        let mut client = leaf_client(member, &self.interceptor)
             .await
-            .map_err(|e| failed(e.to_string()))?;
-        let mut client =
-            shoal_proto::LeafClient::with_interceptor(channel, self.interceptor.clone());
+            .map_err(|e| format!("restart refused: {e}"))?;
         let mut request = tonic::Request::new(RestartRequest {});
         request.set_timeout(Duration::from_secs(10));
         client

@@ -17,23 +17,15 @@ use common::*;
 use serde_json::Value;
 
 fn start_leaf(data_dir: &Path, name: &str, seed: &str, secret: &Path) -> LeafProcess {
-    LeafProcess::try_start(
+    // Many small blocks, so the drain moves many.
+    start_gossip_leaf(
+        "127.0.0.1:0",
         data_dir,
-        &[
-            "--gossip",
-            &free_gossip_address(),
-            "--seeds",
-            seed,
-            "--name",
-            name,
-            "--cluster-secret-file",
-            secret.to_str().unwrap(),
-            // Many small blocks, so the drain moves many.
-            "--seal-age",
-            "300ms",
-        ],
+        name,
+        seed,
+        secret,
+        &["--seal-age", "300ms"],
     )
-    .unwrap_or_else(|error| panic!("leaf {name} did not start: {error}"))
 }
 
 fn children(http: SocketAddr) -> Vec<(String, bool)> {
@@ -153,24 +145,15 @@ fn a_drained_leaf_moves_each_block_once_and_leaves() {
     };
 
     std::thread::sleep(Duration::from_millis(500));
-    let output = std::process::Command::new(shoal_binary())
-        .args([
-            "fleet",
-            "drain",
-            "leaf-0",
-            "--seeds",
-            &seed,
-            "--cluster-secret-file",
-        ])
-        .arg(&secret)
-        .output()
-        .expect("run shoal fleet drain");
-    let printed = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "drain failed: {printed}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let secret_path = secret.to_str().unwrap();
+    let printed = shoal_fleet(&[
+        "drain",
+        "leaf-0",
+        "--seeds",
+        &seed,
+        "--cluster-secret-file",
+        secret_path,
+    ]);
     assert!(printed.contains("drained leaf-0"), "{printed}");
     // It leaves the fleet: the process stops, aggregators stop counting it.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -76,22 +76,6 @@ fn start_leaf(data_dir: &Path, name: &str, gossip: &str, seed: &str, secret: &Pa
     .unwrap_or_else(|error| panic!("leaf {name} did not start: {error}"))
 }
 
-/// Runs `shoal fleet ARGS`; what it printed, once it succeeded.
-fn shoal_fleet(args: &[&str]) -> String {
-    let output = std::process::Command::new(shoal_binary())
-        .arg("fleet")
-        .args(args)
-        .output()
-        .expect("run shoal fleet");
-    let printed = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(
-        output.status.success(),
-        "shoal fleet {args:?}: {printed}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    printed
-}
-
 fn count(aggregator: &AggregatorProcess) -> (u64, Value) {
     let (status, answer) = http_query(aggregator.http, "SELECT count(*) AS n FROM events", &[]);
     assert_eq!(status, 200, "{answer}");

@@ -91,23 +91,7 @@ fn answers(http: SocketAddr) -> Value {
 }
 
 fn start_leaf(listen: &str, dir: &Path, name: &str, seed: &str, secret: &Path) -> LeafProcess {
-    LeafProcess::try_start_on(
-        listen,
-        dir,
-        &[
-            "--gossip",
-            &free_gossip_address(),
-            "--seeds",
-            seed,
-            "--name",
-            name,
-            "--cluster-secret-file",
-            secret.to_str().unwrap(),
-            "--seal-age",
-            "200ms",
-        ],
-    )
-    .unwrap_or_else(|error| panic!("leaf {name} did not start: {error}"))
+    start_gossip_leaf(listen, dir, name, seed, secret, &["--seal-age", "200ms"])
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -202,24 +186,14 @@ fn blocks_of_the_previous_format_stay_readable_through_an_upgrade_and_a_drain() 
     assert_eq!(answers(http), expected(6_000));
 
     // Drained, the old blocks and the new move to the other leaf.
-    let output = std::process::Command::new(shoal_binary())
-        .args([
-            "fleet",
-            "drain",
-            "leaf-0",
-            "--seeds",
-            &seed,
-            "--cluster-secret-file",
-        ])
-        .arg(&secret)
-        .output()
-        .expect("run shoal fleet drain");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    shoal_fleet(&[
+        "drain",
+        "leaf-0",
+        "--seeds",
+        &seed,
+        "--cluster-secret-file",
+        secret.to_str().unwrap(),
+    ]);
     wait_until("leaf-0 stopped", || upgraded.exit_status().is_some());
     wait_until("one leaf counted", || children_up(http) == 1);
     assert_eq!(answers(http), expected(6_000));

@@ -96,11 +96,11 @@ impl DrainState {
     }
 }
 
-fn block_id(block: &BlockRef) -> Result<BlockId> {
-    Ok(BlockId {
+fn block_id(block: &BlockRef) -> BlockId {
+    BlockId {
         segment: block.segment,
         part: block.part,
-    })
+    }
 }
 
 /// Seals every open block and lists the sealed blocks still to move.
@@ -125,7 +125,7 @@ pub fn blocks_to_move(store: &Store) -> Result<Vec<BlockRef>> {
 /// The bytes of a block's file and of its index (empty without one).
 pub fn export(store: &Store, block: &BlockRef) -> Result<(Vec<u8>, Vec<u8>)> {
     let table = store.table(&block.table, false)?;
-    let (path, index_path) = table.block_files(block_id(block)?)?;
+    let (path, index_path) = table.block_files(block_id(block))?;
     let bytes = std::fs::read(&path).map_err(|e| LeafError::io(&path, e))?;
     let index = match std::fs::read(&index_path) {
         Ok(index) => index,
@@ -174,18 +174,18 @@ pub fn handover(store: &Store, request: &HandoverRequest) -> Result<()> {
         let Ok(table) = store.table(&block.table, false) else {
             continue;
         };
-        table.cancel_move(block_id(block)?, at, backup)?;
+        table.cancel_move(block_id(block), at, backup)?;
     }
     for block in &request.take {
         let table = store.table(&block.table, false)?;
-        table.take_over(block_id(block)?, (block.rows, block.bytes), at, backup)?;
+        table.take_over(block_id(block), (block.rows, block.bytes), at, backup)?;
     }
     // Every give is checked before any is made, so that a request is not
     // left half applied by a block it cannot give.
     let mut gives = Vec::with_capacity(request.give.len());
     for block in &request.give {
         let table = store.table(&block.table, false)?;
-        let id = block_id(block)?;
+        let id = block_id(block);
         table.check_give(id, at)?;
         gives.push((table, id));
     }

@@ -455,11 +455,7 @@ impl Table {
         state
             .sealed
             .iter()
-            .filter(|b| match state.moves.get(&b.meta.id) {
-                Some(Move::Pending) => false,
-                Some(Move::Since(at)) => *at <= now,
-                _ => true,
-            })
+            .filter(|b| !state.moves.get(&b.meta.id).is_some_and(|m| m.incoming(now)))
             .min_by_key(|b| b.meta.max_time_micros)
             .map(|b| (b.meta.id, b.meta.max_time_micros))
     }

@@ -208,6 +208,49 @@ pub fn free_gossip_address() -> String {
     socket.local_addr().expect("address").to_string()
 }
 
+/// Starts a leaf on `listen` that joins the gossip at `seed` as `name`,
+/// with the cluster secret in `secret` and `extra` flags.
+pub fn start_gossip_leaf(
+    listen: &str,
+    data_dir: &Path,
+    name: &str,
+    seed: &str,
+    secret: &Path,
+    extra: &[&str],
+) -> LeafProcess {
+    let gossip = free_gossip_address();
+    let secret = secret.to_str().expect("secret path");
+    let mut args = vec![
+        "--gossip",
+        gossip.as_str(),
+        "--seeds",
+        seed,
+        "--name",
+        name,
+        "--cluster-secret-file",
+        secret,
+    ];
+    args.extend_from_slice(extra);
+    LeafProcess::try_start_on(listen, data_dir, &args)
+        .unwrap_or_else(|error| panic!("leaf {name} did not start: {error}"))
+}
+
+/// Runs `shoal fleet ARGS`; what it printed, once it succeeded.
+pub fn shoal_fleet(args: &[&str]) -> String {
+    let output = Command::new(shoal_binary())
+        .arg("fleet")
+        .args(args)
+        .output()
+        .expect("run shoal fleet");
+    let printed = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "shoal fleet {args:?}: {printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}
+
 /// A loopback address with a port free right now.
 pub fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

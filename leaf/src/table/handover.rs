@@ -65,6 +65,16 @@ impl Move {
         }
     }
 
+    /// Whether the block is on its way in at `now`: pending, or taken over
+    /// from a time still to come.
+    pub fn incoming(self, now: i64) -> bool {
+        match self {
+            Self::Pending => true,
+            Self::Since(at) => at > now,
+            Self::Until(_) | Self::Held { .. } => false,
+        }
+    }
+
     /// When the block is given away, if it is.
     pub fn given_at(self) -> Option<i64> {
         match self {
@@ -168,11 +178,7 @@ impl Table {
     /// time still to come. A leaf holding one must not leave.
     pub fn has_incoming(&self, now: i64) -> bool {
         let state = self.lock();
-        state.moves.values().any(|m| match m {
-            Move::Pending => true,
-            Move::Since(at) => *at > now,
-            Move::Until(_) | Move::Held { .. } => false,
-        })
+        state.moves.values().any(|m| m.incoming(now))
     }
 
     /// The files of sealed block `id` (block, index), for a copy.
