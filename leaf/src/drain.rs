@@ -19,6 +19,9 @@ use crate::store::{Store, now_micros};
 /// Largest block (file and index together) a leaf takes in.
 pub const MAX_IMPORT_BYTES: usize = 1 << 30;
 
+/// Furthest ahead a handover time may be.
+pub const MAX_HANDOVER_LEAD: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// File in the data directory that says the leaf is draining, so that a
 /// restart (or a crash) mid-drain does not take ingest again.
 pub const DRAINING_FILE: &str = "DRAINING";
@@ -160,6 +163,15 @@ pub fn import(store: &Store, table: &str, block: &[u8], index: &[u8]) -> Result<
 /// and gives. Each step checks the time under its table's lock.
 pub fn handover(store: &Store, request: &HandoverRequest) -> Result<()> {
     let at = request.at_micros;
+    let latest = now_micros().saturating_add(MAX_HANDOVER_LEAD.as_micros() as i64);
+    if at > latest {
+        // A give that far ahead would keep the block counted here, and
+        // the leaf from leaving, for as long.
+        return Err(LeafError::BadRequest(format!(
+            "handover time {at} is more than {} s ahead",
+            MAX_HANDOVER_LEAD.as_secs()
+        )));
+    }
     let mut named = std::collections::HashSet::new();
     for block in request.take.iter().chain(&request.give) {
         if !named.insert((&block.table, block.segment, block.part)) {

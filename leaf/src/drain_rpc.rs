@@ -99,12 +99,28 @@ pub async fn import_block(
 ) -> Answer<BlockRef> {
     secured(service)?;
     taking(service)?;
+    // What the copy may take, checked as it arrives: a sender cannot make
+    // the leaf hold more than its free memory (or MAX_IMPORT_BYTES).
+    let store = service.store().clone();
+    let allowance = blocking(move || {
+        Ok(match store.memory_limit() {
+            Some(limit) => limit.saturating_sub(store.memory_used()),
+            None => u64::MAX,
+        })
+    })
+    .await?
+    .min(MAX_IMPORT_BYTES as u64);
     let mut table = None;
     let (mut block, mut index) = (Vec::new(), Vec::new());
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         if table.is_none() {
             table = Some(chunk.table.clone());
+        }
+        if (block.len() + index.len() + chunk.data.len()) as u64 > allowance {
+            return Err(Status::resource_exhausted(format!(
+                "the block does not fit: this leaf takes at most {allowance} bytes now"
+            )));
         }
         let into = match chunk.index {
             true => &mut index,
@@ -116,11 +132,6 @@ pub async fn import_block(
             false => &mut block,
         };
         into.extend_from_slice(&chunk.data);
-        if block.len() + index.len() > MAX_IMPORT_BYTES {
-            return Err(Status::invalid_argument(format!(
-                "block larger than {MAX_IMPORT_BYTES} bytes"
-            )));
-        }
     }
     let Some(table) = table.filter(|t: &String| !t.is_empty()) else {
         return Err(Status::invalid_argument(

@@ -242,3 +242,18 @@ fn a_copy_cut_short_is_gone_after_a_restart_and_an_old_snapshot_is_refused() {
     assert!(table.snapshot_at(at - 1).is_err());
     assert_eq!(table.snapshot_at(at).unwrap().rows, 0);
 }
+
+#[test]
+fn a_handover_time_far_ahead_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.ingest("t", &[ids(0..10)], 0).unwrap();
+    let give = HandoverRequest {
+        at_micros: now_micros() + 3_600_000_000,
+        give: blocks_to_move(&store).unwrap(),
+        ..Default::default()
+    };
+    let error = handover(&store, &give).unwrap_err();
+    assert!(error.to_string().contains("ahead"), "{error}");
+    assert_eq!(rows_at(&store, i64::MAX), 10);
+}
