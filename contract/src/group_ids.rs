@@ -218,6 +218,13 @@ impl StringIds {
         // A null value's id is 0 in `value_ids`; a null key's is 0 here.
         let lookup = |key: usize| value_ids.get(key).copied().unwrap_or(0);
         ids.reserve(array.len());
+        if value_ids.is_empty() {
+            // No values, so every key is null: a column this leaf's rows
+            // lack reads as such a dictionary (arrow cannot normalize its
+            // keys).
+            ids.extend(std::iter::repeat_n(0, array.len()));
+            return Ok(());
+        }
         match array.as_dictionary_opt::<Int32Type>() {
             Some(dictionary) if dictionary.keys().null_count() == 0 => ids.extend(
                 dictionary
