@@ -1,7 +1,7 @@
 //! A rolling upgrade across a block format bump. `tests/fixtures/format-v2`
 //! holds the blocks a leaf of format version 2 (32-bit string dictionary
 //! keys) wrote, made by `make_fixture.py` with that version's binary. A
-//! leaf of this version (format 3: 16-bit keys) opens that directory as
+//! leaf of this version (format 4: 8- or 16-bit keys) opens that directory as
 //! its own after an upgrade: the old blocks answer exactly, bitmap indexes
 //! included, beside blocks it writes itself, after a restart too, and they
 //! move to another leaf when it is drained.
@@ -110,6 +110,11 @@ fn children_up(http: SocketAddr) -> usize {
         .map_or(0, |c| c.iter().filter(|c| c["up"] == true).count())
 }
 
+/// The block format this binary writes.
+fn current_format() -> String {
+    shoal_contract::member::BLOCK_FORMAT_VERSION.to_string()
+}
+
 fn format_versions(dir: &Path) -> Vec<String> {
     let mut versions: Vec<String> = std::fs::read_dir(dir.join("tables/events"))
         .unwrap()
@@ -173,7 +178,7 @@ fn blocks_of_the_previous_format_stay_readable_through_an_upgrade_and_a_drain() 
     }
     wait_until("the new rows sealed in this version's format", || {
         [old.path(), new.path()].iter().any(|dir| {
-            dir.join("tables/events").exists() && format_versions(dir).contains(&"3".to_string())
+            dir.join("tables/events").exists() && format_versions(dir).contains(&current_format())
         })
     });
     assert_eq!(answers(http), expected(6_000));
@@ -226,7 +231,9 @@ fn an_answer_holds_more_distinct_strings_than_a_block_key_can_name() {
         );
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     }
-    wait_until("every row sealed", || format_versions(dir.path()) == ["3"]);
+    wait_until("every row sealed", || {
+        format_versions(dir.path()) == [current_format()]
+    });
     let (status, answer) = http_query(
         aggregator.http,
         "SELECT count(*), min(s), max(s) FROM (SELECT s, count(*) AS c FROM events GROUP BY s)",

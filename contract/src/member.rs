@@ -19,7 +19,7 @@ use shoal_proto::cluster_auth::ClusterSecret;
 
 /// Version of the block layout leaves write and publish (see the leaf's
 /// `block` module for what each version is and which ones it reads).
-pub const BLOCK_FORMAT_VERSION: u32 = 3;
+pub const BLOCK_FORMAT_VERSION: u32 = 4;
 
 /// The keys a member publishes.
 pub const KEYS: [&str; 7] = [

@@ -32,9 +32,9 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, RecordBatch};
 use arrow::buffer::Buffer;
-use arrow::datatypes::{Schema, TimestampMicrosecondType};
+use arrow::datatypes::Schema;
 use arrow::ipc::convert::fb_to_schema;
 use arrow::ipc::reader::{FileDecoder, read_footer_length};
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
@@ -43,13 +43,16 @@ use memmap2::Mmap;
 use tracing::warn;
 
 use crate::bitmap_index::{BitmapIndex, build_index};
-use crate::column_type::TIME_COLUMN;
 use crate::error::{LeafError, Result};
 
 /// Version of the block layout this leaf writes (what members publish,
 /// so it lives in the contract). The versions it reads:
 ///
-/// - 3 (this one): string columns with 16-bit dictionary keys (a block
+/// - 4 (this one): version 3 with 8-bit keys for string columns of at
+///   most 256 distinct values in the block, and string sets as lists of
+///   dictionary strings ([`crate::narrow_strings`]); read as the table's
+///   types like the rest;
+/// - 3: string columns with 16-bit dictionary keys (a block
 ///   holds at most 65,536 rows) and integer columns at the narrowest width
 ///   that holds the block's values ([`crate::narrow`]), checksums; queries
 ///   read them as 32-bit keys and 64-bit integers (a cast of the columns
@@ -65,6 +68,7 @@ use crate::error::{LeafError, Result};
 pub use shoal_contract::member::BLOCK_FORMAT_VERSION;
 const UNCHECKED_FORMAT_VERSION: u32 = 1;
 const WIDE_KEYS_FORMAT_VERSION: u32 = 2;
+const SHORT_KEYS_FORMAT_VERSION: u32 = 3;
 const KEY_VERSION: &str = "shoal.format_version";
 const KEY_ROWS: &str = "shoal.rows";
 const KEY_MIN_TIME: &str = "shoal.min_time_micros";
@@ -394,6 +398,7 @@ impl Mapped {
         let readable = [
             UNCHECKED_FORMAT_VERSION,
             WIDE_KEYS_FORMAT_VERSION,
+            SHORT_KEYS_FORMAT_VERSION,
             BLOCK_FORMAT_VERSION,
         ];
         if !readable.contains(&version) {
@@ -601,15 +606,10 @@ fn parse_key<T: std::str::FromStr>(metadata: &HashMap<String, String>, key: &str
     metadata.get(key)?.parse().ok()
 }
 
-/// Min and max of the batch's `time` column.
+/// Min and max of the batch's `time` column (narrow or not).
 pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64)> {
-    let times = batch
-        .column_by_name(TIME_COLUMN)
-        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-        .ok_or_else(|| LeafError::BadRequest("batch has no time column".to_string()))?;
-    let min = arrow::compute::min(times).unwrap_or(0);
-    let max = arrow::compute::max(times).unwrap_or(0);
-    Ok((min, max))
+    crate::narrow_time::bounds(batch)
+        .ok_or_else(|| LeafError::BadRequest("batch has no time column".to_string()))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that
@@ -634,7 +634,7 @@ mod tests {
     use super::*;
     use crate::column_type::ColumnType;
     use crate::table_schema::{Storage, TableSchema};
-    use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::array::{ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
     use arrow::datatypes::{Field, Int32Type};
 
     fn sealed_batch(rows: usize) -> RecordBatch {

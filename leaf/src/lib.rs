@@ -28,6 +28,8 @@ pub mod error;
 pub mod leaf_gossip;
 pub mod manifest;
 pub mod narrow;
+pub mod narrow_strings;
+pub mod narrow_time;
 pub mod provider;
 pub mod pruning;
 pub mod scan;

@@ -25,6 +25,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
 use crate::column_type::TIME_COLUMN;
+use crate::narrow_time::{Frame, rows_within};
 use shoal_contract::pushdown::{is_exact_time_filter, literal, timestamp_micros};
 
 /// Bounds and value sets a scan may prune with.
@@ -76,9 +77,14 @@ impl Pruning {
         if self.rows_min_time.is_none() && self.rows_max_time.is_none() {
             return Ok(None);
         }
-        let Some(time) = batch.column_by_name(TIME_COLUMN) else {
+        let schema = batch.schema();
+        let Some((at, field)) = schema.column_with_name(TIME_COLUMN) else {
             return Ok(None);
         };
+        let time = batch.column(at);
+        if let Some(frame) = Frame::of(field) {
+            return rows_within(time, frame, self.rows_min_time, self.rows_max_time).map(Some);
+        }
         // Microseconds as plain integers: the same buffer, no zone to match.
         let micros = cast(time, &DataType::Int64)?;
         let above = self

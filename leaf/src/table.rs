@@ -707,6 +707,8 @@ fn seal_batches(
         let length = BLOCK_ROWS.min(all.num_rows() - offset);
         let sealed = schema.align(&all.slice(offset, length), Storage::Block)?;
         let sealed = crate::narrow::narrow_integers(&sealed)?;
+        let sealed = crate::narrow_strings::narrow_strings(&sealed)?;
+        let sealed = crate::narrow_time::narrow_time(&sealed)?;
         let id = BlockId { segment, part };
         blocks.push(Arc::new(SealedBlock::write(dir, id, &sealed)?));
         offset += length;

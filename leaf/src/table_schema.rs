@@ -15,6 +15,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::column_type::{ColumnType, TIME_COLUMN};
 use crate::error::Result;
+use crate::narrow_time::{Frame, widen};
 
 /// Which storage types a batch is aligned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +83,7 @@ impl TableSchema {
     /// record), as on restart. Columns of unknown types are ignored.
     pub fn learn(&mut self, schema: &Schema) {
         for field in schema.fields() {
-            if let Some(column_type) = ColumnType::of_arrow(field.data_type()) {
+            if let Some(column_type) = crate::narrow_time::stored_column_type(field) {
                 self.push(field.name().clone(), column_type);
             }
         }
@@ -99,12 +100,18 @@ impl TableSchema {
 /// Returns `batch` with exactly the columns of `target`, by name: columns of
 /// another type are cast, missing ones are nulls, others are left out.
 pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let schema = batch.schema();
     let columns = target
         .fields()
         .iter()
-        .map(|field| match batch.column_by_name(field.name()) {
-            Some(column) if column.data_type() == field.data_type() => Ok(column.clone()),
-            Some(column) => Ok(cast(column, field.data_type())?),
+        .map(|field| match schema.column_with_name(field.name()) {
+            Some((at, _)) if batch.column(at).data_type() == field.data_type() => {
+                Ok(batch.column(at).clone())
+            }
+            Some((at, stored)) => match Frame::of(stored) {
+                Some(frame) => widen(batch.column(at), frame, field.data_type()),
+                None => Ok(cast(batch.column(at), field.data_type())?),
+            },
             None => Ok(new_null_array(field.data_type(), batch.num_rows())),
         })
         .collect::<Result<Vec<ArrayRef>>>()?;

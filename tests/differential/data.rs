@@ -7,7 +7,8 @@
 //! - `logs`: [`CHUNKS`] chunks of [`CHUNK_ROWS`] rows; chunk `k` spans 20
 //!   hours from [`START_MICROS`] + 20 h · k. Where each chunk goes is
 //!   [`LEAF_OF_CHUNK`]: uneven, and the leaf holding 70,000 rows has a sealed
-//!   block (60,000) and an open one. The last two chunks lack `region`.
+//!   block (60,000, its times whole milliseconds so they are stored narrow)
+//!   and an open one. The last two chunks lack `region`.
 //! - `teams`: 9 rows (one service no log row has, one null service), on one
 //!   leaf only: a table the other leaves do not have.
 //! - `sparse`: 5 rows with an all-null string column, on another single leaf.
@@ -75,8 +76,12 @@ pub fn logs_chunk(chunk: usize) -> (RecordBatch, RecordBatch) {
     let mut rng = StdRng::seed_from_u64(7 + chunk as u64);
     let rows = CHUNK_ROWS;
     let start = START_MICROS + 20 * HOUR_MICROS * chunk as i64;
+    // Leaf 0's rows carry whole milliseconds, so its sealed block stores
+    // time narrow (32-bit milliseconds from the block's first); the other
+    // leaves' carry microseconds.
+    let precision = if LEAF_OF_CHUNK[chunk] == 0 { 1000 } else { 1 };
     let mut times: Vec<i64> = (0..rows)
-        .map(|_| start + rng.random_range(0..20 * HOUR_MICROS))
+        .map(|_| start + rng.random_range(0..20 * HOUR_MICROS) / precision * precision)
         .collect();
     times.sort_unstable();
     let service = StringArray::from_iter((0..rows).map(|_| {

@@ -143,6 +143,10 @@ impl Fleet {
                 Some((0, 10_000))
             ]
         );
+        assert_eq!(
+            stored_types(dirs[0].path()),
+            ["UInt32 time", "UInt8 service"]
+        );
         let address = |range: std::ops::Range<usize>| -> Vec<String> {
             leaves[range]
                 .iter()
@@ -162,6 +166,30 @@ impl Fleet {
             _dirs: dirs,
         }
     }
+}
+
+/// How the sealed block in `dir` stores `time` and `service` (narrow: the
+/// suite reads them through the widening path).
+fn stored_types(dir: &Path) -> Vec<String> {
+    let blocks: Vec<PathBuf> = std::fs::read_dir(dir.join("tables/logs"))
+        .expect("logs directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "arrow"))
+        .collect();
+    assert_eq!(blocks.len(), 1, "{blocks:?}");
+    let file = std::fs::File::open(&blocks[0]).expect("block");
+    let reader = arrow::ipc::reader::FileReader::try_new(file, None).expect("block file");
+    let schema = reader.schema();
+    ["time", "service"]
+        .iter()
+        .map(|name| {
+            let field = schema.field_with_name(name).expect("column");
+            match field.data_type() {
+                arrow::datatypes::DataType::Dictionary(key, _) => format!("{key} {name}"),
+                other => format!("{other} {name}"),
+            }
+        })
+        .collect()
 }
 
 async fn send(leaf: &LeafProcess, table: &str, batch: arrow::array::RecordBatch) {

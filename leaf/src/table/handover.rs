@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use crate::backup::Backup;
 use crate::block::{BlockId, BlockMeta, SealedBlock, write_atomically};
-use crate::column_type::ColumnType;
 use crate::error::{LeafError, Result};
 use crate::manifest;
 
@@ -278,7 +277,7 @@ impl Table {
         for field in schema.fields() {
             let (Some(ours), Some(theirs)) = (
                 state.schema.column_type(field.name()),
-                ColumnType::of_arrow(field.data_type()),
+                crate::narrow_time::stored_column_type(field),
             ) else {
                 continue;
             };
