@@ -255,6 +255,7 @@ impl Intermediates {
                 elapsed: self.started.elapsed(),
                 sources: Vec::new(),
                 reach: Some(QueryReach::new(self.fleet.clone(), &reach)),
+                plan_reused: false,
             };
             match self.sink.try_send(outcome) {
                 Ok(()) => last_sent = Some((Instant::now(), counts)),

@@ -36,6 +36,7 @@ pub mod ingest;
 pub mod membership;
 pub mod metrics;
 pub mod placeholders;
+pub mod plan_cache;
 pub mod query;
 pub mod remote_table;
 pub mod routing;

@@ -31,6 +31,7 @@ pub struct Metrics {
     leaves_up: Gauge,
     leaves_configured: Gauge,
     ingested_rows: Counter,
+    plans_reused: Counter,
 }
 
 impl Metrics {
@@ -44,6 +45,7 @@ impl Metrics {
         let leaves_up = Gauge::default();
         let leaves_configured = Gauge::default();
         let ingested_rows = Counter::default();
+        let plans_reused = Counter::default();
         registry.register("queries", "Queries answered, by outcome", queries.clone());
         registry.register(
             "query_duration_seconds",
@@ -70,6 +72,11 @@ impl Metrics {
             "Rows acknowledged by leaves",
             ingested_rows.clone(),
         );
+        registry.register(
+            "query_plans_reused",
+            "Queries whose plan was kept from an earlier query of the same text",
+            plans_reused.clone(),
+        );
         Self {
             registry,
             fleet,
@@ -79,6 +86,7 @@ impl Metrics {
             leaves_up,
             leaves_configured,
             ingested_rows,
+            plans_reused,
         }
     }
 
@@ -86,6 +94,9 @@ impl Metrics {
     pub fn observe(&self, outcome: &Result<QueryOutcome>) {
         let label = match outcome {
             Ok(answer) => {
+                if answer.plan_reused {
+                    self.plans_reused.inc();
+                }
                 self.latency.observe(answer.elapsed.as_secs_f64());
                 self.completeness.observe(answer.completeness.ratio);
                 if answer.completeness.ratio < 1.0 {

@@ -34,6 +34,7 @@ use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
 use crate::information_schema;
 use crate::placeholders;
+use crate::plan_cache::{CachedPlan, PlanCache, PlanKey, reusable};
 use crate::remote_table::RemoteTable;
 use crate::split::SplitForLeaves;
 use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
@@ -103,6 +104,9 @@ pub struct QueryOutcome {
     /// The children and tables the query reached, for
     /// [`crate::time_completeness`] (`None` for a `DROP TABLE`).
     pub reach: Option<QueryReach>,
+    /// Whether the query's plan was kept from an earlier one (see
+    /// [`crate::plan_cache`]).
+    pub plan_reused: bool,
 }
 
 /// What queries may take of an aggregator.
@@ -138,6 +142,7 @@ pub struct QueryEngine {
     limits: QueryLimits,
     running: Arc<tokio::sync::Semaphore>,
     waiting: Arc<std::sync::atomic::AtomicUsize>,
+    plans: Arc<PlanCache>,
 }
 
 impl QueryEngine {
@@ -151,6 +156,7 @@ impl QueryEngine {
             limits: QueryLimits::default(),
             running: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_CONCURRENT_QUERIES)),
             waiting: Arc::default(),
+            plans: Arc::default(),
         }
     }
 
@@ -246,8 +252,45 @@ impl QueryEngine {
     pub async fn plan(&self, sql: &str, caller: &Caller) -> Result<LogicalPlan> {
         let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
         let context = self.session(query, caller)?;
-        let (_, plan) = plan_statements(&context, sql, caller, &self.fleet).await?;
-        Ok(plan)
+        Ok(match self.planned(&context, sql, caller, true).await? {
+            Planned::Kept(kept, _) => kept.logical.clone(),
+            Planned::Fresh { plan, .. } => plan,
+        })
+    }
+
+    /// Plans kept for queries asked again (see [`crate::plan_cache`]).
+    pub fn plans(&self) -> &PlanCache {
+        &self.plans
+    }
+
+    /// The plan of `sql`: kept from an earlier query, or made now (and
+    /// kept when it may be reused). With `reuse` false (a query with
+    /// parameters to bind) it is made now and not kept.
+    async fn planned(
+        &self,
+        context: &SessionContext,
+        sql: &str,
+        caller: &Caller,
+        reuse: bool,
+    ) -> Result<Planned> {
+        let key = PlanKey::new(sql, caller, &self.fleet);
+        if let Some(kept) = self.plans.get(&key).filter(|_| reuse) {
+            return Ok(Planned::Kept(kept, true));
+        }
+        let (options, plan, statements) =
+            plan_statements(context, sql, caller, &self.fleet).await?;
+        if !reuse || statements > 1 || !reusable(&plan) {
+            return Ok(Planned::Fresh { options, plan });
+        }
+        let optimized = context.state().optimize(&plan)?;
+        let sources = column_sources(&plan, &self.fleet, caller);
+        let kept = CachedPlan {
+            logical: plan,
+            optimized,
+            options,
+            sources,
+        };
+        Ok(Planned::Kept(self.plans.insert(key, kept), false))
     }
 
     /// Runs `sql` to completion.
@@ -322,6 +365,7 @@ impl QueryEngine {
             elapsed: started.elapsed(),
             sources: Vec::new(),
             reach: None,
+            plan_reused: false,
         })
     }
 
@@ -342,8 +386,27 @@ impl QueryEngine {
         let caller = options.caller.clone().unwrap_or_else(Caller::nobody);
         caller.require(Role::Read)?;
         let context = self.session(query.clone(), &caller)?;
-        let (shoal_options, mut plan) =
-            plan_statements(&context, sql, &caller, &self.fleet).await?;
+        let planned = self
+            .planned(&context, sql, &caller, options.parameters.is_empty())
+            .await?;
+        let plan_reused = matches!(planned, Planned::Kept(_, true));
+        let (shoal_options, sources, physical) = match planned {
+            Planned::Kept(kept, _) => {
+                let state = context.state();
+                let physical = state
+                    .query_planner()
+                    .create_physical_plan(&kept.optimized, &state)
+                    .await?;
+                (kept.options.clone(), kept.sources.clone(), physical)
+            }
+            Planned::Fresh { options: set, plan } => {
+                let sources = column_sources(&plan, &self.fleet, &caller);
+                let plan = placeholders::bind(plan, &options.parameters)
+                    .map_err(AggregatorError::Query)?;
+                let frame = context.execute_logical_plan(plan).await?;
+                (set, sources, frame.create_physical_plan().await?)
+            }
+        };
         if !shoal_options.deadline.is_empty() {
             query.set_deadline(started + parse_deadline(&shoal_options.deadline)?);
         }
@@ -351,11 +414,6 @@ impl QueryEngine {
             .min_completeness
             .unwrap_or(shoal_options.min_completeness);
         check_min_completeness(min_completeness)?;
-        let sources = column_sources(&plan, &self.fleet, &caller);
-        plan = placeholders::bind(plan, &options.parameters).map_err(AggregatorError::Query)?;
-
-        let frame = context.execute_logical_plan(plan).await?;
-        let physical = frame.create_physical_plan().await?;
         // The deadline bounds waiting for children; work done here alone
         // (a `generate_series`, a final merge) gets [`LOCAL_WORK_GRACE`] more.
         let cut_off = query.deadline() + LOCAL_WORK_GRACE;
@@ -405,6 +463,7 @@ impl QueryEngine {
             elapsed,
             sources,
             reach: Some(QueryReach::new(self.fleet.clone(), &query.collector)),
+            plan_reused,
         })
     }
 }
@@ -481,17 +540,20 @@ pub(crate) fn hydrate_dictionaries(
 }
 
 /// Applies the request's `SET`s to `context` and plans its one query.
+/// The plan of `sql`'s last statement after its `SET`s, the options they
+/// set, and how many statements `sql` holds.
 async fn plan_statements(
     context: &SessionContext,
     sql: &str,
     caller: &Caller,
     fleet: &Fleet,
-) -> Result<(ShoalOptions, LogicalPlan)> {
+) -> Result<(ShoalOptions, LogicalPlan, usize)> {
     check_operator_count(sql).map_err(AggregatorError::Query)?;
     let normalized = placeholders::normalize(sql).map_err(AggregatorError::Query)?;
     let sql = &*normalized;
     let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
         .map_err(|e| with_end_position(e, sql))?;
+    let count = statements.len();
     let Some(last) = statements.pop_back() else {
         return Err(AggregatorError::Query(
             "the request holds no SQL statement".to_string(),
@@ -526,7 +588,17 @@ async fn plan_statements(
         .get::<ShoalOptions>()
         .cloned()
         .unwrap_or_default();
-    Ok((options, plan))
+    Ok((options, plan, count))
+}
+
+/// A query's plan: kept (optimized, reusable; `true` when an earlier query
+/// made it) or made for this run only.
+enum Planned {
+    Kept(Arc<CachedPlan>, bool),
+    Fresh {
+        options: ShoalOptions,
+        plan: LogicalPlan,
+    },
 }
 
 /// Where each output column of `plan` comes from, when it is a column of

@@ -40,6 +40,7 @@ pub mod pushdown;
 pub mod quantile_sketch;
 pub mod query_memory;
 pub mod restart;
+pub mod row_count;
 pub mod settings;
 pub mod signed_udp;
 pub mod sql_guard;

@@ -33,6 +33,7 @@ use crate::provider::LeafTableProvider;
 use crate::query_memory::with_memory_limit;
 use crate::sql_guard::check_operator_count;
 use crate::store::Store;
+use shoal_contract::row_count::row_counts;
 
 /// Plans `request` against the current contents of its table and starts it.
 pub async fn execute_scan(
@@ -157,7 +158,9 @@ pub async fn execute_fragment(
     };
     let plan = catching::<_, LeafError>(|| {
         let plan = decode_fragment(&node, &task, &codec)?;
-        Ok(views_for_dictionary_groups(dense_aggregates(plan)?)?)
+        Ok(views_for_dictionary_groups(dense_aggregates(row_counts(
+            plan,
+        )?)?)?)
     })?;
     let (rows, rows_lost) = codec.resolver.scanned_rows();
     let fetch = plan.fetch();

@@ -1,8 +1,9 @@
 //! The differential SQL suite: every query of `tests/slt/*.slt`
 //! (sqllogictest format, parsed by the `sqllogictest` crate) runs on plain
-//! DataFusion over the rows in memory, on Shoal as a 4-leaf cluster and on
-//! Shoal as a 2-tier tree over the same leaves; both Shoal answers must
-//! equal DataFusion's and say every leaf answered.
+//! DataFusion over the rows in memory, on Shoal as a 4-leaf cluster (twice:
+//! the second time from the plan the first kept) and on Shoal as a 2-tier
+//! tree over the same leaves; every Shoal answer must equal DataFusion's
+//! and say every leaf answered.
 //!
 //! The files hold queries only: the expected rows are DataFusion's, computed
 //! at run time, so a query is added by writing it. Records:
@@ -260,6 +261,12 @@ async fn every_query_answers_as_plain_datafusion_does() {
             "2-tier tree",
             Shoal::connect(&fleet.root.flight_endpoint()).await,
         ),
+        // The same query again on the flat fleet: answered by the plan the
+        // first asking kept (see the aggregator's `plan_cache`).
+        (
+            "4 leaves, asked again",
+            Shoal::connect(&fleet.flat.flight_endpoint()).await,
+        ),
     ];
     for (_, shoal) in &mut engines {
         wait_for_tables(shoal).await;
@@ -309,7 +316,7 @@ async fn every_query_answers_as_plain_datafusion_does() {
     let refused = queries.iter().filter(|q| q.error.is_some()).count();
     println!(
         "differential: {} queries ({approximate} approximate, {refused} refused) on plain \
-         DataFusion, 4 leaves and a 2-tier tree: {} failures",
+         DataFusion, 4 leaves (twice) and a 2-tier tree: {} failures",
         queries.len(),
         failures.len()
     );
