@@ -14,7 +14,7 @@ use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::otlp_rows::rows_from_request;
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, not_held, store_rows};
+use crate::ingest::store::{StoreError, store_rows};
 
 /// Rejected records named in a partial success message, at most.
 const MAX_NAMED_ERRORS: usize = 5;
@@ -45,17 +45,18 @@ pub async fn export_logs(
     }
     let mut errors = rows.errors;
     for (table, table_rows) in rows.tables {
-        let table_rows = Arc::new(table_rows);
-        match store_rows(state, caller, &table, table_rows.clone()).await {
+        match store_rows(state, caller, &table, Arc::new(table_rows)).await {
             Ok(stored) => errors.extend(stored.errors),
             // Refused rows would be refused again: reject them, store the
             // other tables. Anything retryable fails the export, so the
             // exporter sends it again (tables stored before may then be
             // stored twice: delivery is at least once).
             Err(StoreError::Refused { reason, partial }) => {
-                let refused: Vec<RowError> = not_held(&table_rows, &partial)
-                    .map(|row| RowError {
-                        line: row.line,
+                let refused: Vec<RowError> = partial
+                    .pending
+                    .iter()
+                    .map(|&line| RowError {
+                        line,
                         reason: format!("table {table:?}: {reason}"),
                     })
                     .collect();
