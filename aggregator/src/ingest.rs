@@ -38,6 +38,8 @@ pub mod otlp_grpc;
 pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_rows;
+pub mod otlp_split;
+pub mod parallel;
 pub mod scalar;
 pub mod state;
 pub mod store;

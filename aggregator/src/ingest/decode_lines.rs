@@ -7,7 +7,6 @@
 //! [`merge`]: crate::ingest::merge
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 
 use arrow::array::RecordBatch;
 use shoal_contract::column_type::{ColumnType, TIME_COLUMN};
@@ -17,6 +16,7 @@ use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::json_line::{LineError, decode_line};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::merge::merge_chunks;
+use crate::ingest::parallel::{parts_for, run_parts};
 
 /// Bytes of lines below which one core decodes them all.
 const MIN_CHUNK_BYTES: usize = 512 * 1024;
@@ -91,14 +91,14 @@ pub fn decode_lines(
 ) -> Result<Decoded, String> {
     let start = start_columns(known);
     let bytes: usize = lines.iter().map(|(_, text)| text.len()).sum();
-    let cuts = (bytes / MIN_CHUNK_BYTES)
-        .clamp(1, cores())
-        .min(lines.len().max(1));
+    let cuts = parts_for(bytes, MIN_CHUNK_BYTES).min(lines.len().max(1));
     let parts: Vec<&[Line]> = match cuts {
         1 => vec![lines],
         n => lines.chunks(lines.len().div_ceil(n)).collect(),
     };
-    let chunks = decode_parts(&parts, rules, &start, resume)?;
+    let chunks = run_parts(parts.clone(), |part| {
+        decode_chunk(part, rules, start.clone(), resume)
+    })?;
     let redo = |part: usize, columns: Vec<(String, ColumnType, bool)>| {
         decode_chunk(parts[part], rules, columns, resume)
     };
@@ -112,47 +112,6 @@ pub fn decode_lines(
         )?
         .ok_or_else(|| "a single chunk always merges".to_string()),
     }
-}
-
-/// The cores to decode on.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// Decodes each part, the first on this thread and the others on threads
-/// of their own (on this one if a thread cannot be had).
-fn decode_parts(
-    parts: &[&[Line]],
-    rules: LineRules,
-    start: &[(String, ColumnType, bool)],
-    resume: &Resume,
-) -> Result<Vec<Chunk>, String> {
-    std::thread::scope(|scope| {
-        let mut spawned = Vec::new();
-        for part in parts.iter().skip(1) {
-            let work = move || decode_chunk(part, rules, start.to_vec(), resume);
-            spawned.push(
-                std::thread::Builder::new()
-                    .name("shoal-ingest-decode".to_string())
-                    .spawn_scoped(scope, work)
-                    .map_err(|_| *part),
-            );
-        }
-        let mut chunks = Vec::with_capacity(parts.len());
-        if let Some(first) = parts.first() {
-            chunks.push(decode_chunk(first, rules, start.to_vec(), resume));
-        }
-        for handle in spawned {
-            chunks.push(match handle {
-                Ok(handle) => handle
-                    .join()
-                    .map_err(|_| "a decoding thread panicked".to_string())?,
-                Err(part) => decode_chunk(part, rules, start.to_vec(), resume),
-            });
-        }
-        Ok(chunks)
-    })
 }
 
 /// Lines decoded by one thread into one set of columns.

@@ -61,10 +61,10 @@ pub fn move_time(fields: &mut Fields, time_field: Option<&str>) -> Result<(), St
     // The preferred source; of a key given twice, its last value.
     let mut best: Option<(usize, usize)> = None;
     for (k, (name, _)) in fields.iter().enumerate() {
-        if let Some(r) = rank(name) {
-            if best.is_none_or(|(best_rank, _)| r <= best_rank) {
-                best = Some((r, k));
-            }
+        if let Some(r) = rank(name)
+            && best.is_none_or(|(best_rank, _)| r <= best_rank)
+        {
+            best = Some((r, k));
         }
     }
     let Some((_, k)) = best else {

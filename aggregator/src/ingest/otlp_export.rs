@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 
 use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
-use crate::ingest::otlp_rows::rows_from_request;
+use crate::ingest::otlp_split::rows_on_all_cores;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::{StoreError, store_rows};
 
@@ -33,9 +33,10 @@ pub async fn export_logs(
         shoal_contract::table_names::validate_table_name(table)
             .map_err(|e| StoreError::refused(e.to_string()))?;
     }
-    let rows = tokio::task::spawn_blocking(move || rows_from_request(request, table.as_deref()))
+    let rows = tokio::task::spawn_blocking(move || rows_on_all_cores(request, table.as_deref()))
         .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .map_err(StoreError::Internal)?;
     // A table the caller may not write fails the whole export, before
     // anything is stored: retrying will not help, and nothing is half done.
     for table in rows.tables.keys() {

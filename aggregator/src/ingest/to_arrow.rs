@@ -8,9 +8,13 @@ use std::borrow::Cow;
 use arrow::array::RecordBatch;
 
 use crate::fleet::TableView;
-use crate::ingest::column_set::{ColumnSet, Fields, batch_of};
-use crate::ingest::decode_lines::{Decoded, start_columns};
+use shoal_contract::column_type::ColumnType;
+
+use crate::ingest::column_set::{ColumnSet, Fields};
+use crate::ingest::decode_lines::{Chunk, Decoded, start_columns};
 use crate::ingest::json_rows::{JsonRow, RowError};
+use crate::ingest::merge::merge_chunks;
+use crate::ingest::parallel::{parts_for, run_parts};
 use crate::ingest::scalar::Scalar;
 
 pub use crate::ingest::column_set::MAX_COLUMNS;
@@ -31,13 +35,39 @@ pub fn rows_to_batch(known: Option<&TableView>, rows: &[JsonRow]) -> Result<Conv
     })
 }
 
-/// Converts `rows`, keeping the line of each row stored.
+/// Rows below which one core converts them all.
+const MIN_PART_ROWS: usize = 8_192;
+
+/// Converts `rows`, keeping the line of each row stored; many rows on all
+/// cores, merged as one core would have converted them ([`merge_chunks`]).
 pub fn rows_to_decoded<'a>(
     known: Option<&TableView>,
     rows: impl Iterator<Item = &'a JsonRow>,
 ) -> Result<Decoded, String> {
-    let mut set = ColumnSet::new(start_columns(known));
-    let mut decoded = Decoded::default();
+    let rows: Vec<&JsonRow> = rows.collect();
+    let start = start_columns(known);
+    let parts: Vec<&[&JsonRow]> = match parts_for(rows.len(), MIN_PART_ROWS) {
+        1 => vec![&rows],
+        n => rows.chunks(rows.len().div_ceil(n)).collect(),
+    };
+    let chunks = run_parts(parts.clone(), |part| rows_chunk(part, start.clone()))?;
+    let redo = |part: usize, columns| rows_chunk(parts[part], columns);
+    match merge_chunks(chunks, &start, redo)? {
+        Some(decoded) => Ok(decoded),
+        // Too many columns between the parts: one core, in order.
+        None => merge_chunks(vec![rows_chunk(&rows, start.clone())], &start, redo)?
+            .ok_or_else(|| "a single chunk always merges".to_string()),
+    }
+}
+
+/// Converts `rows` in order into columns that start as `columns`.
+fn rows_chunk(rows: &[&JsonRow], columns: Vec<(String, ColumnType, bool)>) -> Chunk {
+    let mut chunk = Chunk {
+        set: ColumnSet::new(columns),
+        lines: Vec::with_capacity(rows.len()),
+        errors: Vec::new(),
+        saw_json: true,
+    };
     let mut fields: Fields = Vec::new();
     for row in rows {
         fields.clear();
@@ -46,19 +76,15 @@ pub fn rows_to_decoded<'a>(
                 .iter()
                 .map(|(name, value)| (Cow::Borrowed(name.as_str()), Scalar::from_value(value))),
         );
-        match set.push_row(&fields) {
-            Ok(()) => decoded.lines.push(row.line),
-            Err(reason) => decoded.errors.push(RowError {
+        match chunk.set.push_row(&fields) {
+            Ok(()) => chunk.lines.push(row.line),
+            Err(reason) => chunk.errors.push(RowError {
                 line: row.line,
                 reason,
             }),
         }
     }
-    decoded.saw_json = true;
-    if set.rows > 0 {
-        decoded.batch = Some(batch_of(set.rows, set.finish_arrays())?);
-    }
-    Ok(decoded)
+    chunk
 }
 
 #[cfg(test)]
@@ -66,7 +92,6 @@ mod tests {
     use super::*;
     use crate::ingest::json_rows::parse_body;
     use serde_json::Value;
-    use shoal_contract::column_type::ColumnType;
 
     #[test]
     fn a_value_of_the_wrong_type_rejects_only_its_row() {
