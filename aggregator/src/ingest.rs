@@ -8,8 +8,9 @@
 //!               documents kept as ranges    Value per row) into column_set's builders
 //!                                           (type rules, bad rows rejected with their
 //!                                           line) ─► merge: one batch
-//!  OTLP      ─► otlp_rows: each log record a row (a JSON map), grouped into tables
-//!               ─► to_arrow: the same column_set rules and builders
+//!  OTLP      ─► otlp_columns: each log record a row (columns as otlp_rows
+//!               describes them), straight into the same column_set builders
+//!  JSON array ─► json_rows: a map per row ─► to_arrow: the same builders
 //!  batch     ─► store: routing sends it by the power of two choices; answered
 //!               once a leaf holds it (a stale catalog: decoded again, once)
 //! ```
@@ -33,12 +34,12 @@ pub mod json_line;
 pub mod json_rows;
 pub mod merge;
 pub mod ndjson;
+pub mod otlp_columns;
 pub mod otlp_export;
 pub mod otlp_grpc;
 pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_rows;
-pub mod otlp_split;
 pub mod parallel;
 pub mod scalar;
 pub mod state;

@@ -26,6 +26,7 @@ use shoal_aggregator::ingest::decode_lines::{
 };
 use shoal_aggregator::ingest::json_rows::{JsonRow, parse_body};
 use shoal_aggregator::ingest::ndjson::decode_body;
+use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
 use shoal_aggregator::ingest::otlp_rows::rows_from_request;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;
 use shoal_leaf::Store;
@@ -103,11 +104,21 @@ pub fn otlp(data: &[u8]) {
         _ => ExportLogsServiceRequest::decode(data).ok(),
     };
     if let Some(request) = decoded {
+        let request_copy = request.clone();
         let rows = rows_from_request(request, None);
         let kept: usize = rows.tables.values().map(Vec::len).sum();
         assert!(kept <= rows.records, "no more rows than records");
         for table_rows in rows.tables.values() {
             convert_and_account(table_rows);
+        }
+        // The server's path: records straight to columns.
+        let plan = plan(&request_copy, None);
+        for table in &plan.tables {
+            if let Ok(decoded) =
+                convert_table(&request_copy, &plan, table, None, &Resume::default())
+            {
+                account_decoded(&decoded);
+            }
         }
     }
 }

@@ -12,9 +12,10 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 
 use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
-use crate::ingest::otlp_split::rows_on_all_cores;
+use crate::ingest::ndjson::DecodeError;
+use crate::ingest::otlp_columns::{convert_table, plan};
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, store_rows};
+use crate::ingest::store::{Convert, StoreError, store_with};
 
 /// Rejected records named in a partial success message, at most.
 const MAX_NAMED_ERRORS: usize = 5;
@@ -33,20 +34,22 @@ pub async fn export_logs(
         shoal_contract::table_names::validate_table_name(table)
             .map_err(|e| StoreError::refused(e.to_string()))?;
     }
-    let rows = tokio::task::spawn_blocking(move || rows_on_all_cores(request, table.as_deref()))
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?
-        .map_err(StoreError::Internal)?;
+    let plan = Arc::new(plan(&request, table.as_deref()));
+    let request = Arc::new(request);
     // A table the caller may not write fails the whole export, before
     // anything is stored: retrying will not help, and nothing is half done.
-    for table in rows.tables.keys() {
+    for table in &plan.tables {
         caller
             .require_table(Role::Ingest, table)
             .map_err(|e| StoreError::Forbidden(e.to_string()))?;
     }
-    let mut errors = rows.errors;
-    for (table, table_rows) in rows.tables {
-        match store_rows(state, caller, &table, Arc::new(table_rows)).await {
+    let mut errors = plan.errors.clone();
+    for table in &plan.tables {
+        let (request, plan, name) = (request.clone(), plan.clone(), table.clone());
+        let convert: Convert = Arc::new(move |known, resume| {
+            convert_table(&request, &plan, &name, known, resume).map_err(DecodeError::Internal)
+        });
+        match store_with(state, caller, table, convert).await {
             Ok(stored) => errors.extend(stored.errors),
             // Refused rows would be refused again: reject them, store the
             // other tables. Anything retryable fails the export, so the
@@ -84,7 +87,7 @@ pub async fn export_logs(
             error_message: format!(
                 "{} of {} log records rejected: {}",
                 errors.len(),
-                rows.records,
+                plan.records,
                 named.join("; ")
             ),
         }),

@@ -56,6 +56,31 @@ impl<'a> Scalar<'a> {
         }
     }
 
+    /// The value of an owned `Value` (flattened nested attributes).
+    pub fn from_owned(value: Value) -> Scalar<'static> {
+        match value {
+            Value::String(s) => Scalar::Str(Cow::Owned(s)),
+            Value::Array(items) if items.iter().all(Value::is_string) => Scalar::Set(
+                items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        Value::String(s) => Some(Cow::Owned(s)),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Scalar::Str(Cow::Owned(Value::Array(items).to_string())),
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Scalar::Int(i),
+                (None, Some(u), _) => Scalar::UInt(u),
+                (None, None, f) => Scalar::Float(f.unwrap_or(f64::NAN)),
+            },
+            Value::Object(_) => Scalar::Unstorable("an object"),
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Self::Null)
     }
