@@ -11,6 +11,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 
 use crate::ingest::column_set::Fields;
 use crate::ingest::json_array::read_array;
+use crate::ingest::json_discard::Discard;
 use crate::ingest::json_rows::{MAX_DEPTH, TIME_FIELDS};
 use crate::ingest::scalar::Scalar;
 
@@ -269,53 +270,5 @@ impl<'de> Visitor<'de> for Field<'_, 'de> {
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         let value = read_array(seq)?;
         self.push(value)
-    }
-}
-
-/// A value read and dropped, nested values through `deserialize_any` (so
-/// serde_json's recursion limit applies, as when it reads a `Value`).
-struct Discard;
-
-impl<'de> serde::Deserialize<'de> for Discard {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DiscardVisitor)
-    }
-}
-
-struct DiscardVisitor;
-
-impl<'de> Visitor<'de> for DiscardVisitor {
-    type Value = Discard;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Discard, E> {
-        Ok(Discard)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Discard, E> {
-        Ok(Discard)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Discard, E> {
-        Ok(Discard)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Discard, E> {
-        Ok(Discard)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Discard, E> {
-        Ok(Discard)
-    }
-    fn visit_unit<E>(self) -> Result<Discard, E> {
-        Ok(Discard)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Discard, A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value::<Discard>()?;
-        }
-        Ok(Discard)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Discard, A::Error> {
-        while seq.next_element::<Discard>()?.is_some() {}
-        Ok(Discard)
     }
 }

@@ -8,10 +8,9 @@
 //! [`otlp_rows`]: crate::ingest::otlp_rows
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::{Map, Value};
 use shoal_contract::column_type::{ColumnType, TIME_COLUMN};
@@ -19,11 +18,10 @@ use shoal_contract::column_type::{ColumnType, TIME_COLUMN};
 use crate::fleet::TableView;
 use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::decode_lines::{Chunk, Decoded, Resume, start_columns};
-use crate::ingest::json_rows::{RowError, flatten_into};
+use crate::ingest::json_rows::RowError;
 use crate::ingest::merge::merge_chunks;
-use crate::ingest::otlp_rows::{
-    RECORD_COLUMNS, add_attributes, any_to_json, column_name, severity_name, table_for,
-};
+use crate::ingest::otlp_attributes::attribute_fields;
+use crate::ingest::otlp_rows::{add_attributes, any_to_json, severity_name, table_for};
 use crate::ingest::parallel::{parts_for, run_parts};
 use crate::ingest::scalar::Scalar;
 
@@ -222,62 +220,14 @@ fn record_fields<'a>(
     attribute_fields(&record.attributes, fields)
 }
 
-/// The record's attributes: scalars as they are, then nested ones
-/// flattened (as `otlp_rows` does), names of record columns prefixed.
-fn attribute_fields<'a>(attributes: &'a [KeyValue], fields: &mut Fields<'a>) -> Result<(), String> {
-    let mut nested: BTreeMap<&str, &AnyValue> = BTreeMap::new();
-    for KeyValue { key, value, .. } in attributes {
-        let name = match RECORD_COLUMNS.contains(&key.as_str()) {
-            true => Cow::Owned(format!("attributes.{key}")),
-            false => Cow::Borrowed(key.as_str()),
-        };
-        let scalar = match value.as_ref().and_then(|v| v.value.as_ref()) {
-            None | Some(any_value::Value::StringValueStrindex(_)) => Scalar::Null,
-            Some(any_value::Value::StringValue(text)) => Scalar::Str(Cow::Borrowed(text)),
-            Some(any_value::Value::BoolValue(flag)) => Scalar::Bool(*flag),
-            Some(any_value::Value::IntValue(number)) => Scalar::Int(*number),
-            Some(any_value::Value::DoubleValue(number)) if number.is_finite() => {
-                Scalar::Float(*number)
-            }
-            Some(any_value::Value::DoubleValue(number)) => {
-                Scalar::Str(Cow::Owned(number.to_string()))
-            }
-            Some(any_value::Value::BytesValue(bytes)) => {
-                Scalar::Str(Cow::Owned(const_hex::encode(bytes)))
-            }
-            Some(any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_)) => {
-                if let Some(value) = value {
-                    nested.insert(key, value);
-                }
-                continue;
-            }
-        };
-        fields.push((name, scalar));
-    }
-    if nested.is_empty() {
-        return Ok(());
-    }
-    let mut as_json = Map::new();
-    for (key, value) in nested {
-        let value = value.value.clone().map(any_to_json).unwrap_or(Value::Null);
-        as_json.insert(key.to_string(), value);
-    }
-    let mut flat = Map::new();
-    flatten_into(&mut flat, String::new(), as_json, 0)
-        .map_err(|reason| format!("attributes: {reason}"))?;
-    for (name, value) in flat {
-        let name = column_name(name, "attributes");
-        fields.push((Cow::Owned(name), Scalar::from_owned(value)));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ingest::otlp_rows::rows_from_request;
     use crate::ingest::to_arrow::rows_to_batch;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, InstrumentationScope, KeyValueList};
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    };
     use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::resource::v1::Resource;
 
