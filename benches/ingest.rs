@@ -1,8 +1,10 @@
 //! Ingest decoding alone, without the network or the leaves: a request body
 //! of request-log lines (shaped like `gen_logs.py --format ndjson`) to one
-//! Arrow batch as the HTTP ingest path does it (parse and flatten, check
-//! types, arrow-json); and the same records as one OTLP protobuf export
-//! (decode, records to rows, the same conversion).
+//! Arrow batch as the HTTP ingest path does it (lines parsed straight into
+//! column builders, on all cores), and the former path kept for the JSON
+//! array bodies (a `serde_json` map per row, then the same builders); and
+//! the same records as one OTLP protobuf export (decoded, then records
+//! straight to columns as the server does, and by way of maps).
 //!
 //! `cargo bench --bench ingest`
 
@@ -17,7 +19,10 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message;
+use shoal_aggregator::ingest::decode_lines::Resume;
 use shoal_aggregator::ingest::json_rows::parse_body;
+use shoal_aggregator::ingest::ndjson::decode_body;
+use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
 use shoal_aggregator::ingest::otlp_rows::rows_from_request;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;
 
@@ -55,6 +60,12 @@ fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("ndjson_decode");
     group.throughput(Throughput::Elements(LINES as u64));
     group.bench_function("20000_request_log_lines", |b| {
+        b.iter(|| {
+            let decoded = decode_body(&body, None, None, &Resume::default()).expect("JSON");
+            black_box(decoded.batch.expect("rows").num_rows())
+        })
+    });
+    group.bench_function("20000_request_log_lines_as_maps", |b| {
         b.iter(|| {
             let parsed = parse_body(&body, None).expect("JSON");
             let converted = rows_to_batch(None, &parsed.rows).expect("batch");
@@ -124,6 +135,15 @@ fn decode_otlp(c: &mut Criterion) {
     let mut group = c.benchmark_group("otlp_decode");
     group.throughput(Throughput::Elements(LINES as u64));
     group.bench_function("20000_log_records", |b| {
+        b.iter(|| {
+            let request = ExportLogsServiceRequest::decode(body.as_slice()).expect("protobuf");
+            let plan = plan(&request, None);
+            let decoded =
+                convert_table(&request, &plan, "svc-1", None, &Resume::default()).expect("batch");
+            black_box(decoded.batch.expect("rows").num_rows())
+        })
+    });
+    group.bench_function("20000_log_records_as_maps", |b| {
         b.iter(|| {
             let request = ExportLogsServiceRequest::decode(body.as_slice()).expect("protobuf");
             let rows = rows_from_request(request, None);

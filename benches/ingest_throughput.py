@@ -7,12 +7,20 @@ Bodies are built before the clock starts; each path sends them from
     python benches/ingest_throughput.py --data /tmp/logs1m.ndjson \
         --http 127.0.0.1:8080 --grpc 127.0.0.1:50051
 
+`--request-mib 8` cuts the data into requests of up to 8 MiB of NDJSON
+instead of `--rows-per-request`; `--clients 1,4` runs each path once per
+client count; `--paths` picks the paths; `--peers PYTHON` first loads the
+same file into DuckDB (`read_json`) and ClickHouse (chDB, `JSONEachRow`)
+with `json_peers.py` run by that Python (which has `duckdb` and `chdb`).
+
 Needs the packages of tests/python/requirements.txt (grpcio and the
 OpenTelemetry protobuf types come with the OTLP exporters).
 """
 
 import argparse
 import json
+import os
+import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -72,25 +80,53 @@ def otlp_body(lines):
         logs_pb2.ResourceLogs(resource=resource, scope_logs=[logs_pb2.ScopeLogs(log_records=records)])])
 
 
+def cut(lines, rows_per_request, request_bytes):
+    """The lines in requests: `rows_per_request` each, or up to `request_bytes`."""
+    if not request_bytes:
+        return [lines[i:i + rows_per_request] for i in range(0, len(lines), rows_per_request)]
+    chunks, chunk, size = [], [], 0
+    for line in lines:
+        if chunk and size + len(line) + 1 > request_bytes:
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--http", default="127.0.0.1:8080")
     parser.add_argument("--grpc", default="127.0.0.1:50051")
     parser.add_argument("--rows-per-request", type=int, default=20_000)
-    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--request-mib", type=float, default=0,
+                        help="requests of up to this many MiB of NDJSON instead of --rows-per-request")
+    parser.add_argument("--clients", default="2", help="concurrent clients, or a list such as 1,4")
+    parser.add_argument("--paths", default="ndjson,bulk,otlp_http,otlp_grpc")
+    parser.add_argument("--peers", help="a Python with duckdb and chdb: load the file into both first")
     args = parser.parse_args()
+    paths = set(args.paths.split(","))
+    if args.peers:
+        peers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "json_peers.py")
+        subprocess.run([args.peers, peers, args.data], check=True)
     with open(args.data, "rb") as file:
         lines = [line for line in file.read().split(b"\n") if line]
-    size = args.rows_per_request
-    chunks = [lines[i:i + size] for i in range(0, len(lines), size)]
+    chunks = cut(lines, args.rows_per_request, int(args.request_mib * 1024 * 1024))
+    print(f"({len(lines)} rows in {len(chunks)} requests of up to {max(map(len, chunks))} rows)", flush=True)
+    client_counts = [int(c) for c in args.clients.split(",")]
 
     def ndjson(body):
         answer = json.loads(http_post(args.http, "/api/v1/ingest/bench_ndjson", body,
                                       {"content-type": "application/x-ndjson"}))
         assert answer["rejected"] == 0, answer
         return answer["accepted"]
-    timed("HTTP NDJSON", [b"\n".join(chunk) for chunk in chunks], ndjson, args.clients, "rows")
+    if "ndjson" in paths:
+        bodies = [b"\n".join(chunk) for chunk in chunks]
+        for clients in client_counts:
+            timed("HTTP NDJSON", bodies, ndjson, clients, "rows")
 
     action = b'{"index":{"_index":"bench_bulk"}}'
 
@@ -98,8 +134,12 @@ def main():
         answer = json.loads(http_post(args.http, "/_bulk", body, {"content-type": "application/x-ndjson"}))
         assert not answer["errors"], answer
         return len(answer["items"])
-    bodies = [b"\n".join(part for line in chunk for part in (action, line)) + b"\n" for chunk in chunks]
-    timed("_bulk", bodies, bulk, args.clients, "rows")
+    if "bulk" in paths:
+        bodies = [b"\n".join(part for line in chunk for part in (action, line)) + b"\n" for chunk in chunks]
+        for clients in client_counts:
+            timed("_bulk", bodies, bulk, clients, "rows")
+    if not paths & {"otlp_http", "otlp_grpc"}:
+        return
 
     started = time.perf_counter()
     requests = [otlp_body(chunk) for chunk in chunks]
@@ -107,12 +147,16 @@ def main():
     print(f"(built {len(requests)} OTLP requests in {time.perf_counter() - started:.1f} s, "
           f"{sum(map(len, encoded)) / len(lines):.0f} bytes per record)", flush=True)
 
-    def otlp_http(body):
+    def otlp_http(body_and_records):
+        body, records = body_and_records
         answer = Response.FromString(http_post(args.http, "/v1/logs", body, {
             "content-type": "application/x-protobuf", "x-shoal-table": "bench_otlp_http"}))
         assert answer.partial_success.rejected_log_records == 0, answer
-        return size
-    timed("OTLP/HTTP protobuf", encoded, otlp_http, args.clients, "records")
+        return records
+    if "otlp_http" in paths:
+        counted = [(body, len(chunk)) for body, chunk in zip(encoded, chunks)]
+        for clients in client_counts:
+            timed("OTLP/HTTP protobuf", counted, otlp_http, clients, "records")
 
     channel = grpc.insecure_channel(args.grpc, options=[("grpc.max_send_message_length", 64 << 20)])
     stub = logs_service_pb2_grpc.LogsServiceStub(channel)
@@ -121,7 +165,9 @@ def main():
         answer = stub.Export(request, metadata=[("x-shoal-table", "bench_otlp_grpc")])
         assert answer.partial_success.rejected_log_records == 0, answer
         return len(request.resource_logs[0].scope_logs[0].log_records)
-    timed("OTLP/gRPC", requests, otlp_grpc, args.clients, "records")
+    if "otlp_grpc" in paths:
+        for clients in client_counts:
+            timed("OTLP/gRPC", requests, otlp_grpc, clients, "records")
 
 
 if __name__ == "__main__":

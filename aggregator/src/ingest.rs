@@ -2,30 +2,48 @@
 //! batches out, routed to leaves.
 //!
 //! ```text
-//!  HTTP body ─► body: bounded, gzip/zstd undone ─► json_rows: NDJSON lines or a JSON
-//!               array, each an object, flattened (`user.id`), time normalised
-//!  OTLP      ─► otlp_rows: each log record a row, grouped into tables
-//!  rows      ─► store: to_arrow checks each row against the table's column types
-//!               (bad rows rejected with their line), arrow-json decodes the rest,
-//!               routing sends them by the power of two choices; answered once a
-//!               leaf holds them
+//!  HTTP body ─► body: bounded, gzip/zstd undone
+//!  NDJSON    ─► ndjson: cut into lines ─► decode_lines: chunks on all cores, each
+//!  _bulk     ─► bulk: action lines read,    line by json_line (serde visitors, no
+//!               documents kept as ranges    Value per row) into column_set's builders
+//!                                           (type rules, bad rows rejected with their
+//!                                           line) ─► merge: one batch
+//!  OTLP      ─► otlp_columns: each log record a row (columns as otlp_rows
+//!               describes them), straight into the same column_set builders
+//!  JSON array ─► json_rows: a map per row ─► to_arrow: the same builders
+//!  batch     ─► store: routing sends it by the power of two choices; answered
+//!               once a leaf holds it (a stale catalog: decoded again, once)
 //! ```
 //!
 //! Front ends: `http_ingest` (`POST /api/v1/ingest/{table}`), `bulk`
-//! (Elasticsearch `POST /_bulk` and the `GET /` probe), `otlp_http`
-//! (`POST /v1/logs`) and `otlp_grpc` (`LogsService/Export` on the gRPC port, its over-limit
-//! answer in `otlp_grpc_limit`).
+//! (Elasticsearch `POST /_bulk` and the `GET /` probe, its answer in
+//! `bulk_item`), `otlp_http` (`POST /v1/logs`) and `otlp_grpc`
+//! (`LogsService/Export` on the gRPC port, its over-limit answer in
+//! `otlp_grpc_limit`).
 
 pub mod body;
 pub mod buffer;
 pub mod bulk;
+pub mod bulk_item;
+pub mod column_data;
+pub mod column_set;
+pub mod decode_lines;
 pub mod http_ingest;
+pub mod json_array;
+pub mod json_discard;
+pub mod json_line;
 pub mod json_rows;
+pub mod merge;
+pub mod ndjson;
+pub mod otlp_attributes;
+pub mod otlp_columns;
 pub mod otlp_export;
 pub mod otlp_grpc;
 pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_rows;
+pub mod parallel;
+pub mod scalar;
 pub mod state;
 pub mod store;
 pub mod to_arrow;

@@ -21,7 +21,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 use shoal_aggregator::flight_sql::decode_handle;
 use shoal_aggregator::ingest::bulk::parse_bulk;
+use shoal_aggregator::ingest::decode_lines::{
+    Decoded, Line, LineRules, NotObject, Resume, decode_lines,
+};
 use shoal_aggregator::ingest::json_rows::{JsonRow, parse_body};
+use shoal_aggregator::ingest::ndjson::decode_body;
+use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
 use shoal_aggregator::ingest::otlp_rows::rows_from_request;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;
 use shoal_leaf::Store;
@@ -59,6 +64,9 @@ pub fn ndjson(data: &[u8]) {
     if let Ok(parsed) = parse_body(data, Some("time")) {
         convert_and_account(&parsed.rows);
     }
+    if let Ok(decoded) = decode_body(data, Some("time"), None, &Resume::default()) {
+        account_decoded(&decoded);
+    }
 }
 
 /// Elasticsearch `_bulk` bodies: action and document lines, then each
@@ -67,8 +75,23 @@ pub fn bulk(data: &[u8]) {
     if let Ok(body) = parse_bulk(data, Some("logs")) {
         let documents: usize = body.tables.values().map(Vec::len).sum();
         assert!(documents <= body.items.len(), "a document has its item");
-        for rows in body.tables.values() {
-            convert_and_account(rows);
+        for documents in body.tables.values() {
+            let lines: Vec<Line> = documents
+                .iter()
+                .map(|(position, range)| (*position, &data[range.clone()]))
+                .collect();
+            let rules = LineRules {
+                time_field: None,
+                not_object: NotObject::Document,
+            };
+            if let Ok(decoded) = decode_lines(&lines, rules, None, &Resume::default()) {
+                account_decoded(&decoded);
+                assert_eq!(
+                    decoded.lines.len() + decoded.errors.len(),
+                    documents.len(),
+                    "every document is stored or rejected once"
+                );
+            }
         }
     }
 }
@@ -81,11 +104,21 @@ pub fn otlp(data: &[u8]) {
         _ => ExportLogsServiceRequest::decode(data).ok(),
     };
     if let Some(request) = decoded {
+        let request_copy = request.clone();
         let rows = rows_from_request(request, None);
         let kept: usize = rows.tables.values().map(Vec::len).sum();
         assert!(kept <= rows.records, "no more rows than records");
         for table_rows in rows.tables.values() {
             convert_and_account(table_rows);
+        }
+        // The server's path: records straight to columns.
+        let plan = plan(&request_copy, None);
+        for table in &plan.tables {
+            if let Ok(decoded) =
+                convert_table(&request_copy, &plan, table, None, &Resume::default())
+            {
+                account_decoded(&decoded);
+            }
         }
     }
 }
@@ -242,6 +275,19 @@ pub fn convert_and_account(rows: &[JsonRow]) {
     );
     let lines: BTreeSet<usize> = rows.iter().map(|r| r.line).collect();
     assert!(rejected.is_subset(&lines), "errors name lines of the input");
+}
+
+/// Checks that a decoded body's rows and errors name distinct lines.
+pub fn account_decoded(decoded: &Decoded) {
+    let stored = decoded.batch.as_ref().map_or(0, |b| b.num_rows());
+    assert_eq!(stored, decoded.lines.len(), "a line for each row");
+    let mut lines: BTreeSet<usize> = decoded.lines.iter().copied().collect();
+    for error in &decoded.errors {
+        assert!(
+            lines.insert(error.line),
+            "a line is stored or rejected once"
+        );
+    }
 }
 
 fn scratch_base() -> PathBuf {

@@ -10,20 +10,23 @@
 //! stored its piece after all (delivery is at least once).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::ingest::body::{answer, read_body};
-use crate::ingest::json_rows::{JsonRow, row_from_object};
+use crate::ingest::bulk_item::{BulkAnswer, BulkItem};
+use crate::ingest::decode_lines::{Line, LineRules, NotObject, decode_lines};
+use crate::ingest::ndjson::DecodeError;
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, Stored, not_held, store_rows};
+use crate::ingest::store::{Convert, StoreError, Stored, store_with};
 
 /// `POST /_bulk` and `POST /{index}/_bulk`: Elasticsearch's bulk format,
 /// the index naming the table. Only `index` and `create` actions store rows.
@@ -40,9 +43,11 @@ pub async fn bulk(
         Ok(read) => read,
         Err(error) => return error.into_response(),
     };
-    let parsed =
-        tokio::task::spawn_blocking(move || parse_bulk(&bytes, default_index.as_deref())).await;
-    let BulkBody { mut items, tables } = match parsed {
+    let parsed = tokio::task::spawn_blocking(move || {
+        parse_bulk(&bytes, default_index.as_deref()).map(|parsed| (parsed, bytes))
+    })
+    .await;
+    let (BulkBody { mut items, tables }, bytes) = match parsed {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(reason)) => {
             return answer(
@@ -57,47 +62,76 @@ pub async fn bulk(
             );
         }
     };
-    for (table, rows) in tables {
-        let rows = Arc::new(rows);
-        let (stored, failure) = match store_rows(&state, &caller, &table, rows.clone()).await {
+    let bytes = Arc::new(bytes);
+    for (table, documents) in tables {
+        let documents = Arc::new(documents);
+        let (body, lines) = (bytes.clone(), documents.clone());
+        let convert: Convert = Arc::new(move |known, resume| {
+            let lines: Vec<Line> = lines
+                .iter()
+                .map(|(position, range)| (*position, &body[range.clone()]))
+                .collect();
+            let rules = LineRules {
+                time_field: None,
+                not_object: NotObject::Document,
+            };
+            decode_lines(&lines, rules, known, resume).map_err(DecodeError::Internal)
+        });
+        let (stored, failure) = match store_with(&state, &caller, &table, convert).await {
             Ok(stored) => (stored, None),
             Err(StoreError::NoLeaf { reason, partial }) => {
                 let reason = format!("no leaf can take rows: {reason}; retry");
                 (partial, Some((429, reason)))
             }
             Err(StoreError::Refused { reason, partial }) => (partial, Some((400, reason))),
-            Err(StoreError::Forbidden(reason)) => (Stored::default(), Some((403, reason))),
-            Err(error @ StoreError::Internal(_)) => {
-                (Stored::default(), Some((500, error.to_string())))
+            Err(StoreError::Forbidden(reason)) => (everything(&documents), Some((403, reason))),
+            Err(error @ (StoreError::Internal(_) | StoreError::NotJson(_))) => {
+                (everything(&documents), Some((500, error.to_string())))
             }
         };
-        mark_outcome(&mut items, &rows, &stored, failure);
+        mark_outcome(&mut items, &stored, failure);
     }
-    let errors = items.iter().any(|item| item_status(item) >= 300);
-    answer(
-        StatusCode::OK,
-        json!({ "took": started.elapsed().as_millis() as u64, "errors": errors, "items": items }),
-    )
+    let answer = BulkAnswer {
+        errors: items.iter().any(|item| item.status >= 300),
+        items: &items,
+        took: started.elapsed().as_millis() as u64,
+    };
+    (StatusCode::OK, axum::Json(answer)).into_response()
 }
 
 /// A bulk body read: an item per action (201 until storing says otherwise),
-/// and the documents to store by table (each row's `line` is its item's
-/// position).
+/// and the documents to store by table: each its item's position and where
+/// its line is in the body (decoded when stored, straight into columns).
 pub struct BulkBody {
-    pub items: Vec<Value>,
-    pub tables: BTreeMap<String, Vec<JsonRow>>,
+    pub items: Vec<BulkItem>,
+    pub tables: BTreeMap<String, Vec<(usize, Range<usize>)>>,
+}
+
+/// Nothing held and every document pending: for a failure before storing.
+fn everything(documents: &[(usize, Range<usize>)]) -> Stored {
+    Stored {
+        pending: documents.iter().map(|(position, _)| *position).collect(),
+        ..Stored::default()
+    }
 }
 
 /// Reads the action and document lines; `Err` for a malformed action line,
 /// which makes the whole request a 400 as in Elasticsearch.
 pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody, String> {
-    let mut items: Vec<Value> = Vec::new();
-    let mut tables: BTreeMap<String, Vec<JsonRow>> = BTreeMap::new();
-    let mut lines = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.trim_ascii().is_empty());
+    let mut items: Vec<BulkItem> = Vec::new();
+    let mut tables: BTreeMap<String, Vec<(usize, Range<usize>)>> = BTreeMap::new();
+    let mut start = 0;
+    let mut lines = memchr::memchr_iter(b'\n', bytes)
+        .chain(std::iter::once(bytes.len()))
+        .map(|end| {
+            let range = start..end;
+            start = end + 1;
+            range
+        })
+        .map(|range| trimmed(bytes, range))
+        .filter(|range| !range.is_empty());
     while let Some(action_line) = lines.next() {
-        let action: Value = match serde_json::from_slice(action_line) {
+        let action: Value = match serde_json::from_slice(&bytes[action_line]) {
             Ok(action) => action,
             Err(error) => {
                 return Err(format!("bad action line: {error}"));
@@ -115,10 +149,10 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
         let id = meta.get("_id").cloned().unwrap_or(Value::Null);
         let position = items.len();
         if kind == "delete" {
-            items.push(bulk_item(
+            items.push(BulkItem::new(
                 &kind,
                 table.as_deref().unwrap_or(""),
-                &id,
+                id,
                 400,
                 Some("delete is not supported"),
             ));
@@ -126,10 +160,10 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
         }
         let document = lines.next();
         if !matches!(kind.as_str(), "index" | "create") {
-            items.push(bulk_item(
+            items.push(BulkItem::new(
                 &kind,
                 table.as_deref().unwrap_or(""),
-                &id,
+                id,
                 400,
                 Some("only index and create actions are supported"),
             ));
@@ -138,87 +172,47 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
         let Some(table) =
             table.filter(|t| shoal_contract::table_names::validate_table_name(t).is_ok())
         else {
-            items.push(bulk_item(
+            items.push(BulkItem::new(
                 &kind,
                 "",
-                &id,
+                id,
                 400,
                 Some("no valid _index for this document"),
             ));
             continue;
         };
-        let parsed = document
-            .ok_or_else(|| "the action has no document line".to_string())
-            .and_then(|line| {
-                serde_json::from_slice::<Value>(line).map_err(|e| format!("not JSON: {e}"))
-            })
-            .and_then(|value| match value {
-                Value::Object(object) => row_from_object(object, None),
-                _ => Err("the document is not a JSON object".to_string()),
-            });
-        items.push(bulk_item(&kind, &table, &id, 201, None));
-        match parsed {
-            Ok(fields) => tables.entry(table).or_default().push(JsonRow {
-                line: position,
-                fields,
-            }),
-            Err(reason) => items[position] = bulk_item(&kind, &table, &id, 400, Some(&reason)),
+        items.push(BulkItem::new(&kind, &table, id, 201, None));
+        match document {
+            Some(range) => tables.entry(table).or_default().push((position, range)),
+            None => {
+                let reason = "the action has no document line";
+                items[position].set_status(400, Some(reason));
+            }
         }
     }
     Ok(BulkBody { items, tables })
 }
 
-/// Sets the statuses of one table's documents (`rows`, whose lines are
-/// item positions) after storing them: 400 for those rejected for a bad
-/// value; on a `failure`, its status for those not held by leaves.
-fn mark_outcome(
-    items: &mut [Value],
-    rows: &[JsonRow],
-    stored: &Stored,
-    failure: Option<(u16, String)>,
-) {
+/// `range` of `bytes` without its leading and trailing whitespace.
+fn trimmed(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let line = &bytes[range.clone()];
+    let start = range.start + (line.len() - line.trim_ascii_start().len());
+    let end = range.end - (line.len() - line.trim_ascii_end().len());
+    start..end.max(start)
+}
+
+/// Sets the statuses of one table's documents after storing them (errors'
+/// lines are item positions): 400 for those rejected for a bad value; on a
+/// `failure`, its status for those not held by leaves.
+fn mark_outcome(items: &mut [BulkItem], stored: &Stored, failure: Option<(u16, String)>) {
     for error in &stored.errors {
-        set_status(&mut items[error.line], 400, Some(&error.reason));
+        items[error.line].set_status(400, Some(&error.reason));
     }
     let Some((status, reason)) = failure else {
         return;
     };
-    for row in not_held(rows, stored) {
-        set_status(&mut items[row.line], status, Some(&reason));
-    }
-}
-
-fn bulk_item(kind: &str, index: &str, id: &Value, status: u16, error: Option<&str>) -> Value {
-    let mut item = json!({ "_index": index, "_id": id, "status": status });
-    if let Some(reason) = error {
-        item["error"] = json!({ "type": "mapper_parsing_exception", "reason": reason });
-    } else {
-        item["result"] = json!("created");
-    }
-    json!({ kind: item })
-}
-
-fn item_status(item: &Value) -> u16 {
-    item.as_object()
-        .and_then(|o| o.values().next())
-        .and_then(|inner| inner["status"].as_u64())
-        .unwrap_or(500) as u16
-}
-
-fn set_status(item: &mut Value, status: u16, reason: Option<&str>) {
-    if let Some(inner) = item.as_object_mut().and_then(|o| o.values_mut().next()) {
-        inner["status"] = json!(status);
-        if let Some(reason) = reason {
-            let kind = match status {
-                429 => "es_rejected_execution_exception",
-                403 => "security_exception",
-                _ => "mapper_parsing_exception",
-            };
-            inner["error"] = json!({ "type": kind, "reason": reason });
-            if let Some(object) = inner.as_object_mut() {
-                object.remove("result");
-            }
-        }
+    for &position in &stored.pending {
+        items[position].set_status(status, Some(&reason));
     }
 }
 
@@ -245,8 +239,8 @@ mod tests {
 
     #[test]
     fn a_failure_part_way_marks_only_the_documents_not_held() {
-        let mut items: Vec<Value> = (0..5)
-            .map(|i| bulk_item("index", "t", &json!(i), 201, None))
+        let mut items: Vec<BulkItem> = (0..5)
+            .map(|i| BulkItem::new("index", "t", json!(i), 201, None))
             .collect();
         // Item 3 belongs to another table; item 1 had a bad value; of the
         // good ones (0, 2, 4) the first is held when no leaf takes the rest.
@@ -256,21 +250,16 @@ mod tests {
                 line: 1,
                 reason: "conflicts".to_string(),
             }],
+            pending: vec![2, 4],
         };
         let failure = Some((429, "no leaf".to_string()));
-        let rows: Vec<JsonRow> = [0, 1, 2, 4]
-            .into_iter()
-            .map(|line| JsonRow {
-                line,
-                fields: Default::default(),
-            })
-            .collect();
-        mark_outcome(&mut items, &rows, &stored, failure);
-        let statuses: Vec<u16> = items.iter().map(item_status).collect();
+        mark_outcome(&mut items, &stored, failure);
+        let statuses: Vec<u16> = items.iter().map(|item| item.status).collect();
         assert_eq!(statuses, vec![201, 400, 429, 201, 429]);
-        assert_eq!(items[1]["index"]["error"]["reason"], json!("conflicts"));
+        let answer = serde_json::to_value(&items).unwrap();
+        assert_eq!(answer[1]["index"]["error"]["reason"], json!("conflicts"));
         assert_eq!(
-            items[2]["index"]["error"]["type"],
+            answer[2]["index"]["error"]["type"],
             json!("es_rejected_execution_exception")
         );
     }

@@ -21,9 +21,10 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::ingest::body::{answer, read_body, retry_later};
-use crate::ingest::json_rows::{RowError, parse_body};
+use crate::ingest::json_rows::RowError;
+use crate::ingest::ndjson::decode_body;
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, store_rows};
+use crate::ingest::store::{Convert, StoreError, store_with};
 
 /// Errors listed in an ingest answer, at most.
 const MAX_LISTED_ERRORS: usize = 10;
@@ -53,27 +54,14 @@ pub async fn ingest(
         Err(error) => return error.into_response(),
     };
     let time_field = params.time_field.clone();
-    let parsed =
-        tokio::task::spawn_blocking(move || parse_body(&bytes, time_field.as_deref())).await;
-    let parsed = match parsed {
-        Ok(Ok(parsed)) => parsed,
-        Ok(Err(reason)) => {
-            return answer(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": reason }));
-        }
-        Err(error) => {
-            return answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": error.to_string() }),
-            );
-        }
-    };
-    let stored = match store_rows(&state, &caller, &table, Arc::new(parsed.rows)).await {
+    let convert: Convert =
+        Arc::new(move |known, resume| decode_body(&bytes, time_field.as_deref(), known, resume));
+    let stored = match store_with(&state, &caller, &table, convert).await {
         Ok(stored) => stored,
         Err(error) => return store_error_response(&error),
     };
     let accepted = stored.accepted;
     let mut errors = stored.errors;
-    errors.extend(parsed.errors);
     errors.sort_by_key(|e| e.line);
     answer(
         StatusCode::OK,
@@ -100,6 +88,9 @@ fn store_error_response(error: &StoreError) -> Response {
         ),
         StoreError::Forbidden(_) => {
             answer(StatusCode::FORBIDDEN, json!({ "error": error.to_string() }))
+        }
+        StoreError::NotJson(reason) => {
+            answer(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": reason }))
         }
         StoreError::Internal(_) => answer(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,6 +1,8 @@
-//! Reading a request body into JSON rows: NDJSON (blank lines and a missing
-//! final newline are fine) or one JSON array of objects. Each row keeps its
-//! line number (its position, for an array), so errors can name it.
+//! Reading a request body into JSON rows as `serde_json` maps: a JSON array
+//! body (NDJSON bodies are decoded straight into columns by `ndjson`; this
+//! reading of NDJSON remains for the fuzz targets and tests), and the
+//! flattening and time rules OTLP records share. Each row keeps its line
+//! number (its position, for an array), so errors can name it.
 //!
 //! Nested objects become dotted column names (`{"user": {"id": 7}}` gives
 //! `user.id`); arrays of strings are string sets; any other array is kept as
@@ -21,7 +23,7 @@ pub const MIN_TIME_MICROS: i64 = -62_135_596_800_000_000;
 /// The latest: 9999-12-31T23:59:59Z, in microseconds.
 pub const MAX_TIME_MICROS: i64 = 253_402_300_799_000_000;
 /// Nesting deeper than this is rejected (serde_json's own limit is 128).
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 
 /// One row and where it came from.
 #[derive(Debug, Clone)]
@@ -203,33 +205,42 @@ pub fn flatten_into(
 /// A time value in microseconds since the epoch.
 pub fn time_micros(value: &Value) -> Result<i64, String> {
     match value {
-        Value::String(text) => arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text)
-            .map(|nanos| nanos.div_euclid(1_000))
-            .map_err(|_| format!("{text:?} is not an RFC 3339 time (years 1678 to 2261)")),
-        Value::Number(number) => {
-            let Some(epoch) = number.as_f64() else {
-                return Err(format!("{number} is not a time"));
-            };
-            let magnitude = epoch.abs();
-            let micros = if magnitude < 1e11 {
-                epoch * 1e6
-            } else if magnitude < 1e14 {
-                epoch * 1e3
-            } else if magnitude < 1e17 {
-                epoch
-            } else {
-                epoch / 1e3
-            };
-            let micros = micros.round();
-            if !(MIN_TIME_MICROS as f64..=MAX_TIME_MICROS as f64).contains(&micros) {
-                return Err(format!(
-                    "{number} is outside the times Shoal stores (years 1 to 9999)"
-                ));
-            }
-            Ok(micros as i64)
-        }
+        Value::String(text) => time_from_text(text),
+        Value::Number(number) => match number.as_f64() {
+            Some(epoch) => time_from_number(epoch, number),
+            None => Err(format!("{number} is not a time")),
+        },
         other => Err(format!("expected a time, found {}", json_kind(other))),
     }
+}
+
+/// An RFC 3339 time in microseconds since the epoch.
+pub fn time_from_text(text: &str) -> Result<i64, String> {
+    arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text)
+        .map(|nanos| nanos.div_euclid(1_000))
+        .map_err(|_| format!("{text:?} is not an RFC 3339 time (years 1678 to 2261)"))
+}
+
+/// Epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
+/// magnitude) in microseconds; `shown` is the number as the row wrote it.
+pub fn time_from_number(epoch: f64, shown: &dyn std::fmt::Display) -> Result<i64, String> {
+    let magnitude = epoch.abs();
+    let micros = if magnitude < 1e11 {
+        epoch * 1e6
+    } else if magnitude < 1e14 {
+        epoch * 1e3
+    } else if magnitude < 1e17 {
+        epoch
+    } else {
+        epoch / 1e3
+    };
+    let micros = micros.round();
+    if !(MIN_TIME_MICROS as f64..=MAX_TIME_MICROS as f64).contains(&micros) {
+        return Err(format!(
+            "{shown} is outside the times Shoal stores (years 1 to 9999)"
+        ));
+    }
+    Ok(micros as i64)
 }
 
 /// `an object`, `a number`, ... for error messages.

@@ -12,9 +12,10 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 
 use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
-use crate::ingest::otlp_rows::rows_from_request;
+use crate::ingest::ndjson::DecodeError;
+use crate::ingest::otlp_columns::{convert_table, plan};
 use crate::ingest::state::IngestState;
-use crate::ingest::store::{StoreError, not_held, store_rows};
+use crate::ingest::store::{Convert, StoreError, store_with};
 
 /// Rejected records named in a partial success message, at most.
 const MAX_NAMED_ERRORS: usize = 5;
@@ -33,29 +34,33 @@ pub async fn export_logs(
         shoal_contract::table_names::validate_table_name(table)
             .map_err(|e| StoreError::refused(e.to_string()))?;
     }
-    let rows = tokio::task::spawn_blocking(move || rows_from_request(request, table.as_deref()))
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    let plan = Arc::new(plan(&request, table.as_deref()));
+    let request = Arc::new(request);
     // A table the caller may not write fails the whole export, before
     // anything is stored: retrying will not help, and nothing is half done.
-    for table in rows.tables.keys() {
+    for table in &plan.tables {
         caller
             .require_table(Role::Ingest, table)
             .map_err(|e| StoreError::Forbidden(e.to_string()))?;
     }
-    let mut errors = rows.errors;
-    for (table, table_rows) in rows.tables {
-        let table_rows = Arc::new(table_rows);
-        match store_rows(state, caller, &table, table_rows.clone()).await {
+    let mut errors = plan.errors.clone();
+    for table in &plan.tables {
+        let (request, plan, name) = (request.clone(), plan.clone(), table.clone());
+        let convert: Convert = Arc::new(move |known, resume| {
+            convert_table(&request, &plan, &name, known, resume).map_err(DecodeError::Internal)
+        });
+        match store_with(state, caller, table, convert).await {
             Ok(stored) => errors.extend(stored.errors),
             // Refused rows would be refused again: reject them, store the
             // other tables. Anything retryable fails the export, so the
             // exporter sends it again (tables stored before may then be
             // stored twice: delivery is at least once).
             Err(StoreError::Refused { reason, partial }) => {
-                let refused: Vec<RowError> = not_held(&table_rows, &partial)
-                    .map(|row| RowError {
-                        line: row.line,
+                let refused: Vec<RowError> = partial
+                    .pending
+                    .iter()
+                    .map(|&line| RowError {
+                        line,
                         reason: format!("table {table:?}: {reason}"),
                     })
                     .collect();
@@ -82,7 +87,7 @@ pub async fn export_logs(
             error_message: format!(
                 "{} of {} log records rejected: {}",
                 errors.len(),
-                rows.records,
+                plan.records,
                 named.join("; ")
             ),
         }),

@@ -163,7 +163,7 @@ pub async fn export(
         Err(error @ StoreError::Forbidden(_)) => {
             failure(StatusCode::FORBIDDEN, encoding, error.to_string())
         }
-        Err(error @ StoreError::Internal(_)) => failure(
+        Err(error @ (StoreError::Internal(_) | StoreError::NotJson(_))) => failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             encoding,
             error.to_string(),

@@ -1,5 +1,8 @@
 //! OTLP log records to rows, with the generated types of the
-//! `opentelemetry-proto` crate.
+//! `opentelemetry-proto` crate. The server writes records straight into
+//! columns (`otlp_columns`) by the rules below and the helpers here; this
+//! map form of them is the reference its tests and the fuzz target check
+//! it against.
 //!
 //! Each log record is one row:
 //!
@@ -37,7 +40,7 @@ pub const DEFAULT_TABLE: &str = "otel_logs";
 pub const TABLE_HEADER: &str = "x-shoal-table";
 
 /// Columns every record may fill; attributes of these names are prefixed.
-const RECORD_COLUMNS: [&str; 9] = [
+pub(crate) const RECORD_COLUMNS: [&str; 9] = [
     TIME_COLUMN,
     "severity",
     "severity_number",
@@ -103,7 +106,7 @@ pub fn rows_from_request(request: ExportLogsServiceRequest, table: Option<&str>)
 }
 
 /// The table named by the resource's `service.name`.
-fn table_for(resource: &[KeyValue]) -> String {
+pub(crate) fn table_for(resource: &[KeyValue]) -> String {
     let service = resource
         .iter()
         .find(|kv| kv.key == "service.name")
@@ -191,7 +194,7 @@ fn row_from_record(
 
 /// Flattens `attributes` into `out` (over what is there), renaming those
 /// that would take a record column's name.
-fn add_attributes(
+pub(crate) fn add_attributes(
     out: &mut Map<String, Value>,
     attributes: impl IntoIterator<Item = KeyValue>,
     prefix: &str,
@@ -224,7 +227,7 @@ fn add_attributes(
 }
 
 /// `name`, or `prefix.name` when a record column has that name.
-fn column_name(name: String, prefix: &str) -> String {
+pub(crate) fn column_name(name: String, prefix: &str) -> String {
     match RECORD_COLUMNS.contains(&name.as_str()) {
         true => format!("{prefix}.{name}"),
         false => name,
@@ -232,7 +235,7 @@ fn column_name(name: String, prefix: &str) -> String {
 }
 
 /// An attribute or body value as JSON: key-value lists as objects.
-fn any_to_json(value: any_value::Value) -> Value {
+pub(crate) fn any_to_json(value: any_value::Value) -> Value {
     match value {
         any_value::Value::StringValue(text) => Value::from(text),
         any_value::Value::BoolValue(flag) => Value::from(flag),
@@ -263,7 +266,7 @@ fn any_to_json(value: any_value::Value) -> Value {
 }
 
 /// The short name of an OTLP severity number (1-24).
-fn severity_name(number: i32) -> &'static str {
+pub(crate) fn severity_name(number: i32) -> &'static str {
     match number {
         1..=4 => "TRACE",
         5..=8 => "DEBUG",

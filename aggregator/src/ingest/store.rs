@@ -1,13 +1,13 @@
-//! Storing rows of one table, whatever front end they came through: check
-//! each row against the table's column types, decode the good ones with
-//! arrow-json, and route them to leaves in leaf-sized pieces. Answers only
-//! once every accepted row is held by a leaf.
+//! Storing rows of one table, whatever front end they came through: decode
+//! them for the table's column types (bad rows rejected with their line),
+//! and route them to leaves in leaf-sized pieces. Answers only once every
+//! accepted row is held by a leaf.
 //!
 //! The catalog learns a table's columns from every acknowledged ingest (and
 //! from status calls every second), but rows sent through another
 //! aggregator can still make it stale: a leaf that refuses a column's type
 //! knows better, so on a refusal the catalog is refreshed once and the rows
-//! not held yet converted again.
+//! not held yet decoded again.
 
 use std::sync::Arc;
 
@@ -16,10 +16,13 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{Caller, Role};
 use crate::error::AggregatorError;
+use crate::fleet::TableView;
 use crate::ingest::buffer::NoRoom;
+use crate::ingest::decode_lines::{Decoded, Resume};
 use crate::ingest::json_rows::{JsonRow, RowError};
+use crate::ingest::ndjson::DecodeError;
 use crate::ingest::state::{BULK_RESERVE_WAIT, IngestState, batch_bytes};
-use crate::ingest::to_arrow::rows_to_batch;
+use crate::ingest::to_arrow::rows_to_decoded;
 
 /// Rows sent to one leaf in one call.
 const ROUTE_ROWS: usize = 65_536;
@@ -29,6 +32,8 @@ const ROUTE_ROWS: usize = 65_536;
 pub struct Stored {
     pub accepted: u64,
     pub errors: Vec<RowError>,
+    /// After a failure: the lines of the good rows not held by leaves.
+    pub pending: Vec<usize>,
 }
 
 /// Why no row of a call was stored.
@@ -48,6 +53,9 @@ pub enum StoreError {
     /// `PERMISSION_DENIED`); nothing was stored.
     #[error("{0}")]
     Forbidden(String),
+    /// The body is not JSON at all (HTTP 422); nothing was stored.
+    #[error("{0}")]
+    NotJson(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -59,6 +67,7 @@ impl From<StoreError> for tonic::Status {
             StoreError::NoLeaf { .. } => Self::unavailable(error.to_string()),
             StoreError::Refused { .. } => Self::invalid_argument(error.to_string()),
             StoreError::Forbidden(_) => Self::permission_denied(error.to_string()),
+            StoreError::NotJson(_) => Self::invalid_argument(error.to_string()),
             StoreError::Internal(_) => Self::internal(error.to_string()),
         }
     }
@@ -80,6 +89,11 @@ fn may_write(caller: &Caller, table: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Decodes a request's rows of one table for the columns the fleet knows
+/// (if any), only the lines [`Resume`] wants.
+pub type Convert =
+    Arc<dyn Fn(Option<&TableView>, &Resume) -> Result<Decoded, DecodeError> + Send + Sync>;
+
 /// Stores `rows` in `table` for `caller`, who must be allowed to write it.
 pub async fn store_rows(
     state: &IngestState,
@@ -87,22 +101,41 @@ pub async fn store_rows(
     table: &str,
     rows: Arc<Vec<JsonRow>>,
 ) -> Result<Stored, StoreError> {
+    let convert: Convert = Arc::new(move |known, resume| {
+        rows_to_decoded(known, rows.iter().filter(|row| resume.wants(row.line)))
+            .map_err(DecodeError::Internal)
+    });
+    store_with(state, caller, table, convert).await
+}
+
+/// Stores the rows `convert` decodes in `table` for `caller`, who must be
+/// allowed to write it. Decoding runs off the async runtime.
+pub async fn store_with(
+    state: &IngestState,
+    caller: &Caller,
+    table: &str,
+    convert: Convert,
+) -> Result<Stored, StoreError> {
     may_write(caller, table)?;
     // What earlier passes did: good rows held (the first ones, in order),
     // rows rejected for a bad value.
     let mut done = Stored::default();
-    let mut rows = rows;
+    let mut resume = Resume::default();
     let mut refreshed = false;
     loop {
         let known = state.fleet.table(table);
-        let to_convert = rows.clone();
-        let converted =
-            tokio::task::spawn_blocking(move || rows_to_batch(known.as_ref(), &to_convert))
+        let pass_convert = convert.clone();
+        let pass_resume = resume.clone();
+        let decoded =
+            tokio::task::spawn_blocking(move || pass_convert(known.as_ref(), &pass_resume))
                 .await
                 .map_err(|e| StoreError::Internal(e.to_string()))?
-                .map_err(StoreError::Internal)?;
-        let Some(batch) = converted.batch else {
-            done.errors.extend(converted.errors);
+                .map_err(|error| match error {
+                    DecodeError::NotJson(reason) => StoreError::NotJson(reason),
+                    DecodeError::Internal(reason) => StoreError::Internal(reason),
+                })?;
+        let Some(batch) = decoded.batch else {
+            done.errors.extend(decoded.errors);
             return Ok(done);
         };
         let routed = route(state, table, &batch).await;
@@ -110,33 +143,31 @@ pub async fn store_rows(
             Ok(stored) => *stored,
             Err(Routed::NoLeaf { stored, .. } | Routed::Refused { stored, .. }) => *stored,
         };
-        let pass = Stored {
-            accepted: stored,
-            errors: converted.errors,
-        };
-        // A stale catalog can make the rows' types wrong: refresh it once and
-        // convert again the rows not held yet (held ones would be stored twice).
-        let retry = !refreshed && matches!(routed, Err(Routed::Refused { .. }));
-        let rest: Vec<JsonRow> = match retry {
-            true => not_held(&rows, &pass).cloned().collect(),
-            false => Vec::new(),
-        };
-        done.accepted += pass.accepted;
-        done.errors.extend(pass.errors);
+        done.accepted += stored;
+        done.errors.extend(decoded.errors);
+        let pending = decoded.lines.get(stored as usize..).unwrap_or_default();
         match routed {
             Ok(_) => return Ok(done),
+            // A stale catalog can make the rows' types wrong: refresh it once
+            // and decode again the rows not held yet (held ones would be
+            // stored twice), not those rejected already.
+            Err(Routed::Refused { .. }) if !refreshed && !pending.is_empty() => {
+                refreshed = true;
+                resume = Resume {
+                    from_line: pending[0],
+                    skip: done.errors.iter().map(|e| e.line).collect(),
+                };
+                state.fleet.refresh().await;
+            }
             Err(Routed::NoLeaf { reason, .. }) => {
+                done.pending = pending.to_vec();
                 return Err(StoreError::NoLeaf {
                     reason,
                     partial: done,
                 });
             }
-            Err(Routed::Refused { .. }) if retry => {
-                refreshed = true;
-                rows = Arc::new(rest);
-                state.fleet.refresh().await;
-            }
             Err(Routed::Refused { reason, .. }) => {
+                done.pending = pending.to_vec();
                 return Err(StoreError::Refused {
                     reason,
                     partial: done,
@@ -193,14 +224,14 @@ pub async fn store_admitted(
             reason,
             partial: Stored {
                 accepted: stored,
-                errors: Vec::new(),
+                ..Stored::default()
             },
         }),
         Err(Routed::Refused { reason, stored }) => Err(StoreError::Refused {
             reason,
             partial: Stored {
                 accepted: stored,
-                errors: Vec::new(),
+                ..Stored::default()
             },
         }),
     }
@@ -222,17 +253,6 @@ impl StoreError {
             partial: Stored::default(),
         }
     }
-}
-
-/// The rows of `rows` a failed call left neither rejected for a bad value
-/// nor held by leaves: good rows are stored in order, so those past the
-/// first `partial.accepted`.
-pub fn not_held<'a>(rows: &'a [JsonRow], partial: &Stored) -> impl Iterator<Item = &'a JsonRow> {
-    let rejected: std::collections::HashSet<usize> =
-        partial.errors.iter().map(|error| error.line).collect();
-    rows.iter()
-        .filter(move |row| !rejected.contains(&row.line))
-        .skip(partial.accepted as usize)
 }
 
 /// Routes `batch` in leaf-sized pieces, in order.
@@ -262,28 +282,4 @@ async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<
     }
     state.metrics.ingested(stored);
     Ok(stored)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_not_held_are_the_good_ones_past_those_stored() {
-        let rows: Vec<JsonRow> = (0..5)
-            .map(|line| JsonRow {
-                line,
-                fields: Default::default(),
-            })
-            .collect();
-        let partial = Stored {
-            accepted: 2,
-            errors: vec![RowError {
-                line: 1,
-                reason: "bad".to_string(),
-            }],
-        };
-        let lines: Vec<usize> = not_held(&rows, &partial).map(|row| row.line).collect();
-        assert_eq!(lines, vec![3, 4]);
-    }
 }

@@ -1,0 +1,300 @@
+//! The columns of one table as a request fills them, and the type rules a
+//! row must pass to join them (see `DESIGN.md`): a column the fleet has
+//! keeps its type; a new column takes the type of its first non-null value
+//! (integers and then floats in the same request make a float); one value
+//! that does not fit rejects its own row with a reason, the others are
+//! stored. A row's new columns are learned only when the whole row fits.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{Field, Schema};
+use shoal_contract::column_type::{ColumnType, MAX_COLUMN_NAME_BYTES};
+
+use crate::ingest::column_data::ColumnData;
+use crate::ingest::scalar::Scalar;
+
+/// Columns a table may have; rows that would add more are rejected.
+pub const MAX_COLUMNS: usize = 1_000;
+/// Names of new columns in rejected rows kept for [`ColumnSet::rejected_new`].
+const MAX_REJECTED_NAMES: usize = 256;
+
+/// A flattened row: its fields in the order they came.
+pub type Fields<'a> = Vec<(Cow<'a, str>, Scalar<'a>)>;
+
+/// A column as this request sees it.
+#[derive(Debug)]
+pub struct Column {
+    pub name: String,
+    pub column_type: ColumnType,
+    /// Introduced by this request (its type may still widen to float).
+    pub new: bool,
+    /// Learned by this set (not given to it): with its type when learned.
+    pub learned: Option<ColumnType>,
+    /// Some row has a non-null value in it.
+    pub present: bool,
+    pub data: ColumnData,
+    /// The last row that named it, to find a key given twice.
+    stamp: u64,
+}
+
+/// Columns and the rows they hold.
+#[derive(Debug, Default)]
+pub struct ColumnSet {
+    pub columns: Vec<Column>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
+    pub rows: usize,
+    /// Rows offered, taken or not.
+    seen: u64,
+    /// Names of new columns in rejected rows (`None` once there were too many).
+    pub rejected_new: Option<Vec<String>>,
+    /// A row was rejected for the column limit.
+    pub hit_column_limit: bool,
+    slots: Vec<usize>,
+    fresh: Vec<usize>,
+    widen: Vec<usize>,
+}
+
+const SKIP: usize = usize::MAX;
+const FRESH: usize = usize::MAX - 1;
+
+impl ColumnSet {
+    /// A set that starts with `columns` (name, type, introduced by this request).
+    pub fn new(columns: impl IntoIterator<Item = (String, ColumnType, bool)>) -> Self {
+        let mut set = Self {
+            rejected_new: Some(Vec::new()),
+            ..Self::default()
+        };
+        for (name, column_type, new) in columns {
+            if set.index.contains_key(&name) {
+                continue;
+            }
+            set.index.insert(name.clone(), set.columns.len());
+            set.columns.push(Column {
+                name,
+                column_type,
+                new,
+                learned: None,
+                present: false,
+                data: ColumnData::new(column_type, 0),
+                stamp: 0,
+            });
+        }
+        set
+    }
+
+    /// Adds a row, or says why it does not fit. A key given twice counts
+    /// once, with its last value (as a JSON object reads it).
+    pub fn push_row(&mut self, fields: &Fields) -> Result<(), String> {
+        self.seen += 1;
+        self.resolve(fields);
+        let outcome = self.check(fields);
+        if outcome.is_err() {
+            self.note_rejected(fields);
+            return outcome;
+        }
+        for i in std::mem::take(&mut self.widen) {
+            let column = &mut self.columns[i];
+            column.column_type = ColumnType::Float;
+            column.data.widen_to_float();
+        }
+        let rows = self.rows;
+        for (k, (_, value)) in fields.iter().enumerate() {
+            let slot = self.slots[k];
+            if slot >= FRESH || value.is_null() {
+                continue;
+            }
+            let data = &mut self.columns[slot].data;
+            data.pad(rows);
+            data.append(value)?;
+        }
+        for &k in &self.fresh {
+            let (name, value) = &fields[k];
+            let Some(column_type) = infer(value) else {
+                continue;
+            };
+            let mut data = ColumnData::new(column_type, rows);
+            data.append(value)?;
+            self.index.insert(name.to_string(), self.columns.len());
+            self.columns.push(Column {
+                name: name.to_string(),
+                column_type,
+                new: true,
+                learned: Some(column_type),
+                present: true,
+                data,
+                stamp: self.seen,
+            });
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Finds each field's column (`FRESH` for a new one, `SKIP` for a key
+    /// given again later); `fresh` lists the new ones by name, once each.
+    fn resolve(&mut self, fields: &Fields) {
+        self.slots.clear();
+        self.fresh.clear();
+        for (k, (name, _)) in fields.iter().enumerate() {
+            match self.index.get(name.as_ref()) {
+                Some(&i) => {
+                    let column = &mut self.columns[i];
+                    if column.stamp == self.seen {
+                        // Given twice: the last value wins.
+                        if let Some(earlier) = self.slots.iter().position(|&s| s == i) {
+                            self.slots[earlier] = SKIP;
+                        }
+                    }
+                    column.stamp = self.seen;
+                    self.slots.push(i);
+                }
+                None => {
+                    self.slots.push(FRESH);
+                    self.fresh.push(k);
+                }
+            }
+        }
+        if self.fresh.len() > 1 {
+            // By name (new columns join in that order), the last of a name kept.
+            self.fresh
+                .sort_by(|&a, &b| fields[a].0.cmp(&fields[b].0).then(a.cmp(&b)));
+            let mut kept = Vec::with_capacity(self.fresh.len());
+            for (n, &k) in self.fresh.iter().enumerate() {
+                match self.fresh.get(n + 1) {
+                    Some(&next) if fields[next].0 == fields[k].0 => {}
+                    _ => kept.push(k),
+                }
+            }
+            self.fresh = kept;
+        }
+        self.fresh.retain(|&k| !fields[k].1.is_null());
+    }
+
+    /// Checks the row's values against the column types.
+    fn check(&mut self, fields: &Fields) -> Result<(), String> {
+        self.widen.clear();
+        for (k, (name, value)) in fields.iter().enumerate() {
+            let slot = self.slots[k];
+            if slot >= FRESH || value.is_null() {
+                continue;
+            }
+            let column = &mut self.columns[slot];
+            // Marking a column of a row rejected later only adds a column of
+            // nulls to the batch.
+            column.present = true;
+            if column.new
+                && column.column_type == ColumnType::Integer
+                && matches!(value, Scalar::Float(_))
+            {
+                self.widen.push(slot);
+                continue;
+            }
+            check(name, column.column_type, value)?;
+        }
+        for &k in &self.fresh {
+            let (name, value) = &fields[k];
+            check_new_column_name(name)?;
+            if infer(value).is_none() {
+                return Err(format!("column {name:?}: cannot store {}", value.kind()));
+            }
+        }
+        if self.columns.len() + self.fresh.len() > MAX_COLUMNS {
+            self.hit_column_limit = true;
+            return Err(format!(
+                "the row would give the table more than {MAX_COLUMNS} columns"
+            ));
+        }
+        Ok(())
+    }
+
+    fn note_rejected(&mut self, fields: &Fields) {
+        let Some(names) = self.rejected_new.as_mut() else {
+            return;
+        };
+        for &k in &self.fresh {
+            if names.len() >= MAX_REJECTED_NAMES {
+                self.rejected_new = None;
+                return;
+            }
+            names.push(fields[k].0.to_string());
+        }
+    }
+
+    /// The columns some row filled, in the order they were learned, as
+    /// arrays of all the rows.
+    pub fn finish_arrays(&mut self) -> Vec<(String, ColumnType, ArrayRef)> {
+        let rows = self.rows;
+        self.columns
+            .iter_mut()
+            .filter(|column| column.present)
+            .map(|column| {
+                let array = column.data.finish(rows);
+                (column.name.clone(), column.column_type, array)
+            })
+            .collect()
+    }
+}
+
+/// One batch of `rows` rows from named arrays of the columns' open types.
+pub fn batch_of(
+    rows: usize,
+    columns: Vec<(String, ColumnType, ArrayRef)>,
+) -> Result<RecordBatch, String> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, column_type, _)| Field::new(name.as_str(), column_type.open_type(), true))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, _, array)| array).collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)
+        .map_err(|e| format!("building the batch: {e}"))
+}
+
+/// A new column's name: not empty (`{"": 1}`), not over the length limit.
+fn check_new_column_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("a field has an empty name".to_string());
+    }
+    if name.len() > MAX_COLUMN_NAME_BYTES {
+        return Err(format!(
+            "field name of {} bytes is over the {MAX_COLUMN_NAME_BYTES}-byte limit",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+fn infer(value: &Scalar) -> Option<ColumnType> {
+    Some(match value {
+        Scalar::Bool(_) => ColumnType::Boolean,
+        Scalar::Int(_) => ColumnType::Integer,
+        Scalar::UInt(_) | Scalar::Float(_) => ColumnType::Float,
+        Scalar::Str(_) => ColumnType::String,
+        Scalar::Set(_) => ColumnType::StringSet,
+        Scalar::Time(_) => ColumnType::Timestamp,
+        Scalar::Null | Scalar::Unstorable(_) => return None,
+    })
+}
+
+fn check(name: &str, column_type: ColumnType, value: &Scalar) -> Result<(), String> {
+    let fits = match column_type {
+        ColumnType::Integer => matches!(value, Scalar::Int(_)),
+        ColumnType::Float => matches!(value, Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_)),
+        ColumnType::Boolean => matches!(value, Scalar::Bool(_)),
+        ColumnType::String => matches!(
+            value,
+            Scalar::Str(_) | Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_) | Scalar::Bool(_)
+        ),
+        ColumnType::StringSet => matches!(value, Scalar::Set(_)),
+        ColumnType::Timestamp => value.time_micros().is_ok(),
+    };
+    match fits {
+        true => Ok(()),
+        false => Err(format!(
+            "column {name:?} is {column_type}, the value is {}",
+            value.kind()
+        )),
+    }
+}

@@ -1,0 +1,172 @@
+//! JSON lines of one table to one Arrow batch: each line parsed straight
+//! into column builders ([`json_line`], [`ColumnSet`]), bad lines rejected
+//! with their line number, and large inputs cut into chunks decoded on all
+//! cores at once and merged ([`merge`]).
+//!
+//! [`json_line`]: crate::ingest::json_line
+//! [`merge`]: crate::ingest::merge
+
+use std::collections::HashSet;
+
+use arrow::array::RecordBatch;
+use shoal_contract::column_type::{ColumnType, TIME_COLUMN};
+
+use crate::fleet::TableView;
+use crate::ingest::column_set::{ColumnSet, Fields};
+use crate::ingest::json_line::{LineError, decode_line};
+use crate::ingest::json_rows::RowError;
+use crate::ingest::merge::merge_chunks;
+use crate::ingest::parallel::{parts_for, run_parts};
+
+/// Bytes of lines below which one core decodes them all.
+const MIN_CHUNK_BYTES: usize = 512 * 1024;
+
+/// A line: its number (or position) and its bytes.
+pub type Line<'a> = (usize, &'a [u8]);
+
+/// Rows decoded, with the line of each, and the lines rejected.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub batch: Option<RecordBatch>,
+    /// The line of each row of `batch`, in order.
+    pub lines: Vec<usize>,
+    /// Sorted by line.
+    pub errors: Vec<RowError>,
+    /// Some line was JSON (an object or not).
+    pub saw_json: bool,
+}
+
+/// Which lines to decode: all, or (after leaves refused part of a request
+/// and the catalog was refreshed) those from `from_line` on, but `skip`.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub from_line: usize,
+    pub skip: HashSet<usize>,
+}
+
+impl Resume {
+    pub fn wants(&self, line: usize) -> bool {
+        line >= self.from_line && !self.skip.contains(&line)
+    }
+}
+
+/// How the lines are read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineRules<'t> {
+    /// The field that holds the time (else `time`, `timestamp`, ...).
+    pub time_field: Option<&'t str>,
+    /// What a line that is JSON but not an object is told.
+    pub not_object: NotObject,
+}
+
+/// The answer to a line that is JSON but not an object.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum NotObject {
+    /// `expected a JSON object, found an array` (NDJSON).
+    #[default]
+    Found,
+    /// `the document is not a JSON object` (`_bulk`).
+    Document,
+}
+
+/// The columns a table starts a request with: `time`, then those the fleet
+/// knows, none of them introduced by the request.
+pub fn start_columns(known: Option<&TableView>) -> Vec<(String, ColumnType, bool)> {
+    let mut columns = vec![(TIME_COLUMN.to_string(), ColumnType::Timestamp, false)];
+    for (name, column_type) in known
+        .map(|view| view.columns.as_slice())
+        .unwrap_or_default()
+    {
+        columns.push((name.clone(), *column_type, false));
+    }
+    columns
+}
+
+/// Decodes `lines` for a table the fleet knows as `known` (if at all).
+pub fn decode_lines(
+    lines: &[Line],
+    rules: LineRules,
+    known: Option<&TableView>,
+    resume: &Resume,
+) -> Result<Decoded, String> {
+    let start = start_columns(known);
+    let bytes: usize = lines.iter().map(|(_, text)| text.len()).sum();
+    let cuts = parts_for(bytes, MIN_CHUNK_BYTES).min(lines.len().max(1));
+    let parts: Vec<&[Line]> = match cuts {
+        1 => vec![lines],
+        n => lines.chunks(lines.len().div_ceil(n)).collect(),
+    };
+    let chunks = run_parts(parts.clone(), |part| {
+        decode_chunk(part, rules, start.clone(), resume)
+    })?;
+    let redo = |part: usize, columns: Vec<(String, ColumnType, bool)>| {
+        decode_chunk(parts[part], rules, columns, resume)
+    };
+    match merge_chunks(chunks, &start, redo)? {
+        Some(decoded) => Ok(decoded),
+        // Too many columns between the chunks: one core, in order.
+        None => merge_chunks(
+            vec![decode_chunk(lines, rules, start.clone(), resume)],
+            &start,
+            redo,
+        )?
+        .ok_or_else(|| "a single chunk always merges".to_string()),
+    }
+}
+
+/// Lines decoded by one thread into one set of columns.
+#[derive(Debug)]
+pub struct Chunk {
+    pub set: ColumnSet,
+    pub lines: Vec<usize>,
+    pub errors: Vec<RowError>,
+    pub saw_json: bool,
+}
+
+/// Decodes `lines` in order into columns that start as `columns`.
+pub fn decode_chunk(
+    lines: &[Line],
+    rules: LineRules,
+    columns: Vec<(String, ColumnType, bool)>,
+    resume: &Resume,
+) -> Chunk {
+    let mut chunk = Chunk {
+        set: ColumnSet::new(columns),
+        lines: Vec::with_capacity(lines.len()),
+        errors: Vec::new(),
+        saw_json: false,
+    };
+    let mut fields: Fields = Vec::new();
+    for &(line, bytes) in lines {
+        if !resume.wants(line) {
+            continue;
+        }
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                let reason = format!(
+                    "invalid UTF-8 at byte {} of the line",
+                    error.valid_up_to() + 1
+                );
+                chunk.errors.push(RowError { line, reason });
+                continue;
+            }
+        };
+        let outcome = decode_line(text, rules.time_field, &mut fields);
+        chunk.saw_json |= !matches!(outcome, Err(LineError::NotJson(_)));
+        let outcome = match outcome {
+            Ok(()) => chunk.set.push_row(&fields),
+            Err(LineError::NotJson(error)) => Err(format!("not JSON: {error}")),
+            Err(LineError::NotObject(kind)) => Err(match rules.not_object {
+                NotObject::Found => format!("expected a JSON object, found {kind}"),
+                NotObject::Document => "the document is not a JSON object".to_string(),
+            }),
+            Err(LineError::Row(reason)) => Err(reason),
+        };
+        match outcome {
+            Ok(()) => chunk.lines.push(line),
+            Err(reason) => chunk.errors.push(RowError { line, reason }),
+        }
+    }
+    chunk
+}

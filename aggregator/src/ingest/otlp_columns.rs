@@ -1,0 +1,331 @@
+//! OTLP log records straight to column builders, borrowing the decoded
+//! request: the same columns as [`otlp_rows`] describes (time, severity,
+//! body, ids, scope, resource and record attributes), without a
+//! `serde_json` map per record. A resource's attributes are flattened
+//! once; a record's nested attributes (key-value lists, arrays that are not
+//! all strings) go through the same flattening as before.
+//!
+//! [`otlp_rows`]: crate::ingest::otlp_rows
+
+use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use serde_json::{Map, Value};
+use shoal_contract::column_type::{ColumnType, TIME_COLUMN};
+
+use crate::fleet::TableView;
+use crate::ingest::column_set::{ColumnSet, Fields};
+use crate::ingest::decode_lines::{Chunk, Decoded, Resume, start_columns};
+use crate::ingest::json_rows::RowError;
+use crate::ingest::merge::merge_chunks;
+use crate::ingest::otlp_attributes::attribute_fields;
+use crate::ingest::otlp_rows::{add_attributes, any_to_json, severity_name, table_for};
+use crate::ingest::parallel::{parts_for, run_parts};
+use crate::ingest::scalar::Scalar;
+
+/// Records below which one core converts them all.
+const MIN_PART_RECORDS: usize = 8_192;
+
+/// A resource's table, its flattened attributes (`None` when they cannot
+/// be stored: its records are rejected), and its first record's number.
+type ResourcePlan = (String, Option<Map<String, Value>>, usize);
+
+/// Where a request's records go: each resource's table and flattened
+/// attributes, records numbered from 1 in request order.
+#[derive(Debug, Default)]
+pub struct OtlpPlan {
+    /// Per resource, in order.
+    resources: Vec<ResourcePlan>,
+    /// The tables that take records.
+    pub tables: Vec<String>,
+    /// Records rejected for their resource's attributes.
+    pub errors: Vec<RowError>,
+    pub records: usize,
+}
+
+/// Plans `request`; `table` (if given) takes every record.
+pub fn plan(request: &ExportLogsServiceRequest, table: Option<&str>) -> OtlpPlan {
+    let mut plan = OtlpPlan::default();
+    for resource_logs in &request.resource_logs {
+        let attributes = resource_logs
+            .resource
+            .as_ref()
+            .map(|resource| resource.attributes.clone())
+            .unwrap_or_default();
+        let name = match table {
+            Some(table) => table.to_string(),
+            None => table_for(&attributes),
+        };
+        let records: usize = resource_logs
+            .scope_logs
+            .iter()
+            .map(|scope| scope.log_records.len())
+            .sum();
+        let first = plan.records + 1;
+        let mut columns = Map::new();
+        let columns = match add_attributes(&mut columns, attributes, "resource") {
+            Ok(()) => {
+                if records > 0 && !plan.tables.contains(&name) {
+                    plan.tables.push(name.clone());
+                }
+                Some(columns)
+            }
+            Err(reason) => {
+                plan.errors
+                    .extend((first..first + records).map(|line| RowError {
+                        line,
+                        reason: reason.clone(),
+                    }));
+                None
+            }
+        };
+        plan.resources.push((name, columns, first));
+        plan.records += records;
+    }
+    plan
+}
+
+/// A record to convert: its number, itself, its resource's columns, its
+/// scope's name and version.
+type Item<'a> = (
+    usize,
+    &'a LogRecord,
+    &'a Map<String, Value>,
+    &'a str,
+    &'a str,
+);
+
+/// Converts the records of `table` that `resume` wants.
+pub fn convert_table(
+    request: &ExportLogsServiceRequest,
+    plan: &OtlpPlan,
+    table: &str,
+    known: Option<&TableView>,
+    resume: &Resume,
+) -> Result<Decoded, String> {
+    let mut items: Vec<Item> = Vec::new();
+    for (resource_logs, (name, columns, first)) in request.resource_logs.iter().zip(&plan.resources)
+    {
+        let Some(columns) = columns.as_ref().filter(|_| name == table) else {
+            continue;
+        };
+        let mut line = *first;
+        for scope_logs in &resource_logs.scope_logs {
+            let (scope_name, scope_version) = scope_logs
+                .scope
+                .as_ref()
+                .map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
+            for record in &scope_logs.log_records {
+                if resume.wants(line) {
+                    items.push((line, record, columns, scope_name, scope_version));
+                }
+                line += 1;
+            }
+        }
+    }
+    let start = start_columns(known);
+    let parts: Vec<&[Item]> = match parts_for(items.len(), MIN_PART_RECORDS) {
+        1 => vec![&items],
+        n => items.chunks(items.len().div_ceil(n)).collect(),
+    };
+    let chunks = run_parts(parts.clone(), |part| convert_part(part, start.clone()))?;
+    let redo = |part: usize, columns| convert_part(parts[part], columns);
+    match merge_chunks(chunks, &start, redo)? {
+        Some(decoded) => Ok(decoded),
+        None => merge_chunks(vec![convert_part(&items, start.clone())], &start, redo)?
+            .ok_or_else(|| "a single chunk always merges".to_string()),
+    }
+}
+
+fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chunk {
+    let mut chunk = Chunk {
+        set: ColumnSet::new(columns),
+        lines: Vec::with_capacity(items.len()),
+        errors: Vec::new(),
+        saw_json: true,
+    };
+    let mut fields: Fields = Vec::new();
+    for &(line, record, resource, scope_name, scope_version) in items {
+        fields.clear();
+        let outcome = record_fields(record, resource, scope_name, scope_version, &mut fields)
+            .and_then(|()| chunk.set.push_row(&fields));
+        match outcome {
+            Ok(()) => chunk.lines.push(line),
+            Err(reason) => chunk.errors.push(RowError { line, reason }),
+        }
+    }
+    chunk
+}
+
+/// A record's fields, in the order the row map took them (a later one of
+/// a name wins): the record's own columns, the resource's, then the
+/// record's attributes, nested ones last.
+fn record_fields<'a>(
+    record: &'a LogRecord,
+    resource: &'a Map<String, Value>,
+    scope_name: &'a str,
+    scope_version: &'a str,
+    fields: &mut Fields<'a>,
+) -> Result<(), String> {
+    let nanos = match record.time_unix_nano {
+        0 => record.observed_time_unix_nano,
+        nanos => nanos,
+    };
+    if nanos != 0 {
+        let micros = i64::try_from(nanos / 1_000)
+            .map_err(|_| format!("time_unix_nano {nanos} is out of range"))?;
+        fields.push((Cow::Borrowed(TIME_COLUMN), Scalar::Int(micros)));
+    }
+    let severity = match record.severity_text.is_empty() {
+        true => severity_name(record.severity_number),
+        false => record.severity_text.as_str(),
+    };
+    if !severity.is_empty() {
+        fields.push((
+            Cow::Borrowed("severity"),
+            Scalar::Str(Cow::Borrowed(severity)),
+        ));
+    }
+    if record.severity_number != 0 {
+        let number = Scalar::Int(i64::from(record.severity_number));
+        fields.push((Cow::Borrowed("severity_number"), number));
+    }
+    if let Some(body) = record.body.as_ref().and_then(|body| body.value.as_ref()) {
+        let text = match body {
+            any_value::Value::StringValue(text) => Cow::Borrowed(text.as_str()),
+            other => Cow::Owned(any_to_json(other.clone()).to_string()),
+        };
+        fields.push((Cow::Borrowed("body"), Scalar::Str(text)));
+    }
+    for (name, bytes) in [("trace_id", &record.trace_id), ("span_id", &record.span_id)] {
+        if bytes.iter().any(|&b| b != 0) {
+            let hex = Cow::Owned(const_hex::encode(bytes));
+            fields.push((Cow::Borrowed(name), Scalar::Str(hex)));
+        }
+    }
+    for (name, text) in [
+        ("event_name", record.event_name.as_str()),
+        ("scope.name", scope_name),
+        ("scope.version", scope_version),
+    ] {
+        if !text.is_empty() {
+            fields.push((Cow::Borrowed(name), Scalar::Str(Cow::Borrowed(text))));
+        }
+    }
+    for (name, value) in resource {
+        fields.push((Cow::Borrowed(name.as_str()), Scalar::from_value(value)));
+    }
+    attribute_fields(&record.attributes, fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::otlp_rows::rows_from_request;
+    use crate::ingest::to_arrow::rows_to_batch;
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
+    };
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.to_string(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn text(value: &str) -> any_value::Value {
+        any_value::Value::StringValue(value.to_string())
+    }
+
+    fn array(values: Vec<any_value::Value>) -> any_value::Value {
+        let values = values.into_iter().map(|v| AnyValue { value: Some(v) });
+        any_value::Value::ArrayValue(ArrayValue {
+            values: values.collect(),
+        })
+    }
+
+    /// Records of every shape, the same rows as the map path gives.
+    #[test]
+    fn records_become_the_rows_the_map_path_gives() {
+        let record = |i: u64| LogRecord {
+            time_unix_nano: 1_763_000_000_000_000_000 + i,
+            severity_number: (i % 24) as i32,
+            severity_text: if i.is_multiple_of(2) {
+                String::new()
+            } else {
+                "warn".into()
+            },
+            body: Some(AnyValue {
+                value: Some(match i % 3 {
+                    0 => text("hello"),
+                    _ => array(vec![text("a"), any_value::Value::IntValue(1)]),
+                }),
+            }),
+            trace_id: vec![i as u8; 16],
+            attributes: vec![
+                kv("n", any_value::Value::IntValue(i as i64)),
+                kv(
+                    "x",
+                    match i {
+                        5 => any_value::Value::DoubleValue(f64::NAN),
+                        9 => text("conflict"),
+                        _ => any_value::Value::DoubleValue(0.5),
+                    },
+                ),
+                kv("raw", any_value::Value::BytesValue(vec![1, 2])),
+                kv("severity", text("shadowed")),
+                kv("service.name", text("mine")),
+                kv("tags", array(vec![text("a"), text("b")])),
+                kv(
+                    "mixed",
+                    array(vec![text("a"), any_value::Value::BoolValue(true)]),
+                ),
+                kv(
+                    "http",
+                    any_value::Value::KvlistValue(KeyValueList {
+                        values: match i {
+                            7 => vec![kv("method", text("GET")), kv("", text("x"))],
+                            _ => vec![kv("method", text("GET"))],
+                        },
+                    }),
+                ),
+                kv("n", any_value::Value::IntValue(-1)),
+            ],
+            ..Default::default()
+        };
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", text("svc")), kv("n", text("r"))],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    scope: Some(InstrumentationScope {
+                        name: "lib".into(),
+                        ..Default::default()
+                    }),
+                    log_records: (0..12).map(record).collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let rows = rows_from_request(request.clone(), None);
+        let by_maps = rows_to_batch(None, &rows.tables["svc"]).unwrap();
+        let plan = plan(&request, None);
+        assert_eq!(plan.tables, vec!["svc".to_string()]);
+        let direct = convert_table(&request, &plan, "svc", None, &Resume::default()).unwrap();
+        assert_eq!(direct.batch, by_maps.batch);
+        let mut errors = rows.errors.clone();
+        errors.extend(by_maps.errors);
+        errors.sort_by_key(|e| e.line);
+        assert_eq!(direct.errors, errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+    }
+}
