@@ -250,6 +250,10 @@ impl QueryEngine {
 
     /// Plans the request's query (after its `SET`s) without running it.
     pub async fn plan(&self, sql: &str, caller: &Caller) -> Result<LogicalPlan> {
+        // A kept plan needs no session (preparing what was asked before).
+        if let Some(kept) = self.plans.get(&PlanKey::new(sql, caller, &self.fleet)) {
+            return Ok(kept.logical.clone());
+        }
         let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
         let context = self.session(query, caller)?;
         Ok(match self.planned(&context, sql, caller, true).await? {
