@@ -38,6 +38,8 @@ def describe(run):
 def fmt(value, unit):
     if value is None:
         return "-"
+    if not isinstance(value, (int, float)):
+        return repr(value)
     if unit == "ns":  # criterion: show in the largest unit that keeps a digit before the point
         for scale, name in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
             if abs(value) >= scale:
@@ -72,6 +74,8 @@ def main():
             mark = "only in old"
         elif o.get("unit", "") != n.get("unit", ""):
             mark = f"unit changed ({o.get('unit')} -> {n.get('unit')}), not compared"
+        elif not all(isinstance(v, (int, float)) for v in (ov, nv)):
+            mark = "no numeric value, not compared"
         elif ov == 0:
             mark = "old value 0, not compared"
         else:

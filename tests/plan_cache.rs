@@ -1,6 +1,7 @@
 //! Plans kept for queries asked again: the same text answers from fresh
-//! rows, sees a column added since, is kept per caller's catalog, and a
-//! plan with `now()` is never kept (it would freeze the time). Counted by
+//! rows, sees a column added since (the catalog is part of the key), and a
+//! plan with `now()`, or over a table function whose arguments hold it, is
+//! never kept (it would freeze the time). Counted by
 //! `shoal_query_plans_reused_total` on `/metrics`.
 
 mod common;
@@ -75,4 +76,17 @@ fn a_query_asked_again_reuses_its_plan_and_still_answers_from_fresh_rows() {
     let counted = reused(&stack);
     assert_ne!(rows(&stack, now), first);
     assert_eq!(reused(&stack), counted, "a plan with now() was reused");
+
+    // A table function's arguments are evaluated while planning: a series
+    // up to now() must move too.
+    let series = "SELECT CAST(max(value) AS VARCHAR) FROM \
+                  generate_series(now() - INTERVAL '1 minute', now(), INTERVAL '1 second')";
+    let first = rows(&stack, series);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_ne!(rows(&stack, series), first);
+    assert_eq!(
+        reused(&stack),
+        counted,
+        "a plan over a table function was reused"
+    );
 }

@@ -10,10 +10,12 @@
 //! are kept: a single query statement (no `SET` before it), without
 //! parameters, DDL, `EXPLAIN` or `DESCRIBE`, and whose every function is
 //! immutable (the optimizer folds `now()` into a constant, so a plan with
-//! it would keep answering for the time it was made). At most
+//! it would keep answering for the time it was made), reading only the
+//! fleet's tables (no table functions: their arguments are evaluated while
+//! planning), from a text of at most [`MAX_KEPT_SQL_BYTES`]. At most
 //! [`MAX_PLANS`] plans are kept, each for at most [`PLAN_TTL`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,13 +25,16 @@ use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
 
 use crate::auth::Caller;
 use crate::client_types::ColumnSource;
-use crate::fleet::Fleet;
+use crate::fleet::TableView;
 use crate::query::ShoalOptions;
 
 /// Plans kept at most.
 pub const MAX_PLANS: usize = 256;
 /// How long a plan is kept after it was made.
 pub const PLAN_TTL: Duration = Duration::from_secs(300);
+/// Longest query text whose plan is kept (a long `IN` list plans afresh),
+/// so the plans kept take little memory whatever clients send.
+pub const MAX_KEPT_SQL_BYTES: usize = 16 * 1024;
 
 /// What one query text planned to.
 #[derive(Debug)]
@@ -50,11 +55,12 @@ pub struct PlanKey {
 }
 
 impl PlanKey {
-    /// The key of `sql` asked by `caller` over the fleet's tables now.
-    pub fn new(sql: &str, caller: &Caller, fleet: &Fleet) -> Self {
+    /// The key of `sql` asked by `caller` over `tables` (the snapshot its
+    /// session is made from).
+    pub fn new(sql: &str, caller: &Caller, tables: &BTreeMap<String, TableView>) -> Self {
         let mut hasher = DefaultHasher::new();
-        for (name, view) in fleet.tables() {
-            if caller.sees_table(&name) {
+        for (name, view) in tables {
+            if caller.sees_table(name) {
                 name.hash(&mut hasher);
                 for (column, column_type) in &view.columns {
                     column.hash(&mut hasher);
@@ -67,6 +73,16 @@ impl PlanKey {
             caller: format!("{caller:?}"),
             catalog: hasher.finish(),
         }
+    }
+
+    /// The query text.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Whether the text is short enough to keep its plan.
+    pub fn small(&self) -> bool {
+        self.sql.len() <= MAX_KEPT_SQL_BYTES
     }
 }
 
@@ -117,8 +133,11 @@ impl PlanCache {
 }
 
 /// Whether `plan` (one statement's, unoptimized) means the same whenever it
-/// runs, so its optimized form may be kept.
-pub fn reusable(plan: &LogicalPlan) -> bool {
+/// runs, so its optimized form may be kept: besides the rules above, it
+/// reads only tables of the fleet (`fleet_table`), not table functions,
+/// whose arguments are evaluated while planning (`generate_series(now()
+/// - INTERVAL '1 hour', now(), ...)` would keep its first hour).
+pub fn reusable(plan: &LogicalPlan, fleet_table: &dyn Fn(&str) -> bool) -> bool {
     if matches!(
         plan,
         LogicalPlan::Ddl(_)
@@ -133,6 +152,16 @@ pub fn reusable(plan: &LogicalPlan) -> bool {
     }
     let mut stable = true;
     let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let bare = scan
+                .table_name
+                .schema()
+                .is_none_or(|schema| schema == "public");
+            stable &= bare && fleet_table(scan.table_name.table());
+        }
+        if !stable {
+            return Ok(TreeNodeRecursion::Stop);
+        }
         node.apply_expressions(|expr| {
             expr.apply(|e| {
                 stable &= immutable(e);

@@ -7,6 +7,7 @@
 //! request it is in; the `x-shoal-deadline` and `x-shoal-min-completeness`
 //! headers do the same per call). Other `SET`s are DataFusion's own options.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ use crate::client_types::{ColumnSource, client_schema};
 use crate::completeness::{Completeness, QueryContext};
 use crate::dictionary_aggregates::dictionary_aggregates;
 use crate::error::{AggregatorError, Result};
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, TableView};
 use crate::information_schema;
 use crate::placeholders;
 use crate::plan_cache::{CachedPlan, PlanCache, PlanKey, reusable};
@@ -212,6 +213,17 @@ impl QueryEngine {
     /// A DataFusion session over the fleet's tables that `caller` may read,
     /// for one query.
     pub fn session(&self, query: Arc<QueryContext>, caller: &Caller) -> Result<SessionContext> {
+        self.session_over(query, caller, &self.fleet.tables())
+    }
+
+    /// [`Self::session`] over a given snapshot of the fleet's tables (the
+    /// one a kept plan's key is made from).
+    fn session_over(
+        &self,
+        query: Arc<QueryContext>,
+        caller: &Caller,
+        tables: &BTreeMap<String, TableView>,
+    ) -> Result<SessionContext> {
         let config = SessionConfig::new()
             .with_target_partitions(self.target_partitions)
             // Shoal registers its own: see `crate::information_schema`.
@@ -232,13 +244,13 @@ impl QueryEngine {
             context.register_udaf(aggregate);
         }
         let mut schemas = Vec::new();
-        for (name, view) in self.fleet.tables() {
-            if !caller.sees_table(&name) {
+        for (name, view) in tables {
+            if !caller.sees_table(name) {
                 continue;
             }
-            let table = Arc::new(RemoteTable::new(&name, &view));
+            let table = Arc::new(RemoteTable::new(name, view));
             schemas.push((name.clone(), TableProvider::schema(table.as_ref())));
-            context.register_table(TableReference::bare(name), table)?;
+            context.register_table(TableReference::bare(name.as_str()), table)?;
         }
         information_schema::register(&context, &schemas)?;
         context.register_udtf(
@@ -250,16 +262,21 @@ impl QueryEngine {
 
     /// Plans the request's query (after its `SET`s) without running it.
     pub async fn plan(&self, sql: &str, caller: &Caller) -> Result<LogicalPlan> {
+        // One snapshot of the tables for the session and the plan's key.
+        let tables = self.fleet.tables();
+        let key = PlanKey::new(sql, caller, &tables);
         // A kept plan needs no session (preparing what was asked before).
-        if let Some(kept) = self.plans.get(&PlanKey::new(sql, caller, &self.fleet)) {
+        if let Some(kept) = self.plans.get(&key) {
             return Ok(kept.logical.clone());
         }
         let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
-        let context = self.session(query, caller)?;
-        Ok(match self.planned(&context, sql, caller, true).await? {
-            Planned::Kept(kept, _) => kept.logical.clone(),
-            Planned::Fresh { plan, .. } => plan,
-        })
+        let context = self.session_over(query, caller, &tables)?;
+        Ok(
+            match self.planned(&context, key, &tables, caller, true).await? {
+                Planned::Kept(kept, _) => kept.logical.clone(),
+                Planned::Fresh { plan, .. } => plan,
+            },
+        )
     }
 
     /// Plans kept for queries asked again (see [`crate::plan_cache`]).
@@ -273,17 +290,19 @@ impl QueryEngine {
     async fn planned(
         &self,
         context: &SessionContext,
-        sql: &str,
+        key: PlanKey,
+        tables: &BTreeMap<String, TableView>,
         caller: &Caller,
         reuse: bool,
     ) -> Result<Planned> {
-        let key = PlanKey::new(sql, caller, &self.fleet);
         if let Some(kept) = self.plans.get(&key).filter(|_| reuse) {
             return Ok(Planned::Kept(kept, true));
         }
+        let sql = key.sql();
         let (options, plan, statements) =
             plan_statements(context, sql, caller, &self.fleet).await?;
-        if !reuse || statements > 1 || !reusable(&plan) {
+        let fleet_table = |name: &str| tables.contains_key(name) && caller.sees_table(name);
+        if !reuse || statements > 1 || !key.small() || !reusable(&plan, &fleet_table) {
             return Ok(Planned::Fresh { options, plan });
         }
         let optimized = context.state().optimize(&plan)?;
@@ -389,9 +408,17 @@ impl QueryEngine {
         );
         let caller = options.caller.clone().unwrap_or_else(Caller::nobody);
         caller.require(Role::Read)?;
-        let context = self.session(query.clone(), &caller)?;
+        let tables = self.fleet.tables();
+        let key = PlanKey::new(sql, &caller, &tables);
+        let context = self.session_over(query.clone(), &caller, &tables)?;
         let planned = self
-            .planned(&context, sql, &caller, options.parameters.is_empty())
+            .planned(
+                &context,
+                key,
+                &tables,
+                &caller,
+                options.parameters.is_empty(),
+            )
             .await?;
         let plan_reused = matches!(planned, Planned::Kept(_, true));
         let (shoal_options, sources, physical) = match planned {

@@ -96,9 +96,14 @@ pub fn narrow_time(batch: &RecordBatch) -> Result<RecordBatch> {
     let (Some(base), Some(last)) = (arrow::compute::min(times), arrow::compute::max(times)) else {
         return Ok(batch.clone());
     };
+    // Times from a client are not range-checked everywhere: a span past
+    // i64 keeps the block wide.
+    let Some(span) = last.checked_sub(base) else {
+        return Ok(batch.clone());
+    };
+    // Every time lies in [base, last], so `t - base` cannot overflow.
     let fits = |unit: i64| {
-        (last - base) / unit <= i64::from(u32::MAX)
-            && times.values().iter().all(|t| (t - base) % unit == 0)
+        span / unit <= i64::from(u32::MAX) && times.values().iter().all(|t| (t - base) % unit == 0)
     };
     let Some(unit) = UNITS.into_iter().find(|&unit| fits(unit)) else {
         return Ok(batch.clone());
@@ -231,6 +236,14 @@ mod tests {
                 Some(ColumnType::Timestamp)
             );
         }
+    }
+
+    #[test]
+    fn a_span_past_sixty_four_bits_stays_wide() {
+        let wide = batch(&[-9_000_000_000_000_000_000, 9_000_000_000_000_000_000]);
+        let narrow = narrow_time(&wide).unwrap();
+        assert_eq!(frame_of(&narrow), None);
+        assert_eq!(narrow.columns(), wide.columns());
     }
 
     #[test]

@@ -312,6 +312,16 @@ async fn every_query_answers_as_plain_datafusion_does() {
             println!("leaf stderr: {}", leaf.stderr());
         }
     }
+    // The second asking on the flat fleet reused the first's plans.
+    let (_, _, metrics) = http_request(fleet.flat.http, "GET", "/metrics", &[], b"");
+    let reused: usize = String::from_utf8_lossy(&metrics)
+        .lines()
+        .find_map(|line| line.strip_prefix("shoal_query_plans_reused_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("shoal_query_plans_reused_total");
+    if only.is_empty() {
+        assert!(reused >= 200, "only {reused} queries reused a kept plan");
+    }
     let approximate = queries.iter().filter(|q| q.tolerance > 0.0).count();
     let refused = queries.iter().filter(|q| q.error.is_some()).count();
     println!(

@@ -184,9 +184,11 @@ impl ColumnSet {
             // Marking a column of a row rejected later only adds a column of
             // nulls to the batch.
             column.present = true;
+            // An integer past i64 widens a column this request made, as a
+            // float does (so a body decodes alike in one chunk or many).
             if column.new
                 && column.column_type == ColumnType::Integer
-                && matches!(value, Scalar::Float(_))
+                && matches!(value, Scalar::Float(_) | Scalar::UInt(_))
             {
                 self.widen.push(slot);
                 continue;

@@ -254,4 +254,41 @@ mod tests {
             "Float64"
         );
     }
+
+    /// An integer past i64 in a column the request made widens it, in one
+    /// chunk as in two (a later chunk that starts with it learns Float).
+    #[test]
+    fn an_integer_past_sixty_four_bits_widens_alike_in_any_chunk() {
+        let mut body = String::new();
+        for i in 0..40_000 {
+            // Around the middle, where a second chunk starts.
+            body.push_str(&match i {
+                15_000..25_000 => "{\"x\": 18446744073709551615}\n".to_string(),
+                _ => format!("{{\"x\": {i}}}\n"),
+            });
+        }
+        let lines: Vec<Line> = body
+            .as_bytes()
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.is_empty())
+            .map(|(i, line)| (i + 1, line))
+            .collect();
+        let resume = Resume::default();
+        let rules = LineRules::default();
+        let parallel = decode_lines(&lines, rules, None, &resume).unwrap();
+        let start = start_columns(None);
+        let one = decode_chunk(&lines, rules, start.clone(), &resume);
+        let redo = |_: usize, _: Vec<(String, ColumnType, bool)>| unreachable!();
+        let sequential = merge_chunks(vec![one], &start, redo).unwrap().unwrap();
+        assert!(sequential.errors.is_empty(), "{:?}", sequential.errors);
+        assert_eq!(parallel.errors, sequential.errors);
+        assert_eq!(parallel.batch, sequential.batch);
+        let batch = parallel.batch.unwrap();
+        assert_eq!(batch.num_rows(), 40_000);
+        assert_eq!(
+            batch.column_by_name("x").unwrap().data_type().to_string(),
+            "Float64"
+        );
+    }
 }
