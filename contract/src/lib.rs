@@ -20,6 +20,7 @@
 //!   SQL size guard ([`sql_guard`]), the panic guard ([`panic_guard`]),
 //!   Arrow IPC framing ([`ipc`]) and table names ([`table_names`]).
 
+pub mod aggregate_wrapper;
 pub mod approx_percentile;
 pub mod column_type;
 pub mod dense_aggregate;

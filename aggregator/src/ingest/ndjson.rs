@@ -215,19 +215,8 @@ mod tests {
         assert!(decoded.errors.is_empty());
     }
 
-    /// Lines decoded on several cores give what one core gives, even when
-    /// the second half learns a column's type differently.
-    #[test]
-    fn chunks_merge_as_one_core_would_decode() {
-        let mut body = String::new();
-        for i in 0..40_000 {
-            body.push_str(&match (i < 20_000, i % 2) {
-                (true, _) => format!("{{\"k\": {i}, \"s\": \"v{i}\", \"f\": 1}}\n"),
-                (false, 0) => "{\"k\": \"x\"}\n".to_string(),
-                (false, _) => format!("{{\"s\": {i}, \"f\": 0.5, \"late\": [\"a\"]}}\n"),
-            });
-        }
-        body.push_str("{\"k\": 1, \"late\": 1}\n");
+    /// `body` decoded on every core and on one.
+    fn on_cores_and_on_one(body: &str) -> (Decoded, Decoded) {
         let lines: Vec<Line> = body
             .as_bytes()
             .split(|&b| b == b'\n')
@@ -242,6 +231,23 @@ mod tests {
         let one = decode_chunk(&lines, rules, start.clone(), &resume);
         let redo = |_: usize, _: Vec<(String, ColumnType, bool)>| unreachable!();
         let sequential = merge_chunks(vec![one], &start, redo).unwrap().unwrap();
+        (parallel, sequential)
+    }
+
+    /// Lines decoded on several cores give what one core gives, even when
+    /// the second half learns a column's type differently.
+    #[test]
+    fn chunks_merge_as_one_core_would_decode() {
+        let mut body = String::new();
+        for i in 0..40_000 {
+            body.push_str(&match (i < 20_000, i % 2) {
+                (true, _) => format!("{{\"k\": {i}, \"s\": \"v{i}\", \"f\": 1}}\n"),
+                (false, 0) => "{\"k\": \"x\"}\n".to_string(),
+                (false, _) => format!("{{\"s\": {i}, \"f\": 0.5, \"late\": [\"a\"]}}\n"),
+            });
+        }
+        body.push_str("{\"k\": 1, \"late\": 1}\n");
+        let (parallel, sequential) = on_cores_and_on_one(&body);
         assert_eq!(parallel.lines, sequential.lines);
         assert_eq!(parallel.errors, sequential.errors);
         assert_eq!(parallel.errors.len(), 10_001);
@@ -267,20 +273,7 @@ mod tests {
                 _ => format!("{{\"x\": {i}}}\n"),
             });
         }
-        let lines: Vec<Line> = body
-            .as_bytes()
-            .split(|&b| b == b'\n')
-            .enumerate()
-            .filter(|(_, line)| !line.is_empty())
-            .map(|(i, line)| (i + 1, line))
-            .collect();
-        let resume = Resume::default();
-        let rules = LineRules::default();
-        let parallel = decode_lines(&lines, rules, None, &resume).unwrap();
-        let start = start_columns(None);
-        let one = decode_chunk(&lines, rules, start.clone(), &resume);
-        let redo = |_: usize, _: Vec<(String, ColumnType, bool)>| unreachable!();
-        let sequential = merge_chunks(vec![one], &start, redo).unwrap().unwrap();
+        let (parallel, sequential) = on_cores_and_on_one(&body);
         assert!(sequential.errors.is_empty(), "{:?}", sequential.errors);
         assert_eq!(parallel.errors, sequential.errors);
         assert_eq!(parallel.batch, sequential.batch);
