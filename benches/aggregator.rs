@@ -7,11 +7,12 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use criterion::{Criterion, criterion_group, criterion_main};
+use shoal_aggregator::completeness::QueryContext;
 use shoal_aggregator::fleet::Fleet;
 use shoal_aggregator::query::{QueryEngine, QueryOptions};
 use shoal_aggregator::routing::IngestRouter;
@@ -71,7 +72,7 @@ fn fan_out(c: &mut Criterion) {
                 .expect("ingest");
         }
         fleet.refresh().await;
-        QueryEngine::new(fleet.clone(), Duration::from_secs(10))
+        QueryEngine::new(fleet.clone(), Duration::from_secs(10)).expect("engine")
     });
     let sql = "SELECT count(*), sum(n) FROM t";
     c.bench_function("plan_only", |b| {
@@ -84,6 +85,17 @@ fn fan_out(c: &mut Criterion) {
                         .expect("plan"),
                 )
             })
+        })
+    });
+    // A query's DataFusion session (copied from the engine's template).
+    c.bench_function("query_session", |b| {
+        b.iter(|| {
+            let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
+            black_box(
+                engine
+                    .session(query, &shoal_aggregator::auth::Caller::trusted())
+                    .expect("session"),
+            )
         })
     });
     c.bench_function("fan_out_8_leaves_trivial_aggregate", |b| {

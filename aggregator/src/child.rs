@@ -61,20 +61,20 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
     let query =
         Arc::new(QueryContext::new(request.query_id.clone(), deadline).as_of(request.as_of_micros));
     // A parent's fragment names its tables itself; the parent checked them.
-    let context = engine.session(query.clone(), &Caller::trusted())?;
+    let state = engine.session(query.clone(), &Caller::trusted())?;
     let codec = FragmentCodec {
         resolver: PlaceholderResolver {
-            partitions: context.copied_config().target_partitions(),
+            partitions: state.config().target_partitions(),
         },
     };
     // Decoded under the leaf's panic guard: a fragment that still trips
     // DataFusion fails this request, not the process.
-    let task = context.task_ctx();
+    let task = engine.task(&state)?;
     let fragment =
         catching::<_, shoal_contract::ContractError>(|| Ok(decode_fragment(&node, &task, &codec)?))
             .map_err(|e| AggregatorError::Query(e.to_string()))?;
     let plan = reduce_for_parent(fragment, engine.fleet().clone())?;
-    let stream = plan.execute(0, context.task_ctx())?;
+    let stream = plan.execute(0, task)?;
     Ok(ChildFragment { stream, query })
 }
 

@@ -41,6 +41,7 @@ pub mod query;
 pub mod remote_table;
 pub mod routing;
 pub mod server;
+pub mod session_template;
 pub mod split;
 pub mod statement_policy;
 pub mod table_pattern;

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::common::config::ConfigExtension;
-use datafusion::common::{ScalarValue, TableReference, extensions_options};
+use datafusion::common::{ScalarValue, extensions_options};
 use datafusion::datasource::TableProvider;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::{SessionState, TaskContext};
 use datafusion::logical_expr::{DescribeTable, LogicalPlan};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::StreamExt;
@@ -30,19 +31,15 @@ use crate::answers_so_far::{IntermediateSender, Intermediates, alongside};
 use crate::auth::{Caller, Role};
 use crate::client_types::{ColumnSource, client_schema};
 use crate::completeness::{Completeness, QueryContext};
-use crate::dictionary_aggregates::dictionary_aggregates;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, TableView};
-use crate::information_schema;
 use crate::placeholders;
 use crate::plan_cache::{CachedPlan, PlanCache, PlanKey, reusable};
 use crate::remote_table::RemoteTable;
-use crate::split::SplitForLeaves;
+use crate::session_template::SessionTemplate;
 use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
 use crate::table_pattern::{self, TablesMatching};
 use crate::time_completeness::QueryReach;
-use shoal_contract::functions::register_functions;
-use shoal_contract::query_memory::query_runtime;
 use shoal_contract::sql_guard::check_operator_count;
 
 extensions_options! {
@@ -141,35 +138,45 @@ pub struct QueryEngine {
     default_deadline: Duration,
     target_partitions: usize,
     limits: QueryLimits,
+    template: Arc<SessionTemplate>,
     running: Arc<tokio::sync::Semaphore>,
     waiting: Arc<std::sync::atomic::AtomicUsize>,
     plans: Arc<PlanCache>,
 }
 
 impl QueryEngine {
-    pub fn new(fleet: Arc<Fleet>, default_deadline: Duration) -> Self {
+    pub fn new(fleet: Arc<Fleet>, default_deadline: Duration) -> Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
+        // At least two, so DataFusion plans partial and final aggregates.
+        let target_partitions = cores.max(2);
+        let limits = QueryLimits::default();
+        let template = SessionTemplate::new(fleet.clone(), target_partitions, limits.memory_bytes)?;
+        Ok(Self {
             fleet,
             default_deadline,
-            // At least two, so DataFusion plans partial and final aggregates.
-            target_partitions: cores.max(2),
-            limits: QueryLimits::default(),
+            target_partitions,
+            limits,
+            template: Arc::new(template),
             running: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_CONCURRENT_QUERIES)),
             waiting: Arc::default(),
             plans: Arc::default(),
-        }
+        })
     }
 
     /// The same engine with other limits.
-    pub fn with_limits(mut self, limits: QueryLimits) -> Self {
+    pub fn with_limits(mut self, limits: QueryLimits) -> Result<Self> {
         let limits = QueryLimits {
             max_concurrent: limits.max_concurrent.max(1),
             ..limits
         };
         self.running = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
+        self.template = Arc::new(SessionTemplate::new(
+            self.fleet.clone(),
+            self.target_partitions,
+            limits.memory_bytes,
+        )?);
         self.limits = limits;
-        self
+        Ok(self)
     }
 
     /// A turn to run a query: at once, after a short wait in the queue, or
@@ -212,8 +219,14 @@ impl QueryEngine {
 
     /// A DataFusion session over the fleet's tables that `caller` may read,
     /// for one query.
-    pub fn session(&self, query: Arc<QueryContext>, caller: &Caller) -> Result<SessionContext> {
+    pub fn session(&self, query: Arc<QueryContext>, caller: &Caller) -> Result<SessionState> {
         self.session_over(query, caller, &self.fleet.tables())
+    }
+
+    /// The task context a plan of `state` runs in, with the query's own
+    /// memory pool (see [`crate::session_template`]).
+    pub fn task(&self, state: &SessionState) -> Result<Arc<TaskContext>> {
+        self.template.task(state)
     }
 
     /// [`Self::session`] over a given snapshot of the fleet's tables (the
@@ -223,41 +236,19 @@ impl QueryEngine {
         query: Arc<QueryContext>,
         caller: &Caller,
         tables: &BTreeMap<String, TableView>,
-    ) -> Result<SessionContext> {
-        let config = SessionConfig::new()
-            .with_target_partitions(self.target_partitions)
-            // Shoal registers its own: see `crate::information_schema`.
-            .with_information_schema(false)
-            .with_option_extension(ShoalOptions::default())
-            .with_extension(query);
-        let runtime = query_runtime(self.limits.memory_bytes)
-            .map_err(|e| AggregatorError::Internal(e.to_string()))?;
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_runtime_env(runtime)
-            .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(self.fleet.clone())))
-            .build();
-        let context = SessionContext::new_with_state(state);
-        register_functions(&context);
-        for aggregate in dictionary_aggregates() {
-            context.register_udaf(aggregate);
-        }
-        let mut schemas = Vec::new();
-        for (name, view) in tables {
-            if !caller.sees_table(name) {
-                continue;
-            }
-            let table = Arc::new(RemoteTable::new(name, view));
-            schemas.push((name.clone(), TableProvider::schema(table.as_ref())));
-            context.register_table(TableReference::bare(name.as_str()), table)?;
-        }
-        information_schema::register(&context, &schemas)?;
-        context.register_udtf(
-            table_pattern::FUNCTION,
-            Arc::new(TablesMatching::new(self.fleet.clone(), caller.clone())),
-        );
-        Ok(context)
+    ) -> Result<SessionState> {
+        let tables = tables
+            .iter()
+            .filter(|(name, _)| caller.sees_table(name))
+            .map(|(name, view)| {
+                let table: Arc<dyn TableProvider> = Arc::new(RemoteTable::new(name, view));
+                (name.clone(), table)
+            })
+            .collect();
+        let matching: Arc<dyn TableFunctionImpl> =
+            Arc::new(TablesMatching::new(self.fleet.clone(), caller.clone()));
+        self.template
+            .session(query, tables, vec![(table_pattern::FUNCTION, matching)])
     }
 
     /// Plans the request's query (after its `SET`s) without running it.
@@ -270,7 +261,7 @@ impl QueryEngine {
             return Ok(kept.logical.clone());
         }
         let query = Arc::new(QueryContext::new(String::new(), Instant::now()));
-        let context = self.session_over(query, caller, &tables)?;
+        let context = SessionContext::new_with_state(self.session_over(query, caller, &tables)?);
         Ok(
             match self.planned(&context, key, &tables, caller, true).await? {
                 Planned::Kept(kept, _) => kept.logical.clone(),
@@ -410,32 +401,38 @@ impl QueryEngine {
         caller.require(Role::Read)?;
         let tables = self.fleet.tables();
         let key = PlanKey::new(sql, &caller, &tables);
-        let context = self.session_over(query.clone(), &caller, &tables)?;
-        let planned = self
-            .planned(
-                &context,
-                key,
-                &tables,
-                &caller,
-                options.parameters.is_empty(),
-            )
-            .await?;
+        let state = self.session_over(query.clone(), &caller, &tables)?;
+        let reuse = options.parameters.is_empty();
+        // A kept plan is run from the session as made; planning anew goes
+        // through a context (it applies the request's `SET`s).
+        let (planned, session) = match self.plans.get(&key).filter(|_| reuse) {
+            Some(kept) => (Planned::Kept(kept, true), Session::Made(Box::new(state))),
+            None => {
+                let context = SessionContext::new_with_state(state);
+                let planned = self.planned(&context, key, &tables, &caller, reuse).await?;
+                (planned, Session::Planned(context))
+            }
+        };
         let plan_reused = matches!(planned, Planned::Kept(_, true));
-        let (shoal_options, sources, physical) = match planned {
+        let (shoal_options, sources, physical, task) = match planned {
             Planned::Kept(kept, _) => {
-                let state = context.state();
+                let mut state = session.state();
+                state.mark_start_execution();
                 let physical = state
                     .query_planner()
                     .create_physical_plan(&kept.optimized, &state)
                     .await?;
-                (kept.options.clone(), kept.sources.clone(), physical)
+                let task = self.task(&state)?;
+                (kept.options.clone(), kept.sources.clone(), physical, task)
             }
             Planned::Fresh { options: set, plan } => {
+                let context = session.context();
                 let sources = column_sources(&plan, &self.fleet, &caller);
                 let plan = placeholders::bind(plan, &options.parameters)
                     .map_err(AggregatorError::Query)?;
                 let frame = context.execute_logical_plan(plan).await?;
-                (set, sources, frame.create_physical_plan().await?)
+                let physical = frame.create_physical_plan().await?;
+                (set, sources, physical, self.task(&context.state())?)
             }
         };
         if !shoal_options.deadline.is_empty() {
@@ -451,7 +448,7 @@ impl QueryEngine {
         let intermediates = options.progress.clone().map(|sink| Intermediates {
             sink,
             plan: physical.clone(),
-            task: context.task_ctx(),
+            task: task.clone(),
             query: query.clone(),
             fleet: self.fleet.clone(),
             memory_bytes: self.limits.memory_bytes,
@@ -459,7 +456,7 @@ impl QueryEngine {
             started,
             cut_off,
         });
-        let work = collect_within(physical.clone(), context.task_ctx(), cut_off);
+        let work = collect_within(physical.clone(), task, cut_off);
         let batches = tokio::time::timeout_at(cut_off.into(), alongside(work, intermediates))
             .await
             .map_err(|_| deadline_passed(started, cut_off))??;
@@ -496,6 +493,29 @@ impl QueryEngine {
             reach: Some(QueryReach::new(self.fleet.clone(), &query.collector)),
             plan_reused,
         })
+    }
+}
+
+/// A query's session: as made from the template, or the context a new plan
+/// was made in.
+enum Session {
+    Made(Box<SessionState>),
+    Planned(SessionContext),
+}
+
+impl Session {
+    fn state(self) -> SessionState {
+        match self {
+            Session::Made(state) => *state,
+            Session::Planned(context) => context.state(),
+        }
+    }
+
+    fn context(self) -> SessionContext {
+        match self {
+            Session::Made(state) => SessionContext::new_with_state(*state),
+            Session::Planned(context) => context,
+        }
     }
 }
 

@@ -107,10 +107,10 @@ pub async fn run_aggregator(
     )?;
     fleet.refresh().await;
     fleet.spawn_refresh(Duration::from_secs(1));
-    let engine = QueryEngine::new(fleet.clone(), config.deadline).with_limits(QueryLimits {
+    let engine = QueryEngine::new(fleet.clone(), config.deadline)?.with_limits(QueryLimits {
         max_concurrent: config.max_concurrent_queries,
         memory_bytes: config.query_memory_limit,
-    });
+    })?;
     let authenticator = Arc::new(config.authenticator.clone());
     let router_for_ingest = IngestRouter::new(fleet.clone());
     let metrics = Arc::new(Metrics::new(fleet.clone()));
