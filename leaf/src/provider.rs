@@ -25,9 +25,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
+use arrow::array::{
+    AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, RecordBatchOptions, UInt32Array,
+};
 use arrow::compute::kernels::boolean::and;
-use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -264,15 +266,14 @@ fn read_slice(
         true => None,
         false => pruning.time_mask(&batch)?,
     };
-    let projected = conform(&batch, schema)?;
-    match (selection, in_range) {
-        (Some(rows), _) if rows.is_empty() => Ok(None),
-        (None, None) => Ok(Some(projected)),
-        (Some(rows), None) if rows.len() == batch.num_rows() as u64 => Ok(Some(projected)),
-        (Some(rows), None) => {
-            let indices = UInt32Array::from_iter_values(rows.iter());
-            Ok(Some(take_record_batch(&projected, &indices)?))
-        }
+    // Rows are chosen on the block's stored (narrow) columns, and only the
+    // chosen rows of the columns asked for are widened.
+    let stored = columns_named(&batch, schema)?;
+    let chosen = match (selection, in_range) {
+        (Some(rows), _) if rows.is_empty() => return Ok(None),
+        (None, None) => stored,
+        (Some(rows), None) if rows.len() == batch.num_rows() as u64 => stored,
+        (Some(rows), None) => take_rows(&stored, &UInt32Array::from_iter_values(rows.iter()))?,
         (selection, Some(in_range)) => {
             let mask = match selection {
                 Some(rows) => {
@@ -285,9 +286,39 @@ fn read_slice(
                 }
                 None => in_range,
             };
-            non_empty(filter_record_batch(&projected, &mask)?)
+            filter_record_batch(&stored, &mask)?
         }
+    };
+    match chosen.num_rows() {
+        0 => Ok(None),
+        _ => Ok(Some(conform(&chosen, schema)?)),
     }
+}
+
+/// The columns of `batch` that `schema` names, as stored.
+fn columns_named(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let stored = batch.schema();
+    let indices: Vec<usize> = schema
+        .fields()
+        .iter()
+        .filter_map(|field| stored.index_of(field.name()).ok())
+        .collect();
+    Ok(batch.project(&indices)?)
+}
+
+/// The rows `indices` of `batch`, also when it has no columns.
+fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| take(column, indices, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(indices.len()));
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &options,
+    )?)
 }
 
 fn non_empty(batch: RecordBatch) -> Result<Option<RecordBatch>> {
