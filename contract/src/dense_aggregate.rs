@@ -30,6 +30,7 @@ use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode};
@@ -177,6 +178,10 @@ struct DenseState {
 struct DenseAggregate {
     accumulator: Box<dyn GroupsAccumulator>,
     arguments: Vec<Arc<dyn PhysicalExpr>>,
+    /// Per argument that is a constant (`count(1)`): its array at the
+    /// length of the last batch, reused while batches are as long rather
+    /// than filled again for each.
+    constants: Vec<Option<Option<ArrayRef>>>,
     filter: Option<Arc<dyn PhysicalExpr>>,
 }
 
@@ -198,9 +203,15 @@ impl DenseState {
             .iter()
             .zip(aggregate.filter_expr())
             .map(|(expr, filter)| {
+                let arguments = expr.expressions();
+                let constants = arguments
+                    .iter()
+                    .map(|argument| argument.downcast_ref::<Literal>().map(|_| None))
+                    .collect();
                 Ok(DenseAggregate {
                     accumulator: expr.create_groups_accumulator()?,
-                    arguments: expr.expressions(),
+                    arguments,
+                    constants,
                     filter: filter.clone(),
                 })
             })
@@ -248,7 +259,16 @@ impl DenseState {
             let arguments = aggregate
                 .arguments
                 .iter()
-                .map(|expr| expr.evaluate(batch)?.into_array(rows))
+                .zip(aggregate.constants.iter_mut())
+                .map(|(expr, constant)| match constant {
+                    Some(Some(kept)) if kept.len() == rows => Ok(kept.clone()),
+                    Some(kept) => {
+                        let array = expr.evaluate(batch)?.into_array(rows)?;
+                        *kept = Some(array.clone());
+                        Ok(array)
+                    }
+                    None => expr.evaluate(batch)?.into_array(rows),
+                })
                 .collect::<Result<Vec<ArrayRef>>>()?;
             let filter = match &aggregate.filter {
                 Some(filter) => Some(filter.evaluate(batch)?.into_array(rows)?),
