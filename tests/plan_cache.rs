@@ -90,3 +90,32 @@ fn a_query_asked_again_reuses_its_plan_and_still_answers_from_fresh_rows() {
         "a plan over a table function was reused"
     );
 }
+
+/// Every request's session is a copy of one template: a `SET` in one
+/// request, a kept plan run after it, and a request of another kind see
+/// nothing of each other's settings.
+#[test]
+fn a_set_in_one_request_reaches_no_other() {
+    let stack = Stack::start(2);
+    ingest(&stack, &[json!({"service": "api"})]);
+    stack.eventually("SELECT count(*) FROM events", json!(1));
+    let setting = "SELECT value FROM information_schema.df_settings \
+                   WHERE name = 'datafusion.execution.time_zone'";
+    let default = rows(&stack, setting);
+    assert_ne!(default, json!([["+05:00"]]), "{default}");
+    let with_set = format!("SET datafusion.execution.time_zone = '+05:00'; {setting}");
+    assert_eq!(rows(&stack, &with_set), json!([["+05:00"]]));
+    // Asked twice and once more: a kept plan or a fresh one, the default.
+    assert_eq!(rows(&stack, setting), default);
+    assert_eq!(rows(&stack, setting), default);
+    assert_eq!(rows(&stack, &with_set), json!([["+05:00"]]));
+    assert_eq!(rows(&stack, setting), default);
+    // A query over the table after the SET answers as before it.
+    assert_eq!(
+        rows(
+            &stack,
+            "SELECT service, count(*) FROM events GROUP BY service"
+        ),
+        json!([["api", 1]])
+    );
+}

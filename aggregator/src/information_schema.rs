@@ -51,11 +51,17 @@ struct ClientInformationSchema {
 }
 
 impl ClientInformationSchema {
+    /// The provider, made now if it was not; an error (two tables of one
+    /// name, which a catalog snapshot cannot hold) is logged where it cannot
+    /// be returned.
     fn built(&self) -> Result<&InformationSchemaProvider> {
         self.built
             .get_or_init(|| self.build().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| datafusion::error::DataFusionError::Plan(e.clone()))
+            .map_err(|e| {
+                tracing::warn!(error = %e, "information_schema could not be built");
+                datafusion::error::DataFusionError::Plan(format!("information_schema: {e}"))
+            })
     }
 
     fn build(&self) -> Result<InformationSchemaProvider> {

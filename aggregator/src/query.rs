@@ -170,11 +170,13 @@ impl QueryEngine {
             ..limits
         };
         self.running = Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent));
-        self.template = Arc::new(SessionTemplate::new(
-            self.fleet.clone(),
-            self.target_partitions,
-            limits.memory_bytes,
-        )?);
+        if limits.memory_bytes != self.limits.memory_bytes {
+            self.template = Arc::new(SessionTemplate::new(
+                self.fleet.clone(),
+                self.target_partitions,
+                limits.memory_bytes,
+            )?);
+        }
         self.limits = limits;
         Ok(self)
     }
@@ -218,7 +220,8 @@ impl QueryEngine {
     }
 
     /// A DataFusion session over the fleet's tables that `caller` may read,
-    /// for one query.
+    /// for one query. Its plans run in [`Self::task`]: a task context taken
+    /// from the session itself has a memory pool that holds nothing.
     pub fn session(&self, query: Arc<QueryContext>, caller: &Caller) -> Result<SessionState> {
         self.session_over(query, caller, &self.fleet.tables())
     }
@@ -432,7 +435,8 @@ impl QueryEngine {
                     .map_err(AggregatorError::Query)?;
                 let frame = context.execute_logical_plan(plan).await?;
                 let physical = frame.create_physical_plan().await?;
-                (set, sources, physical, self.task(&context.state())?)
+                let task = self.task(&context.state_ref().read())?;
+                (set, sources, physical, task)
             }
         };
         if !shoal_options.deadline.is_empty() {

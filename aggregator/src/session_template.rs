@@ -10,9 +10,11 @@
 //!
 //! A copy shares the template's runtime, so the memory pool a query runs
 //! with is given to its task context instead ([`SessionTemplate::task`]):
-//! one pool of `--query-memory` bytes per query, as when every session had
-//! a runtime of its own. The template's runtime is bounded the same way and
-//! cannot spill to disk, for anything that would run outside a task.
+//! one pool of `--query-memory-limit` bytes per query, as when every
+//! session had a runtime of its own. The template's own pool holds nothing
+//! (and it cannot spill to disk): a plan run in a task context taken from
+//! the session instead fails at its first reservation, rather than sharing
+//! one pool with every other query.
 
 use std::sync::Arc;
 
@@ -54,7 +56,7 @@ impl SessionTemplate {
             .with_option_extension(ShoalOptions::default());
         let state = SessionStateBuilder::new()
             .with_config(config)
-            .with_runtime_env(runtime(memory_bytes)?)
+            .with_runtime_env(runtime(0)?)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(fleet)))
             .build();

@@ -269,6 +269,16 @@ fn read_slice(
     // Rows are chosen on the block's stored (narrow) columns, and only the
     // chosen rows of the columns asked for are widened.
     let stored = columns_named(&batch, schema)?;
+    // The index names rows of this block (checked here: a batch without
+    // columns would take any row number).
+    if let Some(last) = selection.as_ref().and_then(RoaringBitmap::max)
+        && last as usize >= batch.num_rows()
+    {
+        return Err(LeafError::BadBlock {
+            path: block.path.clone(),
+            reason: format!("its string index names row {last} of {}", batch.num_rows()),
+        });
+    }
     let chosen = match (selection, in_range) {
         (Some(rows), _) if rows.is_empty() => return Ok(None),
         (None, None) => stored,
