@@ -38,7 +38,6 @@ use shoal_proto::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::auth::Caller;
 use crate::completeness::QueryContext;
 use crate::error::{AggregatorError, Result};
 use crate::fanout::FanOutExec;
@@ -61,7 +60,7 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
     let query =
         Arc::new(QueryContext::new(request.query_id.clone(), deadline).as_of(request.as_of_micros));
     // A parent's fragment names its tables itself; the parent checked them.
-    let state = engine.session(query.clone(), &Caller::trusted())?;
+    let state = engine.fragment_session(query.clone());
     let codec = FragmentCodec {
         resolver: PlaceholderResolver {
             partitions: state.config().target_partitions(),

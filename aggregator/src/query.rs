@@ -226,6 +226,12 @@ impl QueryEngine {
         self.session_over(query, caller, &self.fleet.tables())
     }
 
+    /// A session for a parent's fragment: no tables, which the fragment
+    /// names itself (see [`SessionTemplate::bare`]).
+    pub fn fragment_session(&self, query: Arc<QueryContext>) -> SessionState {
+        self.template.bare(query)
+    }
+
     /// The task context a plan of `state` runs in, with the query's own
     /// memory pool (see [`crate::session_template`]).
     pub fn task(&self, state: &SessionState) -> Result<Arc<TaskContext>> {
@@ -278,9 +284,9 @@ impl QueryEngine {
         &self.plans
     }
 
-    /// The plan of `sql`: kept from an earlier query, or made now (and
-    /// kept when it may be reused). With `reuse` false (a query with
-    /// parameters to bind) it is made now and not kept.
+    /// The plan of `sql`, made now (callers look for a kept one first) and
+    /// kept when it may be reused. With `reuse` false (a query with
+    /// parameters to bind) it is not kept.
     async fn planned(
         &self,
         context: &SessionContext,
@@ -289,9 +295,6 @@ impl QueryEngine {
         caller: &Caller,
         reuse: bool,
     ) -> Result<Planned> {
-        if let Some(kept) = self.plans.get(&key).filter(|_| reuse) {
-            return Ok(Planned::Kept(kept, true));
-        }
         let sql = key.sql();
         let (options, plan, statements) =
             plan_statements(context, sql, caller, &self.fleet).await?;

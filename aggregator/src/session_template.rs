@@ -105,6 +105,14 @@ impl SessionTemplate {
         Ok(state)
     }
 
+    /// A session for running a fragment a parent aggregator cut: `query` as
+    /// its context and no tables (a fragment names its scans itself).
+    pub fn bare(&self, query: Arc<QueryContext>) -> SessionState {
+        let mut state = self.state.clone();
+        state.config_mut().set_extension(query);
+        state
+    }
+
     /// The task context `state`'s plans run in, with a memory pool of the
     /// query's own.
     pub fn task(&self, state: &SessionState) -> Result<Arc<TaskContext>> {

@@ -311,7 +311,7 @@ fn columns_named(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch>
     let indices: Vec<usize> = schema
         .fields()
         .iter()
-        .filter_map(|field| stored.index_of(field.name()).ok())
+        .filter_map(|field| stored.column_with_name(field.name()).map(|(at, _)| at))
         .collect();
     Ok(batch.project(&indices)?)
 }
