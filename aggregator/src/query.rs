@@ -6,30 +6,28 @@
 //! query (HTTP and Flight SQL calls are stateless, so a `SET` lasts for the
 //! request it is in; the `x-shoal-deadline` and `x-shoal-min-completeness`
 //! headers do the same per call). Other `SET`s are DataFusion's own options.
+//!
+//! Beside it: [`crate::query_options`] (what a request asks besides the
+//! SQL, and the engine's limits), [`crate::query_statements`] (parsing,
+//! checking and planning the request's statements) and
+//! [`crate::query_results`] (collecting the answer).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableFunctionImpl;
-use datafusion::common::config::ConfigExtension;
-use datafusion::common::{ScalarValue, extensions_options};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::{SessionState, TaskContext};
-use datafusion::logical_expr::{DescribeTable, LogicalPlan};
-use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{DFParser, Statement};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use futures::StreamExt;
 use tracing::{Instrument, info, info_span};
 
-use crate::answers_so_far::{IntermediateSender, Intermediates, alongside};
+use crate::answers_so_far::{Intermediates, alongside};
 use crate::auth::{Caller, Role};
-use crate::client_types::{ColumnSource, client_schema};
+use crate::client_types::ColumnSource;
 use crate::completeness::{Completeness, QueryContext};
 use crate::error::{AggregatorError, Result};
 use crate::fleet::{Fleet, TableView};
@@ -37,56 +35,20 @@ use crate::placeholders;
 use crate::plan_cache::{CachedPlan, PlanCache, PlanKey, reusable};
 use crate::remote_table::RemoteTable;
 use crate::session_template::SessionTemplate;
-use crate::statement_policy::{DropTable, check_plan, check_statement, drop_table_name};
+use crate::statement_policy::DropTable;
 use crate::table_pattern::{self, TablesMatching};
 use crate::time_completeness::QueryReach;
 use shoal_contract::sql_guard::check_operator_count;
 
-extensions_options! {
-    /// Per-query options under `SET shoal.*`.
-    pub struct ShoalOptions {
-        /// How long to wait for leaves, e.g. `2s`; empty means the server's default.
-        pub deadline: String, default = String::new()
-        /// Fail the query when fewer than this share of the leaves answer.
-        pub min_completeness: f64, default = 0.0
-    }
-}
-
-impl ConfigExtension for ShoalOptions {
-    const PREFIX: &'static str = "shoal";
-}
-
-/// Options a caller gives with the request (headers).
-#[derive(Debug, Clone, Default)]
-pub struct QueryOptions {
-    pub deadline: Option<Duration>,
-    pub min_completeness: Option<f64>,
-    /// Values for the query's placeholders (`?`, `$1`, `:name`; see
-    /// [`crate::placeholders`]), each with the name of its column.
-    pub parameters: Vec<(String, ScalarValue)>,
-    /// Who asks; `None` has no rights (every front end sets it).
-    pub caller: Option<Caller>,
-    /// Where intermediate answers go while the query runs (a progressive
-    /// query, see [`crate::answers_so_far`]).
-    pub progress: Option<IntermediateSender>,
-}
-
-impl QueryOptions {
-    /// Reads `x-shoal-deadline` and `x-shoal-min-completeness` from HTTP
-    /// headers or gRPC metadata (`MetadataMap::into_headers`).
-    pub fn from_headers(headers: &http::HeaderMap) -> Result<Self> {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        Ok(Self {
-            deadline: text("x-shoal-deadline").map(parse_deadline).transpose()?,
-            min_completeness: text("x-shoal-min-completeness")
-                .map(parse_min_completeness)
-                .transpose()?,
-            parameters: Vec::new(),
-            caller: None,
-            progress: None,
-        })
-    }
-}
+use crate::query_options::check_min_completeness;
+pub use crate::query_options::{
+    DEFAULT_MAX_CONCURRENT_QUERIES, MAX_DEADLINE, QUEUE_WAIT, QueryLimits, QueryOptions,
+    ShoalOptions, parse_deadline, parse_min_completeness,
+};
+pub use crate::query_results::{LOCAL_WORK_GRACE, MAX_RESULT_BYTES};
+pub(crate) use crate::query_results::{collect_within, deadline_passed, hydrate_dictionaries};
+use crate::query_statements::plan_statements;
+pub use crate::query_statements::{column_sources, drop_table_schema, dropped_table};
 
 /// The answer to one request.
 #[derive(Debug, Clone)]
@@ -105,30 +67,6 @@ pub struct QueryOutcome {
     /// Whether the query's plan was kept from an earlier one (see
     /// [`crate::plan_cache`]).
     pub plan_reused: bool,
-}
-
-/// What queries may take of an aggregator.
-#[derive(Debug, Clone, Copy)]
-pub struct QueryLimits {
-    /// Queries running at once; as many more may wait up to
-    /// [`QUEUE_WAIT`], the rest are turned away at once.
-    pub max_concurrent: usize,
-    /// Memory one query may use here.
-    pub memory_bytes: usize,
-}
-
-/// Default `--max-concurrent-queries`.
-pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 32;
-/// How long a query waits for a turn before it is turned away.
-pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
-
-impl Default for QueryLimits {
-    fn default() -> Self {
-        Self {
-            max_concurrent: DEFAULT_MAX_CONCURRENT_QUERIES,
-            memory_bytes: shoal_contract::query_memory::DEFAULT_QUERY_MEMORY_BYTES,
-        }
-    }
 }
 
 /// Plans and runs SQL over the fleet.
@@ -526,129 +464,6 @@ impl Session {
     }
 }
 
-/// Largest answer a query may give, in bytes of Arrow arrays.
-pub const MAX_RESULT_BYTES: usize = 256 * 1024 * 1024;
-
-/// How long past its deadline a query may still work on the aggregator.
-pub const LOCAL_WORK_GRACE: Duration = Duration::from_secs(1);
-
-fn deadline_passed(started: Instant, cut_off: Instant) -> AggregatorError {
-    AggregatorError::DeadlinePassed(format!(
-        "the query was still running {:.1} s after it started, past its deadline and {} s more for the aggregator's own work; it was stopped",
-        cut_off.saturating_duration_since(started).as_secs_f64(),
-        LOCAL_WORK_GRACE.as_secs()
-    ))
-}
-
-/// Runs `plan` to the end, failing as soon as its answer passes
-/// [`MAX_RESULT_BYTES`] or the clock passes `cut_off` (the stream is
-/// dropped, which stops the work). The clock is read between batches too:
-/// under CPU-bound work tokio may look at its timers late.
-pub(crate) async fn collect_within(
-    plan: Arc<dyn ExecutionPlan>,
-    task: Arc<datafusion::execution::TaskContext>,
-    cut_off: Instant,
-) -> Result<Vec<RecordBatch>> {
-    let started = Instant::now();
-    let mut stream = execute_stream(plan, task)?;
-    let mut batches = Vec::new();
-    let mut bytes = 0;
-    while let Some(batch) = stream.next().await {
-        if Instant::now() > cut_off {
-            return Err(deadline_passed(started, cut_off));
-        }
-        let batch = batch?;
-        bytes += batch.get_array_memory_size();
-        if bytes > MAX_RESULT_BYTES {
-            return Err(AggregatorError::OverMemoryLimit(format!(
-                "the answer is over {} MiB; aggregate it or add a LIMIT",
-                MAX_RESULT_BYTES >> 20
-            )));
-        }
-        batches.push(batch);
-    }
-    Ok(batches)
-}
-
-/// Results with dictionary columns (also inside lists) turned into plain
-/// ones, which every client (JDBC, Grafana, JSON) reads alike: the types of
-/// [`client_schema`].
-pub(crate) fn hydrate_dictionaries(
-    schema: &SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let hydrated = Arc::new(client_schema(schema));
-    if hydrated.fields() == schema.fields() {
-        return Ok((schema.clone(), batches));
-    }
-    let batches = batches
-        .iter()
-        .map(|batch| {
-            let columns = batch
-                .columns()
-                .iter()
-                .zip(hydrated.fields())
-                .map(|(column, field)| cast(column, field.data_type()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            RecordBatch::try_new(hydrated.clone(), columns)
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| AggregatorError::Internal(format!("decoding dictionaries: {e}")))?;
-    Ok((hydrated, batches))
-}
-
-/// Applies the request's `SET`s to `context` and plans its one query.
-/// The plan of `sql`'s last statement after its `SET`s, the options they
-/// set, and how many statements `sql` holds.
-async fn plan_statements(
-    context: &SessionContext,
-    sql: &str,
-    caller: &Caller,
-    fleet: &Fleet,
-) -> Result<(ShoalOptions, LogicalPlan, usize)> {
-    check_operator_count(sql).map_err(AggregatorError::Query)?;
-    let normalized = placeholders::normalize(sql).map_err(AggregatorError::Query)?;
-    let sql = &*normalized;
-    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
-        .map_err(|e| with_end_position(e, sql))?;
-    let count = statements.len();
-    let Some(last) = statements.pop_back() else {
-        return Err(AggregatorError::Query(
-            "the request holds no SQL statement".to_string(),
-        ));
-    };
-    for statement in statements.iter().chain([&last]) {
-        check_statement(statement)?;
-        check_tables(context, statement, caller, fleet)?;
-    }
-    for statement in statements {
-        if !is_set(&statement) {
-            return Err(AggregatorError::Query(format!(
-                "only SET statements may come before the query, found: {statement}"
-            )));
-        }
-        let plan = context.state().statement_to_plan(statement).await?;
-        context.execute_logical_plan(plan).await?;
-    }
-    let plan = match context.state().statement_to_plan(last).await? {
-        // Say the types the client will receive (strings as Utf8).
-        LogicalPlan::DescribeTable(describe) => LogicalPlan::DescribeTable(DescribeTable {
-            schema: Arc::new(client_schema(&describe.schema)),
-            output_schema: describe.output_schema,
-        }),
-        plan => plan,
-    };
-    check_plan(&plan)?;
-    let options = context
-        .state()
-        .config_options()
-        .extensions
-        .get::<ShoalOptions>()
-        .cloned()
-        .unwrap_or_default();
-    Ok((options, plan, count))
-}
-
 /// A query's plan: kept (optimized, reusable; `true` when an earlier query
 /// made it) or made for this run only.
 enum Planned {
@@ -657,145 +472,4 @@ enum Planned {
         options: ShoalOptions,
         plan: LogicalPlan,
     },
-}
-
-/// Where each output column of `plan` comes from, when it is a column of
-/// one of the fleet's tables that `caller` may read.
-pub fn column_sources(plan: &LogicalPlan, fleet: &Fleet, caller: &Caller) -> Vec<ColumnSource> {
-    plan.schema()
-        .iter()
-        .map(|(qualifier, _)| match qualifier {
-            Some(table)
-                if caller.sees_table(table.table()) && fleet.table(table.table()).is_some() =>
-            {
-                ColumnSource {
-                    catalog: Some("datafusion".to_string()),
-                    schema: Some("public".to_string()),
-                    table: Some(table.table().to_string()),
-                }
-            }
-            _ => ColumnSource::default(),
-        })
-        .collect()
-}
-
-/// sqlparser names the line and column of an unexpected token, but not of
-/// an unexpected end: say where the SQL ended.
-fn with_end_position(error: datafusion::error::DataFusionError, sql: &str) -> AggregatorError {
-    let message = error.find_root().to_string();
-    if message.contains("Line:") || !message.contains("EOF") {
-        return AggregatorError::Query(message);
-    }
-    let line = sql.lines().count().max(1);
-    let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
-    AggregatorError::Query(format!(
-        "{message} at the end of the SQL, Line: {line}, Column: {column}"
-    ))
-}
-
-/// What `DROP TABLE` answers: the table, leaves that held it, rows dropped.
-pub fn drop_table_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("table", DataType::Utf8, false),
-        Field::new("leaves", DataType::UInt64, false),
-        Field::new("rows_dropped", DataType::UInt64, false),
-    ]))
-}
-
-/// The table of a request that is one `DROP TABLE t` statement.
-pub fn dropped_table(sql: &str) -> Option<DropTable> {
-    let starts_with_drop = sql
-        .trim_start()
-        .get(..4)
-        .is_some_and(|word| word.eq_ignore_ascii_case("drop"));
-    if !starts_with_drop {
-        return None;
-    }
-    let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).ok()?;
-    match statements.len() {
-        1 => statements.front().and_then(drop_table_name),
-        _ => None,
-    }
-}
-
-/// Names the first table `statement` reads that `caller` may not (the
-/// session does not hold it, so planning would only say "not found").
-fn check_tables(
-    context: &SessionContext,
-    statement: &Statement,
-    caller: &Caller,
-    fleet: &Fleet,
-) -> Result<()> {
-    for reference in context.state().resolve_table_references(statement)? {
-        if reference.schema() == Some("information_schema") {
-            continue;
-        }
-        let table = reference.table();
-        // `shoal_tables(...)` is a function, not a table (it leaves out by
-        // itself the tables the caller may not read).
-        if reference.schema().is_none() && table == table_pattern::FUNCTION {
-            continue;
-        }
-        if fleet.table(table).is_some() {
-            caller.require_table(Role::Read, table)?;
-        }
-    }
-    Ok(())
-}
-
-fn is_set(statement: &Statement) -> bool {
-    matches!(statement, Statement::Statement(inner) if matches!(**inner, datafusion::sql::sqlparser::ast::Statement::Set(_)))
-}
-
-/// The longest deadline a query may ask for.
-pub const MAX_DEADLINE: Duration = Duration::from_secs(3_600);
-
-/// Parses a deadline such as `2s` or `500ms` (at most [`MAX_DEADLINE`]).
-pub fn parse_deadline(value: &str) -> Result<Duration> {
-    let deadline =
-        humantime::parse_duration(value.trim()).map_err(|e| AggregatorError::InvalidOption {
-            what: "deadline",
-            value: value.to_string(),
-            reason: format!("{e} (e.g. 2s, 500ms)"),
-        })?;
-    if deadline.is_zero() {
-        return Err(AggregatorError::InvalidOption {
-            what: "deadline",
-            value: value.to_string(),
-            reason: "must be longer than zero".to_string(),
-        });
-    }
-    if deadline > MAX_DEADLINE {
-        return Err(AggregatorError::InvalidOption {
-            what: "deadline",
-            value: value.to_string(),
-            reason: "must be at most 1h".to_string(),
-        });
-    }
-    Ok(deadline)
-}
-
-/// Parses and checks a minimum completeness such as `0.9`.
-pub fn parse_min_completeness(value: &str) -> Result<f64> {
-    let minimum: f64 = value
-        .trim()
-        .parse()
-        .map_err(|_| AggregatorError::InvalidOption {
-            what: "minimum completeness",
-            value: value.to_string(),
-            reason: "not a number between 0 and 1".to_string(),
-        })?;
-    check_min_completeness(minimum)?;
-    Ok(minimum)
-}
-
-fn check_min_completeness(minimum: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&minimum) {
-        return Ok(());
-    }
-    Err(AggregatorError::InvalidOption {
-        what: "minimum completeness",
-        value: minimum.to_string(),
-        reason: "must be between 0 and 1".to_string(),
-    })
 }
