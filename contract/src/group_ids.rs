@@ -14,9 +14,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, Int64Array, StringArray, UInt32Array,
+};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int32Type, Int64Type};
+use arrow::datatypes::{DataType, Int32Type, Int64Type, UInt32Type};
 use datafusion::common::{Result, internal_err};
 
 /// Most slots a column's direct table holds before it becomes a hash map.
@@ -80,11 +82,16 @@ impl ColumnIds {
                     .map(|&id| integers.values[id as usize])
                     .collect::<Int64Array>(),
             ),
-            Self::Strings(strings) => Arc::new(
-                ids.iter()
-                    .map(|&id| strings.values[id as usize].as_deref())
-                    .collect::<StringArray>(),
-            ),
+            Self::Strings(strings) => match data_type {
+                DataType::Dictionary(key, _) if wide_key(key) => {
+                    return strings.dictionary(ids, data_type);
+                }
+                _ => Arc::new(
+                    ids.iter()
+                        .map(|&id| strings.values[id as usize].as_deref())
+                        .collect::<StringArray>(),
+                ),
+            },
         };
         Ok(cast(&array, data_type)?)
     }
@@ -101,6 +108,16 @@ impl ColumnIds {
             Self::Strings(strings) => strings.bytes * 2 + strings.values.capacity() * 56,
         }
     }
+}
+
+/// Whether a dictionary with these keys holds any number of values a
+/// column can have (a block holds at most 65,536 rows, a fragment's groups
+/// fit in memory).
+fn wide_key(key: &DataType) -> bool {
+    matches!(
+        key,
+        DataType::Int32 | DataType::UInt32 | DataType::Int64 | DataType::UInt64
+    )
 }
 
 /// Ids of integer and time values.
@@ -202,6 +219,21 @@ impl Default for StringIds {
 }
 
 impl StringIds {
+    /// The values of `ids` as a dictionary of `data_type` whose keys are
+    /// the ids themselves (id 0, null, a null key) over every value this
+    /// column has seen: no value is hashed or copied per group.
+    fn dictionary(&self, ids: &[u32], data_type: &DataType) -> Result<ArrayRef> {
+        let keys: UInt32Array = ids.iter().map(|&id| (id != 0).then_some(id)).collect();
+        // Id 0 (null) is never a key: its slot holds an empty string.
+        let values: StringArray = self
+            .values
+            .iter()
+            .map(|value| Some(value.as_deref().unwrap_or("")))
+            .collect();
+        let dictionary = DictionaryArray::<UInt32Type>::try_new(keys, Arc::new(values))?;
+        Ok(cast(&dictionary, data_type)?)
+    }
+
     fn ids(&mut self, array: &ArrayRef, ids: &mut Vec<u32>) -> Result<()> {
         let Some(dictionary) = array.as_any_dictionary_opt() else {
             return internal_err!("a dense group column is not a dictionary");
