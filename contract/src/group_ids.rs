@@ -219,17 +219,27 @@ impl Default for StringIds {
 }
 
 impl StringIds {
-    /// The values of `ids` as a dictionary of `data_type` whose keys are
-    /// the ids themselves (id 0, null, a null key) over every value this
-    /// column has seen: no value is hashed or copied per group.
+    /// The values of `ids` as a dictionary of `data_type` holding just the
+    /// values they use, each once: positions are found through a table
+    /// indexed by id, so no value is hashed again (id 0, null, is a null
+    /// key).
     fn dictionary(&self, ids: &[u32], data_type: &DataType) -> Result<ArrayRef> {
-        let keys: UInt32Array = ids.iter().map(|&id| (id != 0).then_some(id)).collect();
-        // Id 0 (null) is never a key: its slot holds an empty string.
-        let values: StringArray = self
-            .values
-            .iter()
-            .map(|value| Some(value.as_deref().unwrap_or("")))
-            .collect();
+        let mut position = vec![u32::MAX; self.values.len()];
+        let mut used: Vec<&str> = Vec::new();
+        let mut keys = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let Some(slot) = position.get_mut(id as usize).filter(|_| id != 0) else {
+                keys.push(None);
+                continue;
+            };
+            if *slot == u32::MAX {
+                *slot = used.len() as u32;
+                used.push(self.values[id as usize].as_deref().unwrap_or_default());
+            }
+            keys.push(Some(*slot));
+        }
+        let keys = UInt32Array::from(keys);
+        let values = StringArray::from_iter_values(used);
         let dictionary = DictionaryArray::<UInt32Type>::try_new(keys, Arc::new(values))?;
         Ok(cast(&dictionary, data_type)?)
     }
@@ -462,4 +472,46 @@ impl PairTable {
 
 fn pack(earlier: u32, id: u32) -> u64 {
     (u64::from(earlier) << 32) | u64::from(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::DictionaryArray;
+
+    /// A dictionary of many values of which the rows use few (a filter
+    /// keeps the whole dictionary): the keys given back hold just those,
+    /// nulls stay null and an empty string stays a value.
+    #[test]
+    fn string_keys_come_back_with_only_the_values_they_use() {
+        let values: Vec<String> = (0..10_000).map(|i| format!("path-{i}")).collect();
+        let mut all: Vec<&str> = values.iter().map(String::as_str).collect();
+        all.push("");
+        let keys = UInt32Array::from(vec![Some(7), None, Some(9_999), Some(7), Some(10_000)]);
+        let column: ArrayRef = Arc::new(
+            DictionaryArray::<UInt32Type>::try_new(keys, Arc::new(StringArray::from(all)))
+                .expect("dictionary"),
+        );
+        let mut strings = ColumnIds::new(column.data_type());
+        let mut ids = Vec::new();
+        strings.ids(&column, &mut ids).expect("ids");
+        let wanted = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let back = strings.values(&ids, &wanted).expect("values");
+        assert_eq!(back.data_type(), &wanted);
+        let back = back.as_dictionary::<Int32Type>();
+        assert_eq!(back.values().len(), 3, "only the values used");
+        let plain = cast(back, &DataType::Utf8).expect("cast");
+        let plain = plain.as_string::<i32>();
+        let read: Vec<Option<&str>> = plain.iter().collect();
+        assert_eq!(
+            read,
+            vec![
+                Some("path-7"),
+                None,
+                Some("path-9999"),
+                Some("path-7"),
+                Some("")
+            ]
+        );
+    }
 }
