@@ -354,7 +354,7 @@ async fn a_column_keeps_its_first_type_and_conflicts_are_refused_with_both_types
     let garbage = client
         .ingest(shoal_proto::IngestRequest {
             table: "t".into(),
-            arrow_ipc: b"not arrow".to_vec(),
+            arrow_ipc: b"not arrow".to_vec().into(),
         })
         .await
         .unwrap_err();
@@ -374,10 +374,13 @@ async fn a_restart_reattaches_sealed_blocks_and_replays_the_open_block() {
     ingest(&mut client, "requests", &[requests(start, 70_000)])
         .await
         .unwrap();
+    // The full block is sealed after the answer, not before it.
+    wait_until_sealed(&leaf, "requests").await;
     ingest(&mut client, "requests", &[requests(start + 70_000, 1_234)])
         .await
         .unwrap();
     let before = status(&mut client).await;
+    assert_eq!(before.tables[0].open_rows, 1_234);
     leaf.kill();
 
     let leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);

@@ -237,7 +237,8 @@ impl Leaf for LeafService {
         let IngestRequest { table, arrow_ipc } = request.into_inner();
         let store = self.store.clone();
         let incoming_bytes = arrow_ipc.len() as u64;
-        let (rows, new_columns, table) = tokio::task::spawn_blocking(move || {
+        let sealer = self.store.clone();
+        let (rows, new_columns, table, seal) = tokio::task::spawn_blocking(move || {
             // Held until the rows are stored, even if the caller gives up.
             let _admitted = admitted;
             let batches = crate::ipc::decode_stream(&arrow_ipc, None).map_err(|reason| {
@@ -246,12 +247,19 @@ impl Leaf for LeafService {
                     source: arrow::error::ArrowError::IpcError(reason),
                 }
             })?;
-            let (rows, new_columns) = store.ingest(&table, &batches, incoming_bytes)?;
+            let (rows, new_columns, seal) =
+                store.ingest_leaving_seal(&table, &batches, incoming_bytes)?;
             let stats = store.table(&table, false)?.counts();
-            Ok::<_, LeafError>((rows, new_columns, table_status(table, stats)))
+            let seal = seal.map(|segment| (table.clone(), segment));
+            Ok::<_, LeafError>((rows, new_columns, table_status(table, stats), seal))
         })
         .await
         .map_err(LeafError::from)??;
+        // The rows are held (in the write-ahead segment): the block they
+        // filled is sealed after the answer, while the sender goes on.
+        if let Some((name, segment)) = seal {
+            tokio::task::spawn_blocking(move || sealer.seal_segment(&name, segment));
+        }
         Ok(Response::new(IngestResponse {
             rows_accepted: rows,
             new_columns,

@@ -208,6 +208,33 @@ impl Store {
         Ok((rows, added))
     }
 
+    /// [`Self::ingest`], leaving a seal the table needs to the caller
+    /// ([`Self::seal_segment`] once the sender is answered). Returns the
+    /// rows stored, the columns added and the segment to seal.
+    pub fn ingest_leaving_seal(
+        &self,
+        name: &str,
+        batches: &[arrow::array::RecordBatch],
+        incoming_bytes: u64,
+    ) -> Result<(u64, Vec<String>, Option<u64>)> {
+        if is_system_table(name) {
+            self.check_system_room(name, incoming_bytes)?;
+        }
+        self.make_room(incoming_bytes)?;
+        let table = self.table(name, true)?;
+        let ingested = table.ingest_leaving_seal(batches, now_micros(), self.backup.as_ref())?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok((rows, ingested.added, ingested.seal_segment))
+    }
+
+    /// Seals table `name`'s open block if it is still segment `segment`'s
+    /// (see [`Table::seal_segment`]); a table dropped meanwhile is left.
+    pub fn seal_segment(&self, name: &str, segment: u64) {
+        if let Some(table) = self.read_tables().get(name).cloned() {
+            table.seal_segment(segment, self.backup.as_ref());
+        }
+    }
+
     /// Deletes table `name` (its directory and its backup copies); returns
     /// the rows it held, 0 when there is no such table.
     pub fn drop_table(&self, name: &str) -> Result<u64> {

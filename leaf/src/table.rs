@@ -89,6 +89,17 @@ struct OpenBlock {
     time_range: Option<(i64, i64)>,
 }
 
+/// What [`Table::ingest_leaving_seal`] did.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// Columns the rows added.
+    pub added: Vec<String>,
+    /// The open block's segment, when it should be sealed now.
+    pub seal_segment: Option<u64>,
+    /// The open block holds [`BLOCK_ROWS`] rows or more.
+    pub full: bool,
+}
+
 /// A consistent view of a table for one query.
 #[derive(Debug, Clone)]
 pub struct TableSnapshot {
@@ -195,6 +206,24 @@ impl Table {
         now_micros: i64,
         backup: Option<&Backup>,
     ) -> Result<Vec<String>> {
+        let ingested = self.ingest_leaving_seal(batches, now_micros, backup)?;
+        if let (true, Some(segment)) = (ingested.full, ingested.seal_segment) {
+            self.seal_segment(segment, backup);
+        }
+        Ok(ingested.added)
+    }
+
+    /// [`Self::ingest`], but a seal the block will need before rows like
+    /// these fit again is left to the caller, who answers the sender first
+    /// and then calls [`Self::seal_segment`]: the sender's next rows are
+    /// decoded meanwhile instead of waiting for the seal (the rows are
+    /// held either way, in the write-ahead segment).
+    pub fn ingest_leaving_seal(
+        &self,
+        batches: &[RecordBatch],
+        now_micros: i64,
+        backup: Option<&Backup>,
+    ) -> Result<Ingested> {
         let mut state = self.lock();
         if state.dropped {
             // Retryable: the aggregator tries another leaf (or, past them
@@ -217,7 +246,7 @@ impl Table {
         }
         let rows: usize = coerced.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 {
-            return Ok(Vec::new());
+            return Ok(Ingested::default());
         }
         if state.open.rows > 0 && state.open.rows + rows > BLOCK_ROWS {
             self.seal_locked(&mut state, backup)?;
@@ -240,15 +269,29 @@ impl Table {
             open.batches.push(batch);
         }
         state.schema = schema;
-        // The rows are stored: a seal that fails now (a full disk) must not
-        // turn them into an error the sender would retry (and duplicate).
-        // The next batch, or the maintenance tick, seals again.
-        if state.open.rows >= BLOCK_ROWS
+        // Sealed now rather than when the next rows like these arrive (and
+        // wait for it): the block is full, or they would overfill it.
+        let seal_segment = (state.open.rows + rows > BLOCK_ROWS).then_some(state.open.segment);
+        Ok(Ingested {
+            added,
+            seal_segment,
+            full: state.open.rows >= BLOCK_ROWS,
+        })
+    }
+
+    /// Seals the open block if it is still segment `segment`'s (a seal
+    /// since then, by any caller, leaves the new block to fill). The rows
+    /// are stored already: a seal that fails (a full disk) is logged, not
+    /// returned, so it never turns into an error the sender would retry
+    /// (and duplicate); the next ingest, or the maintenance tick, seals
+    /// again.
+    pub fn seal_segment(&self, segment: u64, backup: Option<&Backup>) {
+        let mut state = self.lock();
+        if state.open.segment == segment
             && let Err(error) = self.seal_locked(&mut state, backup)
         {
             warn!(table = %self.name, %error, "seal failed; the open block keeps its rows and is sealed later");
         }
-        Ok(added)
     }
 
     /// Refuses (or, after a failed drop, takes again) every row from now
