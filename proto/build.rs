@@ -7,6 +7,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // environment concurrently.
     unsafe { std::env::set_var("PROTOC", protoc) };
     println!("cargo:rerun-if-changed=proto/shoal.proto");
-    tonic_prost_build::configure().compile_protos(&["proto/shoal.proto"], &["proto"])?;
+    // An ingest request's rows are shared, not copied, by each leaf it is
+    // tried on, and read where they arrived.
+    tonic_prost_build::configure()
+        .bytes(".shoal.v1.IngestRequest.arrow_ipc")
+        .compile_protos(&["proto/shoal.proto"], &["proto"])?;
     Ok(())
 }

@@ -357,7 +357,7 @@ async fn grpc_refuses_hostile_fragments_tickets_and_handles() {
     let outcome = leaf
         .ingest(IngestRequest {
             table: "hostile".to_string(),
-            arrow_ipc: b"\xff\xff\xff\xff\x10\x00\x00\x00garbage".to_vec(),
+            arrow_ipc: b"\xff\xff\xff\xff\x10\x00\x00\x00garbage".to_vec().into(),
         })
         .await;
     assert_grpc(

@@ -167,7 +167,7 @@ impl Leaf for ChildService {
         let request = request.into_inner();
         let mut response = self
             .router
-            .route_ipc_within(&request.table, request.arrow_ipc, deadline)
+            .route_ipc_within(&request.table, request.arrow_ipc, None, deadline)
             .await?;
         // The parent keeps this aggregator's status as the sum over its
         // leaves, so it gets the table across them, not the one leaf's.

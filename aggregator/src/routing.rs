@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
+use bytes::Bytes;
 use rand::seq::SliceRandom;
 use shoal_contract::column_type::ColumnType;
 use shoal_contract::ipc::encode_stream;
@@ -52,19 +53,34 @@ impl IngestRouter {
         self.check_types(table, first)?;
         let bytes =
             encode_stream(batches).map_err(|e| AggregatorError::BadIngest(e.to_string()))?;
-        Ok(self.route_ipc(table, bytes).await?.rows_accepted)
+        Ok(self.route_ipc(table, bytes.into()).await?.rows_accepted)
     }
 
     /// Sends one Arrow IPC stream to a child chosen by two random choices.
-    pub async fn route_ipc(&self, table: &str, arrow_ipc: Vec<u8>) -> Result<IngestResponse> {
-        self.route_ipc_within(table, arrow_ipc, None).await
+    pub async fn route_ipc(&self, table: &str, arrow_ipc: Bytes) -> Result<IngestResponse> {
+        self.route_ipc_within(table, arrow_ipc, None, None).await
     }
 
-    /// [`Self::route_ipc`], giving up at `deadline` (a parent's timeout).
+    /// The children `pieces` pieces of one batch, sent at once, are tried
+    /// on first: different ones (so no piece waits for another's leaf),
+    /// those with the most free memory first, ties in random order; `None`
+    /// for the pieces past the live children.
+    pub fn spread(&self, pieces: usize) -> Vec<Option<Arc<Child>>> {
+        let mut live = self.fleet.live_children();
+        live.shuffle(&mut rand::rng());
+        live.sort_by_key(|child| std::cmp::Reverse(child.free_memory()));
+        let mut first: Vec<Option<Arc<Child>>> = live.into_iter().take(pieces).map(Some).collect();
+        first.resize(pieces, None);
+        first
+    }
+
+    /// [`Self::route_ipc`], tried on `first` before any other child, and
+    /// giving up at `deadline` (a parent's timeout).
     pub async fn route_ipc_within(
         &self,
         table: &str,
-        arrow_ipc: Vec<u8>,
+        arrow_ipc: Bytes,
+        first: Option<Arc<Child>>,
         deadline: Option<Instant>,
     ) -> Result<IngestResponse> {
         let mut candidates = self.fleet.live_children();
@@ -72,9 +88,13 @@ impl IngestRouter {
             // Statuses may be stale (just started): try everyone.
             candidates = self.fleet.children().to_vec();
         }
+        let mut first = first.and_then(|first| {
+            let at = candidates.iter().position(|c| Arc::ptr_eq(c, &first))?;
+            Some(at)
+        });
         let mut failures = Vec::new();
         while !candidates.is_empty() {
-            let chosen = choose_two(&mut candidates);
+            let chosen = first.take().unwrap_or_else(|| choose_two(&mut candidates));
             let child = candidates.swap_remove(chosen);
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let timeout = left.map_or(INGEST_TIMEOUT, |left| left.min(INGEST_TIMEOUT));
@@ -120,7 +140,9 @@ impl IngestRouter {
         ))
     }
 
-    fn check_types(&self, table: &str, batch: &RecordBatch) -> Result<()> {
+    /// Checks `batch`'s column types against those the fleet has for
+    /// `table`.
+    pub fn check_types(&self, table: &str, batch: &RecordBatch) -> Result<()> {
         let Some(view) = self.fleet.table(table) else {
             return Ok(());
         };

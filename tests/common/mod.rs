@@ -278,7 +278,7 @@ pub async fn ingest(
     client
         .ingest(IngestRequest {
             table: table.to_string(),
-            arrow_ipc: ipc_bytes(batches),
+            arrow_ipc: ipc_bytes(batches).into(),
         })
         .await
         .map(|r| r.into_inner())
