@@ -340,3 +340,49 @@ fn an_acknowledged_table_is_in_the_catalog_at_once() {
         .collect();
     assert_eq!(columns, vec!["time", "k", "note"]);
 }
+
+#[test]
+fn a_large_request_is_stored_by_several_leaves_at_once_each_row_once() {
+    let mut stack = Stack::start(3);
+    let up = || {
+        let (_, _, body) = http_request(stack.aggregator.http, "GET", "/api/v1/fleet", &[], b"");
+        serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null)["leaves_up"].clone()
+    };
+    for _ in 0..100 {
+        if up() == json!(3) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(up(), json!(3), "every leaf is up before the request");
+    let ids = |range: std::ops::Range<u64>| {
+        let lines: Vec<String> = range.map(|i| format!("{{\"id\": {i}}}")).collect();
+        lines.join("\n")
+    };
+    // 30,000 rows: three pieces of 10,000, one to each leaf, at once.
+    let (code, answer) = stack.post("/api/v1/ingest/wide", &[], ids(0..30_000).as_bytes());
+    assert_eq!((code, answer["accepted"].clone()), (200, json!(30_000)));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for leaf in &stack.leaves {
+        let held = runtime.block_on(async {
+            let status = status(&mut leaf.client().await).await;
+            status
+                .tables
+                .iter()
+                .find(|t| t.name == "wide")
+                .map(|t| t.rows)
+        });
+        assert_eq!(held, Some(10_000), "each leaf holds one piece");
+    }
+    stack.eventually("SELECT count(DISTINCT id) FROM wide", json!(30_000));
+    stack.eventually("SELECT count(*) FROM wide", json!(30_000));
+
+    // A leaf gone before the aggregator knows it: its piece goes to
+    // another leaf, and every row is held once.
+    stack.leaves[0].kill();
+    let (code, answer) = stack.post("/api/v1/ingest/wide", &[], ids(30_000..60_000).as_bytes());
+    assert_eq!((code, answer["accepted"].clone()), (200, json!(30_000)));
+    let new_rows = "SELECT count(*), count(DISTINCT id) FROM wide WHERE id >= 30000";
+    let answer = stack.eventually(new_rows, json!(30_000));
+    assert_eq!(answer["rows"][0][1], json!(30_000), "{answer}");
+}

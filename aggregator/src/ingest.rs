@@ -11,8 +11,9 @@
 //!  OTLP      ─► otlp_columns: each log record a row (columns as otlp_rows
 //!               describes them), straight into the same column_set builders
 //!  JSON array ─► json_rows: a map per row ─► to_arrow: the same builders
-//!  batch     ─► store: routing sends it by the power of two choices; answered
-//!               once a leaf holds it (a stale catalog: decoded again, once)
+//!  batch     ─► store ─► route_pieces: cut for several leaves at once, each
+//!               piece sent by the power of two choices; answered once leaves
+//!               hold it (a stale catalog: decoded again, once)
 //! ```
 //!
 //! Front ends: `http_ingest` (`POST /api/v1/ingest/{table}`), `bulk`
@@ -43,6 +44,7 @@ pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_rows;
 pub mod parallel;
+pub mod route_pieces;
 pub mod scalar;
 pub mod state;
 pub mod store;

@@ -15,17 +15,14 @@ use arrow::array::RecordBatch;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{Caller, Role};
-use crate::error::AggregatorError;
 use crate::fleet::TableView;
 use crate::ingest::buffer::NoRoom;
 use crate::ingest::decode_lines::{Decoded, Resume};
 use crate::ingest::json_rows::{JsonRow, RowError};
 use crate::ingest::ndjson::DecodeError;
+use crate::ingest::route_pieces::{Failure, lines_not_held, route};
 use crate::ingest::state::{BULK_RESERVE_WAIT, IngestState, batch_bytes};
 use crate::ingest::to_arrow::rows_to_decoded;
-
-/// Rows sent to one leaf in one call.
-const ROUTE_ROWS: usize = 65_536;
 
 /// Rows held by leaves, and those rejected (with their line or position).
 #[derive(Debug, Default)]
@@ -139,35 +136,43 @@ pub async fn store_with(
             return Ok(done);
         };
         let routed = route(state, table, &batch).await;
-        let stored = match &routed {
-            Ok(stored) => *stored,
-            Err(Routed::NoLeaf { stored, .. } | Routed::Refused { stored, .. }) => *stored,
-        };
-        done.accepted += stored;
+        done.accepted += routed.rows();
         done.errors.extend(decoded.errors);
-        let pending = decoded.lines.get(stored as usize..).unwrap_or_default();
-        match routed {
-            Ok(_) => return Ok(done),
+        let Some(failure) = routed.failure else {
+            return Ok(done);
+        };
+        // Pieces are stored at once: those held need not come first.
+        let pending = lines_not_held(&decoded.lines, &routed.held);
+        match failure {
             // A stale catalog can make the rows' types wrong: refresh it once
             // and decode again the rows not held yet (held ones would be
             // stored twice), not those rejected already.
-            Err(Routed::Refused { .. }) if !refreshed && !pending.is_empty() => {
+            Failure::Refused(_) if !refreshed && !pending.is_empty() => {
                 refreshed = true;
+                let held = routed
+                    .held
+                    .iter()
+                    .flat_map(|range| decoded.lines.get(range.clone()).unwrap_or_default());
                 resume = Resume {
                     from_line: pending[0],
-                    skip: done.errors.iter().map(|e| e.line).collect(),
+                    skip: done
+                        .errors
+                        .iter()
+                        .map(|e| e.line)
+                        .chain(held.copied())
+                        .collect(),
                 };
                 state.fleet.refresh().await;
             }
-            Err(Routed::NoLeaf { reason, .. }) => {
-                done.pending = pending.to_vec();
+            Failure::NoLeaf(reason) => {
+                done.pending = pending;
                 return Err(StoreError::NoLeaf {
                     reason,
                     partial: done,
                 });
             }
-            Err(Routed::Refused { reason, .. }) => {
-                done.pending = pending.to_vec();
+            Failure::Refused(reason) => {
+                done.pending = pending;
                 return Err(StoreError::Refused {
                     reason,
                     partial: done,
@@ -218,31 +223,16 @@ pub async fn store_admitted(
     batch: &RecordBatch,
     _room: OwnedSemaphorePermit,
 ) -> Result<u64, StoreError> {
-    match route(state, table, batch).await {
-        Ok(stored) => Ok(stored),
-        Err(Routed::NoLeaf { reason, stored }) => Err(StoreError::NoLeaf {
-            reason,
-            partial: Stored {
-                accepted: stored,
-                ..Stored::default()
-            },
-        }),
-        Err(Routed::Refused { reason, stored }) => Err(StoreError::Refused {
-            reason,
-            partial: Stored {
-                accepted: stored,
-                ..Stored::default()
-            },
-        }),
+    let routed = route(state, table, batch).await;
+    let partial = Stored {
+        accepted: routed.rows(),
+        ..Stored::default()
+    };
+    match routed.failure {
+        None => Ok(partial.accepted),
+        Some(Failure::NoLeaf(reason)) => Err(StoreError::NoLeaf { reason, partial }),
+        Some(Failure::Refused(reason)) => Err(StoreError::Refused { reason, partial }),
     }
-}
-
-/// Why routing stopped.
-enum Routed {
-    /// No leaf took a piece; the pieces before it (`stored` rows) are held.
-    NoLeaf { reason: String, stored: u64 },
-    /// The leaves refused a piece; the pieces before it are held.
-    Refused { reason: String, stored: u64 },
 }
 
 impl StoreError {
@@ -253,33 +243,4 @@ impl StoreError {
             partial: Stored::default(),
         }
     }
-}
-
-/// Routes `batch` in leaf-sized pieces, in order.
-async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Result<u64, Routed> {
-    let mut stored = 0;
-    let mut offset = 0;
-    while offset < batch.num_rows() {
-        let length = ROUTE_ROWS.min(batch.num_rows() - offset);
-        let piece = batch.slice(offset, length);
-        match state
-            .router
-            .route_batches(table, std::slice::from_ref(&piece))
-            .await
-        {
-            Ok(rows) => stored += rows,
-            Err(AggregatorError::NoLeafForIngest(reason)) => {
-                state.metrics.ingested(stored);
-                return Err(Routed::NoLeaf { reason, stored });
-            }
-            Err(error) => {
-                state.metrics.ingested(stored);
-                let reason = error.to_string();
-                return Err(Routed::Refused { reason, stored });
-            }
-        }
-        offset += length;
-    }
-    state.metrics.ingested(stored);
-    Ok(stored)
 }
