@@ -6,13 +6,26 @@ use arrow::error::ArrowError;
 use arrow::ipc::writer::StreamWriter;
 
 /// `batches` (at least one, all of one schema) as one Arrow IPC stream.
+/// About the bytes `batches` take encoded: the memory of the rows they
+/// hold (a slice counts its own rows only), and room for the messages.
+pub fn encoded_size_hint(batches: &[RecordBatch]) -> usize {
+    let data: usize = batches
+        .iter()
+        .flat_map(|batch| batch.columns())
+        .map(|array| array.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum();
+    data + 4096 * (batches.len() + 1)
+}
+
 pub fn encode_stream(batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
     let Some(first) = batches.first() else {
         return Err(ArrowError::InvalidArgumentError(
             "an IPC stream needs at least one batch".to_string(),
         ));
     };
-    let mut bytes = Vec::new();
+    // Made at about its final size: grown as it fills, the stream would be
+    // copied again each time it doubles.
+    let mut bytes = Vec::with_capacity(encoded_size_hint(batches));
     let mut writer = StreamWriter::try_new(&mut bytes, &first.schema())?;
     for batch in batches {
         writer.write(batch)?;

@@ -195,7 +195,8 @@ impl SealedBlock {
             }
         };
         let options = IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?;
-        let mut bytes = Vec::new();
+        let hint = shoal_contract::ipc::encoded_size_hint(std::slice::from_ref(&batch));
+        let mut bytes = Vec::with_capacity(hint);
         let mut writer = FileWriter::try_new_with_options(&mut bytes, &schema, options)?;
         writer.write(&batch)?;
         let covered: &[u8] = writer.get_ref();

@@ -93,23 +93,29 @@ impl WalWriter {
                 payload.len()
             ))
         })?;
-        let mut record = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
-        record.extend_from_slice(&length.to_le_bytes());
-        record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        record.extend_from_slice(&payload);
+        let mut header = [0u8; RECORD_HEADER_LEN];
+        header[..4].copy_from_slice(&length.to_le_bytes());
+        header[4..].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         if self.broken {
             return Err(LeafError::Unavailable(format!(
                 "the write-ahead segment {} could not be repaired after a failed write; the table takes no more rows until its open block is sealed",
                 self.path.display()
             )));
         }
-        if let Err(error) = self.file.write_all(&record) {
+        // Header and payload written one after the other (not copied into
+        // one record first): a crash between them leaves a part record,
+        // as a crash within one write can, and replay stops before it.
+        let written = self
+            .file
+            .write_all(&header)
+            .and_then(|()| self.file.write_all(&payload));
+        if let Err(error) = written {
             // A partial write (ENOSPC, say) leaves part of a record: cut it
             // off, so the next acknowledged record follows a whole one.
             self.undo_partial_write();
             return Err(LeafError::io(&self.path, error));
         }
-        self.bytes += record.len() as u64;
+        self.bytes += (RECORD_HEADER_LEN + payload.len()) as u64;
         Ok(())
     }
 

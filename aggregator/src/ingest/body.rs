@@ -8,6 +8,7 @@ use std::io::Read;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -54,6 +55,21 @@ impl BodyError {
     }
 }
 
+/// The body's bytes, at most `limit` of them, in one buffer made at the
+/// size the client declared (not grown and copied again as it arrives).
+async fn collect(body: Body, limit: usize, declared: Option<usize>) -> Result<Bytes, ()> {
+    let mut chunks = body.into_data_stream();
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| ())?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(bytes))
+}
+
 /// Reads the body within the limit and undoes its `Content-Encoding`.
 pub async fn read_body(
     state: &IngestState,
@@ -83,19 +99,19 @@ pub async fn read_body(
     };
     // A client that declares a body and sends it slowly, or never, holds
     // room in the buffer: only for so long.
-    let bytes =
-        match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
-            Ok(read) => read.map_err(|_| too_large("body"))?,
-            Err(_) => {
-                return Err(BodyError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "the body did not arrive within {} s (--body-timeout)",
-                        state.body_timeout.as_secs_f64()
-                    ),
-                ));
-            }
-        };
+    let bytes = match tokio::time::timeout(state.body_timeout, collect(body, limit, declared)).await
+    {
+        Ok(read) => read.map_err(|_| too_large("body"))?,
+        Err(_) => {
+            return Err(BodyError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s (--body-timeout)",
+                    state.body_timeout.as_secs_f64()
+                ),
+            ));
+        }
+    };
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -14,6 +14,9 @@ use shoal_contract::column_type::ColumnType;
 
 use crate::ingest::scalar::Scalar;
 
+/// Bytes a string value is expected to take, to size a builder.
+const STRING_BYTES_GUESS: usize = 16;
+
 /// A column's builder.
 #[derive(Debug)]
 pub enum ColumnData {
@@ -28,11 +31,20 @@ pub enum ColumnData {
 impl ColumnData {
     /// An empty builder for `column_type`, with `nulls` rows of nulls.
     pub fn new(column_type: ColumnType, nulls: usize) -> Self {
+        Self::with_capacity(column_type, nulls, 0)
+    }
+
+    /// [`Self::new`], with room for `rows` rows made at once (growing a
+    /// builder row by row copies what it holds each time it doubles).
+    pub fn with_capacity(column_type: ColumnType, nulls: usize, rows: usize) -> Self {
         let mut data = match column_type {
-            ColumnType::Integer => Self::Integer(Int64Builder::new()),
-            ColumnType::Float => Self::Float(Float64Builder::new()),
-            ColumnType::Boolean => Self::Boolean(BooleanBuilder::new()),
-            ColumnType::String => Self::String(StringBuilder::new(), String::new()),
+            ColumnType::Integer => Self::Integer(Int64Builder::with_capacity(rows)),
+            ColumnType::Float => Self::Float(Float64Builder::with_capacity(rows)),
+            ColumnType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
+            ColumnType::String => Self::String(
+                StringBuilder::with_capacity(rows, rows * STRING_BYTES_GUESS),
+                String::new(),
+            ),
             ColumnType::StringSet => {
                 let item = match column_type.open_type() {
                     DataType::List(item) => item,
@@ -41,7 +53,8 @@ impl ColumnData {
                 Self::StringSet(ListBuilder::new(StringBuilder::new()).with_field(item))
             }
             ColumnType::Timestamp => Self::Timestamp(
-                TimestampMicrosecondBuilder::new().with_data_type(column_type.open_type()),
+                TimestampMicrosecondBuilder::with_capacity(rows)
+                    .with_data_type(column_type.open_type()),
             ),
         };
         data.pad(nulls);

@@ -53,9 +53,20 @@ pub struct ColumnSet {
     /// A row was rejected for the column limit.
     pub hit_column_limit: bool,
     slots: Vec<usize>,
+    /// The previous row's `slots`: rows of one source mostly name the
+    /// same fields in the same order, so the column a field had there is
+    /// tried before the name is hashed.
+    last_slots: Vec<usize>,
     fresh: Vec<usize>,
     widen: Vec<usize>,
+    /// Rows expected, to size new columns' builders.
+    capacity: usize,
 }
+
+/// Columns whose builders are sized for the rows expected, at most.
+const MAX_PRESIZED_COLUMNS: usize = 32;
+/// Rows a builder is sized for at most (it grows past them as needed).
+const MAX_PRESIZED_ROWS: usize = 65_536;
 
 const SKIP: usize = usize::MAX;
 const FRESH: usize = usize::MAX - 1;
@@ -63,8 +74,17 @@ const FRESH: usize = usize::MAX - 1;
 impl ColumnSet {
     /// A set that starts with `columns` (name, type, introduced by this request).
     pub fn new(columns: impl IntoIterator<Item = (String, ColumnType, bool)>) -> Self {
+        Self::with_capacity(columns, 0)
+    }
+
+    /// [`Self::new`], its builders sized for `rows` rows.
+    pub fn with_capacity(
+        columns: impl IntoIterator<Item = (String, ColumnType, bool)>,
+        rows: usize,
+    ) -> Self {
         let mut set = Self {
             rejected_new: Some(Vec::new()),
+            capacity: rows.min(MAX_PRESIZED_ROWS),
             ..Self::default()
         };
         for (name, column_type, new) in columns {
@@ -78,11 +98,21 @@ impl ColumnSet {
                 new,
                 learned: None,
                 present: false,
-                data: ColumnData::new(column_type, 0),
+                data: ColumnData::with_capacity(column_type, 0, set.room()),
                 stamp: 0,
             });
         }
         set
+    }
+
+    /// Rows to size the next column's builder for: none past the first
+    /// [`MAX_PRESIZED_COLUMNS`], so a request of many columns (or a table
+    /// that has many) does not reserve room for all of them at once.
+    fn room(&self) -> usize {
+        match self.columns.len() < MAX_PRESIZED_COLUMNS {
+            true => self.capacity,
+            false => 0,
+        }
     }
 
     /// Adds a row, or says why it does not fit. A key given twice counts
@@ -115,7 +145,7 @@ impl ColumnSet {
             let Some(column_type) = infer(value) else {
                 continue;
             };
-            let mut data = ColumnData::new(column_type, rows);
+            let mut data = ColumnData::with_capacity(column_type, rows, self.room());
             data.append(value)?;
             self.index.insert(name.to_string(), self.columns.len());
             self.columns.push(Column {
@@ -138,8 +168,13 @@ impl ColumnSet {
         self.slots.clear();
         self.fresh.clear();
         for (k, (name, _)) in fields.iter().enumerate() {
-            match self.index.get(name.as_ref()) {
-                Some(&i) => {
+            let predicted = self
+                .last_slots
+                .get(k)
+                .copied()
+                .filter(|&i| self.columns.get(i).is_some_and(|c| c.name == name.as_ref()));
+            match predicted.or_else(|| self.index.get(name.as_ref()).copied()) {
+                Some(i) => {
                     let column = &mut self.columns[i];
                     if column.stamp == self.seen {
                         // Given twice: the last value wins.
@@ -170,6 +205,7 @@ impl ColumnSet {
             self.fresh = kept;
         }
         self.fresh.retain(|&k| !fields[k].1.is_null());
+        self.last_slots.clone_from(&self.slots);
     }
 
     /// Checks the row's values against the column types.

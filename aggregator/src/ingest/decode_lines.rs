@@ -131,7 +131,7 @@ pub fn decode_chunk(
     resume: &Resume,
 ) -> Chunk {
     let mut chunk = Chunk {
-        set: ColumnSet::new(columns),
+        set: ColumnSet::with_capacity(columns, lines.len()),
         lines: Vec::with_capacity(lines.len()),
         errors: Vec::new(),
         saw_json: false,
