@@ -1,12 +1,12 @@
 //! A decoded batch to leaves: cut into pieces of at most [`ROUTE_ROWS`]
 //! rows, and into as many as several leaves can take at once when the
 //! batch is large (so one client's request is stored by several leaves in
-//! parallel, not by one after another); each piece encoded as Arrow IPC
-//! off the async runtime and routed on its own: first to a leaf no other
-//! piece is sent to (those with the most free memory first), then, if
-//! that leaf fails, by two random choices.
-//! What was held is said piece by piece: a failure of one piece leaves the
-//! others held, and the caller knows exactly which rows those are.
+//! parallel, not by one after another). Each piece is encoded as Arrow IPC
+//! on a blocking thread of its own and routed as soon as it is: first to a
+//! leaf no other piece is sent to (those with the most free memory first),
+//! then, if that leaf fails, by two random choices. What was held is said
+//! piece by piece: a failure of one piece leaves the others held, and the
+//! caller knows exactly which rows those are.
 
 use std::ops::Range;
 
@@ -63,43 +63,42 @@ pub async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Rou
     }
     let leaves = state.fleet.live_children().len();
     let ranges = piece_ranges(batch.num_rows(), leaves);
-    let pieces: Vec<RecordBatch> = ranges
-        .iter()
-        .map(|range| batch.slice(range.start, range.len()))
-        .collect();
-    let encoded = tokio::task::spawn_blocking(move || {
-        pieces
-            .iter()
-            .map(|piece| encode_stream(std::slice::from_ref(piece)).map(Bytes::from))
-            .collect::<Result<Vec<Bytes>, _>>()
-    })
-    .await;
-    let encoded = match encoded {
-        Ok(Ok(encoded)) => encoded,
-        Ok(Err(error)) => return Routed::failed(Failure::Refused(error.to_string())),
-        Err(error) => return Routed::failed(Failure::Refused(error.to_string())),
-    };
     // One piece goes by two random choices alone: several aggregators
     // all sending to the leaf with the most free memory would herd.
-    let first = match encoded.len() {
+    let first = match ranges.len() {
         1 => vec![None],
         pieces => state.router.spread(pieces),
     };
-    let calls = encoded
-        .into_iter()
-        .zip(first)
-        .map(|(bytes, first)| state.router.route_ipc_within(table, bytes, first, None));
+    // Each piece encoded on its own blocking thread and sent as soon as it
+    // is: the first leaf is storing while the last piece is encoded.
+    let calls = ranges.iter().zip(first).map(|(range, first)| {
+        let piece = batch.slice(range.start, range.len());
+        async move {
+            let encoded = tokio::task::spawn_blocking(move || {
+                encode_stream(std::slice::from_ref(&piece)).map(Bytes::from)
+            })
+            .await;
+            let bytes = match encoded {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(error)) => return Err(Failure::Refused(error.to_string())),
+                Err(error) => return Err(Failure::Refused(error.to_string())),
+            };
+            state
+                .router
+                .route_ipc_within(table, bytes, first, None)
+                .await
+                .map_err(|error| match error {
+                    AggregatorError::NoLeafForIngest(reason) => Failure::NoLeaf(reason),
+                    error => Failure::Refused(error.to_string()),
+                })
+        }
+    });
     let answers = futures::future::join_all(calls).await;
     let mut routed = Routed::default();
     for (range, answer) in ranges.into_iter().zip(answers) {
         match answer {
             Ok(_) => routed.held.push(range),
-            Err(error) if routed.failure.is_none() => {
-                routed.failure = Some(match error {
-                    AggregatorError::NoLeafForIngest(reason) => Failure::NoLeaf(reason),
-                    error => Failure::Refused(error.to_string()),
-                });
-            }
+            Err(failure) if routed.failure.is_none() => routed.failure = Some(failure),
             Err(_) => {}
         }
     }
