@@ -105,16 +105,30 @@ async fn a_corrupt_block_is_restored_from_the_backup_or_dropped_and_counted_neve
         "--backup-dir",
         backup.path().to_str().unwrap(),
     ];
-    // Four batches of 40,000: each one after the first seals the one
-    // before (65,536 rows a block), so blocks [0, 40k), [40k, 80k),
-    // [80k, 120k) and an open block [120k, 160k).
+    // Four batches of 40,000: each of the first three has its block sealed
+    // after its answer (another 40,000 would overflow 65,536 rows), so
+    // blocks [0, 40k), [40k, 80k), [80k, 120k) and an open block
+    // [120k, 160k) once the last seal is done.
     let mut leaf = LeafProcess::start(dir.path(), &flags);
     let mut client = leaf.client().await;
-    for part in 0..4 {
+    for part in 0..3 {
         ingest(&mut client, TABLE, &[events(part * 40_000, 40_000)])
             .await
             .unwrap();
     }
+    // The third block's seal, then rows that fill no block.
+    for _ in 0..200 {
+        if block_files(dir.path()).len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    ingest(&mut client, TABLE, &[events(120_000, 20_000)])
+        .await
+        .unwrap();
+    ingest(&mut client, TABLE, &[events(140_000, 20_000)])
+        .await
+        .unwrap();
     let blocks = block_files(dir.path());
     assert_eq!(blocks.len(), 3, "{blocks:?}");
     let backup_table = backup.path().join(TABLE);

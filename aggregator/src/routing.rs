@@ -63,15 +63,20 @@ impl IngestRouter {
 
     /// The children `pieces` pieces of one batch, sent at once, are tried
     /// on first: different ones (so no piece waits for another's leaf),
-    /// those with the most free memory first, ties in random order; `None`
-    /// for the pieces past the live children.
+    /// each the better of two random live children not taken yet (by free
+    /// memory: never all to the same few, which would herd); `None` for
+    /// the pieces past the live children.
     pub fn spread(&self, pieces: usize) -> Vec<Option<Arc<Child>>> {
         let mut live = self.fleet.live_children();
-        live.shuffle(&mut rand::rng());
-        live.sort_by_key(|child| std::cmp::Reverse(child.free_memory()));
-        let mut first: Vec<Option<Arc<Child>>> = live.into_iter().take(pieces).map(Some).collect();
-        first.resize(pieces, None);
-        first
+        (0..pieces)
+            .map(|_| match live.is_empty() {
+                true => None,
+                false => {
+                    let chosen = choose_two(&mut live);
+                    Some(live.swap_remove(chosen))
+                }
+            })
+            .collect()
     }
 
     /// [`Self::route_ipc`], tried on `first` before any other child, and

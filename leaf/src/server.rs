@@ -250,15 +250,14 @@ impl Leaf for LeafService {
             let (rows, new_columns, seal) =
                 store.ingest_leaving_seal(&table, &batches, incoming_bytes)?;
             let stats = store.table(&table, false)?.counts();
-            let seal = seal.map(|segment| (table.clone(), segment));
             Ok::<_, LeafError>((rows, new_columns, table_status(table, stats), seal))
         })
         .await
         .map_err(LeafError::from)??;
         // The rows are held (in the write-ahead segment): the block they
         // filled is sealed after the answer, while the sender goes on.
-        if let Some((name, segment)) = seal {
-            tokio::task::spawn_blocking(move || sealer.seal_segment(&name, segment));
+        if let Some(seal) = seal {
+            tokio::task::spawn_blocking(move || sealer.seal_pending(seal));
         }
         Ok(Response::new(IngestResponse {
             rows_accepted: rows,

@@ -49,6 +49,13 @@ fn remove_tombstone(path: &Path) {
 /// of the memory limit when that is less.
 pub const SYSTEM_TABLES_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
+/// A seal an ingest left to be made after its answer.
+#[derive(Debug)]
+pub struct PendingSeal {
+    table: Arc<Table>,
+    segment: u64,
+}
+
 /// How a leaf's storage is set up.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -209,14 +216,14 @@ impl Store {
     }
 
     /// [`Self::ingest`], leaving a seal the table needs to the caller
-    /// ([`Self::seal_segment`] once the sender is answered). Returns the
-    /// rows stored, the columns added and the segment to seal.
+    /// ([`Self::seal_pending`] once the sender is answered). Returns the
+    /// rows stored, the columns added and the seal to make.
     pub fn ingest_leaving_seal(
         &self,
         name: &str,
         batches: &[arrow::array::RecordBatch],
         incoming_bytes: u64,
-    ) -> Result<(u64, Vec<String>, Option<u64>)> {
+    ) -> Result<(u64, Vec<String>, Option<PendingSeal>)> {
         if is_system_table(name) {
             self.check_system_room(name, incoming_bytes)?;
         }
@@ -224,15 +231,17 @@ impl Store {
         let table = self.table(name, true)?;
         let ingested = table.ingest_leaving_seal(batches, now_micros(), self.backup.as_ref())?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        Ok((rows, ingested.added, ingested.seal_segment))
+        let seal = ingested
+            .seal_segment
+            .map(|segment| PendingSeal { table, segment });
+        Ok((rows, ingested.added, seal))
     }
 
-    /// Seals table `name`'s open block if it is still segment `segment`'s
-    /// (see [`Table::seal_segment`]); a table dropped meanwhile is left.
-    pub fn seal_segment(&self, name: &str, segment: u64) {
-        if let Some(table) = self.read_tables().get(name).cloned() {
-            table.seal_segment(segment, self.backup.as_ref());
-        }
+    /// Makes a seal [`Self::ingest_leaving_seal`] left: the open block of
+    /// that very table (not one made since under its name), if it is still
+    /// that segment's (see [`Table::seal_segment`]).
+    pub fn seal_pending(&self, seal: PendingSeal) {
+        seal.table.seal_segment(seal.segment, self.backup.as_ref());
     }
 
     /// Deletes table `name` (its directory and its backup copies); returns

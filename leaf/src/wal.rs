@@ -10,8 +10,8 @@
 //! record  := length:u32le crc32(payload):u32le payload         (payload = Arrow IPC stream)
 //! ```
 //!
-//! A record is written with one `write` call. A process killed in the middle
-//! leaves a torn tail: on replay the first record whose length runs past the
+//! A record is written as its header then its payload. A process killed in
+//! the middle leaves a torn tail: on replay the first record whose length runs past the
 //! end of the file or whose checksum does not match ends the segment, and the
 //! file is cut back to the last whole record, so a half-written batch is never
 //! read.

@@ -61,12 +61,17 @@ pub struct ColumnSet {
     widen: Vec<usize>,
     /// Rows expected, to size new columns' builders.
     capacity: usize,
+    /// Columns whose builders are sized for `capacity` rows.
+    presized: usize,
 }
 
 /// Columns whose builders are sized for the rows expected, at most.
 const MAX_PRESIZED_COLUMNS: usize = 32;
 /// Rows a builder is sized for at most (it grows past them as needed).
 const MAX_PRESIZED_ROWS: usize = 65_536;
+/// Bytes a sized builder reserves per row, about (a string's offset and
+/// its guessed text; 8 for numbers and times).
+const PRESIZED_BYTES_PER_ROW: usize = 24;
 
 const SKIP: usize = usize::MAX;
 const FRESH: usize = usize::MAX - 1;
@@ -74,17 +79,28 @@ const FRESH: usize = usize::MAX - 1;
 impl ColumnSet {
     /// A set that starts with `columns` (name, type, introduced by this request).
     pub fn new(columns: impl IntoIterator<Item = (String, ColumnType, bool)>) -> Self {
-        Self::with_capacity(columns, 0)
+        Self::with_capacity(columns, 0, 0)
     }
 
-    /// [`Self::new`], its builders sized for `rows` rows.
+    /// [`Self::new`], its builders sized for `rows` rows of `bytes` of
+    /// input: as many columns as twice those bytes cover (so rows that name
+    /// few of a table's many columns, or tiny lines, reserve little), at
+    /// most [`MAX_PRESIZED_COLUMNS`].
     pub fn with_capacity(
         columns: impl IntoIterator<Item = (String, ColumnType, bool)>,
         rows: usize,
+        bytes: usize,
     ) -> Self {
+        let capacity = rows.min(MAX_PRESIZED_ROWS);
+        let per_column = capacity * PRESIZED_BYTES_PER_ROW;
+        let presized = (2 * bytes)
+            .checked_div(per_column)
+            .unwrap_or(0)
+            .min(MAX_PRESIZED_COLUMNS);
         let mut set = Self {
             rejected_new: Some(Vec::new()),
-            capacity: rows.min(MAX_PRESIZED_ROWS),
+            capacity,
+            presized,
             ..Self::default()
         };
         for (name, column_type, new) in columns {
@@ -106,10 +122,10 @@ impl ColumnSet {
     }
 
     /// Rows to size the next column's builder for: none past the first
-    /// [`MAX_PRESIZED_COLUMNS`], so a request of many columns (or a table
-    /// that has many) does not reserve room for all of them at once.
+    /// `presized`, so a request of many columns (or a table that has many)
+    /// does not reserve room for all of them at once.
     fn room(&self) -> usize {
-        match self.columns.len() < MAX_PRESIZED_COLUMNS {
+        match self.columns.len() < self.presized {
             true => self.capacity,
             false => 0,
         }

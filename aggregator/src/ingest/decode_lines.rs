@@ -131,7 +131,11 @@ pub fn decode_chunk(
     resume: &Resume,
 ) -> Chunk {
     let mut chunk = Chunk {
-        set: ColumnSet::with_capacity(columns, lines.len()),
+        set: ColumnSet::with_capacity(
+            columns,
+            lines.len(),
+            lines.iter().map(|(_, text)| text.len()).sum(),
+        ),
         lines: Vec::with_capacity(lines.len()),
         errors: Vec::new(),
         saw_json: false,

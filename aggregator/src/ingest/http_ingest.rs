@@ -73,10 +73,10 @@ pub async fn ingest(
     )
 }
 
-/// The HTTP answer to a failed call. A request over one routing piece may
-/// have a first part held already: after `NoLeaf` the client's retry stores
-/// it again (delivery is at least once); after a refusal the answer says how
-/// many rows are held.
+/// The HTTP answer to a failed call. A request cut into routing pieces may
+/// have some of them held already: after `NoLeaf` the client's retry stores
+/// them again (delivery is at least once); after a refusal the answer says
+/// how many rows are held.
 fn store_error_response(error: &StoreError) -> Response {
     match error {
         StoreError::NoLeaf { .. } => {

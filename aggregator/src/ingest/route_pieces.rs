@@ -1,27 +1,34 @@
 //! A decoded batch to leaves: cut into pieces of at most [`ROUTE_ROWS`]
 //! rows, and into as many as several leaves can take at once when the
 //! batch is large (so one client's request is stored by several leaves in
-//! parallel, not by one after another). Each piece is encoded as Arrow IPC
-//! on a blocking thread of its own and routed as soon as it is: first to a
-//! leaf no other piece is sent to (those with the most free memory first),
-//! then, if that leaf fails, by two random choices. What was held is said
+//! parallel, not by one after another), at most [`MAX_PARALLEL_PIECES`]
+//! under way at once. Each piece is encoded as Arrow IPC on a blocking
+//! thread of its own and routed as soon as it is: the pieces sent together
+//! first to different leaves (each the better of two random ones by free
+//! memory), then, if that leaf fails, by two random choices. What was held is said
 //! piece by piece: a failure of one piece leaves the others held, and the
 //! caller knows exactly which rows those are.
 
 use std::ops::Range;
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use shoal_contract::ipc::encode_stream;
 
 use crate::error::AggregatorError;
+use crate::fleet::Child;
 use crate::ingest::state::IngestState;
 
 /// Rows sent to one leaf in one call, at most.
 pub const ROUTE_ROWS: usize = 65_536;
 /// Rows below which a piece is not cut smaller to reach more leaves.
 const MIN_PARALLEL_ROWS: usize = 8_192;
-/// Leaves one batch is sent to at once, at most.
+/// Pieces of one batch under way at once, at most (and a batch is cut
+/// into at least this many, one per live leaf, when it is large enough).
 const MAX_PARALLEL_PIECES: usize = 4;
 
 /// Why a piece was not held.
@@ -56,22 +63,26 @@ impl Routed {
     }
 }
 
-/// Routes `batch` of `table` in pieces, all at once.
+/// Routes `batch` of `table` in pieces, up to [`MAX_PARALLEL_PIECES`] (and
+/// one per live leaf) at once. After a piece fails no other is started (those
+/// under way finish, so what they hold is known).
 pub async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Routed {
     if let Err(error) = state.router.check_types(table, batch) {
         return Routed::failed(Failure::Refused(error.to_string()));
     }
     let leaves = state.fleet.live_children().len();
     let ranges = piece_ranges(batch.num_rows(), leaves);
-    // One piece goes by two random choices alone: several aggregators
-    // all sending to the leaf with the most free memory would herd.
+    let at_once = MAX_PARALLEL_PIECES.min(leaves).max(1);
+    // The pieces sent at once go to different leaves, each the better of
+    // two random ones not taken yet; one piece alone, and those that
+    // follow, by two random choices among all.
     let first = match ranges.len() {
-        1 => vec![None],
-        pieces => state.router.spread(pieces),
+        1 => Vec::new(),
+        pieces => state.router.spread(pieces.min(at_once)),
     };
-    // Each piece encoded on its own blocking thread and sent as soon as it
-    // is: the first leaf is storing while the last piece is encoded.
-    let calls = ranges.iter().zip(first).map(|(range, first)| {
+    // Each piece encoded on a blocking thread of its own and sent as soon
+    // as it is: the first leaf is storing while the next piece is encoded.
+    let send = |index: usize, range: Range<usize>, first: Option<Arc<Child>>| {
         let piece = batch.slice(range.start, range.len());
         async move {
             let encoded = tokio::task::spawn_blocking(move || {
@@ -80,26 +91,45 @@ pub async fn route(state: &IngestState, table: &str, batch: &RecordBatch) -> Rou
             .await;
             let bytes = match encoded {
                 Ok(Ok(bytes)) => bytes,
-                Ok(Err(error)) => return Err(Failure::Refused(error.to_string())),
-                Err(error) => return Err(Failure::Refused(error.to_string())),
+                Ok(Err(error)) => return (index, Err(Failure::Refused(error.to_string()))),
+                Err(error) => return (index, Err(Failure::Refused(error.to_string()))),
             };
-            state
+            let answer = state
                 .router
                 .route_ipc_within(table, bytes, first, None)
                 .await
+                .map(|_| ())
                 .map_err(|error| match error {
                     AggregatorError::NoLeafForIngest(reason) => Failure::NoLeaf(reason),
                     error => Failure::Refused(error.to_string()),
-                })
+                });
+            (index, answer)
         }
-    });
-    let answers = futures::future::join_all(calls).await;
+    };
+    let mut outcomes: Vec<Option<Result<(), Failure>>> = ranges.iter().map(|_| None).collect();
+    let mut waiting = ranges.iter().cloned().enumerate();
+    let mut running = FuturesUnordered::new();
+    let mut failed = false;
+    loop {
+        while running.len() < at_once && !failed {
+            let Some((index, range)) = waiting.next() else {
+                break;
+            };
+            running.push(send(index, range, first.get(index).cloned().flatten()));
+        }
+        let Some((index, outcome)) = running.next().await else {
+            break;
+        };
+        failed |= outcome.is_err();
+        outcomes[index] = Some(outcome);
+    }
     let mut routed = Routed::default();
-    for (range, answer) in ranges.into_iter().zip(answers) {
-        match answer {
-            Ok(_) => routed.held.push(range),
-            Err(failure) if routed.failure.is_none() => routed.failure = Some(failure),
-            Err(_) => {}
+    for (range, outcome) in ranges.into_iter().zip(outcomes) {
+        match outcome {
+            Some(Ok(())) => routed.held.push(range),
+            Some(Err(failure)) if routed.failure.is_none() => routed.failure = Some(failure),
+            // Not started after a failure, or failed after an earlier one.
+            Some(Err(_)) | None => {}
         }
     }
     state.metrics.ingested(routed.rows());

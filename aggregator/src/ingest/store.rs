@@ -37,9 +37,10 @@ pub struct Stored {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No leaf could take the rows now: the caller should retry later.
-    /// `partial` says what was done before: the first `accepted` good rows
-    /// (in order) are held by leaves, and which rows were rejected for a bad
-    /// value, for a front end that answers row by row (`_bulk`).
+    /// `partial` says what was done: `accepted` good rows are held by
+    /// leaves (pieces of the request, not always its first rows), which
+    /// rows were rejected for a bad value, and which good rows are not held
+    /// (`pending`), for a front end that answers row by row (`_bulk`).
     #[error("no leaf can take rows: {reason}")]
     NoLeaf { reason: String, partial: Stored },
     /// The leaves refused the rows; retrying will not help. `partial` says
