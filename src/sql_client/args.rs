@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use shoal_aggregator::AggregatorError;
+use shoal_aggregator::query::parse_deadline;
 use tonic::codegen::http::Uri;
 use tonic::codegen::http::uri::InvalidUri;
 
@@ -169,20 +171,15 @@ fn check_min_completeness(value: &str) -> Result<(), SqlClientError> {
 }
 
 fn check_deadline(value: &str) -> Result<Duration, SqlClientError> {
-    let deadline =
-        humantime::parse_duration(value.trim()).map_err(|reason| SqlClientError::InvalidFlag {
-            flag: "--deadline",
-            value: value.to_string(),
-            reason: format!("{reason} (e.g. 2s, 500ms)"),
-        })?;
-    if deadline.is_zero() {
-        return Err(SqlClientError::InvalidFlag {
-            flag: "--deadline",
-            value: value.to_string(),
-            reason: "must be longer than zero".to_string(),
-        });
-    }
-    Ok(deadline)
+    // The aggregator's own rules, said before the query is sent.
+    parse_deadline(value).map_err(|error| SqlClientError::InvalidFlag {
+        flag: "--deadline",
+        value: value.to_string(),
+        reason: match error {
+            AggregatorError::InvalidOption { reason, .. } => reason,
+            other => other.to_string(),
+        },
+    })
 }
 
 #[cfg(test)]
