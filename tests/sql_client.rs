@@ -199,7 +199,7 @@ fn an_sql_error_exits_non_zero_naming_its_position() {
     );
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).contains("invalid --min-completeness \"2\": must lie between 0 and 1"),
+        text(&output.stderr).contains("invalid --min-completeness \"2\": must be between 0 and 1"),
         "{output:?}"
     );
 

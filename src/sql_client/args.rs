@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use shoal_aggregator::AggregatorError;
-use shoal_aggregator::query::parse_deadline;
+use shoal_aggregator::query::{parse_deadline, parse_min_completeness};
 use tonic::codegen::http::Uri;
 use tonic::codegen::http::uri::InvalidUri;
 
@@ -152,34 +152,25 @@ fn normalize_uri(flight: &str) -> Result<String, SqlClientError> {
 }
 
 fn check_min_completeness(value: &str) -> Result<(), SqlClientError> {
-    let ratio: f64 = value
-        .trim()
-        .parse()
-        .map_err(|_| SqlClientError::InvalidFlag {
-            flag: "--min-completeness",
-            value: value.to_string(),
-            reason: "not a number (e.g. 0.9)".to_string(),
-        })?;
-    if !(0.0..=1.0).contains(&ratio) {
-        return Err(SqlClientError::InvalidFlag {
-            flag: "--min-completeness",
-            value: value.to_string(),
-            reason: "must lie between 0 and 1".to_string(),
-        });
-    }
-    Ok(())
+    parse_min_completeness(value)
+        .map(|_| ())
+        .map_err(|error| invalid_flag("--min-completeness", value, error))
 }
 
 fn check_deadline(value: &str) -> Result<Duration, SqlClientError> {
-    // The aggregator's own rules, said before the query is sent.
-    parse_deadline(value).map_err(|error| SqlClientError::InvalidFlag {
-        flag: "--deadline",
+    parse_deadline(value).map_err(|error| invalid_flag("--deadline", value, error))
+}
+
+/// A flag the aggregator's own rules refuse, said before the query is sent.
+fn invalid_flag(flag: &'static str, value: &str, error: AggregatorError) -> SqlClientError {
+    SqlClientError::InvalidFlag {
+        flag,
         value: value.to_string(),
         reason: match error {
             AggregatorError::InvalidOption { reason, .. } => reason,
             other => other.to_string(),
         },
-    })
+    }
 }
 
 #[cfg(test)]
