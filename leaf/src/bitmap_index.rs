@@ -198,3 +198,39 @@ fn read_u32(bytes: &[u8], offset: usize) -> Option<u32> {
         bytes.get(offset..offset + 4)?.try_into().ok()?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{DictionaryArray, StringArray, UInt16Array};
+    use arrow::datatypes::UInt16Type;
+
+    #[test]
+    fn each_value_finds_exactly_its_rows_nulls_none() {
+        let values = StringArray::from(vec!["a", "b", "c", "unused"]);
+        // Row r holds key r % 3, every seventh row null: runs past one
+        // roaring array container's 4,096 rows.
+        let keys: UInt16Array = (0..20_000u16)
+            .map(|row| (row % 7 != 0).then_some(row % 3))
+            .collect();
+        let column = DictionaryArray::<UInt16Type>::try_new(keys, Arc::new(values)).unwrap();
+        let batch = RecordBatch::try_from_iter([("s", Arc::new(column.clone()) as _)]).unwrap();
+        let bytes = build_index(&batch).unwrap().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("block.idx");
+        std::fs::write(&path, bytes).unwrap();
+        let index = BitmapIndex::open(&path).unwrap();
+        for (value, key) in [("a", 0u32), ("b", 1), ("c", 2)] {
+            let found = index.rows_matching("s", &column, &[value]).unwrap();
+            let expected: RoaringBitmap = (0..20_000u32)
+                .filter(|row| row % 7 != 0 && row % 3 == key)
+                .collect();
+            assert_eq!(found, expected, "{value}");
+        }
+        let none = index.rows_matching("s", &column, &["unused"]).unwrap();
+        assert!(none.is_empty());
+        let both = index.rows_matching("s", &column, &["a", "c"]).unwrap();
+        let expected = (0..20_000u32).filter(|row| row % 7 != 0 && row % 3 != 1);
+        assert_eq!(both, expected.collect::<RoaringBitmap>());
+    }
+}
