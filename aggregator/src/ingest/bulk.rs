@@ -130,23 +130,20 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
         })
         .map(|range| trimmed(bytes, range))
         .filter(|range| !range.is_empty());
+    // Shippers mostly repeat one action line (`{"index":{}}`): the last
+    // one read is not parsed again.
+    let mut last: Option<(Range<usize>, Action)> = None;
     while let Some(action_line) = lines.next() {
-        let action: Value = match serde_json::from_slice(&bytes[action_line]) {
-            Ok(action) => action,
-            Err(error) => {
-                return Err(format!("bad action line: {error}"));
+        let line = &bytes[action_line.clone()];
+        let action = match &last {
+            Some((range, action)) if &bytes[range.clone()] == line => action.clone(),
+            _ => {
+                let action = read_action(line, default_index)?;
+                last = Some((action_line, action.clone()));
+                action
             }
         };
-        let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
-            return Err("an action line must be an object like {\"index\": {}}".to_string());
-        };
-        let kind = kind.clone();
-        let table = meta
-            .get("_index")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| default_index.map(str::to_string));
-        let id = meta.get("_id").cloned().unwrap_or(Value::Null);
+        let Action { kind, table, id } = action;
         let position = items.len();
         if kind == "delete" {
             items.push(BulkItem::new(
@@ -191,6 +188,32 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
         }
     }
     Ok(BulkBody { items, tables })
+}
+
+/// What an action line asks: its kind (`index`, `create`, ...), its table
+/// (`_index`, else the path's), and its `_id`.
+#[derive(Debug, Clone)]
+struct Action {
+    kind: String,
+    table: Option<String>,
+    id: Value,
+}
+
+fn read_action(line: &[u8], default_index: Option<&str>) -> Result<Action, String> {
+    let action: Value =
+        serde_json::from_slice(line).map_err(|error| format!("bad action line: {error}"))?;
+    let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+        return Err("an action line must be an object like {\"index\": {}}".to_string());
+    };
+    Ok(Action {
+        kind: kind.clone(),
+        table: meta
+            .get("_index")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| default_index.map(str::to_string)),
+        id: meta.get("_id").cloned().unwrap_or(Value::Null),
+    })
 }
 
 /// `range` of `bytes` without its leading and trailing whitespace.
