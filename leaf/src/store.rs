@@ -54,6 +54,8 @@ pub const SYSTEM_TABLES_MAX_BYTES: u64 = 64 * 1024 * 1024;
 pub struct PendingSeal {
     table: Arc<Table>,
     segment: u64,
+    /// The block holds [`crate::table::BLOCK_ROWS`] rows or more.
+    full: bool,
 }
 
 /// How a leaf's storage is set up.
@@ -204,14 +206,11 @@ impl Store {
         batches: &[arrow::array::RecordBatch],
         incoming_bytes: u64,
     ) -> Result<(u64, Vec<String>)> {
-        if is_system_table(name) {
-            self.check_system_room(name, incoming_bytes)?;
+        let (rows, added, seal) = self.ingest_leaving_seal(name, batches, incoming_bytes)?;
+        // Here only a full block is sealed, within the call.
+        if let Some(seal) = seal.filter(|seal| seal.full) {
+            self.seal_pending(seal);
         }
-        self.make_room(incoming_bytes)?;
-        let table = self.table(name, true)?;
-        let now = now_micros();
-        let added = table.ingest(batches, now, self.backup.as_ref())?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok((rows, added))
     }
 
@@ -231,9 +230,11 @@ impl Store {
         let table = self.table(name, true)?;
         let ingested = table.ingest_leaving_seal(batches, now_micros(), self.backup.as_ref())?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let seal = ingested
-            .seal_segment
-            .map(|segment| PendingSeal { table, segment });
+        let seal = ingested.seal_segment.map(|segment| PendingSeal {
+            table,
+            segment,
+            full: ingested.full,
+        });
         Ok((rows, ingested.added, seal))
     }
 
