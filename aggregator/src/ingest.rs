@@ -48,4 +48,5 @@ pub mod route_pieces;
 pub mod scalar;
 pub mod state;
 pub mod store;
+pub mod time_text;
 pub mod to_arrow;

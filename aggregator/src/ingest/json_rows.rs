@@ -216,6 +216,9 @@ pub fn time_micros(value: &Value) -> Result<i64, String> {
 
 /// An RFC 3339 time in microseconds since the epoch.
 pub fn time_from_text(text: &str) -> Result<i64, String> {
+    if let Some(nanos) = crate::ingest::time_text::utc_nanos(text) {
+        return Ok(nanos.div_euclid(1_000));
+    }
     arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(text)
         .map(|nanos| nanos.div_euclid(1_000))
         .map_err(|_| format!("{text:?} is not an RFC 3339 time (years 1678 to 2261)"))
