@@ -32,6 +32,7 @@ pub mod decode_lines;
 pub mod http_ingest;
 pub mod json_array;
 pub mod json_discard;
+pub mod json_fast;
 pub mod json_line;
 pub mod json_rows;
 pub mod merge;

@@ -24,6 +24,8 @@ use shoal_aggregator::ingest::bulk::parse_bulk;
 use shoal_aggregator::ingest::decode_lines::{
     Decoded, Line, LineRules, NotObject, Resume, decode_lines,
 };
+use shoal_aggregator::ingest::json_fast::read_line;
+use shoal_aggregator::ingest::json_line::read_fields;
 use shoal_aggregator::ingest::json_rows::{JsonRow, parse_body};
 use shoal_aggregator::ingest::ndjson::decode_body;
 use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
@@ -66,6 +68,23 @@ pub fn ndjson(data: &[u8]) {
     }
     if let Ok(decoded) = decode_body(data, Some("time"), None, &Resume::default()) {
         account_decoded(&decoded);
+    }
+    quick_and_serde_readings_agree(data);
+}
+
+/// Every line the quick JSON reading takes, serde reads as the same fields
+/// (compared by their debug text, which tells -0.0 from 0.0).
+fn quick_and_serde_readings_agree(data: &[u8]) {
+    for line in data.split(|&b| b == b'\n') {
+        let Ok(text) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let mut quick = Vec::new();
+        if read_line(text, &mut quick) {
+            let mut slow = Vec::new();
+            let read = read_fields(text, &mut slow).map(|()| format!("{slow:?}"));
+            assert_eq!(read.ok(), Some(format!("{quick:?}")), "line {text:?}");
+        }
     }
 }
 

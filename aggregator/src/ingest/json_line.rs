@@ -33,6 +33,18 @@ pub fn decode_line<'a>(
     fields: &mut Fields<'a>,
 ) -> Result<(), LineError> {
     fields.clear();
+    if !crate::ingest::json_fast::read_line(text, fields) {
+        read_fields(text, fields)?;
+    }
+    move_time(fields, time_field).map_err(LineError::Row)
+}
+
+/// Parses `text` into `fields` (cleared first) with `serde_json`, without
+/// moving its time: the reading of every line [`json_fast`] gives up on.
+///
+/// [`json_fast`]: crate::ingest::json_fast
+pub fn read_fields<'a>(text: &'a str, fields: &mut Fields<'a>) -> Result<(), LineError> {
+    fields.clear();
     let mut problem = None;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let top = Top {
@@ -46,10 +58,10 @@ pub fn decode_line<'a>(
     if let Some(kind) = kind {
         return Err(LineError::NotObject(kind));
     }
-    if let Some(reason) = problem {
-        return Err(LineError::Row(reason));
+    match problem {
+        Some(reason) => Err(LineError::Row(reason)),
+        None => Ok(()),
     }
-    move_time(fields, time_field).map_err(LineError::Row)
 }
 
 /// Moves the row's time from its source field to `time`, in microseconds:

@@ -93,7 +93,10 @@ mod tests {
             "1900-03-01T00:00:00Z",
         ] {
             let nanos = utc_nanos(text).unwrap_or_else(|| panic!("{text} not read"));
-            assert_eq!(Ok(nanos), string_to_timestamp_nanos(text).map_err(|e| e.to_string()));
+            assert_eq!(
+                Ok(nanos),
+                string_to_timestamp_nanos(text).map_err(|e| e.to_string())
+            );
         }
     }
 
