@@ -45,14 +45,17 @@ pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
         if distinct == 0 || distinct > MAX_INDEXED_VALUES {
             continue;
         }
-        let mut bitmaps = vec![RoaringBitmap::new(); distinct];
         let nulls = dictionary.keys().logical_nulls();
-        for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
-            if nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row)) && key < distinct {
-                bitmaps[key].insert(row as u32);
-            }
-        }
-        columns.push((field.name().as_str(), bitmaps));
+        let keys: Vec<Option<usize>> = dictionary
+            .normalized_keys()
+            .into_iter()
+            .enumerate()
+            .map(|(row, key)| {
+                let valid = nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row));
+                (valid && key < distinct).then_some(key)
+            })
+            .collect();
+        columns.push((field.name().as_str(), bitmaps_by_key(&keys, distinct)));
     }
     if columns.is_empty() {
         return Ok(None);
@@ -85,6 +88,35 @@ pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
     }
     out.extend_from_slice(&blob);
     Ok(Some(out))
+}
+
+/// The rows of each key, `keys` giving each row's (or none): the rows are
+/// first sorted by key (a counting sort), so each bitmap is built from one
+/// run of rows in order instead of one row at a time across all bitmaps.
+fn bitmaps_by_key(keys: &[Option<usize>], distinct: usize) -> Vec<RoaringBitmap> {
+    let mut starts = vec![0_usize; distinct + 1];
+    for key in keys.iter().flatten() {
+        starts[key + 1] += 1;
+    }
+    for key in 0..distinct {
+        starts[key + 1] += starts[key];
+    }
+    let mut next = starts.clone();
+    let mut rows = vec![0_u32; starts[distinct]];
+    for (row, key) in keys.iter().enumerate() {
+        if let Some(key) = *key {
+            rows[next[key]] = row as u32;
+            next[key] += 1;
+        }
+    }
+    starts
+        .windows(2)
+        .map(|run| {
+            let sorted = rows[run[0]..run[1]].iter().copied();
+            // In order by construction: the build cannot fail.
+            RoaringBitmap::from_sorted_iter(sorted).unwrap_or_default()
+        })
+        .collect()
 }
 
 /// A mapped index file.
