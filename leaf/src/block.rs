@@ -43,6 +43,7 @@ use memmap2::Mmap;
 use tracing::warn;
 
 use crate::bitmap_index::{BitmapIndex, build_index};
+use crate::checksummed_file::ChecksummedFile;
 use crate::error::{LeafError, Result};
 
 /// Version of the block layout this leaf writes (what members publish,
@@ -195,18 +196,17 @@ impl SealedBlock {
             }
         };
         let options = IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?;
-        let hint = shoal_contract::ipc::encoded_size_hint(std::slice::from_ref(&batch));
-        let mut bytes = Vec::with_capacity(hint);
-        let mut writer = FileWriter::try_new_with_options(&mut bytes, &schema, options)?;
+        let path = dir.join(id.file_name());
+        // Encoded straight into the file (no copy of the block in memory),
+        // the checksum covering every byte before the footer.
+        let file = ChecksummedFile::create(&path)?;
+        let mut writer = FileWriter::try_new_with_options(file, &schema, options)?;
         writer.write(&batch)?;
-        let covered: &[u8] = writer.get_ref();
-        let checksum = format!("{}:{:08x}", covered.len(), crc32fast::hash(covered));
-        writer.write_metadata(KEY_CHECKSUM, checksum);
+        let (covered, crc) = writer.get_ref().checksum();
+        writer.write_metadata(KEY_CHECKSUM, format!("{covered}:{crc:08x}"));
         writer.write_metadata(KEY_INDEX_CHECKSUM, index_checksum);
         writer.finish()?;
-        drop(writer);
-        let path = dir.join(id.file_name());
-        write_atomically(&path, &bytes)?;
+        writer.into_inner()?.finish()?;
         let block = Self::open(&path, id)?;
         // Its bytes are the ones just checksummed.
         let _ = block.verified.set(Ok(()));

@@ -21,6 +21,7 @@
 pub mod backup;
 pub mod bitmap_index;
 pub mod block;
+pub mod checksummed_file;
 pub mod coerce;
 pub mod drain;
 mod drain_rpc;
@@ -33,6 +34,7 @@ pub mod narrow_time;
 pub mod provider;
 pub mod pruning;
 pub mod scan;
+pub mod seal_strings;
 pub mod server;
 pub mod store;
 pub mod store_resolver;
