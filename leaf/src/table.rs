@@ -742,6 +742,12 @@ fn seal_batches(
     if aligned.is_empty() {
         return Ok(Vec::new());
     }
+    let rows: usize = aligned.iter().map(RecordBatch::num_rows).sum();
+    if rows <= BLOCK_ROWS {
+        // One block, its strings interned straight from the batches.
+        let sealed = crate::seal_strings::block_from_open(schema, &aligned)?;
+        return Ok(vec![Arc::new(write_block(dir, segment, 0, &sealed)?)]);
+    }
     let all = concat_batches(&schema.arrow_schema(Storage::Open), &aligned)?;
     let mut blocks = Vec::new();
     let mut offset = 0;
@@ -749,15 +755,19 @@ fn seal_batches(
     while offset < all.num_rows() {
         let length = BLOCK_ROWS.min(all.num_rows() - offset);
         let sealed = schema.align(&all.slice(offset, length), Storage::Block)?;
-        let sealed = crate::narrow::narrow_integers(&sealed)?;
-        let sealed = crate::narrow_strings::narrow_strings(&sealed)?;
-        let sealed = crate::narrow_time::narrow_time(&sealed)?;
-        let id = BlockId { segment, part };
-        blocks.push(Arc::new(SealedBlock::write(dir, id, &sealed)?));
+        blocks.push(Arc::new(write_block(dir, segment, part, &sealed)?));
         offset += length;
         part += 1;
     }
     Ok(blocks)
+}
+
+/// Narrows a block's columns and writes it as part `part` of `segment`.
+fn write_block(dir: &Path, segment: u64, part: u32, sealed: &RecordBatch) -> Result<SealedBlock> {
+    let sealed = crate::narrow::narrow_integers(sealed)?;
+    let sealed = crate::narrow_strings::narrow_strings(&sealed)?;
+    let sealed = crate::narrow_time::narrow_time(&sealed)?;
+    SealedBlock::write(dir, BlockId { segment, part }, &sealed)
 }
 
 fn open_block_or_backup(
