@@ -32,6 +32,8 @@ const MAGIC: &[u8; 8] = b"SHOALIDX";
 /// Version of the index layout.
 pub const INDEX_FORMAT_VERSION: u32 = 1;
 const ENTRY_LEN: usize = 12;
+/// A row without a key to index (null, or past the dictionary).
+const NO_KEY: u32 = u32::MAX;
 
 /// Serializes the bitmap index of `batch`; `None` when no column qualifies.
 pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
@@ -46,13 +48,16 @@ pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
             continue;
         }
         let nulls = dictionary.keys().logical_nulls();
-        let keys: Vec<Option<usize>> = dictionary
+        let keys: Vec<u32> = dictionary
             .normalized_keys()
             .into_iter()
             .enumerate()
             .map(|(row, key)| {
                 let valid = nulls.as_ref().is_none_or(|nulls| nulls.is_valid(row));
-                (valid && key < distinct).then_some(key)
+                match valid && key < distinct {
+                    true => key as u32,
+                    false => NO_KEY,
+                }
             })
             .collect();
         columns.push((field.name().as_str(), bitmaps_by_key(&keys, distinct)));
@@ -90,21 +95,22 @@ pub fn build_index(batch: &RecordBatch) -> Result<Option<Vec<u8>>> {
     Ok(Some(out))
 }
 
-/// The rows of each key, `keys` giving each row's (or none): the rows are
+/// The rows of each key, `keys` giving each row's (or [`NO_KEY`]): the rows are
 /// first sorted by key (a counting sort), so each bitmap is built from one
 /// run of rows in order instead of one row at a time across all bitmaps.
-fn bitmaps_by_key(keys: &[Option<usize>], distinct: usize) -> Vec<RoaringBitmap> {
+fn bitmaps_by_key(keys: &[u32], distinct: usize) -> Vec<RoaringBitmap> {
     let mut starts = vec![0_usize; distinct + 1];
-    for key in keys.iter().flatten() {
-        starts[key + 1] += 1;
+    for &key in keys.iter().filter(|&&key| key != NO_KEY) {
+        starts[key as usize + 1] += 1;
     }
     for key in 0..distinct {
         starts[key + 1] += starts[key];
     }
     let mut next = starts.clone();
     let mut rows = vec![0_u32; starts[distinct]];
-    for (row, key) in keys.iter().enumerate() {
-        if let Some(key) = *key {
+    for (row, &key) in keys.iter().enumerate() {
+        if key != NO_KEY {
+            let key = key as usize;
             rows[next[key]] = row as u32;
             next[key] += 1;
         }

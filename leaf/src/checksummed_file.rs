@@ -80,7 +80,9 @@ impl Write for ChecksummedFile {
 
 impl Drop for ChecksummedFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if let Some(buffered) = self.file.take() {
+            // Not flushed: the file is removed.
+            drop(buffered.into_parts());
             let _ = std::fs::remove_file(&self.temporary);
         }
     }

@@ -53,6 +53,12 @@ fn intern(parts: &[&dyn Array], rows: usize, name: &str) -> Result<ArrayRef> {
         .filter_map(|part| part.as_string_opt::<i32>())
         .map(|strings| strings.values().len())
         .sum();
+    if bytes > i32::MAX as usize {
+        // Past 32-bit offsets (the builder would panic): as concat refuses.
+        return Err(LeafError::BadRequest(format!(
+            "column {name:?} holds {bytes} bytes of text, more than one block can"
+        )));
+    }
     let mut builder =
         StringDictionaryBuilder::<UInt16Type>::with_capacity(rows, 1024, bytes.min(1 << 20));
     for part in parts {
@@ -69,4 +75,82 @@ fn intern(parts: &[&dyn Array], rows: usize, name: &str) -> Result<ArrayRef> {
         }
     }
     Ok(Arc::new(builder.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::compute::concat_batches;
+    use shoal_contract::column_type::ColumnType;
+
+    fn table_schema() -> TableSchema {
+        let mut schema = TableSchema::new();
+        schema.push("time".into(), ColumnType::Timestamp);
+        schema.push("host".into(), ColumnType::String);
+        schema.push("n".into(), ColumnType::Integer);
+        schema
+    }
+
+    fn open_batch(schema: &TableSchema, first: i64, hosts: &[Option<&str>]) -> RecordBatch {
+        let rows = hosts.len() as i64;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(first..first + rows)
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(StringArray::from(hosts.to_vec())),
+            Arc::new(Int64Array::from_iter_values(first..first + rows)),
+        ];
+        let open = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("time", columns[0].data_type().clone(), false),
+                Field::new("host", DataType::Utf8, true),
+                Field::new("n", DataType::Int64, true),
+            ])),
+            columns,
+        )
+        .expect("batch");
+        schema.align(&open, Storage::Open).expect("align")
+    }
+
+    /// The same block as concatenating the batches and casting them: the
+    /// same dictionary in the same order, nulls, empty and sliced batches.
+    #[test]
+    fn gives_the_block_concatenation_and_cast_give() {
+        let schema = table_schema();
+        let batches = vec![
+            open_batch(&schema, 0, &[Some("b"), None, Some("a"), Some("b")]),
+            open_batch(&schema, 10, &[]),
+            open_batch(
+                &schema,
+                20,
+                &[Some("c"), Some("a"), None, Some("d"), Some("e")],
+            )
+            .slice(1, 3),
+            open_batch(&schema, 30, &[Some("")]),
+        ];
+        let quick = block_from_open(&schema, &batches).expect("block");
+        let all = concat_batches(&schema.arrow_schema(Storage::Open), &batches).expect("concat");
+        let cast = schema.align(&all, Storage::Block).expect("cast");
+        assert_eq!(quick, cast);
+        assert_eq!(quick.num_rows(), 8);
+    }
+
+    /// A block of 65,536 rows may hold 65,536 distinct strings: 16-bit keys
+    /// reach them all.
+    #[test]
+    fn a_block_of_distinct_strings_fills_every_key() {
+        let schema = table_schema();
+        let names: Vec<String> = (0..65_536).map(|i| format!("h{i}")).collect();
+        let hosts: Vec<Option<&str>> = names.iter().map(|n| Some(n.as_str())).collect();
+        let batches = [
+            open_batch(&schema, 0, &hosts[..30_000]),
+            open_batch(&schema, 30_000, &hosts[30_000..]),
+        ];
+        let block = block_from_open(&schema, &batches).expect("block");
+        let hosts = block.column(1).as_dictionary::<UInt16Type>();
+        assert_eq!(hosts.values().len(), 65_536);
+        assert_eq!(hosts.keys().value(65_535), 65_535);
+    }
 }

@@ -743,6 +743,9 @@ fn seal_batches(
         return Ok(Vec::new());
     }
     let rows: usize = aligned.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        return Ok(Vec::new());
+    }
     if rows <= BLOCK_ROWS {
         // One block, its strings interned straight from the batches.
         let sealed = crate::seal_strings::block_from_open(schema, &aligned)?;

@@ -16,6 +16,9 @@ use crate::ingest::scalar::Scalar;
 
 /// Objects nested deeper than this are left to `serde_json`.
 const MAX_FAST_DEPTH: usize = 8;
+// Deeper rows are refused by the serde reading: the quick one must give up
+// before that depth, never take what it refuses.
+const _: () = assert!(MAX_FAST_DEPTH < crate::ingest::json_rows::MAX_DEPTH);
 
 /// Powers of ten a decimal of at most 15 digits is divided by.
 const POW10: [f64; 16] = [
