@@ -129,32 +129,13 @@ impl Browser {
 }
 
 /// Epoch milliseconds of an arrow-json timestamp ("2026-11-29T10:00:00",
-/// optionally with a fraction; UTC).
+/// optionally with a fraction and a `Z`; UTC), read as ingest reads log
+/// times.
 pub fn epoch_ms(text: &str) -> i64 {
-    let number = |range: std::ops::Range<usize>| -> i64 {
-        text.get(range)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not a timestamp: {text}"))
-    };
-    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let seconds = number(11..13) * 3600 + number(14..16) * 60 + number(17..19);
-    let fraction = text
-        .get(19..)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .map(|digits| {
-            let digits: String = digits.chars().take_while(char::is_ascii_digit).collect();
-            format!("{digits:0<3}")[..3].parse::<i64>().unwrap()
-        })
-        .unwrap_or(0);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    (days * 86_400 + seconds) * 1000 + fraction
+    let utc = format!("{}Z", text.strip_suffix('Z').unwrap_or(text));
+    shoal_aggregator::ingest::time_text::utc_nanos(&utc)
+        .unwrap_or_else(|| panic!("not a timestamp: {text}"))
+        .div_euclid(1_000_000)
 }
 
 pub fn attribute<'a>(panel: &'a Value, name: &str) -> &'a str {
