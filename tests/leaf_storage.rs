@@ -397,6 +397,76 @@ async fn a_restart_reattaches_sealed_blocks_and_replays_the_open_block() {
     assert_eq!(row_count(&all), 71_234 / 5);
 }
 
+/// [`requests`] already in the table's own types (microsecond times, 64-bit
+/// status), so the leaf keeps them as they came: its write-ahead segment
+/// holds the Arrow IPC received, not the rows encoded again.
+fn native_requests(start_ms: i64, rows: usize) -> RecordBatch {
+    let batch = requests(start_ms, rows);
+    let time = arrow::compute::cast(
+        batch.column(0),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+    )
+    .unwrap();
+    let status = arrow::compute::cast(batch.column(2), &DataType::Int64).unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("time", time.data_type().clone(), false),
+        Field::new("service", DataType::Utf8, true),
+        Field::new("status", DataType::Int64, true),
+        Field::new("latency_ms", DataType::Float64, true),
+    ]));
+    let columns = vec![
+        time,
+        batch.column(1).clone(),
+        status,
+        batch.column(3).clone(),
+    ];
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+#[tokio::test]
+async fn rows_kept_as_they_came_and_rows_converted_are_both_replayed_after_a_kill() {
+    let dir = shm_tempdir();
+    let start = now_ms() - 60_000;
+    let mut leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);
+    let mut client = leaf.client().await;
+    // Converted (millisecond times, 32-bit status), then as they came (two
+    // batches in one stream, one record), then converted again: records of
+    // both kinds in one write-ahead segment.
+    ingest(&mut client, "requests", &[requests(start, 1_000)])
+        .await
+        .unwrap();
+    let native = [
+        native_requests(start + 1_000, 1_500),
+        native_requests(start + 2_500, 500),
+    ];
+    ingest(&mut client, "requests", &native).await.unwrap();
+    ingest(&mut client, "requests", &[requests(start + 3_000, 1_000)])
+        .await
+        .unwrap();
+    let before = status(&mut client).await;
+    assert_eq!(before.tables[0].open_rows, 4_000);
+    leaf.kill();
+
+    let leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);
+    let mut client = leaf.client().await;
+    let after = status(&mut client).await;
+    assert_eq!(after.tables, before.tables);
+    let svc4 = scan(
+        &leaf.endpoint(),
+        scan_request("requests", &["service"], "service = 'svc-4'"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(row_count(&svc4), 200 + 300 + 100 + 200);
+    let late = scan(
+        &leaf.endpoint(),
+        scan_request("requests", &["status"], "status = 500 AND latency_ms >= 0"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(row_count(&late), 100 + 150 + 50 + 100);
+}
+
 #[tokio::test]
 async fn an_empty_data_directory_recovers_from_the_backup() {
     let dir = shm_tempdir();

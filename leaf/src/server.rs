@@ -248,7 +248,7 @@ impl Leaf for LeafService {
                 }
             })?;
             let (rows, new_columns, seal) =
-                store.ingest_leaving_seal(&table, &batches, incoming_bytes)?;
+                store.ingest_leaving_seal(&table, &batches, Some(&arrow_ipc), incoming_bytes)?;
             let stats = store.table(&table, false)?.counts();
             Ok::<_, LeafError>((rows, new_columns, table_status(table, stats), seal))
         })

@@ -206,7 +206,7 @@ impl Store {
         batches: &[arrow::array::RecordBatch],
         incoming_bytes: u64,
     ) -> Result<(u64, Vec<String>)> {
-        let (rows, added, seal) = self.ingest_leaving_seal(name, batches, incoming_bytes)?;
+        let (rows, added, seal) = self.ingest_leaving_seal(name, batches, None, incoming_bytes)?;
         // Here only a full block is sealed, within the call.
         if let Some(seal) = seal.filter(|seal| seal.full) {
             self.seal_pending(seal);
@@ -221,6 +221,7 @@ impl Store {
         &self,
         name: &str,
         batches: &[arrow::array::RecordBatch],
+        encoded: Option<&[u8]>,
         incoming_bytes: u64,
     ) -> Result<(u64, Vec<String>, Option<PendingSeal>)> {
         if is_system_table(name) {
@@ -228,7 +229,8 @@ impl Store {
         }
         self.make_room(incoming_bytes)?;
         let table = self.table(name, true)?;
-        let ingested = table.ingest_leaving_seal(batches, now_micros(), self.backup.as_ref())?;
+        let backup = self.backup.as_ref();
+        let ingested = table.ingest_leaving_seal(batches, encoded, now_micros(), backup)?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let seal = ingested.seal_segment.map(|segment| PendingSeal {
             table,

@@ -206,7 +206,7 @@ impl Table {
         now_micros: i64,
         backup: Option<&Backup>,
     ) -> Result<Vec<String>> {
-        let ingested = self.ingest_leaving_seal(batches, now_micros, backup)?;
+        let ingested = self.ingest_leaving_seal(batches, None, now_micros, backup)?;
         if let (true, Some(segment)) = (ingested.full, ingested.seal_segment) {
             self.seal_segment(segment, backup);
         }
@@ -218,9 +218,15 @@ impl Table {
     /// and then calls [`Self::seal_segment`]: the sender's next rows are
     /// decoded meanwhile instead of waiting for the seal (the rows are
     /// held either way, in the write-ahead segment).
+    ///
+    /// `encoded` is the Arrow IPC stream `batches` were decoded from, if
+    /// any: when coercing changed none of them (same columns, times all
+    /// set), it is what the write-ahead segment holds, not the batches
+    /// encoded again; replay decodes the same batches from it.
     pub fn ingest_leaving_seal(
         &self,
         batches: &[RecordBatch],
+        encoded: Option<&[u8]>,
         now_micros: i64,
         backup: Option<&Backup>,
     ) -> Result<Ingested> {
@@ -253,11 +259,15 @@ impl Table {
         }
         let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
         let start = state.open.wal.bytes();
-        for batch in &coerced {
-            if let Err(error) = state.open.wal.append(batch) {
-                state.open.wal.rewind(start);
-                return Err(error);
-            }
+        let appended = match encoded.filter(|_| unchanged(batches, &coerced)) {
+            Some(encoded) => state.open.wal.append_encoded(encoded),
+            None => coerced
+                .iter()
+                .try_for_each(|batch| state.open.wal.append(batch)),
+        };
+        if let Err(error) = appended {
+            state.open.wal.rewind(start);
+            return Err(error);
         }
         let open = &mut state.open;
         for (batch, range) in coerced.into_iter().zip(ranges) {
@@ -726,6 +736,22 @@ impl OpenBlock {
             time_range: None,
         }
     }
+}
+
+/// Whether `coerced` are `batches` as they came: every batch has rows
+/// (none was left out) and holds the very same column arrays, `time`
+/// among them (none was added, cast or filled).
+fn unchanged(batches: &[RecordBatch], coerced: &[RecordBatch]) -> bool {
+    batches.len() == coerced.len()
+        && batches.iter().zip(coerced).all(|(batch, coerced)| {
+            batch.num_rows() > 0
+                && batch.num_columns() == coerced.num_columns()
+                && batch
+                    .columns()
+                    .iter()
+                    .zip(coerced.columns())
+                    .all(|(a, b)| Arc::ptr_eq(a, b))
+        })
 }
 
 /// Writes the rows of `batches` as blocks of segment `segment`.

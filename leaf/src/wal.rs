@@ -86,7 +86,12 @@ impl WalWriter {
     /// Appends one batch as one record. When this returns, the record is in
     /// shared memory.
     pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
-        let payload = encode_batch(batch)?;
+        self.append_encoded(&encode_batch(batch)?)
+    }
+
+    /// Appends an Arrow IPC stream (one or more batches, as received and
+    /// already decoded once) as one record, without encoding it again.
+    pub fn append_encoded(&mut self, payload: &[u8]) -> Result<()> {
         let length = u32::try_from(payload.len()).map_err(|_| {
             LeafError::BadRequest(format!(
                 "a batch of {} bytes is larger than a write-ahead record can hold (4 GiB)",
@@ -95,7 +100,7 @@ impl WalWriter {
         })?;
         let mut header = [0u8; RECORD_HEADER_LEN];
         header[..4].copy_from_slice(&length.to_le_bytes());
-        header[4..].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        header[4..].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
         if self.broken {
             return Err(LeafError::Unavailable(format!(
                 "the write-ahead segment {} could not be repaired after a failed write; the table takes no more rows until its open block is sealed",
@@ -108,7 +113,7 @@ impl WalWriter {
         let written = self
             .file
             .write_all(&header)
-            .and_then(|()| self.file.write_all(&payload));
+            .and_then(|()| self.file.write_all(payload));
         if let Err(error) = written {
             // A partial write (ENOSPC, say) leaves part of a record: cut it
             // off, so the next acknowledged record follows a whole one.
