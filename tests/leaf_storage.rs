@@ -443,8 +443,28 @@ async fn rows_kept_as_they_came_and_rows_converted_are_both_replayed_after_a_kil
     ingest(&mut client, "requests", &[requests(start + 3_000, 1_000)])
         .await
         .unwrap();
+    // The stream as it was sent is in the segment (not encoded again)...
+    let segment = wal_segment(dir.path(), "requests");
+    let sent = ipc_bytes(&native);
+    assert!(
+        segment.windows(sent.len()).any(|w| w == sent.as_slice()),
+        "the received stream is kept as it is"
+    );
+    // ...but not bytes a sender put after the end of its stream: those
+    // rows are encoded again, without them.
+    let mut padded = ipc_bytes(&[native_requests(start + 4_000, 10)]);
+    padded.extend(vec![0x5a_u8; 1 << 20]);
+    client
+        .ingest(shoal_proto::IngestRequest {
+            table: "requests".to_string(),
+            arrow_ipc: padded.into(),
+        })
+        .await
+        .unwrap();
+    let grown = wal_segment(dir.path(), "requests").len() - segment.len();
+    assert!(grown < 64 * 1024, "the segment grew by {grown} bytes");
     let before = status(&mut client).await;
-    assert_eq!(before.tables[0].open_rows, 4_000);
+    assert_eq!(before.tables[0].open_rows, 4_010);
     leaf.kill();
 
     let leaf = LeafProcess::start(dir.path(), &["--seal-age", "1h"]);
@@ -457,14 +477,25 @@ async fn rows_kept_as_they_came_and_rows_converted_are_both_replayed_after_a_kil
     )
     .await
     .unwrap();
-    assert_eq!(row_count(&svc4), 200 + 300 + 100 + 200);
+    assert_eq!(row_count(&svc4), 200 + 300 + 100 + 200 + 2);
     let late = scan(
         &leaf.endpoint(),
         scan_request("requests", &["status"], "status = 500 AND latency_ms >= 0"),
     )
     .await
     .unwrap();
-    assert_eq!(row_count(&late), 100 + 150 + 50 + 100);
+    assert_eq!(row_count(&late), 100 + 150 + 50 + 100 + 1);
+}
+
+/// The bytes of table `table`'s (only) write-ahead segment.
+fn wal_segment(data_dir: &std::path::Path, table: &str) -> Vec<u8> {
+    let dir = std::fs::read_dir(data_dir.join("tables").join(table)).unwrap();
+    let segments: Vec<_> = dir
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "log"))
+        .collect();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    std::fs::read(&segments[0]).unwrap()
 }
 
 #[tokio::test]

@@ -93,22 +93,39 @@ pub fn coerce_batch(
             has_time = true;
             converted = fill_null_times(&converted, now_micros)?;
         }
-        fields.push(Field::new(
-            name,
-            converted.data_type().clone(),
-            name != TIME_COLUMN,
-        ));
+        fields.push(coerced_field(name, converted.data_type()));
         columns.push(converted);
     }
 
     if !has_time {
         let times = TimestampMicrosecondArray::from_value(now_micros, batch.num_rows())
             .with_timezone("UTC");
-        fields.push(Field::new(TIME_COLUMN, timestamp_type(), false));
+        fields.push(coerced_field(TIME_COLUMN, &timestamp_type()));
         columns.push(Arc::new(times));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
     Ok(Coerced { batch, new_columns })
+}
+
+/// A coerced batch's field: only `time` is never null; no metadata.
+fn coerced_field(name: &str, data_type: &DataType) -> Field {
+    Field::new(name, data_type.clone(), name != TIME_COLUMN)
+}
+
+/// `batch` (read back from the write-ahead segment) with the schema
+/// [`coerce_batch`] gives its columns: a record kept as it was received
+/// carries its sender's nullability and metadata. A batch that cannot take
+/// it (nulls where `time` allows none, which coercion never leaves) is
+/// returned as it is.
+pub fn coerced_schema(batch: &RecordBatch) -> RecordBatch {
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| coerced_field(field.name(), field.data_type()))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    RecordBatch::try_new(schema, batch.columns().to_vec()).unwrap_or_else(|_| batch.clone())
 }
 
 /// Casts one column to the open storage type of `column_type`, refusing

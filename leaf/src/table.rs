@@ -259,7 +259,7 @@ impl Table {
         }
         let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
         let start = state.open.wal.bytes();
-        let appended = match encoded.filter(|_| unchanged(batches, &coerced)) {
+        let appended = match encoded.filter(|bytes| received_as_is(bytes, batches, &coerced)) {
             Some(encoded) => state.open.wal.append_encoded(encoded),
             None => coerced
                 .iter()
@@ -677,14 +677,21 @@ impl Table {
                     "cut off a torn write at the end of the write-ahead segment"
                 );
             }
-            for batch in &replayed.batches {
+            // A record kept as it was received has its sender's schema (its
+            // nullability, metadata): given the one ingest gave it.
+            let replayed_batches = replayed
+                .batches
+                .iter()
+                .map(crate::coerce::coerced_schema)
+                .collect::<Vec<_>>();
+            for batch in &replayed_batches {
                 schema.learn(&batch.schema());
             }
             let is_last = position + 1 == segments.len();
             if is_last && replayed.valid_len > 0 {
                 let wal = WalWriter::reopen(&path, replayed.valid_len)?;
                 let mut block = OpenBlock::new(segment, wal);
-                for batch in replayed.batches {
+                for batch in replayed_batches {
                     let range = time_range(&batch)?;
                     block.rows += batch.num_rows();
                     block.time_range = Some(match block.time_range {
@@ -697,7 +704,7 @@ impl Table {
             } else {
                 // An older segment (or one torn before its header): seal
                 // what it holds now and let it go.
-                let blocks = seal_batches(&dir, segment, &schema, &replayed.batches)?;
+                let blocks = seal_batches(&dir, segment, &schema, &replayed_batches)?;
                 for block in &blocks {
                     manifest::append(&dir, &block.meta)?;
                 }
@@ -736,6 +743,19 @@ impl OpenBlock {
             time_range: None,
         }
     }
+}
+
+/// Whether the IPC stream `encoded` that `batches` came from may stand in
+/// the write-ahead segment for `coerced`: it is in this format's framing
+/// (a continuation marker first), not much larger than the rows it holds
+/// (bytes a sender put after the end of the stream, or padding the decoder
+/// skips, are never kept), and [`unchanged`].
+fn received_as_is(encoded: &[u8], batches: &[RecordBatch], coerced: &[RecordBatch]) -> bool {
+    const SLACK: usize = 64 * 1024;
+    let expected = shoal_contract::ipc::encoded_size_hint(coerced);
+    encoded.starts_with(&[0xff; 4])
+        && encoded.len() <= expected.saturating_mul(2).saturating_add(SLACK)
+        && unchanged(batches, coerced)
 }
 
 /// Whether `coerced` are `batches` as they came: every batch has rows
