@@ -102,6 +102,7 @@ impl ColumnData {
             (Self::Float(b), Scalar::UInt(u)) => b.append_value(*u as f64),
             (Self::Float(b), Scalar::Float(f)) => b.append_value(*f),
             (Self::Boolean(b), Scalar::Bool(v)) => b.append_value(*v),
+            (Self::String(b, _), Scalar::Str(text)) => b.append_value(text),
             (Self::String(b, text), value) => {
                 text.clear();
                 if !value.write_text(text) {
