@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
 use tracing::{info, warn};
 
 use crate::backup::Backup;
@@ -785,30 +784,39 @@ fn seal_batches(
         .iter()
         .map(|batch| schema.align(batch, Storage::Open))
         .collect::<Result<Vec<_>>>()?;
-    if aligned.is_empty() {
-        return Ok(Vec::new());
+    // Each block's strings are interned straight from its batches.
+    (0_u32..)
+        .zip(runs_of_block_rows(&aligned))
+        .map(|(part, run)| {
+            let sealed = crate::seal_strings::block_from_open(schema, &run)?;
+            Ok(Arc::new(write_block(dir, segment, part, &sealed)?))
+        })
+        .collect()
+}
+
+/// `batches` cut into runs of [`BLOCK_ROWS`] rows (the last may be
+/// shorter), a batch that straddles two runs sliced (no rows copied).
+fn runs_of_block_rows(batches: &[RecordBatch]) -> Vec<Vec<RecordBatch>> {
+    let mut runs = Vec::new();
+    let mut run: Vec<RecordBatch> = Vec::new();
+    let mut run_rows = 0;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let length = (BLOCK_ROWS - run_rows).min(batch.num_rows() - offset);
+            run.push(batch.slice(offset, length));
+            run_rows += length;
+            offset += length;
+            if run_rows == BLOCK_ROWS {
+                runs.push(std::mem::take(&mut run));
+                run_rows = 0;
+            }
+        }
     }
-    let rows: usize = aligned.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 {
-        return Ok(Vec::new());
+    if run_rows > 0 {
+        runs.push(run);
     }
-    if rows <= BLOCK_ROWS {
-        // One block, its strings interned straight from the batches.
-        let sealed = crate::seal_strings::block_from_open(schema, &aligned)?;
-        return Ok(vec![Arc::new(write_block(dir, segment, 0, &sealed)?)]);
-    }
-    let all = concat_batches(&schema.arrow_schema(Storage::Open), &aligned)?;
-    let mut blocks = Vec::new();
-    let mut offset = 0;
-    let mut part = 0;
-    while offset < all.num_rows() {
-        let length = BLOCK_ROWS.min(all.num_rows() - offset);
-        let sealed = schema.align(&all.slice(offset, length), Storage::Block)?;
-        blocks.push(Arc::new(write_block(dir, segment, part, &sealed)?));
-        offset += length;
-        part += 1;
-    }
-    Ok(blocks)
+    runs
 }
 
 /// Narrows a block's columns and writes it as part `part` of `segment`.
@@ -898,5 +906,49 @@ fn remove_quietly(path: &Path) {
         && error.kind() != std::io::ErrorKind::NotFound
     {
         warn!(path = %path.display(), %error, "could not remove file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn numbers(from: i64, rows: usize) -> RecordBatch {
+        let values = Int64Array::from_iter_values(from..from + rows as i64);
+        RecordBatch::try_from_iter([("n", Arc::new(values) as arrow::array::ArrayRef)])
+            .expect("batch")
+    }
+
+    /// Runs hold every row once, in order, each of BLOCK_ROWS rows but the
+    /// last, whatever the batches' sizes (empty ones too).
+    #[test]
+    fn runs_cut_batches_at_block_boundaries() {
+        let sizes = [40_000, 0, 40_000, 65_536, 3];
+        let mut from = 0;
+        let batches: Vec<RecordBatch> = sizes
+            .iter()
+            .map(|&rows| {
+                let batch = numbers(from, rows);
+                from += rows as i64;
+                batch
+            })
+            .collect();
+        let runs = runs_of_block_rows(&batches);
+        let lengths: Vec<usize> = runs
+            .iter()
+            .map(|run| run.iter().map(RecordBatch::num_rows).sum())
+            .collect();
+        assert_eq!(lengths, [BLOCK_ROWS, BLOCK_ROWS, 145_539 - 2 * BLOCK_ROWS]);
+        let values: Vec<i64> = runs
+            .iter()
+            .flatten()
+            .flat_map(|batch| {
+                let column = batch.column(0).as_any().downcast_ref::<Int64Array>();
+                column.expect("integers").values().to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..from).collect::<Vec<_>>());
+        assert!(runs_of_block_rows(&[numbers(0, 0)]).is_empty());
     }
 }
