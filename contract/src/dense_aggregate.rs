@@ -169,9 +169,8 @@ struct DenseState {
     reservation: MemoryReservation,
     /// Fewest groups handed on early.
     batch_size: usize,
-    /// Per batch: one column's ids, each row's group, as indexes.
+    /// Per batch: one column's ids, and each row's group.
     scratch_ids: Vec<u32>,
-    scratch_groups: Vec<u32>,
     scratch_indices: Vec<usize>,
 }
 
@@ -179,8 +178,9 @@ struct DenseAggregate {
     accumulator: Box<dyn GroupsAccumulator>,
     arguments: Vec<Arc<dyn PhysicalExpr>>,
     /// Per argument that is a constant (`count(1)`): its array at the
-    /// length of the last batch, reused while batches are as long rather
-    /// than filled again for each.
+    /// length of the longest batch so far, sliced for each batch no
+    /// longer rather than filled again (scans cut batches of every
+    /// length).
     constants: Vec<Option<Option<ArrayRef>>>,
     filter: Option<Arc<dyn PhysicalExpr>>,
 }
@@ -228,7 +228,6 @@ impl DenseState {
             reservation,
             batch_size: context.session_config().batch_size().max(1),
             scratch_ids: Vec::new(),
-            scratch_groups: Vec::new(),
             scratch_indices: Vec::new(),
         })
     }
@@ -242,18 +241,14 @@ impl DenseState {
         if rows == 0 {
             return Ok(None);
         }
-        let mut groups = std::mem::take(&mut self.scratch_groups);
-        groups.clear();
-        groups.resize(rows, 0);
+        self.scratch_indices.clear();
+        self.scratch_indices.resize(rows, 0);
         for (column, expr) in self.group_exprs.iter().enumerate() {
             let values = expr.evaluate(batch)?.into_array(rows)?;
             self.columns[column].ids(&values, &mut self.scratch_ids)?;
-            self.groups.fold(column, &mut groups, &self.scratch_ids);
+            self.groups
+                .fold(column, &mut self.scratch_indices, &self.scratch_ids);
         }
-        self.scratch_indices.clear();
-        self.scratch_indices
-            .extend(groups.iter().map(|&group| group as usize));
-        self.scratch_groups = groups;
         let total = self.groups.len();
         for aggregate in &mut self.aggregates {
             let arguments = aggregate
@@ -261,7 +256,7 @@ impl DenseState {
                 .iter()
                 .zip(aggregate.constants.iter_mut())
                 .map(|(expr, constant)| match constant {
-                    Some(Some(kept)) if kept.len() == rows => Ok(kept.clone()),
+                    Some(Some(kept)) if kept.len() >= rows => Ok(kept.slice(0, rows)),
                     Some(kept) => {
                         let array = expr.evaluate(batch)?.into_array(rows)?;
                         *kept = Some(array.clone());

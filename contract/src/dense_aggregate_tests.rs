@@ -180,7 +180,7 @@ fn a_pair_table_past_its_dense_size_keeps_its_groups() {
     for chunk in 0..2_000u32 {
         let first = vec![chunk + 1; 4];
         let second = vec![1, wide, 3, wide];
-        let mut current = vec![0u32; 4];
+        let mut current = vec![0usize; 4];
         groups.fold(0, &mut current, &first);
         groups.fold(1, &mut current, &second);
         assert_eq!(current[1], current[3]);
@@ -190,8 +190,8 @@ fn a_pair_table_past_its_dense_size_keeps_its_groups() {
     let columns = groups.column_ids();
     for (chunk, current) in seen.iter().enumerate() {
         for (slot, &group) in current.iter().enumerate() {
-            assert_eq!(columns[0][group as usize], chunk as u32 + 1);
-            assert_eq!(columns[1][group as usize], [1, wide, 3, wide][slot]);
+            assert_eq!(columns[0][group], chunk as u32 + 1);
+            assert_eq!(columns[1][group], [1, wide, 3, wide][slot]);
         }
     }
 }

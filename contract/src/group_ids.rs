@@ -330,10 +330,12 @@ impl GroupIds {
     }
 
     /// Folds column `column`'s ids into `groups` (all 0 before the first).
-    pub fn fold(&mut self, column: usize, groups: &mut [u32], ids: &[u32]) {
+    /// Groups are `usize`, as DataFusion's group accumulators take them
+    /// (they never pass `u32::MAX`: ids are `u32`).
+    pub fn fold(&mut self, column: usize, groups: &mut [usize], ids: &[u32]) {
         let table = &mut self.tables[column];
         for (group, &id) in groups.iter_mut().zip(ids) {
-            *group = table.get_or_insert(*group, id);
+            *group = table.get_or_insert(*group as u32, id) as usize;
         }
     }
 

@@ -26,6 +26,7 @@ pub mod coerce;
 pub mod drain;
 mod drain_rpc;
 pub mod error;
+pub mod integer_bounds;
 pub mod leaf_gossip;
 pub mod manifest;
 pub mod narrow;

@@ -8,8 +8,10 @@
 //!                       └─► per sealed block: rows of the bitmap index for
 //!                           `col = 'v'` / `col IN (...)`, block skipped if none
 //!   each remaining slice ──► rows outside the time range dropped (unless the
-//!                            block lies wholly inside), project, take the
-//!                            selected rows, conform types
+//!                            block lies wholly inside), and rows outside
+//!                            bounds on integer columns (on the stored,
+//!                            narrow values), project, take the selected
+//!                            rows, conform types
 //! ```
 //!
 //! Slices are spread over DataFusion's target partitions and read lazily in
@@ -248,10 +250,16 @@ fn read_slice(
 ) -> Result<Option<RecordBatch>> {
     let block = match slice {
         Slice::Open(batch) => {
-            let projected = conform(batch, schema)?;
-            return match pruning.time_mask(batch)? {
-                Some(in_range) => non_empty(filter_record_batch(&projected, &in_range)?),
-                None => Ok(Some(projected)),
+            let mask = both(pruning.time_mask(batch)?, pruning.integers.mask(batch)?)?;
+            return match mask {
+                Some(in_range) => {
+                    let chosen = filter_record_batch(&columns_named(batch, schema)?, &in_range)?;
+                    match chosen.num_rows() {
+                        0 => Ok(None),
+                        _ => Ok(Some(conform(&chosen, schema)?)),
+                    }
+                }
+                None => Ok(Some(conform(batch, schema)?)),
             };
         }
         Slice::Sealed(block) => block,
@@ -261,10 +269,14 @@ fn read_slice(
         true => indexed_rows(block, &batch, pruning),
         false => None,
     };
-    let in_range = match pruning.time_covers(block.meta.min_time_micros, block.meta.max_time_micros)
+    let in_time = match pruning.time_covers(block.meta.min_time_micros, block.meta.max_time_micros)
     {
         true => None,
         false => pruning.time_mask(&batch)?,
+    };
+    let in_range = match pruning.integers.is_empty() {
+        true => in_time,
+        false => both(in_time, pruning.integers.mask(&batch)?)?,
     };
     // Rows are chosen on the block's stored (narrow) columns, and only the
     // chosen rows of the columns asked for are widened.
@@ -305,6 +317,14 @@ fn read_slice(
     }
 }
 
+/// Rows in both masks (either may be absent: every row).
+fn both(a: Option<BooleanArray>, b: Option<BooleanArray>) -> Result<Option<BooleanArray>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(and(&a, &b)?),
+        (mask, None) | (None, mask) => mask,
+    })
+}
+
 /// The columns of `batch` that `schema` names, as stored.
 fn columns_named(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
     let stored = batch.schema();
@@ -329,10 +349,6 @@ fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> 
         columns,
         &options,
     )?)
-}
-
-fn non_empty(batch: RecordBatch) -> Result<Option<RecordBatch>> {
-    Ok((batch.num_rows() > 0).then_some(batch))
 }
 
 /// Rows that satisfy every indexed string filter, or `None` when no filter

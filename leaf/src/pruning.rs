@@ -4,6 +4,8 @@
 //! a range on `time` (to skip blocks whose min/max time lies outside it) and
 //! `column = 'v'` / `column IN ('v', ...)` on string columns (to use the
 //! bitmap indexes). Pruning here only ever removes rows that cannot match.
+//! Bounds on integer columns are collected too, for the scan to apply to
+//! stored rows ([`crate::integer_bounds`]).
 //!
 //! Filters that are nothing but a bound on the bare `time` column, exact to
 //! the microsecond ([`shoal_contract::pushdown::is_exact_time_filter`]), also make a second, narrower
@@ -25,6 +27,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
 use crate::column_type::TIME_COLUMN;
+use crate::integer_bounds::IntegerBounds;
 use crate::narrow_time::{Frame, rows_within};
 use shoal_contract::pushdown::{is_exact_time_filter, literal, timestamp_micros};
 
@@ -41,6 +44,9 @@ pub struct Pruning {
     /// inside them, and the scan keeps only rows that are.
     pub rows_min_time: Option<i64>,
     pub rows_max_time: Option<i64>,
+    /// Bounds on integer columns, applied to stored rows before they are
+    /// widened (see [`crate::integer_bounds`]).
+    pub integers: IntegerBounds,
 }
 
 impl Pruning {
@@ -112,6 +118,13 @@ impl Pruning {
                 self.add(right);
             }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                if let (Expr::Column(column), Some(value)) = (left.as_ref(), literal(right)) {
+                    self.add_integer(&column.name, *op, value);
+                } else if let (Expr::Column(column), Some(value), Some(op)) =
+                    (right.as_ref(), literal(left), op.swap())
+                {
+                    self.add_integer(&column.name, op, value);
+                }
                 if let (Some(column), Some(value)) = (column_name(left), literal(right)) {
                     self.add_comparison(column, *op, value);
                 } else if let (Some(column), Some(value), Some(op)) =
@@ -128,6 +141,14 @@ impl Pruning {
                 ) {
                     self.add_comparison(column, Operator::GtEq, low);
                     self.add_comparison(column, Operator::LtEq, high);
+                }
+                if let (Expr::Column(column), Some(low), Some(high)) = (
+                    between.expr.as_ref(),
+                    literal(&between.low),
+                    literal(&between.high),
+                ) {
+                    self.add_integer(&column.name, Operator::GtEq, low);
+                    self.add_integer(&column.name, Operator::LtEq, high);
                 }
             }
             Expr::InList(in_list) if !in_list.negated => {
@@ -178,6 +199,14 @@ impl Pruning {
             && let Some(value) = string_value(value)
         {
             self.restrict_strings(column, vec![value]);
+        }
+    }
+
+    /// A bound on an integer column (`time`, stored relative to its block,
+    /// is bounded above instead).
+    fn add_integer(&mut self, column: &str, op: Operator, value: &ScalarValue) {
+        if column != TIME_COLUMN {
+            self.integers.add(column, op, value);
         }
     }
 
