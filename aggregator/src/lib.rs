@@ -23,6 +23,7 @@ pub mod child;
 pub mod child_state;
 pub mod client_types;
 pub mod completeness;
+pub mod dense_rule;
 pub mod dictionary_aggregates;
 pub mod error;
 pub mod fanout;

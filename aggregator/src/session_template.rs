@@ -29,6 +29,7 @@ use datafusion::execution::{SessionState, SessionStateBuilder, TaskContext};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::completeness::QueryContext;
+use crate::dense_rule::DenseAggregates;
 use crate::dictionary_aggregates::dictionary_aggregates;
 use crate::error::{AggregatorError, Result};
 use crate::fleet::Fleet;
@@ -59,6 +60,7 @@ impl SessionTemplate {
             .with_runtime_env(runtime(0)?)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(SplitForLeaves::new(fleet)))
+            .with_physical_optimizer_rule(Arc::new(DenseAggregates))
             .build();
         let context = SessionContext::new_with_state(state);
         register_functions(&context);

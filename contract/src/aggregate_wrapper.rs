@@ -13,6 +13,12 @@ macro_rules! aggregate_stand_in_methods {
             self.inner.properties()
         }
 
+        fn required_input_distribution(
+            &self,
+        ) -> Vec<datafusion::physical_expr::Distribution> {
+            self.inner.required_input_distribution()
+        }
+
         fn children(&self) -> Vec<&std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
             vec![self.inner.input()]
         }

@@ -10,14 +10,19 @@
 //! accumulators exactly as `AggregateExec` does, so its output (the partial
 //! states the aggregator merges) is the same, rows in another order.
 //!
-//! [`dense_aggregates`] puts it in place of partial aggregates that group
-//! by supported columns only (but not by one integer alone, which
-//! DataFusion groups faster), without grouping sets, limits, DISTINCT or
-//! ordered aggregates, and whose every aggregate has a group accumulator.
-//! It emits once its input ends, in batches of the session's batch size,
-//! and counts what it holds against the fragment's memory pool; when that
-//! is full it emits the groups so far and starts again, as DataFusion's
-//! partial aggregate does.
+//! [`dense_aggregates`] puts it in place of partial and final aggregates
+//! that group by supported columns only (but not by one integer alone,
+//! which DataFusion groups faster), without grouping sets, limits, DISTINCT
+//! or ordered aggregates, and whose every aggregate has a group
+//! accumulator. Leaves use it for their partial aggregates; the aggregator
+//! for the final ones too, which merge the leaves' partial states (for
+//! `count(DISTINCT host) ... GROUP BY service`, hundreds of thousands of
+//! (service, host) pairs, which DataFusion compared as encoded rows). It
+//! emits once its input ends, in batches of the session's batch size, and
+//! counts what it holds against the query's memory pool; when that is full
+//! a partial aggregate emits the groups so far and starts again, as
+//! DataFusion's does, and a final one fails, as DataFusion's does when it
+//! cannot spill (Shoal never spills).
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,7 +36,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, aggregate_expressions};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, InputOrderMode};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -67,7 +72,11 @@ fn eligible(aggregate: &AggregateExec) -> Result<bool> {
     let plain = !group_by.has_grouping_set()
         && group_by.null_expr().is_empty()
         && group_by.groups() == [vec![false; columns]];
-    if *aggregate.mode() != AggregateMode::Partial
+    let mode_taken = matches!(
+        aggregate.mode(),
+        AggregateMode::Partial | AggregateMode::Final | AggregateMode::FinalPartitioned
+    );
+    if !mode_taken
         || !plain
         || !(1..=MAX_GROUP_COLUMNS).contains(&columns)
         || aggregate.limit_options().is_some()
@@ -140,6 +149,11 @@ impl ExecutionPlan for DenseAggregateExec {
     }
 }
 
+/// Whether an aggregate in `mode` merges partial states.
+fn merges(mode: &AggregateMode) -> bool {
+    matches!(mode, AggregateMode::Final | AggregateMode::FinalPartitioned)
+}
+
 /// A running partition: its state and input, `None` once it has ended.
 type Running = Option<(DenseState, SendableRecordBatchStream)>;
 
@@ -166,6 +180,9 @@ struct DenseState {
     /// Per aggregate: its accumulator, argument expressions and filter.
     aggregates: Vec<DenseAggregate>,
     schema: SchemaRef,
+    /// Whether the inputs are partial states to merge (a final aggregate),
+    /// not rows.
+    merging: bool,
     reservation: MemoryReservation,
     /// Fewest groups handed on early.
     batch_size: usize,
@@ -198,12 +215,17 @@ impl DenseState {
             .iter()
             .map(|expr| expr.data_type(&input_schema))
             .collect::<Result<Vec<_>>>()?;
+        let merging = merges(aggregate.mode());
+        // Raw arguments, or (when merging) the columns of each aggregate's
+        // partial state, after the group columns.
+        let inputs =
+            aggregate_expressions(aggregate.aggr_expr(), aggregate.mode(), group_exprs.len())?;
         let aggregates = aggregate
             .aggr_expr()
             .iter()
             .zip(aggregate.filter_expr())
-            .map(|(expr, filter)| {
-                let arguments = expr.expressions();
+            .zip(inputs)
+            .map(|((expr, filter), arguments)| {
                 let constants = arguments
                     .iter()
                     .map(|argument| argument.downcast_ref::<Literal>().map(|_| None))
@@ -212,7 +234,8 @@ impl DenseState {
                     accumulator: expr.create_groups_accumulator()?,
                     arguments,
                     constants,
-                    filter: filter.clone(),
+                    // Filters apply where rows are read, not to states.
+                    filter: filter.clone().filter(|_| !merging),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -225,6 +248,7 @@ impl DenseState {
             group_types,
             aggregates,
             schema: aggregate.schema(),
+            merging,
             reservation,
             batch_size: context.session_config().batch_size().max(1),
             scratch_ids: Vec::new(),
@@ -276,13 +300,26 @@ impl DenseState {
                 },
                 None => None,
             };
-            aggregate
-                .accumulator
-                .update_batch(&arguments, &self.scratch_indices, filter, total)?;
+            match self.merging {
+                true => {
+                    aggregate
+                        .accumulator
+                        .merge_batch(&arguments, &self.scratch_indices, total)?
+                }
+                false => aggregate.accumulator.update_batch(
+                    &arguments,
+                    &self.scratch_indices,
+                    filter,
+                    total,
+                )?,
+            }
         }
         let held = self.held();
         match self.reservation.try_resize(held) {
             Ok(()) => return Ok(None),
+            // A final aggregate cannot hand on part of its groups (nor can
+            // DataFusion's, with nothing to spill to).
+            Err(error) if self.merging => return Err(error),
             // Fewer groups than a batch: too little to hand on (as
             // DataFusion's partial aggregate, it reports the limit).
             Err(error) if self.groups.len() < self.batch_size => return Err(error),
@@ -317,7 +354,10 @@ impl DenseState {
             columns.push(column.values(ids, data_type)?);
         }
         for aggregate in &mut self.aggregates {
-            columns.extend(aggregate.accumulator.state(EmitTo::All)?);
+            match self.merging {
+                true => columns.push(aggregate.accumulator.evaluate(EmitTo::All)?),
+                false => columns.extend(aggregate.accumulator.state(EmitTo::All)?),
+            }
         }
         let empty = self.groups.is_empty();
         self.groups = GroupIds::new(self.group_types.len());
