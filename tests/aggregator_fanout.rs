@@ -486,6 +486,31 @@ async fn time_bounds_are_applied_by_the_leaves_exactly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_pairs_from_every_leaf_are_merged_by_dense_groups() {
+    let cluster = Cluster::start(4).await;
+    let aggregator = AggregatorProcess::start(&cluster.addresses(0..4), &[]);
+    wait_for_rows(&aggregator, total_rows(4));
+    let sql = "SELECT service, count(DISTINCT leaf) AS leaves FROM events \
+               GROUP BY service ORDER BY service";
+    let (status, answer) = http_query(aggregator.http, sql, &[]);
+    assert_eq!(status, 200, "{answer}");
+    // Every leaf holds every service (svc-<i % 3>).
+    assert_eq!(
+        answer["rows"],
+        serde_json::json!([["svc-0", 4], ["svc-1", 4], ["svc-2", 4]])
+    );
+    // The aggregator merges the leaves' (service, leaf) pairs, and counts
+    // them, through dense groups.
+    let (_, plan) = http_query(aggregator.http, &format!("EXPLAIN {sql}"), &[]);
+    let physical = plan["rows"][1][1].as_str().unwrap();
+    assert!(
+        physical.contains("DenseAggregateExec: mode=FinalPartitioned")
+            && physical.contains("FanOutExec"),
+        "{physical}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scalar_subqueries_are_answered_above_the_leaves() {
     let cluster = Cluster::start(2).await;
     let aggregator = AggregatorProcess::start(&cluster.addresses(0..2), &[]);

@@ -1,4 +1,4 @@
-//! What an operator standing in for a partial `AggregateExec` shares with
+//! What an operator standing in for an `AggregateExec` shares with
 //! it ([`crate::dense_aggregate::DenseAggregateExec`],
 //! [`crate::row_count::RowCountExec`]): its properties, child and
 //! expressions, and how it is rebuilt over new children. A macro, since

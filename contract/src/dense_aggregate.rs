@@ -103,7 +103,8 @@ fn eligible(aggregate: &AggregateExec) -> Result<bool> {
     }))
 }
 
-/// A partial aggregate grouping through column ids; see the module docs.
+/// A partial or final aggregate grouping through column ids; see the
+/// module docs.
 #[derive(Debug)]
 pub struct DenseAggregateExec {
     /// The aggregate it replaces: its expressions, schema and properties.
@@ -256,8 +257,8 @@ impl DenseState {
         })
     }
 
-    /// Takes `batch` in; when what it holds no longer fits the fragment's
-    /// memory, gives the groups so far (as DataFusion's partial aggregate
+    /// Takes `batch` in; when what it holds no longer fits the query's
+    /// memory, a partial aggregate gives the groups so far (as DataFusion's partial aggregate
     /// does: the aggregator merges partial states however they are cut)
     /// and starts again empty.
     fn update(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
@@ -340,9 +341,13 @@ impl DenseState {
                 .sum::<usize>()
     }
 
-    /// Every group so far, as the aggregate's partial output; leaves no
-    /// group behind.
+    /// Every group so far, as the aggregate's output (partial states, or
+    /// final values when merging); leaves no group behind.
     fn emit(&mut self) -> Result<RecordBatch> {
+        if self.groups.is_empty() {
+            // As DataFusion's: accumulators without groups are not asked.
+            return Ok(RecordBatch::new_empty(self.schema.clone()));
+        }
         let mut columns = Vec::with_capacity(self.schema.fields().len());
         for ((ids, column), data_type) in self
             .groups
@@ -359,12 +364,8 @@ impl DenseState {
                 false => columns.extend(aggregate.accumulator.state(EmitTo::All)?),
             }
         }
-        let empty = self.groups.is_empty();
         self.groups = GroupIds::new(self.group_types.len());
         self.columns = self.group_types.iter().map(ColumnIds::new).collect();
-        if empty {
-            return Ok(RecordBatch::new_empty(self.schema.clone()));
-        }
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
 }

@@ -249,7 +249,12 @@ impl StringIds {
             return internal_err!("a dense group column is not a dictionary");
         };
         let values = dictionary.values();
-        let known = matches!(&self.last_dictionary, Some((seen, _)) if Arc::ptr_eq(seen, values));
+        // The same values, also when rewrapped (a `RepartitionExec` that
+        // joins small batches makes a new array over the same buffers):
+        // `seen` keeps its buffers alive, so equal pointers are the same
+        // bytes.
+        let known = matches!(&self.last_dictionary, Some((seen, _))
+            if Arc::ptr_eq(seen, values) || seen.to_data().ptr_eq(&values.to_data()));
         if !known {
             let value_ids = self.intern(values)?;
             self.last_dictionary = Some((values.clone(), value_ids));

@@ -367,4 +367,66 @@ mod tests {
         let pruning = Pruning::from_filters(&filters);
         assert_eq!(pruning.string_values["s"], vec!["a".to_string()]);
     }
+
+    #[test]
+    fn integer_bounds_come_from_bare_columns_in_conjuncts_only() {
+        use std::sync::Arc;
+
+        use arrow::array::{Array, ArrayRef, Int16Array};
+        use arrow::datatypes::{Field, Schema};
+        use datafusion::logical_expr::cast;
+
+        let column: ArrayRef = Arc::new(Int16Array::from(vec![
+            Some(100),
+            Some(500),
+            None,
+            Some(700),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "status",
+                DataType::Int16,
+                true,
+            )])),
+            vec![column],
+        )
+        .unwrap();
+        let kept = |filters: Vec<Expr>| -> Option<Vec<bool>> {
+            let mask = Pruning::from_filters(&filters)
+                .integers
+                .mask(&batch)
+                .unwrap()?;
+            Some(
+                (0..mask.len())
+                    .map(|i| mask.is_valid(i) && mask.value(i))
+                    .collect(),
+            )
+        };
+        // Swapped sides, and two conjuncts in one filter.
+        assert_eq!(
+            kept(vec![
+                lit(500i64)
+                    .lt_eq(col("status"))
+                    .and(col("status").lt(lit(700i64)))
+            ]),
+            Some(vec![false, true, false, false])
+        );
+        assert_eq!(
+            kept(vec![col("status").between(lit(600i64), lit(400i64))]),
+            Some(vec![false; 4])
+        );
+        // Not a bound: an OR, a NOT, a cast column, a null literal, `time`.
+        for filter in [
+            col("status")
+                .gt(lit(600i64))
+                .or(col("status").lt(lit(200i64))),
+            Expr::Not(Box::new(col("status").gt(lit(600i64)))),
+            cast(col("status"), DataType::Int32).gt(lit(600i32)),
+            col("status").gt(lit(ScalarValue::Int64(None))),
+            col("status").not_between(lit(0i64), lit(600i64)),
+            col("time").gt(lit(600i64)),
+        ] {
+            assert_eq!(kept(vec![filter.clone()]), None, "{filter}");
+        }
+    }
 }
