@@ -16,13 +16,15 @@
 use std::collections::HashMap;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, Scalar};
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::cast;
-use arrow::compute::kernels::boolean::and;
 use arrow::compute::kernels::cmp::{gt_eq, lt_eq};
 use arrow::datatypes::DataType;
 use arrow::error::Result as ArrowResult;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Operator;
+
+use crate::pruning::both;
 
 /// Inclusive bounds per integer column; `None` is unbounded on that side.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -60,11 +62,6 @@ impl IntegerBounds {
         }
     }
 
-    /// Whether there is no bound.
-    pub fn is_empty(&self) -> bool {
-        self.bounds.is_empty()
-    }
-
     /// Which rows of `batch` are inside every bound on one of its integer
     /// columns (of any width); `None` when no bound applies to `batch`.
     pub fn mask(&self, batch: &RecordBatch) -> ArrowResult<Option<BooleanArray>> {
@@ -73,13 +70,7 @@ impl IntegerBounds {
             let Some(values) = batch.column_by_name(column) else {
                 continue;
             };
-            let Some(inside) = inside(values, low, high)? else {
-                continue;
-            };
-            mask = Some(match mask {
-                Some(mask) => and(&mask, &inside)?,
-                None => inside,
-            });
+            mask = both(mask, inside(values, low, high)?)?;
         }
         Ok(mask)
     }
@@ -103,7 +94,10 @@ fn inside(
         || high.is_some_and(|high| high < type_min)
         || matches!((low, high), (Some(low), Some(high)) if low > high);
     if empty {
-        return Ok(Some(BooleanArray::from(vec![false; values.len()])));
+        return Ok(Some(BooleanArray::new(
+            BooleanBuffer::new_unset(values.len()),
+            None,
+        )));
     }
     // Bounds past the type's range hold for every value of it.
     let low = low.filter(|&low| low > type_min);
@@ -116,15 +110,13 @@ fn inside(
     let below = high
         .map(|high| lt_eq(values, &at_width(high)?))
         .transpose()?;
-    Ok(match (above, below) {
-        (Some(above), Some(below)) => Some(and(&above, &below)?),
-        (Some(mask), None) | (None, Some(mask)) => Some(mask),
+    match (above, below) {
         // Every value is inside: only nulls fail the comparison.
-        (None, None) => Some(match values.nulls() {
-            Some(nulls) => BooleanArray::new(nulls.inner().clone(), None),
-            None => return Ok(None),
-        }),
-    })
+        (None, None) => Ok(values
+            .nulls()
+            .map(|nulls| BooleanArray::new(nulls.inner().clone(), None))),
+        (above, below) => both(above, below),
+    }
 }
 
 /// `value` as an `i64`, when it is a non-null integer that fits.

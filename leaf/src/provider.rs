@@ -248,49 +248,33 @@ fn read_slice(
     pruning: &Pruning,
     use_indexes: bool,
 ) -> Result<Option<RecordBatch>> {
-    let block = match slice {
-        Slice::Open(batch) => {
-            let mask = both(pruning.time_mask(batch)?, pruning.integers.mask(batch)?)?;
-            return match mask {
-                Some(in_range) => {
-                    let chosen = filter_record_batch(&columns_named(batch, schema)?, &in_range)?;
-                    match chosen.num_rows() {
-                        0 => Ok(None),
-                        _ => Ok(Some(conform(&chosen, schema)?)),
-                    }
-                }
-                None => Ok(Some(conform(batch, schema)?)),
+    let (batch, selection, time_covered) = match slice {
+        Slice::Open(batch) => (batch.clone(), None, false),
+        Slice::Sealed(block) => {
+            let batch = block.batch()?;
+            let selection = match use_indexes {
+                true => indexed_rows(block, &batch, pruning),
+                false => None,
             };
+            // The index names rows of this block (checked here: a batch
+            // without columns would take any row number).
+            if let Some(last) = selection.as_ref().and_then(RoaringBitmap::max)
+                && last as usize >= batch.num_rows()
+            {
+                return Err(LeafError::BadBlock {
+                    path: block.path.clone(),
+                    reason: format!("its string index names row {last} of {}", batch.num_rows()),
+                });
+            }
+            let covered =
+                pruning.time_covers(block.meta.min_time_micros, block.meta.max_time_micros);
+            (batch, selection, covered)
         }
-        Slice::Sealed(block) => block,
     };
-    let batch = block.batch()?;
-    let selection = match use_indexes {
-        true => indexed_rows(block, &batch, pruning),
-        false => None,
-    };
-    let in_time = match pruning.time_covers(block.meta.min_time_micros, block.meta.max_time_micros)
-    {
-        true => None,
-        false => pruning.time_mask(&batch)?,
-    };
-    let in_range = match pruning.integers.is_empty() {
-        true => in_time,
-        false => both(in_time, pruning.integers.mask(&batch)?)?,
-    };
-    // Rows are chosen on the block's stored (narrow) columns, and only the
-    // chosen rows of the columns asked for are widened.
+    let in_range = pruning.rows_mask(&batch, time_covered)?;
+    // Rows are chosen on the stored (for a block, narrow) columns, and only
+    // the chosen rows of the columns asked for are widened.
     let stored = columns_named(&batch, schema)?;
-    // The index names rows of this block (checked here: a batch without
-    // columns would take any row number).
-    if let Some(last) = selection.as_ref().and_then(RoaringBitmap::max)
-        && last as usize >= batch.num_rows()
-    {
-        return Err(LeafError::BadBlock {
-            path: block.path.clone(),
-            reason: format!("its string index names row {last} of {}", batch.num_rows()),
-        });
-    }
     let chosen = match (selection, in_range) {
         (Some(rows), _) if rows.is_empty() => return Ok(None),
         (None, None) => stored,
@@ -315,14 +299,6 @@ fn read_slice(
         0 => Ok(None),
         _ => Ok(Some(conform(&chosen, schema)?)),
     }
-}
-
-/// Rows in both masks (either may be absent: every row).
-fn both(a: Option<BooleanArray>, b: Option<BooleanArray>) -> Result<Option<BooleanArray>> {
-    Ok(match (a, b) {
-        (Some(a), Some(b)) => Some(and(&a, &b)?),
-        (mask, None) | (None, mask) => mask,
-    })
 }
 
 /// The columns of `batch` that `schema` names, as stored.

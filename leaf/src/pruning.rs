@@ -101,10 +101,22 @@ impl Pruning {
             .rows_max_time
             .map(|max| lt_eq(&micros, &Int64Array::new_scalar(max)))
             .transpose()?;
-        Ok(match (above, below) {
-            (Some(above), Some(below)) => Some(and(&above, &below)?),
-            (mask, None) | (None, mask) => mask,
-        })
+        both(above, below)
+    }
+
+    /// Which rows of `batch` are inside the rows' time range (unless
+    /// `time_covered`: its block lies wholly inside) and every integer
+    /// bound; `None` when every row is.
+    pub fn rows_mask(
+        &self,
+        batch: &RecordBatch,
+        time_covered: bool,
+    ) -> ArrowResult<Option<BooleanArray>> {
+        let in_time = match time_covered {
+            true => None,
+            false => self.time_mask(batch)?,
+        };
+        both(in_time, self.integers.mask(batch)?)
     }
 
     fn add(&mut self, filter: &Expr) {
@@ -118,37 +130,20 @@ impl Pruning {
                 self.add(right);
             }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                if let (Expr::Column(column), Some(value)) = (left.as_ref(), literal(right)) {
-                    self.add_integer(&column.name, *op, value);
-                } else if let (Expr::Column(column), Some(value), Some(op)) =
-                    (right.as_ref(), literal(left), op.swap())
-                {
-                    self.add_integer(&column.name, op, value);
-                }
-                if let (Some(column), Some(value)) = (column_name(left), literal(right)) {
-                    self.add_comparison(column, *op, value);
-                } else if let (Some(column), Some(value), Some(op)) =
-                    (column_name(right), literal(left), op.swap())
-                {
-                    self.add_comparison(column, op, value);
+                match (literal(right), literal(left)) {
+                    (Some(value), _) => self.add_bound(left, *op, value),
+                    (None, Some(value)) => {
+                        if let Some(op) = op.swap() {
+                            self.add_bound(right, op, value);
+                        }
+                    }
+                    (None, None) => {}
                 }
             }
             Expr::Between(between) if !between.negated => {
-                if let (Some(column), Some(low), Some(high)) = (
-                    column_name(&between.expr),
-                    literal(&between.low),
-                    literal(&between.high),
-                ) {
-                    self.add_comparison(column, Operator::GtEq, low);
-                    self.add_comparison(column, Operator::LtEq, high);
-                }
-                if let (Expr::Column(column), Some(low), Some(high)) = (
-                    between.expr.as_ref(),
-                    literal(&between.low),
-                    literal(&between.high),
-                ) {
-                    self.add_integer(&column.name, Operator::GtEq, low);
-                    self.add_integer(&column.name, Operator::LtEq, high);
+                if let (Some(low), Some(high)) = (literal(&between.low), literal(&between.high)) {
+                    self.add_bound(&between.expr, Operator::GtEq, low);
+                    self.add_bound(&between.expr, Operator::LtEq, high);
                 }
             }
             Expr::InList(in_list) if !in_list.negated => {
@@ -202,11 +197,18 @@ impl Pruning {
         }
     }
 
-    /// A bound on an integer column (`time`, stored relative to its block,
-    /// is bounded above instead).
-    fn add_integer(&mut self, column: &str, op: Operator, value: &ScalarValue) {
-        if column != TIME_COLUMN {
-            self.integers.add(column, op, value);
+    /// `side op value`: a bound on `time` or a string value through
+    /// [`column_name`] (which looks through casts), and on an integer
+    /// column only when `side` is the bare column (`time`, stored relative
+    /// to its block, is bounded by the first).
+    fn add_bound(&mut self, side: &Expr, op: Operator, value: &ScalarValue) {
+        if let Expr::Column(column) = side
+            && column.name != TIME_COLUMN
+        {
+            self.integers.add(&column.name, op, value);
+        }
+        if let Some(column) = column_name(side) {
+            self.add_comparison(column, op, value);
         }
     }
 
@@ -225,6 +227,17 @@ impl Pruning {
             .or_insert_with(|| values.clone());
         entry.retain(|v| values.contains(v));
     }
+}
+
+/// Rows in both masks (either may be absent: every row).
+pub(crate) fn both(
+    a: Option<BooleanArray>,
+    b: Option<BooleanArray>,
+) -> ArrowResult<Option<BooleanArray>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(and(&a, &b)?),
+        (mask, None) | (None, mask) => mask,
+    })
 }
 
 /// The column an expression reads, looking through casts DataFusion adds to
