@@ -16,7 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message;
 use shoal_aggregator::ingest::decode_lines::Resume;
@@ -24,6 +24,7 @@ use shoal_aggregator::ingest::json_rows::parse_body;
 use shoal_aggregator::ingest::ndjson::decode_body;
 use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
 use shoal_aggregator::ingest::otlp_rows::rows_from_request;
+use shoal_aggregator::ingest::otlp_view::RequestView;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;
 
 const LINES: usize = 20_000;
@@ -107,6 +108,16 @@ fn otlp_body() -> Vec<u8> {
                 attribute("bytes_sent", int(1000 + (i * 7 % 50_000) as i64)),
                 attribute("host", text(format!("web-{:04}", i % 5000))),
                 attribute("user_id", int((i * 31 % 1_000_000) as i64)),
+                attribute(
+                    "tags",
+                    any_value::Value::ArrayValue(ArrayValue {
+                        values: ["canary", "mobile"]
+                            .map(|tag| AnyValue {
+                                value: Some(text(tag.into())),
+                            })
+                            .into(),
+                    }),
+                ),
             ],
             ..Default::default()
         })
@@ -136,7 +147,7 @@ fn decode_otlp(c: &mut Criterion) {
     group.throughput(Throughput::Elements(LINES as u64));
     group.bench_function("20000_log_records", |b| {
         b.iter(|| {
-            let request = ExportLogsServiceRequest::decode(body.as_slice()).expect("protobuf");
+            let request = RequestView::read(&body).expect("protobuf");
             let plan = plan(&request, None);
             let decoded =
                 convert_table(&request, &plan, "svc-1", None, &Resume::default()).expect("batch");

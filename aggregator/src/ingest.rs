@@ -8,8 +8,9 @@
 //!               documents kept as ranges    Value per row) into column_set's builders
 //!                                           (type rules, bad rows rejected with their
 //!                                           line) ─► merge: one batch
-//!  OTLP      ─► otlp_columns: each log record a row (columns as otlp_rows
-//!               describes them), straight into the same column_set builders
+//!  OTLP      ─► otlp_view: the protobuf read in place (otlp_wire; prost for
+//!               odd encodings) ─► otlp_columns: each log record a row (columns
+//!               as otlp_rows describes them), into the same column_set builders
 //!  JSON array ─► json_rows: a map per row ─► to_arrow: the same builders
 //!  batch     ─► store ─► route_pieces: cut for several leaves at once, each
 //!               piece sent by the power of two choices; answered once leaves
@@ -19,8 +20,8 @@
 //! Front ends: `http_ingest` (`POST /api/v1/ingest/{table}`), `bulk`
 //! (Elasticsearch `POST /_bulk` and the `GET /` probe, its answer in
 //! `bulk_item`), `otlp_http` (`POST /v1/logs`) and `otlp_grpc`
-//! (`LogsService/Export` on the gRPC port, its over-limit answer in
-//! `otlp_grpc_limit`).
+//! (`LogsService/Export` on the gRPC port, the request as bytes by
+//! `otlp_grpc_codec`, its over-limit answer in `otlp_grpc_limit`).
 
 pub mod body;
 pub mod buffer;
@@ -41,9 +42,12 @@ pub mod otlp_attributes;
 pub mod otlp_columns;
 pub mod otlp_export;
 pub mod otlp_grpc;
+pub mod otlp_grpc_codec;
 pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_rows;
+pub mod otlp_view;
+pub mod otlp_wire;
 pub mod parallel;
 pub mod route_pieces;
 pub mod scalar;

@@ -30,6 +30,7 @@ use shoal_aggregator::ingest::json_rows::{JsonRow, parse_body};
 use shoal_aggregator::ingest::ndjson::decode_body;
 use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
 use shoal_aggregator::ingest::otlp_rows::rows_from_request;
+use shoal_aggregator::ingest::otlp_view::RequestView;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;
 use shoal_leaf::Store;
 use shoal_leaf::block::{BlockId, SealedBlock};
@@ -116,28 +117,49 @@ pub fn bulk(data: &[u8]) {
 }
 
 /// OTLP logs: an `ExportLogsServiceRequest` in protobuf (as gRPC and
-/// `application/x-protobuf` send it) or JSON, converted to rows and Arrow.
+/// `POST /v1/logs` send it) or in OTLP's JSON. The protobuf read in place
+/// (`otlp_view`) reads only what prost reads, and what it reads (the bytes
+/// as sent, else prost's encoding of them) becomes the rows the map form
+/// (`otlp_rows`, the reference) gives.
 pub fn otlp(data: &[u8]) {
-    let decoded = match data.first() {
-        Some(b'{') => serde_json::from_slice::<ExportLogsServiceRequest>(data).ok(),
-        _ => ExportLogsServiceRequest::decode(data).ok(),
+    let json = data.first() == Some(&b'{');
+    let decoded = match json {
+        true => serde_json::from_slice::<ExportLogsServiceRequest>(data).ok(),
+        false => ExportLogsServiceRequest::decode(data).ok(),
     };
-    if let Some(request) = decoded {
-        let request_copy = request.clone();
-        let rows = rows_from_request(request, None);
-        let kept: usize = rows.tables.values().map(Vec::len).sum();
-        assert!(kept <= rows.records, "no more rows than records");
-        for table_rows in rows.tables.values() {
-            convert_and_account(table_rows);
-        }
-        // The server's path: records straight to columns.
-        let plan = plan(&request_copy, None);
-        for table in &plan.tables {
-            if let Ok(decoded) =
-                convert_table(&request_copy, &plan, table, None, &Resume::default())
-            {
-                account_decoded(&decoded);
-            }
+    let read_in_place = !json
+        && RequestView::read(data)
+            .and_then(|view| view.check_records())
+            .is_ok();
+    assert!(
+        decoded.is_some() || !read_in_place,
+        "the view reads what prost refuses"
+    );
+    let Some(request) = decoded else {
+        return;
+    };
+    let body = match read_in_place {
+        true => data.to_vec(),
+        false => request.encode_to_vec(),
+    };
+    let rows = rows_from_request(request, None);
+    let kept: usize = rows.tables.values().map(Vec::len).sum();
+    assert!(kept <= rows.records, "no more rows than records");
+    for table_rows in rows.tables.values() {
+        convert_and_account(table_rows);
+    }
+    // The server's path: records read in place, straight to columns.
+    let view = RequestView::read(&body).expect("prost's encoding reads in place");
+    let plan = plan(&view, None);
+    assert_eq!(plan.records, rows.records, "the same records");
+    for table in &plan.tables {
+        let Ok(direct) = convert_table(&view, &plan, table, None, &Resume::default()) else {
+            continue;
+        };
+        account_decoded(&direct);
+        let by_maps = rows.tables.get(table).map(|rows| rows_to_batch(None, rows));
+        if let Some(Ok(by_maps)) = by_maps {
+            assert_eq!(direct.batch, by_maps.batch, "the map form's rows");
         }
     }
 }

@@ -16,13 +16,13 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::ingest::body::{answer, read_body};
-use crate::ingest::bulk_item::{BulkAnswer, BulkItem};
+use crate::ingest::bulk_item::{BulkAnswer, BulkItem, answer_json};
 use crate::ingest::decode_lines::{Line, LineRules, NotObject, decode_lines};
 use crate::ingest::ndjson::DecodeError;
 use crate::ingest::state::IngestState;
@@ -91,12 +91,27 @@ pub async fn bulk(
         };
         mark_outcome(&mut items, &stored, failure);
     }
-    let answer = BulkAnswer {
-        errors: items.iter().any(|item| item.status >= 300),
-        items: &items,
-        took: started.elapsed().as_millis() as u64,
-    };
-    (StatusCode::OK, axum::Json(answer)).into_response()
+    let took = started.elapsed().as_millis() as u64;
+    let written = tokio::task::spawn_blocking(move || {
+        answer_json(&BulkAnswer {
+            errors: items.iter().any(|item| item.status >= 300),
+            items: &items,
+            took,
+        })
+    })
+    .await
+    .map_err(|error| error.to_string())
+    .and_then(|written| written.map_err(|error| error.to_string()));
+    match written {
+        Ok(json) => {
+            let json_type = [(header::CONTENT_TYPE, "application/json")];
+            (StatusCode::OK, json_type, json).into_response()
+        }
+        Err(reason) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": reason }),
+        ),
+    }
 }
 
 /// A bulk body read: an item per action (201 until storing says otherwise),

@@ -2,7 +2,9 @@
 //! (201 stored, 400 refused, 429 retry), written straight to JSON by serde
 //! (a `_bulk` of 30,000 documents answers 30,000 items: no
 //! `serde_json::Value` tree per item). Keys come in the order
-//! Elasticsearch clients saw before: sorted.
+//! Elasticsearch clients saw before: sorted. [`answer_json`] writes an item
+//! equal to the one before it (most are: same action, index, no `_id`,
+//! stored) by copying that one's bytes instead of serializing it again.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -92,6 +94,34 @@ pub struct BulkAnswer<'a> {
     pub took: u64,
 }
 
+/// `answer` as the JSON serde writes for it, each run of equal items
+/// serialized once (a 34,000-item answer took a tenth of the server's
+/// time per `_bulk` request when every item was serialized).
+pub fn answer_json(answer: &BulkAnswer) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(64 + answer.items.len() * 80);
+    out.extend_from_slice(b"{\"errors\":");
+    serde_json::to_writer(&mut out, &answer.errors)?;
+    out.extend_from_slice(b",\"items\":[");
+    let mut previous: Option<(&BulkItem, std::ops::Range<usize>)> = None;
+    for (position, item) in answer.items.iter().enumerate() {
+        if position > 0 {
+            out.push(b',');
+        }
+        match &previous {
+            Some((before, bytes)) if *before == item => out.extend_from_within(bytes.clone()),
+            _ => {
+                let start = out.len();
+                serde_json::to_writer(&mut out, item)?;
+                previous = Some((item, start..out.len()));
+            }
+        }
+    }
+    out.extend_from_slice(b"],\"took\":");
+    serde_json::to_writer(&mut out, &answer.took)?;
+    out.push(b'}');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +140,34 @@ mod tests {
             serde_json::to_string(&retried).unwrap(),
             r#"{"create":{"_id":null,"_index":"t","error":{"reason":"no leaf","type":"es_rejected_execution_exception"},"status":429}}"#
         );
+    }
+
+    #[test]
+    fn the_answer_reads_as_serde_writes_it() {
+        let mut items: Vec<BulkItem> = (0..9)
+            .map(|_| BulkItem::new("index", "t", Value::Null, 201, None))
+            .collect();
+        items[2].id = json!("x");
+        items[3].id = json!("x");
+        items[4].set_status(429, Some("no leaf"));
+        items[5].kind = "create".into();
+        items[6].index = "u\"v".into();
+        items[8].set_status(400, Some("bad \u{1} value"));
+        for (errors, items) in [
+            (true, &items[..]),
+            (false, &items[..0]),
+            (false, &items[..2]),
+        ] {
+            let answer = BulkAnswer {
+                errors,
+                items,
+                took: 17,
+            };
+            let fast = answer_json(&answer).unwrap();
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(&answer).unwrap()
+            );
+        }
     }
 }

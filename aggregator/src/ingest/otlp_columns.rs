@@ -1,17 +1,16 @@
-//! OTLP log records straight to column builders, borrowing the decoded
-//! request: the same columns as [`otlp_rows`] describes (time, severity,
-//! body, ids, scope, resource and record attributes), without a
-//! `serde_json` map per record. A resource's attributes are flattened
-//! once; a record's nested attributes (key-value lists, arrays that are not
-//! all strings) go through the same flattening as before.
+//! OTLP log records straight to column builders, from the request read in
+//! place ([`otlp_view`]): the same columns as [`otlp_rows`] describes (time,
+//! severity, body, ids, scope, resource and record attributes), without a
+//! `serde_json` map per record or a decoded struct per value. A resource's
+//! attributes are flattened once; a record's nested attributes (key-value
+//! lists, arrays that are not all strings) go through the same flattening
+//! as the map form.
 //!
 //! [`otlp_rows`]: crate::ingest::otlp_rows
+//! [`otlp_view`]: crate::ingest::otlp_view
 
 use std::borrow::Cow;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use serde_json::{Map, Value};
 use shoal_contract::column_type::{ColumnType, TIME_COLUMN};
 
@@ -20,8 +19,9 @@ use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::decode_lines::{Chunk, Decoded, Resume, start_columns};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::merge::merge_chunks;
-use crate::ingest::otlp_attributes::attribute_fields;
-use crate::ingest::otlp_rows::{add_attributes, any_to_json, severity_name, table_for};
+use crate::ingest::otlp_attributes::{attribute_fields, value_json};
+use crate::ingest::otlp_rows::{add_attributes, severity_name, table_for};
+use crate::ingest::otlp_view::{AttributeView, RecordView, RequestView, ValueView, read_record};
 use crate::ingest::parallel::{parts_for, run_parts};
 use crate::ingest::scalar::Scalar;
 
@@ -46,26 +46,21 @@ pub struct OtlpPlan {
 }
 
 /// Plans `request`; `table` (if given) takes every record.
-pub fn plan(request: &ExportLogsServiceRequest, table: Option<&str>) -> OtlpPlan {
+pub fn plan(request: &RequestView, table: Option<&str>) -> OtlpPlan {
     let mut plan = OtlpPlan::default();
-    for resource_logs in &request.resource_logs {
-        let attributes = resource_logs
-            .resource
-            .as_ref()
-            .map(|resource| resource.attributes.clone())
-            .unwrap_or_default();
+    for resource in &request.resources {
         let name = match table {
             Some(table) => table.to_string(),
-            None => table_for(&attributes),
+            None => table_for(&resource.attributes),
         };
-        let records: usize = resource_logs
-            .scope_logs
+        let records: usize = resource
+            .scopes
             .iter()
-            .map(|scope| scope.log_records.len())
+            .map(|scope| scope.records.len())
             .sum();
         let first = plan.records + 1;
         let mut columns = Map::new();
-        let columns = match add_attributes(&mut columns, attributes, "resource") {
+        let columns = match add_attributes(&mut columns, resource.attributes.clone(), "resource") {
             Ok(()) => {
                 if records > 0 && !plan.tables.contains(&name) {
                     plan.tables.push(name.clone());
@@ -87,39 +82,29 @@ pub fn plan(request: &ExportLogsServiceRequest, table: Option<&str>) -> OtlpPlan
     plan
 }
 
-/// A record to convert: its number, itself, its resource's columns, its
+/// A record to convert: its number, its bytes, its resource's columns, its
 /// scope's name and version.
-type Item<'a> = (
-    usize,
-    &'a LogRecord,
-    &'a Map<String, Value>,
-    &'a str,
-    &'a str,
-);
+type Item<'v, 'a> = (usize, &'a [u8], &'v Map<String, Value>, &'a str, &'a str);
 
-/// Converts the records of `table` that `resume` wants.
+/// Converts the records of `table` that `resume` wants (the request read
+/// by `RequestView::read`, its records checked by `canonical`).
 pub fn convert_table(
-    request: &ExportLogsServiceRequest,
+    request: &RequestView,
     plan: &OtlpPlan,
     table: &str,
     known: Option<&TableView>,
     resume: &Resume,
 ) -> Result<Decoded, String> {
     let mut items: Vec<Item> = Vec::new();
-    for (resource_logs, (name, columns, first)) in request.resource_logs.iter().zip(&plan.resources)
-    {
+    for (resource, (name, columns, first)) in request.resources.iter().zip(&plan.resources) {
         let Some(columns) = columns.as_ref().filter(|_| name == table) else {
             continue;
         };
         let mut line = *first;
-        for scope_logs in &resource_logs.scope_logs {
-            let (scope_name, scope_version) = scope_logs
-                .scope
-                .as_ref()
-                .map_or(("", ""), |s| (s.name.as_str(), s.version.as_str()));
-            for record in &scope_logs.log_records {
+        for scope in &resource.scopes {
+            for &record in &request.records[scope.records.clone()] {
                 if resume.wants(line) {
-                    items.push((line, record, columns, scope_name, scope_version));
+                    items.push((line, record, columns, scope.name, scope.version));
                 }
                 line += 1;
             }
@@ -147,9 +132,16 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chu
         saw_json: true,
     };
     let mut fields: Fields = Vec::new();
+    let mut attributes = Vec::new();
     for &(line, record, resource, scope_name, scope_version) in items {
         fields.clear();
-        let outcome = record_fields(record, resource, scope_name, scope_version, &mut fields)
+        attributes.clear();
+        let outcome = read_record(record, &mut attributes)
+            .map_err(|_| "the record was not read in place".to_string())
+            .and_then(|record| {
+                let scope = (scope_name, scope_version);
+                record_fields(&record, &attributes, resource, scope, &mut fields)
+            })
             .and_then(|()| chunk.set.push_row(&fields));
         match outcome {
             Ok(()) => chunk.lines.push(line),
@@ -163,10 +155,10 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chu
 /// a name wins): the record's own columns, the resource's, then the
 /// record's attributes, nested ones last.
 fn record_fields<'a>(
-    record: &'a LogRecord,
+    record: &RecordView<'a>,
+    attributes: &[AttributeView<'a>],
     resource: &'a Map<String, Value>,
-    scope_name: &'a str,
-    scope_version: &'a str,
+    (scope_name, scope_version): (&'a str, &'a str),
     fields: &mut Fields<'a>,
 ) -> Result<(), String> {
     let nanos = match record.time_unix_nano {
@@ -180,7 +172,7 @@ fn record_fields<'a>(
     }
     let severity = match record.severity_text.is_empty() {
         true => severity_name(record.severity_number),
-        false => record.severity_text.as_str(),
+        false => record.severity_text,
     };
     if !severity.is_empty() {
         fields.push((
@@ -192,21 +184,21 @@ fn record_fields<'a>(
         let number = Scalar::Int(i64::from(record.severity_number));
         fields.push((Cow::Borrowed("severity_number"), number));
     }
-    if let Some(body) = record.body.as_ref().and_then(|body| body.value.as_ref()) {
+    if let Some(body) = record.body {
         let text = match body {
-            any_value::Value::StringValue(text) => Cow::Borrowed(text.as_str()),
-            other => Cow::Owned(any_to_json(other.clone()).to_string()),
+            ValueView::Str(text) => Cow::Borrowed(text),
+            other => Cow::Owned(value_json(other)?.to_string()),
         };
         fields.push((Cow::Borrowed("body"), Scalar::Str(text)));
     }
-    for (name, bytes) in [("trace_id", &record.trace_id), ("span_id", &record.span_id)] {
+    for (name, bytes) in [("trace_id", record.trace_id), ("span_id", record.span_id)] {
         if bytes.iter().any(|&b| b != 0) {
             let hex = Cow::Owned(const_hex::encode(bytes));
             fields.push((Cow::Borrowed(name), Scalar::Str(hex)));
         }
     }
     for (name, text) in [
-        ("event_name", record.event_name.as_str()),
+        ("event_name", record.event_name),
         ("scope.name", scope_name),
         ("scope.version", scope_version),
     ] {
@@ -217,7 +209,7 @@ fn record_fields<'a>(
     for (name, value) in resource {
         fields.push((Cow::Borrowed(name.as_str()), Scalar::from_value(value)));
     }
-    attribute_fields(&record.attributes, fields)
+    attribute_fields(attributes, fields)
 }
 
 #[cfg(test)]
@@ -225,9 +217,12 @@ mod tests {
     use super::*;
     use crate::ingest::otlp_rows::rows_from_request;
     use crate::ingest::to_arrow::rows_to_batch;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value;
     use opentelemetry_proto::tonic::common::v1::{
         AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
     };
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
     use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
     use opentelemetry_proto::tonic::resource::v1::Resource;
 
@@ -318,9 +313,11 @@ mod tests {
         };
         let rows = rows_from_request(request.clone(), None);
         let by_maps = rows_to_batch(None, &rows.tables["svc"]).unwrap();
-        let plan = plan(&request, None);
+        let body = prost::Message::encode_to_vec(&request);
+        let view = RequestView::read(&body).unwrap();
+        let plan = plan(&view, None);
         assert_eq!(plan.tables, vec!["svc".to_string()]);
-        let direct = convert_table(&request, &plan, "svc", None, &Resume::default()).unwrap();
+        let direct = convert_table(&view, &plan, "svc", None, &Resume::default()).unwrap();
         assert_eq!(direct.batch, by_maps.batch);
         let mut errors = rows.errors.clone();
         errors.extend(by_maps.errors);

@@ -27,6 +27,7 @@ use crate::auth::Caller;
 use crate::ingest::body::read_body;
 use crate::ingest::otlp_export::export_logs;
 use crate::ingest::otlp_rows::TABLE_HEADER;
+use crate::ingest::otlp_view::canonical;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::StoreError;
 
@@ -125,12 +126,12 @@ pub async fn export(
         Err(error) => return failure(error.status, encoding, error.message),
     };
     let decoded = tokio::task::spawn_blocking(move || match encoding {
-        Encoding::Protobuf => {
-            ExportLogsServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
-        }
-        Encoding::Json => {
-            serde_json::from_slice::<ExportLogsServiceRequest>(&bytes).map_err(|e| e.to_string())
-        }
+        Encoding::Protobuf => canonical(bytes),
+        // Through `canonical` too: a JSON request nested deeper than prost
+        // decodes is refused as the same protobuf would be.
+        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|request| canonical(request.encode_to_vec().into())),
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
