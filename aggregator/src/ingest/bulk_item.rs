@@ -108,7 +108,11 @@ pub fn answer_json(answer: &BulkAnswer) -> serde_json::Result<Vec<u8>> {
             out.push(b',');
         }
         match &previous {
-            Some((before, bytes)) if *before == item => out.extend_from_within(bytes.clone()),
+            // Numbers are left out: `0.0` and `-0.0` are equal but print
+            // apart.
+            Some((before, bytes)) if *before == item && !item.id.is_number() => {
+                out.extend_from_within(bytes.clone())
+            }
             _ => {
                 let start = out.len();
                 serde_json::to_writer(&mut out, item)?;
@@ -149,6 +153,8 @@ mod tests {
             .collect();
         items[2].id = json!("x");
         items[3].id = json!("x");
+        items.push(BulkItem::new("index", "t", json!(0.0), 201, None));
+        items.push(BulkItem::new("index", "t", json!(-0.0), 201, None));
         items[4].set_status(429, Some("no leaf"));
         items[5].kind = "create".into();
         items[6].index = "u\"v".into();

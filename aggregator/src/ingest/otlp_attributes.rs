@@ -17,8 +17,8 @@ use crate::ingest::otlp_rows::{RECORD_COLUMNS, column_name};
 use crate::ingest::otlp_view::{AttributeView, ValueView, array_items, list_entries};
 use crate::ingest::scalar::Scalar;
 
-/// The depth `value_json` reads nested values at: past any the view let
-/// through (it checked them against prost's limit already).
+/// The depth `value_json` and `string_sets` read nested values at: counted
+/// again from 0, as the view checked their depth in the request already.
 const VALUE_DEPTH: usize = 0;
 
 /// The record's attributes: scalars as they are, then nested ones

@@ -26,7 +26,7 @@ const UNREAD: &str = "the export was not read in place";
 const MAX_NAMED_ERRORS: usize = 5;
 
 /// Stores the records of `request` (an `ExportLogsServiceRequest` as
-/// [`otlp_view::canonical`] hands it on); `table` (if given) takes them all.
+/// `otlp_view::canonical` hands it on); `table` (if given) takes them all.
 /// Records of a table the leaves refuse are rejected in the partial
 /// success. `Err` means a table could not be stored now ([`StoreError::NoLeaf`],
 /// retryable) or the table name is invalid ([`StoreError::Refused`]).
@@ -58,7 +58,7 @@ pub async fn export_logs(
     for table in &plan.tables {
         let (request, plan, name) = (request.clone(), plan.clone(), table.clone());
         let convert: Convert = Arc::new(move |known, resume| {
-            let view = RequestView::read(&request)
+            let view = RequestView::read_records(&request)
                 .map_err(|_| DecodeError::Internal(UNREAD.to_string()))?;
             convert_table(&view, &plan, &name, known, resume).map_err(DecodeError::Internal)
         });

@@ -1,6 +1,7 @@
 //! The gRPC codec of the OTLP logs service: a request comes in as its
-//! protobuf bytes (read in place by `otlp_view`, never decoded into
-//! prost's generated types), the answer goes out encoded by prost.
+//! protobuf bytes (read in place by `otlp_view`, which leaves only odd
+//! encodings, and each resource and scope, to prost), the answer goes out
+//! encoded by prost.
 
 use bytes::{Buf, Bytes};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;

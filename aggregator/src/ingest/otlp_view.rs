@@ -11,15 +11,16 @@
 //! differently (see [`otlp_wire`]); [`canonical`] reads every record once
 //! (on all cores) and, when anything was given up, decodes the body with
 //! prost and writes it again as prost writes it, which reads here. Resources
-//! and scopes (a few per request) are decoded by prost itself.
+//! and scopes (usually a few per request) are decoded by prost itself. A
+//! nested value (arrays, key-value lists) is checked when its record is
+//! read and read again, from its bytes, when converted.
 //!
 //! [`otlp_wire`]: crate::ingest::otlp_wire
 
 use std::ops::Range;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValueList};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
@@ -89,13 +90,24 @@ pub struct RequestView<'a> {
 const MIN_PART_RECORDS: usize = 8_192;
 
 impl<'a> RequestView<'a> {
-    /// Reads `body`, an `ExportLogsServiceRequest`, down to its records.
+    /// Reads `body`, an `ExportLogsServiceRequest`, down to its records;
+    /// resources and scopes are decoded (and checked) whole.
     pub fn read(body: &'a [u8]) -> Result<Self, Unread> {
+        Self::read_as(body, true)
+    }
+
+    /// [`read`](Self::read) without decoding resources and scopes again
+    /// (their attributes are left empty): for a body read whole before.
+    pub fn read_records(body: &'a [u8]) -> Result<Self, Unread> {
+        Self::read_as(body, false)
+    }
+
+    fn read_as(body: &'a [u8], whole: bool) -> Result<Self, Unread> {
         let mut view = Self::default();
         let mut fields = Fields::new(body);
         while let Some((number, value)) = fields.next_field()? {
             if number == 1 {
-                let resource = view.resource_logs(value.bytes()?)?;
+                let resource = view.resource_logs(value.bytes()?, whole)?;
                 view.resources.push(resource);
             }
         }
@@ -121,24 +133,27 @@ impl<'a> RequestView<'a> {
         read.map_err(|_| Unread)?.into_iter().collect()
     }
 
-    fn resource_logs(&mut self, bytes: &'a [u8]) -> Result<ResourceView<'a>, Unread> {
+    fn resource_logs(&mut self, bytes: &'a [u8], whole: bool) -> Result<ResourceView<'a>, Unread> {
         let mut resource: Option<&[u8]> = None;
         let mut scopes = Vec::new();
         let mut fields = Fields::new(bytes);
         while let Some((number, value)) = fields.next_field()? {
             match number {
                 1 => once(&mut resource, value.bytes()?)?,
-                2 => scopes.push(self.scope_logs(value.bytes()?)?),
+                2 => scopes.push(self.scope_logs(value.bytes()?, whole)?),
                 3 => {
                     value.text()?;
                 }
                 _ => {}
             }
         }
-        let attributes = match resource {
+        let attributes = match resource.filter(|_| whole) {
             Some(bytes) => {
                 let resource = Resource::decode(bytes).map_err(|_| Unread)?;
-                shallow(&resource.attributes, 4)?;
+                // Decoded on its own, a resource may nest two levels deeper
+                // than prost allows in the request: its attributes (field
+                // 1, at depth 3 there) are read here at their own depth.
+                attributes_at(bytes, 1, 3)?;
                 resource.attributes
             }
             None => Vec::new(),
@@ -146,7 +161,7 @@ impl<'a> RequestView<'a> {
         Ok(ResourceView { attributes, scopes })
     }
 
-    fn scope_logs(&mut self, bytes: &'a [u8]) -> Result<ScopeView<'a>, Unread> {
+    fn scope_logs(&mut self, bytes: &'a [u8], whole: bool) -> Result<ScopeView<'a>, Unread> {
         let mut scope: Option<&'a [u8]> = None;
         let first = self.records.len();
         let mut fields = Fields::new(bytes);
@@ -161,7 +176,7 @@ impl<'a> RequestView<'a> {
             }
         }
         let (name, version) = match scope {
-            Some(bytes) => scope_names(bytes)?,
+            Some(bytes) => scope_names(bytes, whole)?,
             None => ("", ""),
         };
         Ok(ScopeView {
@@ -224,10 +239,13 @@ fn once<'a>(slot: &mut Option<&'a [u8]>, bytes: &'a [u8]) -> Result<(), Unread> 
     }
 }
 
-/// A scope's name and version, read by prost (it also checks attributes).
-fn scope_names(bytes: &[u8]) -> Result<(&str, &str), Unread> {
-    let scope = InstrumentationScope::decode(bytes).map_err(|_| Unread)?;
-    shallow(&scope.attributes, 5)?;
+/// A scope's name and version; `whole`, the scope is also decoded by
+/// prost and its attributes (field 3, at depth 4) read at their depth.
+fn scope_names(bytes: &[u8], whole: bool) -> Result<(&str, &str), Unread> {
+    if whole {
+        InstrumentationScope::decode(bytes).map_err(|_| Unread)?;
+        attributes_at(bytes, 3, 4)?;
+    }
     let (mut name, mut version) = ("", "");
     let mut fields = Fields::new(bytes);
     while let Some((number, value)) = fields.next_field()? {
@@ -240,33 +258,23 @@ fn scope_names(bytes: &[u8]) -> Result<(&str, &str), Unread> {
     Ok((name, version))
 }
 
-/// Gives up on attributes (of a resource or scope, decoded by prost on
-/// their own) holding a message as deep as prost refuses in the request:
-/// their values sit at `depth` there (4 for a resource's, 5 for a scope's).
-fn shallow(attributes: &[KeyValue], depth: usize) -> Result<(), Unread> {
-    /// The depth of the deepest message in `value`, itself at `depth`.
-    fn deepest(value: &AnyValue, depth: usize) -> usize {
-        match &value.value {
-            Some(any_value::Value::ArrayValue(array)) => array
-                .values
-                .iter()
-                .map(|item| deepest(item, depth + 2))
-                .fold(depth + 1, usize::max),
-            Some(any_value::Value::KvlistValue(KeyValueList { values })) => values
-                .iter()
-                .map(|kv| match &kv.value {
-                    Some(value) => deepest(value, depth + 3),
-                    None => depth + 2,
-                })
-                .fold(depth + 1, usize::max),
-            _ => depth,
+/// Reads the attributes (field `field`, `KeyValue`s at `depth`) of a
+/// resource or scope as they sit in the request, which prost decoded on
+/// their own (where they may nest deeper than in the request).
+fn attributes_at(bytes: &[u8], field: u32, depth: usize) -> Result<(), Unread> {
+    let mut fields = Fields::new(bytes);
+    while let Some((number, value)) = fields.next_field()? {
+        if number == field {
+            key_value(value.bytes()?, depth)?;
         }
     }
-    let too_deep = attributes
-        .iter()
-        .filter_map(|kv| kv.value.as_ref())
-        .any(|value| deepest(value, depth) >= PROST_DEPTH_LIMIT);
-    match too_deep {
+    Ok(())
+}
+
+/// prost refuses an unknown field in a message at depth 100 (skipping it
+/// takes a recursion it has no room for).
+fn unknown_field(depth: usize) -> Result<(), Unread> {
+    match depth + 1 >= PROST_DEPTH_LIMIT {
         true => Err(Unread),
         false => Ok(()),
     }
@@ -323,7 +331,7 @@ pub fn key_value(bytes: &[u8], depth: usize) -> Result<AttributeView<'_>, Unread
             3 => {
                 field.varint()?;
             }
-            _ => {}
+            _ => unknown_field(depth)?,
         }
     }
     let value = match value {
@@ -364,7 +372,10 @@ pub fn any_value(bytes: &[u8], depth: usize) -> Result<Option<ValueView<'_>>, Un
                 field.varint()?;
                 ValueView::Null
             }
-            _ => continue,
+            _ => {
+                unknown_field(depth)?;
+                continue;
+            }
         };
         // A oneof set twice: prost would keep the last or merge the two.
         if value.replace(read).is_some() {
@@ -380,7 +391,7 @@ pub fn array_items(
     depth: usize,
 ) -> Result<impl Iterator<Item = Result<ValueView<'_>, Unread>>, Unread> {
     check_depth(depth)?;
-    Ok(repeated(bytes).map(move |item| {
+    Ok(repeated(bytes, depth).map(move |item| {
         let value = any_value(item?, depth + 1)?;
         Ok(value.unwrap_or(ValueView::Null))
     }))
@@ -392,11 +403,11 @@ pub fn list_entries(
     depth: usize,
 ) -> Result<impl Iterator<Item = Result<AttributeView<'_>, Unread>>, Unread> {
     check_depth(depth)?;
-    Ok(repeated(bytes).map(move |entry| key_value(entry?, depth + 1)))
+    Ok(repeated(bytes, depth).map(move |entry| key_value(entry?, depth + 1)))
 }
 
 /// The messages of field 1 of a message (`values` of arrays and lists).
-fn repeated(bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], Unread>> {
+fn repeated(bytes: &[u8], depth: usize) -> impl Iterator<Item = Result<&[u8], Unread>> {
     let mut fields = Fields::new(bytes);
     let mut failed = false;
     std::iter::from_fn(move || {
@@ -411,7 +422,12 @@ fn repeated(bytes: &[u8]) -> impl Iterator<Item = Result<&[u8], Unread>> {
                     failed = bytes.is_err();
                     return Some(bytes);
                 }
-                Ok(Some(_)) => continue,
+                Ok(Some(_)) => {
+                    if let Err(unread) = unknown_field(depth) {
+                        failed = true;
+                        return Some(Err(unread));
+                    }
+                }
                 Err(unread) => {
                     failed = true;
                     return Some(Err(unread));
@@ -442,7 +458,7 @@ pub fn canonical(body: bytes::Bytes) -> Result<bytes::Bytes, String> {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::common::v1::ArrayValue;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList, any_value};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use prost::encoding::{WireType, encode_key, encode_varint};
 
@@ -559,6 +575,54 @@ mod tests {
         assert_eq!(items, vec![Ok(ValueView::Str("a")), Ok(ValueView::Null)]);
         let second = read_record(view.records[1], &mut attributes).unwrap();
         assert_eq!((second.attributes, second.body), (3..3, None));
+    }
+
+    /// `message` wrapped as field `field` of a message with nothing else.
+    fn wrapped(field: u32, message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::bytes::encode(field, &message.to_vec(), &mut out);
+        out
+    }
+
+    /// An `AnyValue` nested `levels` key-value lists deep around a string
+    /// value that carries an unknown field (9, a varint).
+    fn nested_with_unknown(levels: usize) -> Vec<u8> {
+        (0..levels).fold(vec![0x0a, 1, b'x', 0x48, 0x00], |inner, _| {
+            let mut key_value = vec![0x0a, 1, b'k'];
+            key_value.extend(wrapped(2, &inner));
+            wrapped(6, &wrapped(1, &key_value))
+        })
+    }
+
+    #[test]
+    fn unknown_fields_are_read_exactly_as_deep_as_prost_reads_them() {
+        for place in ["body", "attribute", "resource", "scope"] {
+            let mut accepted = 0;
+            for levels in 1..40 {
+                let value = nested_with_unknown(levels);
+                let mut attribute = vec![0x0a, 1, b'a'];
+                attribute.extend(wrapped(2, &value));
+                let record = match place {
+                    "body" => wrapped(5, &value),
+                    "attribute" => wrapped(6, &attribute),
+                    _ => Vec::new(),
+                };
+                let mut scope_logs = wrapped(2, &record);
+                if place == "scope" {
+                    scope_logs.extend(wrapped(1, &wrapped(3, &attribute)));
+                }
+                let mut resource_logs = wrapped(2, &scope_logs);
+                if place == "resource" {
+                    resource_logs.extend(wrapped(1, &wrapped(1, &attribute)));
+                }
+                let body = wrapped(1, &resource_logs);
+                let prost = ExportLogsServiceRequest::decode(body.as_slice()).is_ok();
+                let view = RequestView::read(&body).and_then(|view| view.check_records());
+                assert_eq!(view.is_ok(), prost, "{place}: {levels} levels");
+                accepted += usize::from(prost);
+            }
+            assert!(accepted > 20 && accepted < 39, "{place}: {accepted}");
+        }
     }
 
     #[test]

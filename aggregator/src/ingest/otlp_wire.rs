@@ -4,11 +4,11 @@
 //!
 //! The reader gives up ([`Unread`]) wherever prost, which decodes the
 //! request otherwise, could read the bytes differently or refuse them: a
-//! field number 0, groups, wire types past 5, varints longer than ten bytes,
-//! lengths past the end. Its callers give up on the rest (a known field
-//! with another wire type, a singular message twice, invalid UTF-8, nesting
-//! as deep as prost's limit). A request given up on is decoded by prost, so
-//! every request reads as prost reads it, or is refused as prost refuses it.
+//! field number 0, a key past 32 bits, groups, wire types past 5, varints
+//! longer than ten bytes, lengths past the end. Its callers give up on the
+//! rest (a known field with another wire type, a singular message twice,
+//! invalid UTF-8, a message at prost's depth limit, an unknown field one
+//! level above it). A request given up on is decoded by prost.
 //!
 //! [`otlp_view`]: crate::ingest::otlp_view
 
@@ -81,8 +81,9 @@ impl<'a> Fields<'a> {
         if self.rest.is_empty() {
             return Ok(None);
         }
-        let key = self.varint()?;
-        let number = u32::try_from(key >> 3).map_err(|_| Unread)?;
+        // prost refuses a key past 32 bits (a field number past 2^29 - 1).
+        let key = u32::try_from(self.varint()?).map_err(|_| Unread)?;
+        let number = key >> 3;
         if number == 0 {
             return Err(Unread);
         }
@@ -179,10 +180,12 @@ mod tests {
 
     #[test]
     fn what_prost_might_read_otherwise_is_given_up() {
-        // Field 0, a group, wire type 6, a length past the end, an
-        // eleven-byte varint, a tenth varint byte over 1, truncated fixed.
+        // Field 0, a key past 32 bits, a group, wire type 6, a length past
+        // the end, an eleven-byte varint, a tenth varint byte over 1, a
+        // truncated fixed64.
         for bytes in [
             &[0x00, 0x01][..],
+            &[0xf0, 0xef, 0xef, 0xe8, 0x10, 0x01],
             &[0x0b],
             &[0x0e],
             &[0x0a, 0x05, 0x61],
