@@ -108,9 +108,11 @@ pub fn answer_json(answer: &BulkAnswer) -> serde_json::Result<Vec<u8>> {
             out.push(b',');
         }
         match &previous {
-            // Numbers are left out: `0.0` and `-0.0` are equal but print
-            // apart.
-            Some((before, bytes)) if *before == item && !item.id.is_number() => {
+            // Only ids without numbers: `0.0` and `-0.0` (alone or inside
+            // an array or object) are equal but print apart.
+            Some((before, bytes))
+                if *before == item && matches!(item.id, Value::Null | Value::String(_)) =>
+            {
                 out.extend_from_within(bytes.clone())
             }
             _ => {
@@ -155,6 +157,8 @@ mod tests {
         items[3].id = json!("x");
         items.push(BulkItem::new("index", "t", json!(0.0), 201, None));
         items.push(BulkItem::new("index", "t", json!(-0.0), 201, None));
+        items.push(BulkItem::new("index", "t", json!([0.0]), 201, None));
+        items.push(BulkItem::new("index", "t", json!([-0.0]), 201, None));
         items[4].set_status(429, Some("no leaf"));
         items[5].kind = "create".into();
         items[6].index = "u\"v".into();

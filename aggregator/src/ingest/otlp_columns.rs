@@ -86,8 +86,9 @@ pub fn plan(request: &RequestView, table: Option<&str>) -> OtlpPlan {
 /// scope's name and version.
 type Item<'v, 'a> = (usize, &'a [u8], &'v Map<String, Value>, &'a str, &'a str);
 
-/// Converts the records of `table` that `resume` wants (the request read
-/// by `RequestView::read`, its records checked by `canonical`).
+/// Converts the records of `table` that `resume` wants: `request` read by
+/// `RequestView::read_records` (or `read`) from the body `plan` was made of,
+/// its records checked by `canonical`.
 pub fn convert_table(
     request: &RequestView,
     plan: &OtlpPlan,

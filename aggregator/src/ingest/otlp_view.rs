@@ -71,7 +71,9 @@ pub struct ScopeView<'a> {
     pub records: Range<usize>,
 }
 
-/// A resource's attributes (decoded) and its scopes.
+/// A resource's attributes (decoded; empty when read by
+/// [`RequestView::read_records`], which `otlp_columns::plan` must not be
+/// given) and its scopes.
 #[derive(Debug, Clone)]
 pub struct ResourceView<'a> {
     pub attributes: Vec<KeyValue>,
