@@ -18,7 +18,7 @@ use crate::ingest::otlp_view::{AttributeView, ValueView, array_items, list_entri
 use crate::ingest::scalar::Scalar;
 
 /// The depth `value_json` and `string_sets` read nested values at: counted
-/// again from 0, as the view checked their depth in the request already.
+/// again from 0, as the view checked them (`check_nested`) in the request.
 const VALUE_DEPTH: usize = 0;
 
 /// The record's attributes: scalars as they are, then nested ones

@@ -22,7 +22,7 @@ use crate::ingest::merge::merge_chunks;
 use crate::ingest::otlp_attributes::{attribute_fields, value_json};
 use crate::ingest::otlp_rows::{add_attributes, severity_name, table_for};
 use crate::ingest::otlp_view::{AttributeView, RecordView, RequestView, ValueView, read_record};
-use crate::ingest::parallel::{parts_for, run_parts};
+use crate::ingest::parallel::{run_parts, slices};
 use crate::ingest::scalar::Scalar;
 
 /// Records below which one core converts them all.
@@ -112,10 +112,7 @@ pub fn convert_table(
         }
     }
     let start = start_columns(known);
-    let parts: Vec<&[Item]> = match parts_for(items.len(), MIN_PART_RECORDS) {
-        1 => vec![&items],
-        n => items.chunks(items.len().div_ceil(n)).collect(),
-    };
+    let parts = slices(&items, MIN_PART_RECORDS);
     let chunks = run_parts(parts.clone(), |part| convert_part(part, start.clone()))?;
     let redo = |part: usize, columns| convert_part(parts[part], columns);
     match merge_chunks(chunks, &start, redo)? {

@@ -16,6 +16,14 @@ pub fn parts_for(amount: usize, per_part: usize) -> usize {
     (amount / per_part.max(1)).clamp(1, cores())
 }
 
+/// `items` cut into [`parts_for`] contiguous slices, in order.
+pub fn slices<T>(items: &[T], per_part: usize) -> Vec<&[T]> {
+    match parts_for(items.len(), per_part) {
+        1 => vec![items],
+        n => items.chunks(items.len().div_ceil(n)).collect(),
+    }
+}
+
 /// Runs `work` on each of `parts` at once; a part whose thread cannot be
 /// started runs on the calling thread.
 pub fn run_parts<T, R>(parts: Vec<T>, work: impl Fn(T) -> R + Sync) -> Result<Vec<R>, String>
@@ -75,5 +83,9 @@ mod tests {
         assert_eq!(sums, vec![0, 1000, 2000, 3000, 4000]);
         assert_eq!(parts_for(10, 100), 1);
         assert!(parts_for(usize::MAX, 1) <= cores());
+        let items: Vec<u32> = (0..10).collect();
+        let cut = slices(&items, 1);
+        assert_eq!(cut.concat(), items);
+        assert_eq!(slices::<u32>(&[], 1), vec![&[] as &[u32]]);
     }
 }

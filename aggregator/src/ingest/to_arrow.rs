@@ -14,7 +14,7 @@ use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::decode_lines::{Chunk, Decoded, start_columns};
 use crate::ingest::json_rows::{JsonRow, RowError};
 use crate::ingest::merge::merge_chunks;
-use crate::ingest::parallel::{parts_for, run_parts};
+use crate::ingest::parallel::{run_parts, slices};
 use crate::ingest::scalar::Scalar;
 
 pub use crate::ingest::column_set::MAX_COLUMNS;
@@ -46,10 +46,7 @@ pub fn rows_to_decoded<'a>(
 ) -> Result<Decoded, String> {
     let rows: Vec<&JsonRow> = rows.collect();
     let start = start_columns(known);
-    let parts: Vec<&[&JsonRow]> = match parts_for(rows.len(), MIN_PART_ROWS) {
-        1 => vec![&rows],
-        n => rows.chunks(rows.len().div_ceil(n)).collect(),
-    };
+    let parts = slices(&rows, MIN_PART_ROWS);
     let chunks = run_parts(parts.clone(), |part| rows_chunk(part, start.clone()))?;
     let redo = |part: usize, columns| rows_chunk(parts[part], columns);
     match merge_chunks(chunks, &start, redo)? {
