@@ -45,6 +45,7 @@ pub mod otlp_grpc;
 pub mod otlp_grpc_codec;
 pub mod otlp_grpc_limit;
 pub mod otlp_http;
+pub mod otlp_read;
 pub mod otlp_rows;
 pub mod otlp_view;
 pub mod otlp_wire;

@@ -28,7 +28,8 @@ use shoal_aggregator::ingest::json_fast::read_line;
 use shoal_aggregator::ingest::json_line::read_fields;
 use shoal_aggregator::ingest::json_rows::{JsonRow, RowError, parse_body};
 use shoal_aggregator::ingest::ndjson::decode_body;
-use shoal_aggregator::ingest::otlp_columns::{convert_table, plan};
+use shoal_aggregator::ingest::otlp_columns::{ConvertError, OtlpPlan, convert_table};
+use shoal_aggregator::ingest::otlp_read::{ReadError, prepare, reread};
 use shoal_aggregator::ingest::otlp_rows::rows_from_request;
 use shoal_aggregator::ingest::otlp_view::RequestView;
 use shoal_aggregator::ingest::to_arrow::rows_to_batch;
@@ -117,30 +118,31 @@ pub fn bulk(data: &[u8]) {
 }
 
 /// OTLP logs: an `ExportLogsServiceRequest` in protobuf (as gRPC and
-/// `POST /v1/logs` send it) or in OTLP's JSON. The protobuf read in place
-/// (`otlp_view`) reads only what prost reads, and what it reads (the bytes
-/// as sent, else prost's encoding of them) becomes the rows the map form
-/// (`otlp_rows`, the reference) gives.
+/// `POST /v1/logs` send it) or in OTLP's JSON (stored as prost encodes
+/// it). The server's path (`otlp_read`: read in place, by way of prost
+/// when the view gives up) stores only what prost reads, and what it
+/// stores is what the map form (`otlp_rows`, the reference) gives.
 pub fn otlp(data: &[u8]) {
     let json = data.first() == Some(&b'{');
     let decoded = match json {
         true => serde_json::from_slice::<ExportLogsServiceRequest>(data).ok(),
         false => ExportLogsServiceRequest::decode(data).ok(),
     };
-    let read_in_place = !json
-        && RequestView::read(data)
-            .and_then(|view| view.check_records())
-            .is_ok();
-    assert!(
-        decoded.is_some() || !read_in_place,
-        "the view reads what prost refuses"
-    );
+    let sent = match (json, &decoded) {
+        (false, _) => data.to_vec(),
+        (true, Some(request)) => request.encode_to_vec(),
+        (true, None) => return,
+    };
+    let stored = stored_by_server(sent);
     let Some(request) = decoded else {
+        assert!(
+            matches!(stored, Err(ReadError::NotRequest(_))),
+            "the server stores what prost refuses"
+        );
         return;
     };
-    let body = match read_in_place {
-        true => data.to_vec(),
-        false => request.encode_to_vec(),
+    let Ok((plan, converted)) = stored else {
+        panic!("the server refuses what prost reads: {stored:?}");
     };
     let rows = rows_from_request(request, None);
     let kept: usize = rows.tables.values().map(Vec::len).sum();
@@ -148,22 +150,13 @@ pub fn otlp(data: &[u8]) {
     for table_rows in rows.tables.values() {
         convert_and_account(table_rows);
     }
-    // The server's path: records read in place, straight to columns.
-    let view = RequestView::read(&body).expect("prost's encoding reads in place");
-    assert_eq!(
-        view.check_records(),
-        Ok(()),
-        "prost's encoding reads in place"
-    );
-    let plan = plan(&view, None);
     assert_eq!(plan.records, rows.records, "the same records");
-    // The conversion reads the records again as the server does.
-    let records = RequestView::read_records(&body).expect("read once already");
-    for table in &plan.tables {
-        let Ok(direct) = convert_table(&records, &plan, table, None, &Resume::default()) else {
+    for (table, direct) in converted {
+        let Ok(direct) = direct else {
             continue;
         };
         account_decoded(&direct);
+        let table = &table;
         let by_maps = rows.tables.get(table).map(|rows| rows_to_batch(None, rows));
         if let Some(Ok(by_maps)) = by_maps {
             // Rows without a time take their arrival time, a little later
@@ -187,6 +180,39 @@ pub fn otlp(data: &[u8]) {
             map_lines.extend(lines(&rows.errors));
             assert!(direct_lines.is_subset(&map_lines), "the map form's errors");
         }
+    }
+}
+
+/// The server's conversion of `body` (an export in protobuf), each table's
+/// as `otlp_export` converts it: read in place, and again by way of prost
+/// when the view gives up on a record (which only an export not checked
+/// before, of one table, may do, before anything of it is converted).
+#[allow(clippy::type_complexity)]
+fn stored_by_server(
+    body: Vec<u8>,
+) -> Result<(Arc<OtlpPlan>, Vec<(String, Result<Decoded, ConvertError>)>), ReadError> {
+    let mut prepared = prepare(body.into(), None)?;
+    loop {
+        let records =
+            RequestView::read_records(&prepared.body).expect("a prepared body reads in place");
+        let mut converted = Vec::new();
+        let mut gave_up = false;
+        for table in &prepared.plan.tables {
+            let direct = convert_table(&records, &prepared.plan, table, None, &Resume::default());
+            if matches!(direct, Err(ConvertError::Unread)) {
+                assert!(
+                    !prepared.checked && prepared.plan.tables.len() == 1,
+                    "only an unchecked export of one table gives up"
+                );
+                gave_up = true;
+                break;
+            }
+            converted.push((table.clone(), direct));
+        }
+        if !gave_up {
+            return Ok((prepared.plan, converted));
+        }
+        prepared = reread(&prepared.body, None)?;
     }
 }
 

@@ -86,16 +86,32 @@ pub fn plan(request: &RequestView, table: Option<&str>) -> OtlpPlan {
 /// scope's name and version.
 type Item<'v, 'a> = (usize, &'a [u8], &'v Map<String, Value>, &'a str, &'a str);
 
+/// Why a table's records were not converted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConvertError {
+    /// A record the view gave up on ([`read_record`]'s `Unread`): the body
+    /// must be read by prost first (`otlp_read::reread`).
+    Unread,
+    Failed(String),
+}
+
+impl From<String> for ConvertError {
+    fn from(reason: String) -> Self {
+        Self::Failed(reason)
+    }
+}
+
 /// Converts the records of `table` that `resume` wants: `request` read by
-/// `RequestView::read_records` (or `read`) from the body `plan` was made of,
-/// its records checked by `canonical`.
+/// `RequestView::read_records` (or `read`) from the body `plan` was made of.
+/// Every record wanted is read before anything is returned, so
+/// [`ConvertError::Unread`] comes before any of them is stored.
 pub fn convert_table(
     request: &RequestView,
     plan: &OtlpPlan,
     table: &str,
     known: Option<&TableView>,
     resume: &Resume,
-) -> Result<Decoded, String> {
+) -> Result<Decoded, ConvertError> {
     let mut items: Vec<Item> = Vec::new();
     for (resource, (name, columns, first)) in request.resources.iter().zip(&plan.resources) {
         let Some(columns) = columns.as_ref().filter(|_| name == table) else {
@@ -113,16 +129,27 @@ pub fn convert_table(
     }
     let start = start_columns(known);
     let parts = slices(&items, MIN_PART_RECORDS);
-    let chunks = run_parts(parts.clone(), |part| convert_part(part, start.clone()))?;
-    let redo = |part: usize, columns| convert_part(parts[part], columns);
-    match merge_chunks(chunks, &start, redo)? {
-        Some(decoded) => Ok(decoded),
-        None => merge_chunks(vec![convert_part(&items, start.clone())], &start, redo)?
-            .ok_or_else(|| "a single chunk always merges".to_string()),
+    let converted = run_parts(parts.clone(), |part| convert_part(part, start.clone()))?;
+    let mut chunks = Vec::with_capacity(converted.len());
+    for (chunk, unread) in converted {
+        if unread {
+            return Err(ConvertError::Unread);
+        }
+        chunks.push(chunk);
     }
+    // Records read once are read again the same way: `unread` stays false.
+    let redo = |part: usize, columns| convert_part(parts[part], columns).0;
+    let merged = match merge_chunks(chunks, &start, redo)? {
+        Some(decoded) => decoded,
+        None => merge_chunks(vec![convert_part(&items, start.clone()).0], &start, redo)?
+            .ok_or_else(|| "a single chunk always merges".to_string())?,
+    };
+    Ok(merged)
 }
 
-fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chunk {
+/// The part's records as a chunk, and whether the view gave up on one of
+/// them (whose row is then rejected in the chunk).
+fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Chunk, bool) {
     let mut chunk = Chunk {
         set: ColumnSet::new(columns),
         lines: Vec::with_capacity(items.len()),
@@ -131,11 +158,15 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chu
     };
     let mut fields: Fields = Vec::new();
     let mut attributes = Vec::new();
+    let mut unread = false;
     for &(line, record, resource, scope_name, scope_version) in items {
         fields.clear();
         attributes.clear();
         let outcome = read_record(record, &mut attributes)
-            .map_err(|_| "the record was not read in place".to_string())
+            .map_err(|_| {
+                unread = true;
+                "the record was not read in place".to_string()
+            })
             .and_then(|record| {
                 let scope = (scope_name, scope_version);
                 record_fields(&record, &attributes, resource, scope, &mut fields)
@@ -146,7 +177,7 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chu
             Err(reason) => chunk.errors.push(RowError { line, reason }),
         }
     }
-    chunk
+    (chunk, unread)
 }
 
 /// A record's fields, in the order the row map took them (a later one of

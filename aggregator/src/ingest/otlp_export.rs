@@ -2,9 +2,13 @@
 //! `LogsService/Export` or HTTP `POST /v1/logs`): the records become rows
 //! by table, each table's rows are stored, and the answer says how many
 //! records were rejected and why (OTLP's partial success). Records with a
-//! bad value are rejected one by one; the rest are stored.
+//! bad value are rejected one by one; the rest are stored. How the body is
+//! read (in place, or by way of prost) is [`otlp_read`]'s.
+//!
+//! [`otlp_read`]: crate::ingest::otlp_read
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -14,56 +18,124 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::ndjson::DecodeError;
-use crate::ingest::otlp_columns::{convert_table, plan};
+use crate::ingest::otlp_columns::{ConvertError, convert_table};
+use crate::ingest::otlp_read::{Prepared, ReadError, prepare, reread};
 use crate::ingest::otlp_view::RequestView;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::{Convert, StoreError, store_with};
 
-/// A request not in the form `canonical` hands on (a bug, not a client's).
+/// A body `otlp_read` prepared that the view no longer reads (a bug).
 const UNREAD: &str = "the export was not read in place";
 
 /// Rejected records named in a partial success message, at most.
 const MAX_NAMED_ERRORS: usize = 5;
 
-/// Stores the records of `request` (an `ExportLogsServiceRequest` as
-/// `otlp_view::canonical` hands it on); `table` (if given) takes them all.
-/// Records of a table the leaves refuse are rejected in the partial
-/// success. `Err` means a table could not be stored now ([`StoreError::NoLeaf`],
-/// retryable) or the table name is invalid ([`StoreError::Refused`]).
+/// Why an export was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The body is not an `ExportLogsServiceRequest` (HTTP 400, gRPC
+    /// `INVALID_ARGUMENT`): prost's reason.
+    #[error("{0}")]
+    NotRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stores the records of `body`, an `ExportLogsServiceRequest` in
+/// protobuf; `table` (if given) takes them all. Records of a table the
+/// leaves refuse are rejected in the partial success. A
+/// [`StoreError`] means a table could not be stored now
+/// ([`StoreError::NoLeaf`], retryable) or the table name is invalid
+/// ([`StoreError::Refused`]).
 pub async fn export_logs(
     state: &IngestState,
     caller: &Caller,
-    request: Bytes,
+    body: Bytes,
     table: Option<String>,
-) -> Result<ExportLogsServiceResponse, StoreError> {
+) -> Result<ExportLogsServiceResponse, ExportError> {
     if let Some(table) = &table {
         shoal_contract::table_names::validate_table_name(table)
             .map_err(|e| StoreError::refused(e.to_string()))?;
     }
-    let (body, named) = (request.clone(), table.clone());
-    let planned = tokio::task::spawn_blocking(move || {
-        RequestView::read(&body).map(|view| plan(&view, named.as_deref()))
+    let named = table.clone();
+    let prepared = blocking(move || prepare(body, named.as_deref())).await?;
+    match store_export(state, caller, &prepared).await {
+        Err(Stopped::Unread) => {
+            // A record the view gave up on, before anything was stored.
+            let (body, named) = (prepared.body.clone(), table.clone());
+            let prepared = blocking(move || reread(&body, named.as_deref())).await?;
+            store_export(state, caller, &prepared)
+                .await
+                .map_err(|stopped| match stopped {
+                    Stopped::Store(error) => ExportError::Store(error),
+                    Stopped::Unread => StoreError::Internal(UNREAD.to_string()).into(),
+                })
+        }
+        Err(Stopped::Store(error)) => Err(error.into()),
+        Ok(response) => Ok(response),
+    }
+}
+
+/// Runs `read` off the async workers.
+async fn blocking(
+    read: impl FnOnce() -> Result<Prepared, ReadError> + Send + 'static,
+) -> Result<Prepared, ExportError> {
+    let read = tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    read.map_err(|error| match error {
+        ReadError::NotRequest(reason) => ExportError::NotRequest(reason),
+        ReadError::Unread => StoreError::Internal(error.to_string()).into(),
     })
-    .await
-    .map_err(|e| StoreError::Internal(e.to_string()))?;
-    let plan = Arc::new(planned.map_err(|_| StoreError::Internal(UNREAD.to_string()))?);
+}
+
+/// Why storing a prepared export stopped.
+enum Stopped {
+    /// The view gave up on a record before anything was stored.
+    Unread,
+    Store(StoreError),
+}
+
+/// Stores each table of `prepared` and answers with the rejected records.
+async fn store_export(
+    state: &IngestState,
+    caller: &Caller,
+    prepared: &Prepared,
+) -> Result<ExportLogsServiceResponse, Stopped> {
+    let plan = &prepared.plan;
     // A table the caller may not write fails the whole export, before
     // anything is stored: retrying will not help, and nothing is half done.
     for table in &plan.tables {
         caller
             .require_table(Role::Ingest, table)
-            .map_err(|e| StoreError::Forbidden(e.to_string()))?;
+            .map_err(|e| Stopped::Store(StoreError::Forbidden(e.to_string())))?;
     }
+    let gave_up = Arc::new(AtomicBool::new(false));
     let mut errors = plan.errors.clone();
     for table in &plan.tables {
-        let (request, plan, name) = (request.clone(), plan.clone(), table.clone());
+        let (body, plan, name) = (prepared.body.clone(), plan.clone(), table.clone());
+        let flag = gave_up.clone();
         let convert: Convert = Arc::new(move |known, resume| {
-            let view = RequestView::read_records(&request)
+            let view = RequestView::read_records(&body)
                 .map_err(|_| DecodeError::Internal(UNREAD.to_string()))?;
-            convert_table(&view, &plan, &name, known, resume).map_err(DecodeError::Internal)
+            match convert_table(&view, &plan, &name, known, resume) {
+                Ok(decoded) => Ok(decoded),
+                Err(ConvertError::Unread) => {
+                    flag.store(true, Ordering::Relaxed);
+                    Err(DecodeError::Internal(UNREAD.to_string()))
+                }
+                Err(ConvertError::Failed(reason)) => Err(DecodeError::Internal(reason)),
+            }
         });
         match store_with(state, caller, table, convert).await {
             Ok(stored) => errors.extend(stored.errors),
+            // Only an unchecked export (one table) can give up, and its
+            // records are all read before its first rows are stored.
+            Err(StoreError::Internal(_))
+                if !prepared.checked && gave_up.load(Ordering::Relaxed) =>
+            {
+                return Err(Stopped::Unread);
+            }
             // Refused rows would be refused again: reject them, store the
             // other tables. Anything retryable fails the export, so the
             // exporter sends it again (tables stored before may then be
@@ -80,7 +152,7 @@ pub async fn export_logs(
                 errors.extend(partial.errors);
                 errors.extend(refused);
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(Stopped::Store(error)),
         }
     }
     if errors.is_empty() {

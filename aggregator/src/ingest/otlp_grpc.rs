@@ -27,11 +27,10 @@ use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use crate::auth::grpc_layer::caller_of;
-use crate::ingest::otlp_export::export_logs;
+use crate::ingest::otlp_export::{ExportError, export_logs};
 use crate::ingest::otlp_grpc_codec::RawRequests;
 use crate::ingest::otlp_grpc_limit::SizeLimitAnswer;
 use crate::ingest::otlp_rows::TABLE_HEADER;
-use crate::ingest::otlp_view::canonical;
 use crate::ingest::state::IngestState;
 
 /// The service's one method.
@@ -110,16 +109,13 @@ impl UnaryService<Bytes> for Export {
                     "the ingest buffer is full; retry shortly",
                 ));
             };
-            let body = tokio::task::spawn_blocking(move || canonical(body))
-                .await
-                .map_err(|error| Status::internal(error.to_string()))?
-                .map_err(|reason| {
-                    Status::invalid_argument(format!(
-                        "the message is not an ExportLogsServiceRequest: {reason}"
-                    ))
-                })?;
-            let response = export_logs(&state, &caller, body, table).await?;
-            Ok(Response::new(response))
+            match export_logs(&state, &caller, body, table).await {
+                Ok(response) => Ok(Response::new(response)),
+                Err(ExportError::NotRequest(reason)) => Err(Status::invalid_argument(format!(
+                    "the message is not an ExportLogsServiceRequest: {reason}"
+                ))),
+                Err(ExportError::Store(error)) => Err(error.into()),
+            }
         })
     }
 }

@@ -25,9 +25,8 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::ingest::body::read_body;
-use crate::ingest::otlp_export::export_logs;
+use crate::ingest::otlp_export::{ExportError, export_logs};
 use crate::ingest::otlp_rows::TABLE_HEADER;
-use crate::ingest::otlp_view::canonical;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::StoreError;
 
@@ -125,29 +124,32 @@ pub async fn export(
         Ok(read) => read,
         Err(error) => return failure(error.status, encoding, error.message),
     };
-    let decoded = tokio::task::spawn_blocking(move || match encoding {
-        Encoding::Protobuf => canonical(bytes),
-        // Through `canonical` too: a JSON request nested deeper than prost
-        // decodes is refused as the same protobuf would be.
-        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|request| canonical(request.encode_to_vec().into())),
-    })
-    .await
-    .unwrap_or_else(|e| Err(e.to_string()));
-    let request = match decoded {
+    let body = match encoding {
+        Encoding::Protobuf => Ok(bytes),
+        // JSON is stored as its protobuf encoding: one nested deeper than
+        // prost decodes is refused as the same protobuf would be.
+        Encoding::Json => tokio::task::spawn_blocking(move || {
+            serde_json::from_slice::<ExportLogsServiceRequest>(&bytes)
+                .map(|request| bytes::Bytes::from(request.encode_to_vec()))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string())),
+    };
+    let not_request = |reason: String| {
+        let what = match encoding {
+            Encoding::Protobuf => "protobuf",
+            Encoding::Json => "OTLP JSON",
+        };
+        failure(
+            StatusCode::BAD_REQUEST,
+            encoding,
+            format!("the body is not an ExportLogsServiceRequest in {what}: {reason}"),
+        )
+    };
+    let request = match body {
         Ok(request) => request,
-        Err(reason) => {
-            let what = match encoding {
-                Encoding::Protobuf => "protobuf",
-                Encoding::Json => "OTLP JSON",
-            };
-            return failure(
-                StatusCode::BAD_REQUEST,
-                encoding,
-                format!("the body is not an ExportLogsServiceRequest in {what}: {reason}"),
-            );
-        }
+        Err(reason) => return not_request(reason),
     };
     let table = headers
         .get(TABLE_HEADER)
@@ -155,16 +157,24 @@ pub async fn export(
         .map(str::to_string);
     match export_logs(&state, &caller, request, table).await {
         Ok(response) => reply(StatusCode::OK, encoding, &response),
-        Err(error @ StoreError::NoLeaf { .. }) => {
+        Err(ExportError::NotRequest(reason)) => not_request(reason),
+        Err(ExportError::Store(error)) => store_failure(encoding, error),
+    }
+}
+
+/// The answer to an export no leaf stored.
+fn store_failure(encoding: Encoding, error: StoreError) -> Response {
+    match error {
+        error @ StoreError::NoLeaf { .. } => {
             failure(StatusCode::SERVICE_UNAVAILABLE, encoding, error.to_string())
         }
-        Err(error @ StoreError::Refused { .. }) => {
+        error @ StoreError::Refused { .. } => {
             failure(StatusCode::BAD_REQUEST, encoding, error.to_string())
         }
-        Err(error @ StoreError::Forbidden(_)) => {
+        error @ StoreError::Forbidden(_) => {
             failure(StatusCode::FORBIDDEN, encoding, error.to_string())
         }
-        Err(error @ (StoreError::Internal(_) | StoreError::NotJson(_))) => failure(
+        error @ (StoreError::Internal(_) | StoreError::NotJson(_)) => failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             encoding,
             error.to_string(),

@@ -8,18 +8,20 @@
 //! [`RequestView::read`] reads the request down to each record's bytes;
 //! [`read_record`] reads a record (its converter does, on all cores, record
 //! by record). Both give up ([`Unread`]) on anything prost could read
-//! differently (see [`otlp_wire`]); [`canonical`] reads every record once
-//! (on all cores) and, when anything was given up, decodes the body with
-//! prost and writes it again as prost writes it, which reads here. Resources
+//! differently (see [`otlp_wire`]); [`otlp_read`] then decodes the body
+//! with prost and writes it again as prost writes it, which reads here.
+//! [`RequestView::check_records`] reads every record once, on all cores,
+//! for an export whose records are not all read before any is stored.
+//! Resources
 //! and scopes (usually a few per request) are decoded by prost itself. A
 //! nested value (arrays, key-value lists) is checked to the end once when
 //! its record is read, and read again one level at a time when converted.
 //!
 //! [`otlp_wire`]: crate::ingest::otlp_wire
+//! [`otlp_read`]: crate::ingest::otlp_read
 
 use std::ops::Range;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
@@ -452,18 +454,6 @@ fn check_depth(depth: usize) -> Result<(), Unread> {
         true => Err(Unread),
         false => Ok(()),
     }
-}
-
-/// `body` if the view reads it, else the request prost decodes from it,
-/// written again as prost writes it (which the view reads); `Err` with
-/// prost's reason when it is not an `ExportLogsServiceRequest`.
-pub fn canonical(body: bytes::Bytes) -> Result<bytes::Bytes, String> {
-    let readable = RequestView::read(&body).and_then(|view| view.check_records());
-    if readable.is_ok() {
-        return Ok(body);
-    }
-    let request = ExportLogsServiceRequest::decode(body).map_err(|e| e.to_string())?;
-    Ok(request.encode_to_vec().into())
 }
 
 #[cfg(test)]

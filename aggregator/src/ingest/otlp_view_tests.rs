@@ -1,9 +1,9 @@
 //! Tests of `otlp_view`: the view against prost, record by record and at
 //! prost's depth limits.
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValueList, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use prost::encoding::{WireType, encode_key, encode_varint};
 
 use super::*;
 
@@ -218,47 +218,6 @@ fn plain_attributes_read_as_the_general_reader_reads_them() {
         plain_key_value(&[0x0a, 0x01, b'k', 0x12, 0x03, 0x18, 0x80, 0x80]),
         None
     );
-}
-
-#[test]
-fn odd_encodings_go_to_prost_and_come_back_readable() {
-    let canonical_body = request(vec![LogRecord {
-        body: text("x"),
-        ..Default::default()
-    }])
-    .encode_to_vec();
-    // The same record with its body sent twice: prost merges the two.
-    let record = LogRecord {
-        body: text("x"),
-        ..Default::default()
-    }
-    .encode_to_vec();
-    let mut twice = record.clone();
-    twice.extend_from_slice(&record);
-    let mut scope = Vec::new();
-    encode_key(2, WireType::LengthDelimited, &mut scope);
-    encode_varint(twice.len() as u64, &mut scope);
-    scope.extend_from_slice(&twice);
-    let mut resource = Vec::new();
-    encode_key(2, WireType::LengthDelimited, &mut resource);
-    encode_varint(scope.len() as u64, &mut resource);
-    resource.extend_from_slice(&scope);
-    let mut body = Vec::new();
-    encode_key(1, WireType::LengthDelimited, &mut body);
-    encode_varint(resource.len() as u64, &mut body);
-    body.extend_from_slice(&resource);
-    let view = RequestView::read(&body).unwrap();
-    assert_eq!(view.check_records(), Err(Unread));
-    let fixed = canonical(body.into()).unwrap();
-    let view = RequestView::read(&fixed).unwrap();
-    let record = read_record(view.records[0], &mut Vec::new()).unwrap();
-    assert_eq!(record.body, Some(ValueView::Str("x")));
-    // Readable bytes pass as they are; bytes prost refuses are refused.
-    let same = canonical(canonical_body.clone().into()).unwrap();
-    assert_eq!(same, canonical_body);
-    let mut broken = canonical_body.clone();
-    broken.truncate(broken.len() - 1);
-    assert!(canonical(broken.into()).is_err());
 }
 
 #[test]
