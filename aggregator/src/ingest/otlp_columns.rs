@@ -150,8 +150,11 @@ pub fn convert_table(
 /// The part's records as a chunk, and whether the view gave up on one of
 /// them (whose row is then rejected in the chunk).
 fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Chunk, bool) {
+    // Builders sized as for NDJSON lines of the records' sizes: growing
+    // them row by row copied their strings and faulted in fresh pages.
+    let bytes = items.iter().map(|item| item.1.len()).sum();
     let mut chunk = Chunk {
-        set: ColumnSet::new(columns),
+        set: ColumnSet::with_capacity(columns, items.len(), bytes),
         lines: Vec::with_capacity(items.len()),
         errors: Vec::new(),
         saw_json: true,
