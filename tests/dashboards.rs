@@ -450,6 +450,24 @@ fn a_read_token_fills_at_most_the_system_tables_share_of_a_leaf_and_the_data_sta
     let answer = String::from_utf8_lossy(&answer);
     assert_eq!(status, 403, "{answer}");
     assert!(answer.contains("is a system table"), "{answer}");
+    // Nor through OTLP; an export prost refuses is refused for its bytes
+    // (400) before its table is found forbidden.
+    let good = common::hostile::otlp_export(&[common::hostile::otlp_record("forged")]);
+    let broken = common::hostile::otlp_export(&[common::hostile::otlp_broken_record()]);
+    for (body, expected, says) in [
+        (good, 403, "is a system table"),
+        (broken, 400, "not an ExportLogsServiceRequest"),
+    ] {
+        let headers = [
+            ("authorization", admin.as_str()),
+            ("content-type", "application/x-protobuf"),
+            ("x-shoal-table", "_shoal_dashboards"),
+        ];
+        let (status, _, answer) = http_request(http, "POST", "/v1/logs", &headers, &body);
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(status, expected, "{answer}");
+        assert!(answer.contains(says), "{answer}");
+    }
 
     // Dashboards of 100 KiB (200 KiB a row: the title is in the spec too),
     // saved with a read token until refused: nothing drops a system table's

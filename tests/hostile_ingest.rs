@@ -3,7 +3,7 @@
 //! of range, invalid UTF-8, too many columns), bodies refused whole (not
 //! JSON, bad or bomb compression, a length of 100 GB, a body that never
 //! arrives), table names that are paths, and malformed `_bulk` and OTLP
-//! requests.
+//! requests (among them a record prost refuses beside a good one).
 //!
 //! A bad row is rejected alone, by line, and the rows around it are kept;
 //! a bad body is refused with the exact status and a message naming what
@@ -314,6 +314,23 @@ fn ingest_rejects_hostile_rows_and_bodies_and_keeps_the_rest() {
     );
     assert_eq!(status, 400, "{case}: {}", String::from_utf8_lossy(&body));
     let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("the body is not an ExportLogsServiceRequest in protobuf"),
+        "{case}: {text}"
+    );
+    assert_alive(&stack, case, "rows", stored);
+
+    // A record prost refuses after a good one, in an export read in place
+    // down to its records: refused whole, nothing of it stored.
+    let case = "OTLP record prost refuses";
+    let body = otlp_export(&[otlp_record("kept?"), otlp_broken_record()]);
+    let headers = [
+        ("content-type", "application/x-protobuf"),
+        ("x-shoal-table", "rows"),
+    ];
+    let (status, _, answer) = http_request(http, "POST", "/v1/logs", &headers, &body);
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(status, 400, "{case}: {text}");
     assert!(
         text.contains("the body is not an ExportLogsServiceRequest in protobuf"),
         "{case}: {text}"

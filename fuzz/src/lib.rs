@@ -156,8 +156,10 @@ pub fn otlp(data: &[u8]) {
             continue;
         };
         account_decoded(&direct);
-        let table = &table;
-        let by_maps = rows.tables.get(table).map(|rows| rows_to_batch(None, rows));
+        let by_maps = rows
+            .tables
+            .get(&table)
+            .map(|rows| rows_to_batch(None, rows));
         if let Some(Ok(by_maps)) = by_maps {
             // Rows without a time take their arrival time, a little later
             // in the second conversion: times are compared apart.

@@ -1,7 +1,7 @@
 //! Helpers shared by the hostile-input tests (`tests/hostile_*.rs`): a
 //! stack with extra aggregator flags, the liveness check run after every
-//! case, the assertion on a refused HTTP request, and raw HTTP exchanges
-//! for requests `http_request` cannot make.
+//! case, the assertion on a refused HTTP request, raw HTTP exchanges for
+//! requests `http_request` cannot make, and OTLP exports built by hand.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -12,6 +12,42 @@ use serde_json::{Value, json};
 
 use super::stack::Stack;
 use super::{http_query, http_request};
+
+/// A log record in protobuf, its body `text`.
+pub fn otlp_record(text: &str) -> Vec<u8> {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+    use prost::Message;
+    opentelemetry_proto::tonic::logs::v1::LogRecord {
+        time_unix_nano: 1_763_000_000_000_000_000,
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(text.into())),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// A record prost refuses, which the view reads down to: a good record
+/// followed by a length-delimited field 1 without its length.
+pub fn otlp_broken_record() -> Vec<u8> {
+    let mut record = otlp_record("broken");
+    record.push(0x0a);
+    record
+}
+
+/// An `ExportLogsServiceRequest` of one resource and scope holding
+/// `records` as they are (protobuf).
+pub fn otlp_export(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut scope = Vec::new();
+    for record in records {
+        prost::encoding::bytes::encode(2, record, &mut scope);
+    }
+    let mut resource_logs = Vec::new();
+    prost::encoding::bytes::encode(2, &scope, &mut resource_logs);
+    let mut body = Vec::new();
+    prost::encoding::bytes::encode(1, &resource_logs, &mut body);
+    body
+}
 
 /// A stack whose aggregator gets extra flags.
 pub fn stack_with(leaves: usize, aggregator_flags: &[&str]) -> Stack {

@@ -137,18 +137,40 @@ pub fn convert_table(
         }
         chunks.push(chunk);
     }
-    // Records read once are read again the same way: `unread` stays false.
-    let redo = |part: usize, columns| convert_part(parts[part], columns).0;
+    // Records read once are read again the same way (so never given up
+    // on now; were one, its part's records would be rejected, not lost).
+    let again = |items: &[Item], columns: Vec<(String, ColumnType, bool)>| match convert_part(
+        items,
+        columns.clone(),
+    ) {
+        (chunk, false) => chunk,
+        (_, true) => unread_chunk(items, columns),
+    };
+    let redo = |part: usize, columns| again(parts[part], columns);
     let merged = match merge_chunks(chunks, &start, redo)? {
         Some(decoded) => decoded,
-        None => merge_chunks(vec![convert_part(&items, start.clone()).0], &start, redo)?
+        None => merge_chunks(vec![again(&items, start.clone())], &start, redo)?
             .ok_or_else(|| "a single chunk always merges".to_string())?,
     };
     Ok(merged)
 }
 
+/// `items` each rejected as not read in place.
+fn unread_chunk(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chunk {
+    let errors = items.iter().map(|item| RowError {
+        line: item.0,
+        reason: "the record was not read in place".to_string(),
+    });
+    Chunk {
+        set: ColumnSet::new(columns),
+        lines: Vec::new(),
+        errors: errors.collect(),
+        saw_json: true,
+    }
+}
+
 /// The part's records as a chunk, and whether the view gave up on one of
-/// them (whose row is then rejected in the chunk).
+/// them (the chunk is then cut short there).
 fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Chunk, bool) {
     // Builders sized as for NDJSON lines of the records' sizes: growing
     // them row by row copied their strings and faulted in fresh pages.
@@ -161,26 +183,22 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
     };
     let mut fields: Fields = Vec::new();
     let mut attributes = Vec::new();
-    let mut unread = false;
     for &(line, record, resource, scope_name, scope_version) in items {
         fields.clear();
         attributes.clear();
-        let outcome = read_record(record, &mut attributes)
-            .map_err(|_| {
-                unread = true;
-                "the record was not read in place".to_string()
-            })
-            .and_then(|record| {
-                let scope = (scope_name, scope_version);
-                record_fields(&record, &attributes, resource, scope, &mut fields)
-            })
+        let Ok(record) = read_record(record, &mut attributes) else {
+            // The part is thrown away: the export is read by way of prost.
+            return (chunk, true);
+        };
+        let scope = (scope_name, scope_version);
+        let outcome = record_fields(&record, &attributes, resource, scope, &mut fields)
             .and_then(|()| chunk.set.push_row(&fields));
         match outcome {
             Ok(()) => chunk.lines.push(line),
             Err(reason) => chunk.errors.push(RowError { line, reason }),
         }
     }
-    (chunk, unread)
+    (chunk, false)
 }
 
 /// A record's fields, in the order the row map took them (a later one of

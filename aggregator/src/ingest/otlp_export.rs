@@ -19,12 +19,13 @@ use crate::auth::{Caller, Role};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::ndjson::DecodeError;
 use crate::ingest::otlp_columns::{ConvertError, convert_table};
-use crate::ingest::otlp_read::{Prepared, ReadError, prepare, reread};
+use crate::ingest::otlp_read::{Prepared, ReadError, check, prepare, reread};
 use crate::ingest::otlp_view::RequestView;
 use crate::ingest::state::IngestState;
 use crate::ingest::store::{Convert, StoreError, store_with};
 
-/// A body `otlp_read` prepared that the view no longer reads (a bug).
+/// A record the view gave up on while converting (the export is then
+/// read by way of prost), or a bug when it was read whole before.
 const UNREAD: &str = "the export was not read in place";
 
 /// Rejected records named in a partial success message, at most.
@@ -43,9 +44,11 @@ pub enum ExportError {
 
 /// Stores the records of `body`, an `ExportLogsServiceRequest` in
 /// protobuf; `table` (if given) takes them all. Records of a table the
-/// leaves refuse are rejected in the partial success. A
-/// [`StoreError`] means a table could not be stored now
-/// ([`StoreError::NoLeaf`], retryable) or the table name is invalid
+/// leaves refuse are rejected in the partial success.
+/// [`ExportError::NotRequest`] means prost refuses the body (nothing is
+/// stored); a [`StoreError`] that a table could not be stored now
+/// ([`StoreError::NoLeaf`], retryable), that the caller may not write it
+/// ([`StoreError::Forbidden`]), or that the table name is invalid
 /// ([`StoreError::Refused`]).
 pub async fn export_logs(
     state: &IngestState,
@@ -71,15 +74,22 @@ pub async fn export_logs(
                     Stopped::Unread => StoreError::Internal(UNREAD.to_string()).into(),
                 })
         }
+        // A table the caller may not write is found before an unchecked
+        // export's records are read: one prost refuses is refused for that.
+        Err(Stopped::Store(error @ StoreError::Forbidden(_))) if !prepared.checked => {
+            let body = prepared.body.clone();
+            blocking(move || check(&body)).await?;
+            Err(error.into())
+        }
         Err(Stopped::Store(error)) => Err(error.into()),
         Ok(response) => Ok(response),
     }
 }
 
 /// Runs `read` off the async workers.
-async fn blocking(
-    read: impl FnOnce() -> Result<Prepared, ReadError> + Send + 'static,
-) -> Result<Prepared, ExportError> {
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ExportError> {
     let read = tokio::task::spawn_blocking(read)
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))?;

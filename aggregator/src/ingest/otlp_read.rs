@@ -71,6 +71,21 @@ fn in_place(body: &[u8], table: Option<&str>) -> Option<(OtlpPlan, bool)> {
     Some((plan, checked))
 }
 
+/// Whether prost reads `body` (`Err` with its reason when not): read whole
+/// in place, else decoded. For an export refused for another reason before
+/// its records were read, which must be refused for its bytes first.
+pub fn check(body: &[u8]) -> Result<(), ReadError> {
+    if RequestView::read(body)
+        .and_then(|view| view.check_records())
+        .is_ok()
+    {
+        return Ok(());
+    }
+    ExportLogsServiceRequest::decode(body)
+        .map(drop)
+        .map_err(|error| ReadError::NotRequest(error.to_string()))
+}
+
 /// Prepares `body` by way of prost: decoded, written again, and read (and
 /// checked) in place.
 pub fn reread(body: &[u8], table: Option<&str>) -> Result<Prepared, ReadError> {
@@ -240,7 +255,7 @@ mod tests {
     #[test]
     fn what_prost_refuses_is_refused() {
         let mut broken = record("x");
-        broken.push(0x0a); // a string field cut short
+        broken.push(0x0a); // a length-delimited field 1 without its length
         let body = export(&[resource("svc", &[broken])]);
         let prepared = prepare(body, None).unwrap();
         let view = RequestView::read_records(&prepared.body).unwrap();
