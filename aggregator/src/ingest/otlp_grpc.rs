@@ -8,8 +8,10 @@
 //! when some records were rejected), `UNAVAILABLE` when the ingest buffer is
 //! full or no leaf can take rows now (retried by exporters),
 //! `INVALID_ARGUMENT` for a message that is not an `ExportLogsServiceRequest`
-//! or an invalid `x-shoal-table` (not retried); records the leaves refuse
-//! are rejected in the partial success. A message over `--max-body` (before
+//! or an invalid `x-shoal-table` (not retried), `PERMISSION_DENIED` when
+//! the caller may not write a table the records go to (a message prost
+//! refuses gets `INVALID_ARGUMENT` first); records the leaves refuse are
+//! rejected in the partial success. A message over `--max-body` (before
 //! or after decompression) gets `INVALID_ARGUMENT` naming the limit
 //! ([`SizeLimitAnswer`]), so exporters drop it rather than retry a batch
 //! that can never fit.

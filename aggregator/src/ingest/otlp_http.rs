@@ -7,6 +7,7 @@
 //! |--------|---------------------------------------------------------------|
 //! | 200    | stored; partial success counts and names rejected records (a bad value, or a table the leaves refuse) |
 //! | 400    | the body does not decode, or `x-shoal-table` is not a table name |
+//! | 403    | the caller may not write a table the records go to (a body that does not decode gets 400 first) |
 //! | 413    | the body (or its decompressed form) is over the limit          |
 //! | 415    | neither protobuf nor JSON                                      |
 //! | 429    | the ingest buffer is full; `Retry-After`                       |
