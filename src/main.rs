@@ -8,6 +8,7 @@ mod fleet_cli;
 mod fleet_drain;
 mod fleet_roll;
 mod gossip_flags;
+mod huge_pages;
 mod local;
 mod security_flags;
 mod sql_client;
@@ -46,8 +47,13 @@ fn init_logging(format: cli::LogFormat) {
 }
 
 fn main() -> ExitCode {
+    // Before the allocator's memory is touched much; see `huge_pages`.
+    let huge_pages = huge_pages::turn_off();
     let cli = cli::Cli::parse();
     init_logging(cli.log_format);
+    if let Err(error) = huge_pages {
+        tracing::debug!(%error, "transparent huge pages stay as the kernel has them");
+    }
     // Deep expressions recurse in DataFusion; see `shoal_leaf::sql_guard`.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .thread_stack_size(shoal_leaf::sql_guard::THREAD_STACK_BYTES)

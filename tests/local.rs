@@ -40,16 +40,27 @@ fn start_local(data_dir: &std::path::Path) -> (std::process::Child, SocketAddr, 
     panic!("shoal local exited before it was ready: {printed:?}");
 }
 
+/// The `THP_enabled` line of `/proc/PID/status` (Linux 5.0 and later).
+fn huge_pages_enabled(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    Some(line["THP_enabled:".len()..].trim().to_string())
+}
+
 #[test]
 fn shoal_local_serves_demo_rows_and_reattaches_them() {
     let dir = shm_tempdir();
     let (mut first, http, printed) = start_local(dir.path());
-    assert!(
-        printed
-            .iter()
-            .any(|l| l.contains("loaded 100000 demo rows")),
-        "{printed:?}"
-    );
+    // Transparent huge pages are off in the process, leaves and all
+    // (src/huge_pages.rs); the kernel says so from Linux 5.0 on.
+    let huge_pages = huge_pages_enabled(first.id());
+    if huge_pages_enabled(std::process::id()).is_none() {
+        eprintln!("no THP_enabled in /proc/self/status: huge pages not checked");
+    } else if huge_pages.as_deref() != Some("0") {
+        let _ = first.kill();
+        let _ = first.wait();
+        panic!("THP_enabled of shoal local: {huge_pages:?}");
+    }
     let (status, answer) = http_query(
         http,
         "SELECT count(*) AS n, count(DISTINCT service) AS s FROM requests",
