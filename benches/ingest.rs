@@ -11,7 +11,9 @@
 use std::hint::black_box;
 
 #[global_allocator]
-// The same allocator as the `shoal` binary.
+// The same allocator as the `shoal` binary (which also turns transparent
+// huge pages off, src/huge_pages.rs; these loops run warm, where that
+// changes little).
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -48,11 +48,14 @@ fn init_logging(format: cli::LogFormat) {
 
 fn main() -> ExitCode {
     // Before the allocator's memory is touched much; see `huge_pages`.
-    let huge_pages = huge_pages::turn_off();
+    let thp_result = huge_pages::turn_off();
     let cli = cli::Cli::parse();
     init_logging(cli.log_format);
-    if let Err(error) = huge_pages {
-        tracing::debug!(%error, "transparent huge pages stay as the kernel has them");
+    if let Err(error) = thp_result {
+        tracing::info!(
+            %error,
+            "transparent huge pages stay as the kernel has them (a fresh server's first ingest is slower)"
+        );
     }
     // Deep expressions recurse in DataFusion; see `shoal_leaf::sql_guard`.
     let runtime = match tokio::runtime::Builder::new_multi_thread()

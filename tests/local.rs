@@ -52,14 +52,24 @@ fn shoal_local_serves_demo_rows_and_reattaches_them() {
     let dir = shm_tempdir();
     let (mut first, http, printed) = start_local(dir.path());
     // Transparent huge pages are off in the process, leaves and all
-    // (src/huge_pages.rs); the kernel says so from Linux 5.0 on.
+    // (src/huge_pages.rs). Checked where the kernel says (Linux 5.0 on)
+    // and this test's own process has them on, so that a 0 is Shoal's.
     let huge_pages = huge_pages_enabled(first.id());
-    if huge_pages_enabled(std::process::id()).is_none() {
-        eprintln!("no THP_enabled in /proc/self/status: huge pages not checked");
+    let own = huge_pages_enabled(std::process::id());
+    if own.as_deref() != Some("1") {
+        eprintln!("THP_enabled of this test is {own:?}: huge pages not checked");
     } else if huge_pages.as_deref() != Some("0") {
         let _ = first.kill();
         let _ = first.wait();
         panic!("THP_enabled of shoal local: {huge_pages:?}");
+    }
+    if !printed
+        .iter()
+        .any(|l| l.contains("loaded 100000 demo rows"))
+    {
+        let _ = first.kill();
+        let _ = first.wait();
+        panic!("no demo rows loaded: {printed:?}");
     }
     let (status, answer) = http_query(
         http,
