@@ -96,7 +96,7 @@ pub fn reread(body: &[u8], table: Option<&str>) -> Result<Prepared, ReadError> {
     view.check_records().map_err(|_| ReadError::Unread)?;
     let plan = Arc::new(plan(&view, table));
     Ok(Prepared {
-        body: body.clone(),
+        body,
         plan,
         checked: true,
     })

@@ -13,9 +13,9 @@
 //! [`RequestView::check_records`] reads every record once, on all cores,
 //! for an export whose records are not all read before any is stored.
 //! Resources and scopes (usually a few per request) are decoded by prost
-//! itself. A
-//! nested value (arrays, key-value lists) is checked to the end once when
-//! its record is read, and read again one level at a time when converted.
+//! itself. A nested value (arrays, key-value lists) is checked to the end
+//! once when its record is read, and read again one level at a time when
+//! converted.
 //!
 //! [`otlp_wire`]: crate::ingest::otlp_wire
 //! [`otlp_read`]: crate::ingest::otlp_read
