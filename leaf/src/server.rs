@@ -16,6 +16,7 @@ use arrow_flight::{
 use futures::stream::BoxStream;
 use shoal_contract::{GossipSettings, RestartSignal};
 use shoal_proto::cluster_auth::{ClusterSecret, require_cluster_secret};
+use shoal_proto::http2_windows;
 use shoal_proto::tls::TlsFiles;
 use shoal_proto::{
     BlockChunk, BlockRef, DrainRequest, DrainResponse, DropTableRequest, DropTableResponse,
@@ -164,7 +165,7 @@ pub async fn run_leaf(
             _ = drain.stopped() => info!("drained and left the fleet: stopping"),
         }
     };
-    let mut server = tonic::transport::Server::builder();
+    let mut server = http2_windows::cluster_server(tonic::transport::Server::builder());
     if let Some(tls) = &config.tls {
         let tls = tls.server_config().map_err(LeafError::BadRequest)?;
         server = server

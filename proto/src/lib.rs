@@ -8,6 +8,7 @@
 
 pub mod check_layer;
 pub mod cluster_auth;
+pub mod http2_windows;
 pub mod time_spans;
 pub mod tls;
 
