@@ -36,6 +36,7 @@ pub mod json_discard;
 pub mod json_fast;
 pub mod json_line;
 pub mod json_rows;
+pub mod json_shape;
 pub mod merge;
 pub mod ndjson;
 pub mod otlp_attributes;

@@ -72,6 +72,36 @@ pub fn ndjson(data: &[u8]) {
         account_decoded(&decoded);
     }
     quick_and_serde_readings_agree(data);
+    shapes_read_as_the_general_way(data);
+}
+
+/// Lines read by the shape of a line before them (`json_shape`) are the
+/// rows, errors and batch the general reading makes of them.
+fn shapes_read_as_the_general_way(data: &[u8]) {
+    let lines: Vec<Line> = data
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim_ascii()))
+        .filter(|(_, line)| !line.is_empty())
+        .collect();
+    for time_field in [None, Some("ts")] {
+        let read = |shapes| {
+            let rules = LineRules {
+                time_field,
+                shapes,
+                ..LineRules::default()
+            };
+            decode_lines(&lines, rules, None, &Resume::default())
+        };
+        match (read(true), read(false)) {
+            (Ok(quick), Ok(general)) => {
+                assert_eq!(quick.lines, general.lines, "rows");
+                assert_eq!(quick.errors, general.errors, "errors");
+                assert_eq!(quick.batch, general.batch, "batch");
+            }
+            (quick, general) => assert_eq!(quick.err(), general.err()),
+        }
+    }
 }
 
 /// Every line the quick JSON reading takes, serde reads as the same fields
@@ -104,6 +134,7 @@ pub fn bulk(data: &[u8]) {
             let rules = LineRules {
                 time_field: None,
                 not_object: NotObject::Document,
+                ..LineRules::default()
             };
             if let Ok(decoded) = decode_lines(&lines, rules, None, &Resume::default()) {
                 account_decoded(&decoded);

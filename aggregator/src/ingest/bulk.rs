@@ -74,6 +74,7 @@ pub async fn bulk(
             let rules = LineRules {
                 time_field: None,
                 not_object: NotObject::Document,
+                ..LineRules::default()
             };
             decode_lines(&lines, rules, known, resume).map_err(DecodeError::Internal)
         });

@@ -178,6 +178,42 @@ impl ColumnSet {
         Ok(())
     }
 
+    /// Adds a row whose values were matched to columns already (a row
+    /// shaped like one this set took: [`json_shape`]), each with its
+    /// column, nulls included. `Ok(false)`, with nothing changed, when a
+    /// value does not go in its column as it is: the row is then offered to
+    /// [`Self::push_row`], which widens the column or says why not.
+    ///
+    /// [`json_shape`]: crate::ingest::json_shape
+    pub fn push_staged(&mut self, staged: &[(usize, Scalar)]) -> Result<bool, String> {
+        for (slot, value) in staged {
+            let Some(column) = self.columns.get(*slot) else {
+                return Ok(false);
+            };
+            if !value.is_null() && (widens(column, value) || !fits(column.column_type, value)) {
+                return Ok(false);
+            }
+        }
+        self.seen += 1;
+        let rows = self.rows;
+        for (slot, value) in staged {
+            if value.is_null() {
+                continue;
+            }
+            let column = &mut self.columns[*slot];
+            column.present = true;
+            column.data.pad(rows);
+            column.data.append(value)?;
+        }
+        self.rows += 1;
+        Ok(true)
+    }
+
+    /// The column called `name`, if the set has it.
+    pub fn slot(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
     /// Finds each field's column (`FRESH` for a new one, `SKIP` for a key
     /// given again later); `fresh` lists the new ones by name, once each.
     fn resolve(&mut self, fields: &Fields) {
@@ -238,10 +274,7 @@ impl ColumnSet {
             column.present = true;
             // An integer past i64 widens a column this request made, as a
             // float does (so a body decodes alike in one chunk or many).
-            if column.new
-                && column.column_type == ColumnType::Integer
-                && matches!(value, Scalar::Float(_) | Scalar::UInt(_))
-            {
+            if widens(column, value) {
                 self.widen.push(slot);
                 continue;
             }
@@ -332,8 +365,28 @@ fn infer(value: &Scalar) -> Option<ColumnType> {
     })
 }
 
+/// Whether `value` widens `column` from integer to float: it is a column
+/// this request made.
+fn widens(column: &Column, value: &Scalar) -> bool {
+    column.new
+        && column.column_type == ColumnType::Integer
+        && matches!(value, Scalar::Float(_) | Scalar::UInt(_))
+}
+
 fn check(name: &str, column_type: ColumnType, value: &Scalar) -> Result<(), String> {
-    let fits = match column_type {
+    match fits(column_type, value) {
+        true => Ok(()),
+        false => Err(format!(
+            "column {name:?} is {column_type}, the value is {}",
+            value.kind()
+        )),
+    }
+}
+
+/// Whether a column of `column_type` takes `value` (a string column takes
+/// numbers and booleans as their JSON text).
+fn fits(column_type: ColumnType, value: &Scalar) -> bool {
+    match column_type {
         ColumnType::Integer => matches!(value, Scalar::Int(_)),
         ColumnType::Float => matches!(value, Scalar::Int(_) | Scalar::UInt(_) | Scalar::Float(_)),
         ColumnType::Boolean => matches!(value, Scalar::Bool(_)),
@@ -343,12 +396,5 @@ fn check(name: &str, column_type: ColumnType, value: &Scalar) -> Result<(), Stri
         ),
         ColumnType::StringSet => matches!(value, Scalar::Set(_)),
         ColumnType::Timestamp => value.time_micros().is_ok(),
-    };
-    match fits {
-        true => Ok(()),
-        false => Err(format!(
-            "column {name:?} is {column_type}, the value is {}",
-            value.kind()
-        )),
     }
 }

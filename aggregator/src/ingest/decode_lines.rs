@@ -15,6 +15,7 @@ use crate::fleet::TableView;
 use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::json_line::{LineError, decode_line};
 use crate::ingest::json_rows::RowError;
+use crate::ingest::json_shape::{Shape, worth_learning};
 use crate::ingest::merge::merge_chunks;
 use crate::ingest::parallel::{parts_for, run_parts};
 
@@ -51,12 +52,27 @@ impl Resume {
 }
 
 /// How the lines are read.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct LineRules<'t> {
     /// The field that holds the time (else `time`, `timestamp`, ...).
     pub time_field: Option<&'t str>,
     /// What a line that is JSON but not an object is told.
     pub not_object: NotObject,
+    /// Lines shaped like the one before are read by that shape
+    /// ([`json_shape`]); off only to check that it reads as the general way.
+    ///
+    /// [`json_shape`]: crate::ingest::json_shape
+    pub shapes: bool,
+}
+
+impl Default for LineRules<'_> {
+    fn default() -> Self {
+        Self {
+            time_field: None,
+            not_object: NotObject::default(),
+            shapes: true,
+        }
+    }
 }
 
 /// The answer to a line that is JSON but not an object.
@@ -121,6 +137,8 @@ pub struct Chunk {
     pub lines: Vec<usize>,
     pub errors: Vec<RowError>,
     pub saw_json: bool,
+    /// Lines read by the shape of a line before them.
+    pub shaped: usize,
 }
 
 /// Decodes `lines` in order into columns that start as `columns`.
@@ -139,8 +157,13 @@ pub fn decode_chunk(
         lines: Vec::with_capacity(lines.len()),
         errors: Vec::new(),
         saw_json: false,
+        shaped: 0,
     };
     let mut fields: Fields = Vec::new();
+    // The shape of the last line read the general way, and values read by it.
+    let mut shape: Option<Shape> = None;
+    let mut staged = Vec::new();
+    let mut misses = 0;
     for &(line, bytes) in lines {
         if !resume.wants(line) {
             continue;
@@ -156,6 +179,25 @@ pub fn decode_chunk(
                 continue;
             }
         };
+        if let Some(shape) = &shape
+            && shape.read(text, &mut staged)
+        {
+            match chunk.set.push_staged(&staged) {
+                Ok(true) => {
+                    chunk.shaped += 1;
+                    chunk.saw_json = true;
+                    chunk.lines.push(line);
+                    continue;
+                }
+                Ok(false) => {}
+                Err(reason) => {
+                    chunk.saw_json = true;
+                    chunk.errors.push(RowError { line, reason });
+                    continue;
+                }
+            }
+        }
+        misses += 1;
         let outcome = decode_line(text, rules.time_field, &mut fields);
         chunk.saw_json |= !matches!(outcome, Err(LineError::NotJson(_)));
         let outcome = match outcome {
@@ -168,7 +210,12 @@ pub fn decode_chunk(
             Err(LineError::Row(reason)) => Err(reason),
         };
         match outcome {
-            Ok(()) => chunk.lines.push(line),
+            Ok(()) => {
+                chunk.lines.push(line);
+                if rules.shapes && worth_learning(chunk.shaped, misses) {
+                    shape = Shape::learn(text, &chunk.set, rules.time_field).or(shape);
+                }
+            }
             Err(reason) => chunk.errors.push(RowError { line, reason }),
         }
     }

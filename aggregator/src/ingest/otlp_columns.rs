@@ -166,6 +166,7 @@ fn unread_chunk(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chu
         lines: Vec::new(),
         errors: errors.collect(),
         saw_json: true,
+        shaped: 0,
     }
 }
 
@@ -180,6 +181,7 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
         lines: Vec::with_capacity(items.len()),
         errors: Vec::new(),
         saw_json: true,
+        shaped: 0,
     };
     let mut fields: Fields = Vec::new();
     let mut attributes = Vec::new();

@@ -64,6 +64,7 @@ fn rows_chunk(rows: &[&JsonRow], columns: Vec<(String, ColumnType, bool)>) -> Ch
         lines: Vec::with_capacity(rows.len()),
         errors: Vec::new(),
         saw_json: true,
+        shaped: 0,
     };
     let mut fields: Fields = Vec::new();
     for row in rows {

@@ -1,0 +1,164 @@
+//! The quickest reading of a JSON line: one with the same keys in the same
+//! order as a line before it, as the lines of one log source mostly are.
+//!
+//! After a line is read the general way ([`json_fast`] or `serde_json`, then
+//! [`ColumnSet::push_row`]), its shape is learned: each key as its bytes
+//! (`"status":`), the column it went to, and which key held the row's time.
+//! A next line of that shape is read member by member against those bytes,
+//! each value read as [`json_fast`] reads it and put straight in its column
+//! ([`ColumnSet::push_staged`]): no names, no lookups, no moving of the time.
+//! Anything else (a key that differs, a space between tokens, a nested
+//! object, a value its column does not take as it is, a time that is not
+//! one) leaves the line to the general reading, which gives the same row
+//! or says why it rejects it: this reading never rejects a row.
+//!
+//! A shape is learned only from a line of top-level members, each key once,
+//! in the compact form shippers send (no spaces between tokens).
+//!
+//! [`json_fast`]: crate::ingest::json_fast
+//! [`ColumnSet::push_row`]: crate::ingest::column_set::ColumnSet::push_row
+
+use crate::ingest::column_set::ColumnSet;
+use crate::ingest::json_fast::{push_scalar, read_scalar, read_string};
+use crate::ingest::json_rows::TIME_FIELDS;
+use crate::ingest::scalar::Scalar;
+use shoal_contract::column_type::TIME_COLUMN;
+
+/// Lines that need not match a shape before learning stops for a chunk
+/// whose lines hardly ever match the one before.
+const FREE_MISSES: usize = 16;
+/// Members of a shape, at most: a line of more is read the general way
+/// (and learning stays cheap: its keys are told apart pairwise).
+const MAX_MEMBERS: usize = 64;
+
+/// What a member's value is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    /// A value of the column at this slot.
+    Column(usize),
+    /// The row's time, for the `time` column at this slot.
+    Time(usize),
+    /// A key whose values were null: a value would make a new column.
+    Null,
+}
+
+/// One member of a shape: its key's bytes with the `:` after it.
+#[derive(Debug)]
+struct Member {
+    key: Box<[u8]>,
+    role: Role,
+}
+
+/// The keys of a line, in order, and where their values go.
+#[derive(Debug)]
+pub struct Shape {
+    members: Vec<Member>,
+}
+
+impl Shape {
+    /// The shape of `text`, a line `set` has just taken, whose time (if
+    /// any) came from `time_field` (else the first of [`TIME_FIELDS`]).
+    pub fn learn(text: &str, set: &ColumnSet, time_field: Option<&str>) -> Option<Self> {
+        let bytes = text.as_bytes();
+        (bytes.first() == Some(&b'{')).then_some(())?;
+        let mut at = 1;
+        // Each member's name, key bytes, and whether its value was null.
+        let mut read: Vec<(&str, &[u8], bool)> = Vec::new();
+        while bytes.get(at) != Some(&b'}') {
+            if !read.is_empty() {
+                (bytes.get(at) == Some(&b',')).then_some(())?;
+                at += 1;
+            }
+            let start = at;
+            let (name, after) = read_string(text, at)?;
+            (bytes.get(after) == Some(&b':')).then_some(())?;
+            if name.is_empty() || read.len() == MAX_MEMBERS || read.iter().any(|m| m.0 == name) {
+                return None;
+            }
+            let (value, after_value) = read_scalar(text, after + 1)?;
+            read.push((name, bytes.get(start..after + 1)?, value.is_null()));
+            at = after_value;
+        }
+        (at + 1 == bytes.len()).then_some(())?;
+        // The time as `move_time` finds it: the best ranked key (the last
+        // of a rank), which a `time` key must be if there is one.
+        let rank = |name: &str| match time_field {
+            Some(wanted) => (name == wanted).then_some(0),
+            None => TIME_FIELDS.iter().position(|f| *f == name),
+        };
+        let mut best: Option<(usize, usize)> = None;
+        for (k, (name, _, _)) in read.iter().enumerate() {
+            if let Some(r) = rank(name)
+                && best.is_none_or(|(best_rank, _)| r <= best_rank)
+            {
+                best = Some((r, k));
+            }
+        }
+        let time = best.map(|(_, k)| k);
+        if time.is_some_and(|k| read[k].0 != TIME_COLUMN) && read.iter().any(|m| m.0 == TIME_COLUMN)
+        {
+            return None;
+        }
+        let mut members = Vec::with_capacity(read.len());
+        for (k, (name, key, null)) in read.into_iter().enumerate() {
+            let role = match (time == Some(k), set.slot(name)) {
+                (true, _) => Role::Time(set.slot(TIME_COLUMN)?),
+                (false, Some(slot)) => Role::Column(slot),
+                (false, None) if null => Role::Null,
+                (false, None) => return None,
+            };
+            members.push(Member {
+                key: key.into(),
+                role,
+            });
+        }
+        Some(Self { members })
+    }
+
+    /// Reads `text` into `staged` (cleared first: each value with its
+    /// column's slot) if it has this shape and every value reads quickly.
+    pub fn read<'a>(&self, text: &'a str, staged: &mut Vec<(usize, Scalar<'a>)>) -> bool {
+        staged.clear();
+        self.read_into(text, staged).is_some()
+    }
+
+    fn read_into<'a>(&self, text: &'a str, staged: &mut Vec<(usize, Scalar<'a>)>) -> Option<()> {
+        let bytes = text.as_bytes();
+        (bytes.first() == Some(&b'{')).then_some(())?;
+        let mut at = 1;
+        for (k, member) in self.members.iter().enumerate() {
+            if k > 0 {
+                (bytes.get(at) == Some(&b',')).then_some(())?;
+                at += 1;
+            }
+            let end = at + member.key.len();
+            (bytes.get(at..end)? == &*member.key).then_some(())?;
+            at = match member.role {
+                Role::Column(slot) => push_scalar(text, end, slot, staged)?,
+                Role::Time(slot) => {
+                    let (value, after) = read_scalar(text, end)?;
+                    // A null time is the general reading's to handle.
+                    let micros = (!value.is_null()).then(|| value.time_micros().ok())??;
+                    staged.push((slot, Scalar::Time(micros)));
+                    after
+                }
+                Role::Null => {
+                    let (value, after) = read_scalar(text, end)?;
+                    value.is_null().then_some(after)?
+                }
+            };
+        }
+        (bytes.get(at) == Some(&b'}') && at + 1 == bytes.len()).then_some(())
+    }
+}
+
+/// Whether a chunk should go on learning shapes (a learning reads the line
+/// again): while at least half its lines match the shape before them, or it
+/// has missed only a few.
+pub fn worth_learning(hits: usize, misses: usize) -> bool {
+    misses <= FREE_MISSES.max(hits)
+}
+
+#[cfg(test)]
+#[path = "json_shape_tests.rs"]
+mod tests;
