@@ -31,7 +31,6 @@ use crate::query::QueryEngine;
 use crate::query::QueryLimits;
 use crate::routing::IngestRouter;
 use crate::trailers::TrailersLayer;
-use shoal_proto::http2_windows;
 use shoal_proto::tls::{TlsFiles, client_tls};
 
 /// How an aggregator process is set up.
@@ -169,7 +168,7 @@ pub async fn run_aggregator(
     }
     .boxed()
     .shared();
-    let mut grpc = http2_windows::public_server(tonic::transport::Server::builder());
+    let mut grpc = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
         grpc =
             grpc.tls_config(tls.server_config().map_err(|reason| {

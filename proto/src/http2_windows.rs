@@ -8,13 +8,19 @@
 //! took 1.3 ms to store it: 64 frames, each handled on its own, and a
 //! window update to wait for. With 1 MiB frames and windows larger than a
 //! piece it took 3.7 ms (`shoal local --leaves 4`, one client sending
-//! 8 MiB NDJSON requests; the README's "HTTP/2 windows" has the figures).
+//! 8 MiB NDJSON requests; figures in the README, "Ingest at the speed of
+//! the cores").
 //!
 //! The cost: a peer may have a connection's window of bytes buffered by the
-//! receiver before the receiver reads them, 16 MiB here where it was 1 MiB.
-//! Leaves serve only their cluster (their port should not be reachable from
-//! clients, and every call must carry the cluster secret); the aggregator's
-//! public gRPC server keeps h2's windows and takes only the larger frames.
+//! receiver before the receiver reads them, 16 MiB here where it was 1 MiB,
+//! and a frame of up to 1 MiB held until it is whole. Leaves serve only
+//! their cluster: their port must not be reachable from clients, and with
+//! `--cluster-secret-file` a caller without it is refused on its headers (its
+//! buffered body dropped). Clients' gRPC server on an aggregator (Flight
+//! SQL, bulk ingest, OTLP) keeps h2's frames and windows: a larger frame
+//! there would let any peer, before any check, hold a megabyte per
+//! connection. (An aggregator below another one takes its rows through
+//! that server, with h2's settings.)
 
 use tonic::transport::{Endpoint, Server};
 
@@ -39,10 +45,4 @@ pub fn cluster_endpoint(endpoint: Endpoint) -> Endpoint {
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-}
-
-/// A public gRPC server (clients' Flight SQL, bulk ingest and OTLP): the
-/// larger frames only, which buffer nothing more than h2's windows allow.
-pub fn public_server<L>(server: Server<L>) -> Server<L> {
-    server.max_frame_size(MAX_FRAME_BYTES)
 }

@@ -163,7 +163,7 @@ pub fn decode_chunk(
     // The shape of the last line read the general way, and values read by it.
     let mut shape: Option<Shape> = None;
     let mut staged = Vec::new();
-    let mut misses = 0;
+    let mut missed = 0;
     for &(line, bytes) in lines {
         if !resume.wants(line) {
             continue;
@@ -185,6 +185,7 @@ pub fn decode_chunk(
             match chunk.set.push_staged(&staged) {
                 Ok(true) => {
                     chunk.shaped += 1;
+                    missed = 0;
                     chunk.saw_json = true;
                     chunk.lines.push(line);
                     continue;
@@ -197,7 +198,7 @@ pub fn decode_chunk(
                 }
             }
         }
-        misses += 1;
+        missed += 1;
         let outcome = decode_line(text, rules.time_field, &mut fields);
         chunk.saw_json |= !matches!(outcome, Err(LineError::NotJson(_)));
         let outcome = match outcome {
@@ -212,7 +213,7 @@ pub fn decode_chunk(
         match outcome {
             Ok(()) => {
                 chunk.lines.push(line);
-                if rules.shapes && worth_learning(chunk.shaped, misses) {
+                if rules.shapes && worth_learning(missed) {
                     shape = Shape::learn(text, &chunk.set, rules.time_field).or(shape);
                 }
             }

@@ -22,11 +22,13 @@ use crate::ingest::column_set::ColumnSet;
 use crate::ingest::json_fast::{push_scalar, read_scalar, read_string};
 use crate::ingest::json_rows::TIME_FIELDS;
 use crate::ingest::scalar::Scalar;
-use shoal_contract::column_type::TIME_COLUMN;
+use shoal_contract::column_type::{MAX_COLUMN_NAME_BYTES, TIME_COLUMN};
 
-/// Lines that need not match a shape before learning stops for a chunk
-/// whose lines hardly ever match the one before.
+/// Lines in a row that may miss the shape, each then learned from, before
+/// learning pauses (lines that hardly ever match the one before).
 const FREE_MISSES: usize = 16;
+/// While paused, one line in this many missing in a row is learned from.
+const PAUSED_LEARNING: usize = 256;
 /// Members of a shape, at most: a line of more is read the general way
 /// (and learning stays cheap: its keys are told apart pairwise).
 const MAX_MEMBERS: usize = 64;
@@ -72,7 +74,10 @@ impl Shape {
             let start = at;
             let (name, after) = read_string(text, at)?;
             (bytes.get(after) == Some(&b':')).then_some(())?;
-            if name.is_empty() || read.len() == MAX_MEMBERS || read.iter().any(|m| m.0 == name) {
+            // Names past the column limit (a row with one is rejected, or
+            // its value was null) are not learned; nor are long lists.
+            let long = name.len() > MAX_COLUMN_NAME_BYTES || read.len() == MAX_MEMBERS;
+            if name.is_empty() || long || read.iter().any(|m| m.0 == name) {
                 return None;
             }
             let (value, after_value) = read_scalar(text, after + 1)?;
@@ -107,6 +112,16 @@ impl Shape {
                 (false, None) if null => Role::Null,
                 (false, None) => return None,
             };
+            // Each column once: a row's values never share one.
+            let slot = match role {
+                Role::Column(slot) | Role::Time(slot) => Some(slot),
+                Role::Null => None,
+            };
+            let taken =
+                |m: &Member| matches!(m.role, Role::Column(s) | Role::Time(s) if Some(s) == slot);
+            if members.iter().any(taken) {
+                return None;
+            }
             members.push(Member {
                 key: key.into(),
                 role,
@@ -137,9 +152,11 @@ impl Shape {
                 Role::Column(slot) => push_scalar(text, end, slot, staged)?,
                 Role::Time(slot) => {
                     let (value, after) = read_scalar(text, end)?;
-                    // A null time is the general reading's to handle.
-                    let micros = (!value.is_null()).then(|| value.time_micros().ok())??;
-                    staged.push((slot, Scalar::Time(micros)));
+                    // A null time leaves the row without one, as `move_time`
+                    // does (the shape has no other `time` key).
+                    if !value.is_null() {
+                        staged.push((slot, Scalar::Time(value.time_micros().ok()?)));
+                    }
                     after
                 }
                 Role::Null => {
@@ -152,11 +169,12 @@ impl Shape {
     }
 }
 
-/// Whether a chunk should go on learning shapes (a learning reads the line
-/// again): while at least half its lines match the shape before them, or it
-/// has missed only a few.
-pub fn worth_learning(hits: usize, misses: usize) -> bool {
-    misses <= FREE_MISSES.max(hits)
+/// Whether a chunk should learn from a line that missed the shape,
+/// `missed` lines in a row (a learning reads the line again): the first
+/// [`FREE_MISSES`], then one in [`PAUSED_LEARNING`], so lines that never
+/// match cost little and a source that settles is learned again.
+pub fn worth_learning(missed: usize) -> bool {
+    missed <= FREE_MISSES || missed.is_multiple_of(PAUSED_LEARNING)
 }
 
 #[cfg(test)]

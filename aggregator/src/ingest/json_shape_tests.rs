@@ -176,7 +176,6 @@ fn a_shape_is_learned_only_from_plain_compact_lines() {
         r#"{"time":1,"a":"y","b":1}"#,
         r#"{"a":"y","time":1}"#,
         r#"{"time": 1,"a":"y"}"#,
-        r#"{"time":null,"a":"y"}"#,
         r#"{"time":1,"a":{"b":1}}"#,
         r#"{"time":1,"a":"y"} "#,
         r#"{"time":1,"a":"y\n"}"#,
@@ -193,4 +192,47 @@ fn a_shape_is_learned_only_from_plain_compact_lines() {
             "{unlearned}"
         );
     }
+}
+
+/// Lines whose shape rules need care read as the general way reads them:
+/// a `time` key beside the named time field (dropped), a null time (no
+/// time), the time in a field of lower rank; and each is read by shape
+/// where it can be.
+#[test]
+fn time_keys_read_by_shape_as_the_general_way() {
+    let cases: [(Option<&str>, &str, usize); 4] = [
+        (
+            Some("ts"),
+            r#"{"ts":"2026-11-19T10:00:00Z","time":"2026-11-19T11:00:00Z","a":1}"#,
+            0,
+        ),
+        (None, r#"{"time":null,"a":1}"#, 3),
+        (
+            None,
+            r#"{"date":"2026-11-19T10:00:00Z","ts":1763000000,"a":1}"#,
+            3,
+        ),
+        (Some("when"), r#"{"time":"2026-11-19T10:00:00Z","a":1}"#, 3),
+    ];
+    for (time_field, line, by_shape) in cases {
+        let text = format!("{line}\n{line}\n{line}\n{line}\n");
+        let (quick, shaped) = decode(&text, 10, time_field, None, true);
+        let (general, _) = decode(&text, 10, time_field, None, false);
+        assert_eq!(shaped, by_shape, "{line}");
+        assert_eq!(quick.errors, general.errors, "{line}");
+        assert_eq!(quick.batch, general.batch, "{line}");
+        assert_eq!(quick.lines, vec![1, 2, 3, 4], "{line}");
+    }
+}
+
+/// Lines that miss the shape many times in a row pause the learning, and
+/// a source that settles is learned again.
+#[test]
+fn learning_pauses_and_comes_back() {
+    let mut text = "{\"a\": 1}\n".repeat(40);
+    text.push_str(&"{\"a\":1}\n".repeat(1_000));
+    let (quick, shaped) = decode(&text, 2_000, None, None, true);
+    let (general, _) = decode(&text, 2_000, None, None, false);
+    assert!((700..1_000).contains(&shaped), "{shaped} lines by shape");
+    assert_eq!(quick.batch, general.batch);
 }
