@@ -39,10 +39,12 @@ pub fn cluster_server<L>(server: Server<L>) -> Server<L> {
         .max_frame_size(MAX_FRAME_BYTES)
 }
 
-/// An aggregator's channel to a leaf with the cluster's windows and frames.
+/// An aggregator's channel to a leaf with the cluster's windows. Its
+/// frames stay h2's 16 KiB: a leaf's answers to queries then reach the
+/// aggregator as they are sent, where 1 MiB frames, each held until
+/// whole, made scans of a week 10% slower in the query suite.
 pub fn cluster_endpoint(endpoint: Endpoint) -> Endpoint {
     endpoint
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
 }
