@@ -4,12 +4,12 @@
 //! that order.
 //!
 //! With h2's defaults (16 KiB frames, and a 1 MiB window on a tonic
-//! server) a 1 MiB piece crossed loopback in about 5.5 ms where the leaf
-//! took 1.3 ms to store it: 64 frames, each handled on its own, and a
-//! window update to wait for. With 1 MiB frames and windows larger than a
-//! piece it took 3.7 ms (`shoal local --leaves 4`, one client sending
-//! 8 MiB NDJSON requests; figures in the README, "Ingest at the speed of
-//! the cores").
+//! server) a 1 MiB piece took about 5.5 ms from sending to the answer, of
+//! which the leaf spent 1.3 ms storing it: 64 frames, each handled on its
+//! own, and a window update to wait for. With 1 MiB frames and windows
+//! larger than a piece it took 3.7 to 4.0 ms (`shoal local --leaves 4`, one client sending
+//! 8 MiB NDJSON requests; the README's "Lines read by their shape, and
+//! HTTP/2 windows" has the figures).
 //!
 //! The cost: a peer may have a connection's window of bytes buffered by the
 //! receiver before the receiver reads them, 16 MiB here where it was 1 MiB,
