@@ -17,7 +17,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use shoal_proto::cluster_auth::{ClusterSecret, ClusterSecretInterceptor};
-use shoal_proto::http2_windows;
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
 use crate::error::{AggregatorError, Result};
@@ -138,7 +137,7 @@ impl Membership {
         if let Some(tls) = &self.tls {
             endpoint = endpoint.tls_config(tls.clone()).map_err(invalid)?;
         }
-        let endpoint = http2_windows::cluster_endpoint(endpoint)
+        let endpoint = endpoint
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10));

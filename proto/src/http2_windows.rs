@@ -1,34 +1,36 @@
-//! HTTP/2 flow control of the gRPC links inside a cluster (aggregator to
-//! leaf, both ways), sized for what they carry: ingest sends each leaf
-//! Arrow IPC pieces of 1 to 8 MiB, and leaves answer scans with batches of
-//! that order.
+//! HTTP/2 flow control of a leaf's gRPC server, sized for what it
+//! receives: ingest sends each leaf Arrow IPC pieces of 1 to 8 MiB. (A
+//! receiver's settings govern what is sent to it; the aggregator's channels
+//! to leaves, which receive answers, keep hyper's client settings.)
 //!
-//! With h2's defaults (16 KiB frames, and a 1 MiB window on a tonic
-//! server) a 1 MiB piece took about 5.5 ms from sending to the answer, of
-//! which the leaf spent 1.3 ms storing it: 64 frames, each handled on its
-//! own, and a window update to wait for. With 1 MiB frames and windows
-//! larger than a piece it took 3.7 to 4.0 ms (`shoal local --leaves 4`, one client sending
-//! 8 MiB NDJSON requests; the README's "Lines read by their shape, and
-//! HTTP/2 windows" has the figures).
+//! With hyper's defaults (16 KiB frames, and a 1 MiB window on a server)
+//! a 1 MiB piece took about 5.5 ms from sending to the answer, of which the
+//! leaf spent 1.3 ms storing it: 64 frames, each handled on its own, and a
+//! window update to wait for. With 1 MiB frames and windows larger than a
+//! piece it took 3.7 to 4.0 ms (`shoal local --leaves 4`, one client
+//! sending 8 MiB NDJSON requests; the README's "Lines read by their shape,
+//! and HTTP/2 windows" has the figures).
 //!
-//! The cost: a peer may have a connection's window of bytes buffered by the
-//! receiver before the receiver reads them, 16 MiB here where it was 1 MiB,
-//! and a frame of up to 1 MiB held until it is whole. Leaves serve only
-//! their cluster: their port must not be reachable from clients, and with
-//! `--cluster-secret-file` a caller without it is refused on its headers (its
-//! buffered body dropped). Clients' gRPC server on an aggregator (Flight
-//! SQL, bulk ingest, OTLP) keeps h2's frames and windows: a larger frame
-//! there would let any peer, before any check, hold a megabyte per
-//! connection. (An aggregator below another one takes its rows through
-//! that server, with h2's settings.)
+//! The costs. A peer may have a connection's window of bytes (16 MiB here,
+//! 1 MiB before) and one frame of up to 1 MiB buffered by the leaf, even on
+//! calls that will be refused (a call without the `--cluster-secret-file`
+//! secret is refused on its headers, but what arrives meanwhile waits until
+//! the stream is reset), and more with more connections: a leaf's port must
+//! not be reachable from clients. And a small call (a fragment, a status)
+//! sharing the connection with an ingest may wait behind one whole frame:
+//! 1 MiB is under a millisecond on loopback or 10 Gbit/s, 8 ms at 1 Gbit/s.
+//! Clients' gRPC server on an aggregator (Flight SQL, bulk ingest, OTLP)
+//! keeps hyper's settings: a larger frame there would let any peer hold a
+//! megabyte more per connection before any check. (An aggregator below
+//! another one takes its rows through that server, with hyper's settings.)
 
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::Server;
 
 /// Bytes one stream may have in flight before its receiver reads them.
 pub const STREAM_WINDOW_BYTES: u32 = 8 << 20;
 /// Bytes all the streams of one connection may have in flight.
 pub const CONNECTION_WINDOW_BYTES: u32 = 16 << 20;
-/// The largest DATA frame a peer may send (h2's default is 16 KiB).
+/// The largest frame a peer may send (h2's default is 16 KiB).
 pub const MAX_FRAME_BYTES: u32 = 1 << 20;
 
 /// A leaf's gRPC server with the cluster's windows and frames.
@@ -37,14 +39,4 @@ pub fn cluster_server<L>(server: Server<L>) -> Server<L> {
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-}
-
-/// An aggregator's channel to a leaf with the cluster's windows. Its
-/// frames stay h2's 16 KiB: a leaf's answers to queries then reach the
-/// aggregator as they are sent, where 1 MiB frames, each held until
-/// whole, made scans of a week 10% slower in the query suite.
-pub fn cluster_endpoint(endpoint: Endpoint) -> Endpoint {
-    endpoint
-        .initial_stream_window_size(STREAM_WINDOW_BYTES)
-        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
 }

@@ -160,7 +160,8 @@ pub fn decode_chunk(
         shaped: 0,
     };
     let mut fields: Fields = Vec::new();
-    // The shape of the last line read the general way, and values read by it.
+    // The shape learned last (from a line read the general way), and the
+    // values a line read by it holds.
     let mut shape: Option<Shape> = None;
     let mut staged = Vec::new();
     let mut missed = 0;

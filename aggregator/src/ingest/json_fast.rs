@@ -308,6 +308,53 @@ mod tests {
         assert_eq!(fast, slow);
     }
 
+    /// `push_scalar` reads what `read_scalar` reads, as the same value,
+    /// and gives up where it does.
+    #[test]
+    fn a_pushed_value_is_the_value_read() {
+        let values = [
+            "0",
+            "-0",
+            "7",
+            "-12",
+            "01",
+            "1.0",
+            "-0.5",
+            "1e5",
+            "1.",
+            "-",
+            "123456789012345678",
+            "1234567890123456789",
+            "true",
+            "false",
+            "null",
+            "nul",
+            "tru",
+            "\"x\"",
+            "\"\"",
+            "\"a\\nb\"",
+            "\"é\"",
+            "[]",
+            "[\"a\", \"b\"]",
+            "[1]",
+            "[\"a\",]",
+            "{}",
+            "x",
+            "",
+        ];
+        for value in values {
+            for after in ["", ",", "}", " "] {
+                let text = format!("{value}{after}");
+                let mut staged = Vec::new();
+                let pushed = push_scalar(&text, 0, 7, &mut staged);
+                let read = read_scalar(&text, 0);
+                let pushed = pushed.map(|at| (staged.clone(), at));
+                let read = read.map(|(value, at)| (vec![(7, value)], at));
+                assert_eq!(pushed, read, "{text:?}");
+            }
+        }
+    }
+
     #[test]
     fn gives_up_on_what_serde_must_read() {
         for text in [

@@ -10,10 +10,12 @@
 //! Anything else (a key that differs, a space between tokens, a nested
 //! object, a value its column does not take as it is, a time that is not
 //! one) leaves the line to the general reading, which gives the same row
-//! or says why it rejects it: this reading never rejects a row.
+//! or says why it rejects it: this reading never rejects a row for its
+//! values.
 //!
 //! A shape is learned only from a line of top-level members, each key once,
-//! in the compact form shippers send (no spaces between tokens).
+//! in the compact form shippers send (no spaces between tokens, but inside
+//! a string set, which is read as [`json_fast`] reads it).
 //!
 //! [`json_fast`]: crate::ingest::json_fast
 //! [`ColumnSet::push_row`]: crate::ingest::column_set::ColumnSet::push_row

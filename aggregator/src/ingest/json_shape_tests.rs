@@ -1,3 +1,6 @@
+//! Shapes read lines as the general reading does: generated lines of a few
+//! shapes with every kind of bad value, and the rules for the time keys.
+
 use super::*;
 use crate::fleet::TableView;
 use crate::ingest::decode_lines::{LineRules, Resume, decode_chunk, start_columns};
