@@ -27,11 +27,11 @@
 use tonic::transport::Server;
 
 /// Bytes one stream may have in flight before its receiver reads them.
-pub const STREAM_WINDOW_BYTES: u32 = 8 << 20;
+const STREAM_WINDOW_BYTES: u32 = 8 << 20;
 /// Bytes all the streams of one connection may have in flight.
-pub const CONNECTION_WINDOW_BYTES: u32 = 16 << 20;
+const CONNECTION_WINDOW_BYTES: u32 = 16 << 20;
 /// The largest frame a peer may send (h2's default is 16 KiB).
-pub const MAX_FRAME_BYTES: u32 = 1 << 20;
+const MAX_FRAME_BYTES: u32 = 1 << 20;
 
 /// A leaf's gRPC server with the cluster's windows and frames.
 pub fn cluster_server<L>(server: Server<L>) -> Server<L> {

@@ -45,51 +45,8 @@ pub fn read_scalar(text: &str, at: usize) -> Option<(Scalar<'_>, usize)> {
     Some((value, cursor.at))
 }
 
-/// [`read_scalar`], the value pushed onto `staged` with `slot`; the byte
-/// after it. Each kind is pushed where it is read: a value made first and
-/// pushed after went through the stack, a quarter of the reading's time.
-#[inline(always)]
-pub fn push_scalar<'a>(
-    text: &'a str,
-    at: usize,
-    slot: usize,
-    staged: &mut Vec<(usize, Scalar<'a>)>,
-) -> Option<usize> {
-    let mut cursor = Cursor { text, at };
-    match cursor.peek()? {
-        b'"' => {
-            let text = cursor.string()?;
-            staged.push((slot, Scalar::Str(Cow::Borrowed(text))));
-        }
-        b'-' | b'0'..=b'9' => match cursor.number()? {
-            Scalar::Int(i) => staged.push((slot, Scalar::Int(i))),
-            Scalar::Float(f) => staged.push((slot, Scalar::Float(f))),
-            _ => return None,
-        },
-        b't' => {
-            cursor.eat_word("true")?;
-            staged.push((slot, Scalar::Bool(true)));
-        }
-        b'f' => {
-            cursor.eat_word("false")?;
-            staged.push((slot, Scalar::Bool(false)));
-        }
-        b'n' => {
-            cursor.eat_word("null")?;
-            staged.push((slot, Scalar::Null));
-        }
-        b'[' => {
-            let set = cursor.strings()?;
-            staged.push((slot, set));
-        }
-        _ => return None,
-    }
-    Some(cursor.at)
-}
-
 /// The string without escapes at byte `at` of `text` (its `"` there), and
 /// the byte after its closing `"`.
-#[inline(always)]
 pub fn read_string(text: &str, at: usize) -> Option<(&str, usize)> {
     let mut cursor = Cursor { text, at };
     let string = cursor.string()?;
@@ -308,7 +265,7 @@ mod tests {
         assert_eq!(fast, slow);
     }
 
-    /// Values in and out of the quick shapes, for the tests below.
+    /// Values in and out of the quick shapes.
     const VALUES: [&str; 46] = [
         "0",
         "-0",
@@ -357,24 +314,6 @@ mod tests {
         "[\"a\", \"b\"]",
         "",
     ];
-
-    /// `push_scalar` reads what `read_scalar` reads, as the same value,
-    /// and gives up where it does.
-    #[test]
-    fn a_pushed_value_is_the_value_read() {
-        let values = VALUES;
-        for value in values {
-            for after in ["", ",", "}", " "] {
-                let text = format!("{value}{after}");
-                let mut staged = Vec::new();
-                let pushed = push_scalar(&text, 0, 7, &mut staged);
-                let read = read_scalar(&text, 0);
-                let pushed = pushed.map(|at| (staged.clone(), at));
-                let read = read.map(|(value, at)| (vec![(7, value)], at));
-                assert_eq!(pushed, read, "{text:?}");
-            }
-        }
-    }
 
     #[test]
     fn gives_up_on_what_serde_must_read() {

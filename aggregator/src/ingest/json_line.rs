@@ -64,23 +64,33 @@ pub fn read_fields<'a>(text: &'a str, fields: &mut Fields<'a>) -> Result<(), Lin
     }
 }
 
-/// Moves the row's time from its source field to `time`, in microseconds:
-/// the field `time_field` names, else the first of [`TIME_FIELDS`] present.
-pub fn move_time(fields: &mut Fields, time_field: Option<&str>) -> Result<(), String> {
+/// Which of a row's field `names` holds its time: the one `time_field`
+/// names, else the first of [`TIME_FIELDS`] present; of a name given twice,
+/// the last.
+pub fn time_source<'n>(
+    names: impl IntoIterator<Item = &'n str>,
+    time_field: Option<&str>,
+) -> Option<usize> {
     let rank = |name: &str| match time_field {
         Some(wanted) => (name == wanted).then_some(0),
         None => TIME_FIELDS.iter().position(|f| *f == name),
     };
-    // The preferred source; of a key given twice, its last value.
     let mut best: Option<(usize, usize)> = None;
-    for (k, (name, _)) in fields.iter().enumerate() {
+    for (k, name) in names.into_iter().enumerate() {
         if let Some(r) = rank(name)
             && best.is_none_or(|(best_rank, _)| r <= best_rank)
         {
             best = Some((r, k));
         }
     }
-    let Some((_, k)) = best else {
+    best.map(|(_, k)| k)
+}
+
+/// Moves the row's time from its source field ([`time_source`]) to `time`,
+/// in microseconds.
+pub fn move_time(fields: &mut Fields, time_field: Option<&str>) -> Result<(), String> {
+    let names = fields.iter().map(|(name, _)| name.as_ref());
+    let Some(k) = time_source(names, time_field) else {
         return Ok(());
     };
     let (source, value) = fields[k].clone();

@@ -21,8 +21,8 @@
 //! [`ColumnSet::push_row`]: crate::ingest::column_set::ColumnSet::push_row
 
 use crate::ingest::column_set::ColumnSet;
-use crate::ingest::json_fast::{push_scalar, read_scalar, read_string};
-use crate::ingest::json_rows::TIME_FIELDS;
+use crate::ingest::json_fast::{read_scalar, read_string};
+use crate::ingest::json_line::time_source;
 use crate::ingest::scalar::Scalar;
 use shoal_contract::column_type::{MAX_COLUMN_NAME_BYTES, TIME_COLUMN};
 
@@ -61,7 +61,7 @@ pub struct Shape {
 
 impl Shape {
     /// The shape of `text`, a line `set` has just taken, whose time (if
-    /// any) came from `time_field` (else the first of [`TIME_FIELDS`]).
+    /// any) came from `time_field` ([`time_source`]).
     pub fn learn(text: &str, set: &ColumnSet, time_field: Option<&str>) -> Option<Self> {
         let bytes = text.as_bytes();
         (bytes.first() == Some(&b'{')).then_some(())?;
@@ -87,21 +87,10 @@ impl Shape {
             at = after_value;
         }
         (at + 1 == bytes.len()).then_some(())?;
-        // The time as `move_time` finds it: the best ranked key (the last
-        // of a rank), which a `time` key must be if there is one.
-        let rank = |name: &str| match time_field {
-            Some(wanted) => (name == wanted).then_some(0),
-            None => TIME_FIELDS.iter().position(|f| *f == name),
-        };
-        let mut best: Option<(usize, usize)> = None;
-        for (k, (name, _, _)) in read.iter().enumerate() {
-            if let Some(r) = rank(name)
-                && best.is_none_or(|(best_rank, _)| r <= best_rank)
-            {
-                best = Some((r, k));
-            }
-        }
-        let time = best.map(|(_, k)| k);
+        // The time as `move_time` finds it, which a `time` key must be if
+        // there is one (else `move_time` drops that key: so no two members
+        // ever go to one column).
+        let time = time_source(read.iter().map(|m| m.0), time_field);
         if time.is_some_and(|k| read[k].0 != TIME_COLUMN) && read.iter().any(|m| m.0 == TIME_COLUMN)
         {
             return None;
@@ -114,16 +103,6 @@ impl Shape {
                 (false, None) if null => Role::Null,
                 (false, None) => return None,
             };
-            // Each column once: a row's values never share one.
-            let slot = match role {
-                Role::Column(slot) | Role::Time(slot) => Some(slot),
-                Role::Null => None,
-            };
-            let taken =
-                |m: &Member| matches!(m.role, Role::Column(s) | Role::Time(s) if Some(s) == slot);
-            if members.iter().any(taken) {
-                return None;
-            }
             members.push(Member {
                 key: key.into(),
                 role,
@@ -151,7 +130,11 @@ impl Shape {
             let end = at + member.key.len();
             (bytes.get(at..end)? == &*member.key).then_some(())?;
             at = match member.role {
-                Role::Column(slot) => push_scalar(text, end, slot, staged)?,
+                Role::Column(slot) => {
+                    let (value, after) = read_scalar(text, end)?;
+                    staged.push((slot, value));
+                    after
+                }
                 Role::Time(slot) => {
                     let (value, after) = read_scalar(text, end)?;
                     // A null time leaves the row without one, as `move_time`
