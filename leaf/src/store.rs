@@ -49,13 +49,11 @@ fn remove_tombstone(path: &Path) {
 /// of the memory limit when that is less.
 pub const SYSTEM_TABLES_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
-/// A seal an ingest left to be made after its answer.
+/// A seal an ingest left to be made after its answer: the table's frozen
+/// blocks.
 #[derive(Debug)]
 pub struct PendingSeal {
     table: Arc<Table>,
-    segment: u64,
-    /// The block holds [`crate::table::BLOCK_ROWS`] rows or more.
-    full: bool,
 }
 
 /// How a leaf's storage is set up.
@@ -207,8 +205,8 @@ impl Store {
         incoming_bytes: u64,
     ) -> Result<(u64, Vec<String>)> {
         let (rows, added, seal) = self.ingest_leaving_seal(name, batches, None, incoming_bytes)?;
-        // Here only a full block is sealed, within the call.
-        if let Some(seal) = seal.filter(|seal| seal.full) {
+        // Here a block these rows filled is sealed within the call.
+        if let Some(seal) = seal {
             self.seal_pending(seal);
         }
         Ok((rows, added))
@@ -232,19 +230,15 @@ impl Store {
         let backup = self.backup.as_ref();
         let ingested = table.ingest_leaving_seal(batches, encoded, now_micros(), backup)?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let seal = ingested.seal_segment.map(|segment| PendingSeal {
-            table,
-            segment,
-            full: ingested.full,
-        });
+        let seal = ingested.seal.then_some(PendingSeal { table });
         Ok((rows, ingested.added, seal))
     }
 
-    /// Makes a seal [`Self::ingest_leaving_seal`] left: the open block of
-    /// that very table (not one made since under its name), if it is still
-    /// that segment's (see [`Table::seal_segment`]).
+    /// Makes a seal [`Self::ingest_leaving_seal`] left: the frozen blocks
+    /// of that very table (not one made since under its name), see
+    /// [`Table::seal_frozen`].
     pub fn seal_pending(&self, seal: PendingSeal) {
-        seal.table.seal_segment(seal.segment, self.backup.as_ref());
+        seal.table.seal_frozen(self.backup.as_ref());
     }
 
     /// Deletes table `name` (its directory and its backup copies); returns

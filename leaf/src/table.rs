@@ -22,10 +22,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::backup::Backup;
 use crate::block::{BlockId, BlockMeta, SealedBlock, block_file_stamp, time_range};
@@ -40,6 +40,7 @@ use shoal_proto::time_spans::{MAX_TIME_SPANS, merge_neighbours};
 
 mod handover;
 mod repair;
+mod seal;
 pub use handover::{MOVED_OUT_KEPT, Move};
 pub use repair::Repairs;
 
@@ -57,6 +58,8 @@ pub struct Table {
     /// Held by a repair pass: two passes (the check after a restart and a
     /// maintenance tick) must not stage the same block's backup at once.
     repairing: Mutex<()>,
+    /// Held by the one sealer at work ([`seal`]); taken before `state`.
+    sealing: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -66,6 +69,8 @@ struct TableState {
     schema: TableSchema,
     sealed: Vec<Arc<SealedBlock>>,
     open: OpenBlock,
+    /// Full blocks waiting for their seal, oldest first ([`seal`]).
+    frozen: Vec<seal::Frozen>,
     /// Blocks that failed their checksum and had no good backup copy.
     lost: Vec<BlockMeta>,
     /// Blocks moving to or from another leaf ([`handover`]).
@@ -93,10 +98,8 @@ struct OpenBlock {
 pub struct Ingested {
     /// Columns the rows added.
     pub added: Vec<String>,
-    /// The open block's segment, when it should be sealed now.
-    pub seal_segment: Option<u64>,
-    /// The open block holds [`BLOCK_ROWS`] rows or more.
-    pub full: bool,
+    /// A full block waits for its seal ([`Table::seal_frozen`]).
+    pub seal: bool,
 }
 
 /// A consistent view of a table for one query.
@@ -175,6 +178,7 @@ impl Table {
                 schema,
                 sealed,
                 open,
+                frozen: Vec::new(),
                 lost,
                 moves,
                 forgotten_before: 0,
@@ -182,6 +186,7 @@ impl Table {
             }),
             repair_waits: Mutex::default(),
             repairing: Mutex::default(),
+            sealing: Mutex::default(),
         }
     }
 
@@ -206,17 +211,17 @@ impl Table {
         backup: Option<&Backup>,
     ) -> Result<Vec<String>> {
         let ingested = self.ingest_leaving_seal(batches, None, now_micros, backup)?;
-        if let (true, Some(segment)) = (ingested.full, ingested.seal_segment) {
-            self.seal_segment(segment, backup);
+        if ingested.seal {
+            self.seal_frozen(backup);
         }
         Ok(ingested.added)
     }
 
-    /// [`Self::ingest`], but a seal the block will need before rows like
-    /// these fit again is left to the caller, who answers the sender first
-    /// and then calls [`Self::seal_segment`]: the sender's next rows are
-    /// decoded meanwhile instead of waiting for the seal (the rows are
-    /// held either way, in the write-ahead segment).
+    /// [`Self::ingest`], but the seal of a block these rows filled is left
+    /// to the caller, who answers the sender first and then calls
+    /// [`Self::seal_frozen`]. The full block is frozen here (a new
+    /// write-ahead segment takes the rows that come next), so no ingest
+    /// waits for a seal, unless [`seal::MAX_FROZEN`] blocks wait for theirs.
     ///
     /// `encoded` is the Arrow IPC stream `batches` were decoded from, if
     /// any: when coercing changed none of them (same columns, times all
@@ -229,6 +234,7 @@ impl Table {
         now_micros: i64,
         backup: Option<&Backup>,
     ) -> Result<Ingested> {
+        self.wait_for_seals(backup);
         let mut state = self.lock();
         if state.dropped {
             // Retryable: the aggregator tries another leaf (or, past them
@@ -254,7 +260,7 @@ impl Table {
             return Ok(Ingested::default());
         }
         if state.open.rows > 0 && state.open.rows + rows > BLOCK_ROWS {
-            self.seal_locked(&mut state, backup)?;
+            self.freeze_locked(&mut state)?;
         }
         let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
         let start = state.open.wal.bytes();
@@ -278,113 +284,42 @@ impl Table {
             open.batches.push(batch);
         }
         state.schema = schema;
-        // Sealed now rather than when the next rows like these arrive (and
-        // wait for it): the block is full, or they would overfill it.
-        let seal_segment = (state.open.rows + rows > BLOCK_ROWS).then_some(state.open.segment);
+        // Frozen now rather than when the next rows like these arrive: the
+        // block is full, or they would overfill it. The rows are stored: a
+        // freeze that fails is logged, not returned (the sender would send
+        // them again), and tried again by the next call.
+        if state.open.rows + rows > BLOCK_ROWS
+            && let Err(error) = self.freeze_locked(&mut state)
+        {
+            warn!(table = %self.name, %error, "freezing the full block failed; it takes rows on");
+        }
         Ok(Ingested {
             added,
-            seal_segment,
-            full: state.open.rows >= BLOCK_ROWS,
+            seal: !state.frozen.is_empty(),
         })
     }
 
-    /// Seals the open block if it is still segment `segment`'s (a seal
-    /// since then, by any caller, leaves the new block to fill). The rows
-    /// are stored already: a seal that fails (a full disk) is logged, not
-    /// returned, so it never turns into an error the sender would retry
-    /// (and duplicate); the next ingest, or the maintenance tick, seals
-    /// again.
-    pub fn seal_segment(&self, segment: u64, backup: Option<&Backup>) {
-        let mut state = self.lock();
-        if state.open.segment == segment
-            && let Err(error) = self.seal_locked(&mut state, backup)
-        {
-            warn!(table = %self.name, %error, "seal failed; the open block keeps its rows and is sealed later");
-        }
-    }
-
     /// Refuses (or, after a failed drop, takes again) every row from now
-    /// on; waits for an ingest or seal under way.
+    /// on; waits for an ingest under way.
     pub fn set_dropped(&self, dropped: bool) {
         self.lock().dropped = dropped;
     }
 
     /// Marks the table dropped and returns the rows it held: once this
-    /// returns, no ingest is under way and none will be taken, so its
+    /// returns, no ingest or seal is under way and none will be, so its
     /// files can go.
     pub fn mark_dropped(&self) -> u64 {
+        let _sealer = self.sealer();
         let mut state = self.lock();
         state.dropped = true;
         let sealed: u64 = state.sealed.iter().map(|b| b.meta.rows).sum();
-        let rows = sealed + state.open.rows as u64;
+        let rows = sealed + state.unsealed_rows() as u64;
         state.sealed.clear();
         state.lost.clear();
+        state.frozen.clear();
         state.open.batches.clear();
         state.open.rows = 0;
         rows
-    }
-
-    /// Seals the open block if it holds rows and is older than `age`.
-    pub fn seal_if_older(&self, age: Duration, backup: Option<&Backup>) -> Result<()> {
-        let mut state = self.lock();
-        if state.open.rows > 0 && state.open.opened_at.elapsed() >= age {
-            self.seal_locked(&mut state, backup)?;
-        }
-        Ok(())
-    }
-
-    /// Seals the open block now, if it holds rows.
-    pub fn seal(&self, backup: Option<&Backup>) -> Result<()> {
-        let mut state = self.lock();
-        self.seal_locked(&mut state, backup)
-    }
-
-    fn seal_locked(&self, state: &mut TableState, backup: Option<&Backup>) -> Result<()> {
-        if state.open.rows == 0 || state.dropped {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let segment = state.open.segment;
-        let old_wal = state.open.wal.path().to_path_buf();
-        let next_wal = wal_path(&self.dir, segment + 1);
-        // Until the old segment is removed nothing is committed: a failure
-        // (ENOSPC) removes what this attempt wrote, so the space is free
-        // again and the open block stays as it was, to be sealed later.
-        // The next segment exists before the commit.
-        let written = seal_batches(&self.dir, segment, &state.schema, &state.open.batches)
-            .and_then(|blocks| {
-                for block in &blocks {
-                    manifest::append(&self.dir, &block.meta)?;
-                }
-                Ok((blocks, WalWriter::create(&next_wal)?))
-            })
-            .and_then(|(blocks, wal)| match std::fs::remove_file(&old_wal) {
-                Ok(()) => Ok((blocks, wal)),
-                Err(error) => {
-                    drop(wal);
-                    remove_quietly(&next_wal);
-                    Err(LeafError::io(&old_wal, error))
-                }
-            });
-        let (blocks, wal) = match written {
-            Ok(written) => written,
-            Err(error) => {
-                remove_segment_blocks(&self.dir, segment);
-                // A next segment cut short would refuse to be created again.
-                remove_quietly(&next_wal);
-                return Err(error);
-            }
-        };
-        state.open = OpenBlock::new(segment + 1, wal);
-        let rows: u64 = blocks.iter().map(|b| b.meta.rows).sum();
-        if let Some(backup) = backup {
-            for block in &blocks {
-                backup.copy_block(&self.name, block.meta.id, &self.dir);
-            }
-        }
-        state.sealed.extend(blocks);
-        info!(table = %self.name, segment, rows, elapsed_ms = started.elapsed().as_millis() as u64, "sealed block");
-        Ok(())
     }
 
     /// A consistent view for a query planned now.
@@ -417,10 +352,10 @@ impl Table {
             .collect();
         TableSnapshot {
             schema: state.schema.clone(),
-            rows: sealed.iter().map(|b| b.meta.rows).sum::<u64>() + state.open.rows as u64,
+            rows: sealed.iter().map(|b| b.meta.rows).sum::<u64>() + state.unsealed_rows() as u64,
             sealed,
-            open: state.open.batches.clone(),
-            open_time_range: state.open.time_range,
+            open: state.unsealed().flat_map(|b| b.batches.clone()).collect(),
+            open_time_range: state.unsealed_time_range(),
             rows_lost: state.lost.iter().map(|b| b.rows).sum(),
         }
     }
@@ -453,16 +388,16 @@ impl Table {
             .collect();
         let sealed_rows: u64 = counted.iter().map(|b| b.meta.rows).sum();
         let sealed_bytes: u64 = state.sealed.iter().map(|b| b.meta.bytes).sum();
-        let mut range = state.open.time_range;
+        let mut range = state.unsealed_time_range();
         let mut spans = Vec::with_capacity(if with_spans {
-            state.sealed.len() + 1
+            state.sealed.len() + state.frozen.len() + 1
         } else {
             0
         });
-        if let Some((low, high)) = state.open.time_range
-            && with_spans
-        {
-            spans.push(time_span(low, high, state.open.rows as u64));
+        for block in state.unsealed().filter(|_| with_spans) {
+            if let Some((low, high)) = block.time_range {
+                spans.push(time_span(low, high, block.rows as u64));
+            }
         }
         for block in &counted {
             let (low, high) = (block.meta.min_time_micros, block.meta.max_time_micros);
@@ -476,11 +411,11 @@ impl Table {
         }
         let stats = TableStats {
             columns: state.schema.columns().to_vec(),
-            rows: sealed_rows + state.open.rows as u64,
-            bytes: sealed_bytes + state.open.wal.bytes(),
+            rows: sealed_rows + state.unsealed_rows() as u64,
+            bytes: sealed_bytes + state.unsealed_bytes(),
             time_range: range,
             sealed_blocks: counted.len() as u64,
-            open_rows: state.open.rows as u64,
+            open_rows: state.unsealed_rows() as u64,
             rows_lost: state.lost.iter().map(|b| b.rows).sum(),
             spans: Vec::new(),
         };
@@ -495,7 +430,7 @@ impl Table {
     /// Bytes of shared memory the table holds.
     pub fn memory_bytes(&self) -> u64 {
         let state = self.lock();
-        state.sealed.iter().map(|b| b.meta.bytes).sum::<u64>() + state.open.wal.bytes()
+        state.sealed.iter().map(|b| b.meta.bytes).sum::<u64>() + state.unsealed_bytes()
     }
 
     /// The sealed block with the oldest newest row, as `(id, max_time)`.

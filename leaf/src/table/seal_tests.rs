@@ -1,0 +1,170 @@
+//! Frozen blocks: read until their seal commits, kept across a crash at
+//! any step of the seal, never counted twice while ingest, seals and
+//! snapshots run at once, and never written for a dropped table.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::array::{Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use super::super::{BLOCK_ROWS, Table, seal_batches, wal_path};
+
+fn ids(range: std::ops::Range<i64>) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(range))]).unwrap()
+}
+
+/// The ids a snapshot reads, sealed and open, sorted.
+fn ids_read(table: &Table) -> Vec<i64> {
+    let snapshot = table.snapshot();
+    let mut ids: Vec<i64> = Vec::new();
+    for block in &snapshot.sealed {
+        let batch = block.batch().unwrap();
+        let column = batch.column_by_name("id").unwrap();
+        let column = arrow::compute::cast(column, &DataType::Int64).unwrap();
+        let values = column.as_any().downcast_ref::<Int64Array>().unwrap();
+        ids.extend(values.values().iter());
+    }
+    for batch in &snapshot.open {
+        let column = batch.column_by_name("id").unwrap();
+        let values = column.as_any().downcast_ref::<Int64Array>().unwrap();
+        ids.extend(values.values().iter());
+    }
+    assert_eq!(ids.len() as u64, snapshot.rows, "rows counted as read");
+    ids.sort_unstable();
+    ids
+}
+
+fn block_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".arrow")
+        })
+        .count()
+}
+
+/// Fills block 1 (frozen, not sealed) and puts `more` rows in block 2.
+fn frozen_and_open(dir: &Path, more: i64) -> Table {
+    let table = Table::create("t", dir.to_path_buf()).unwrap();
+    let full = BLOCK_ROWS as i64;
+    let ingested = table.ingest_leaving_seal(&[ids(0..full)], None, 1, None);
+    assert!(ingested.unwrap().seal, "a full block waits for its seal");
+    let ingested = table.ingest_leaving_seal(&[ids(full..full + more)], None, 1, None);
+    assert!(ingested.unwrap().seal, "still waiting");
+    table
+}
+
+#[test]
+fn a_frozen_block_is_read_as_open_rows_until_its_seal_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = BLOCK_ROWS as i64;
+    let table = frozen_and_open(dir.path(), 10);
+    assert!(table.snapshot().sealed.is_empty());
+    assert_eq!(ids_read(&table), (0..full + 10).collect::<Vec<_>>());
+    assert_eq!(table.stats().open_rows, BLOCK_ROWS as u64 + 10);
+    assert_eq!(table.stats().spans.len(), 2, "one span per unsealed block");
+    assert!(wal_path(dir.path(), 1).exists() && wal_path(dir.path(), 2).exists());
+
+    table.seal_frozen(None);
+    let snapshot = table.snapshot();
+    assert_eq!(snapshot.sealed.len(), 1);
+    assert_eq!(snapshot.sealed[0].meta.rows, BLOCK_ROWS as u64);
+    assert_eq!(ids_read(&table), (0..full + 10).collect::<Vec<_>>());
+    assert!(!wal_path(dir.path(), 1).exists(), "the frozen segment went");
+    assert_eq!(table.stats().open_rows, 10);
+    // Nothing waits now: the next ingest leaves no seal.
+    let ingested = table.ingest_leaving_seal(&[ids(full + 10..full + 20)], None, 1, None);
+    assert!(!ingested.unwrap().seal);
+}
+
+#[test]
+fn a_crash_before_or_during_the_seal_of_a_frozen_block_loses_no_row() {
+    let full = BLOCK_ROWS as i64;
+    let expected: Vec<i64> = (0..full + 500).collect();
+    // Killed with the block frozen, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    drop(frozen_and_open(dir.path(), 500));
+    let recovered = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
+    assert_eq!(ids_read(&recovered), expected);
+    assert_eq!(
+        recovered.snapshot().sealed.len(),
+        1,
+        "the older segment is sealed"
+    );
+    assert_eq!(recovered.stats().open_rows, 500);
+
+    // Killed after the blocks were written, before the commit.
+    let dir = tempfile::tempdir().unwrap();
+    let table = frozen_and_open(dir.path(), 500);
+    {
+        let state = table.lock();
+        let frozen = &state.frozen[0];
+        seal_batches(dir.path(), 1, &frozen.schema, &frozen.block.batches).unwrap();
+    }
+    assert_eq!(block_files(dir.path()), 1);
+    drop(table);
+    let recovered = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
+    assert_eq!(ids_read(&recovered), expected, "each row once");
+    let again = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
+    assert_eq!(ids_read(&again), expected);
+}
+
+#[test]
+fn ingest_seals_and_snapshots_at_once_count_every_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(Table::create("t", dir.path().to_path_buf()).unwrap());
+    let (batches, rows) = (120_i64, 3_000_i64);
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (table, done) = (table.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut last = 0;
+            let mut looks = 0;
+            while !done.load(Ordering::Relaxed) {
+                let ids = ids_read(&table);
+                let distinct = ids.windows(2).all(|w| w[0] < w[1]);
+                assert!(distinct, "a row counted twice");
+                assert!(ids.len() >= last, "rows went missing");
+                last = ids.len();
+                looks += 1;
+            }
+            looks
+        })
+    };
+    let mut sealers = Vec::new();
+    for i in 0..batches {
+        let from = i * rows;
+        let ingested = table.ingest_leaving_seal(&[ids(from..from + rows)], None, 1, None);
+        if ingested.unwrap().seal {
+            let table = table.clone();
+            sealers.push(std::thread::spawn(move || table.seal_frozen(None)));
+        }
+    }
+    for sealer in sealers {
+        sealer.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    let expected: Vec<i64> = (0..batches * rows).collect();
+    assert_eq!(ids_read(&table), expected);
+    // A block takes 21 batches: the 22nd would overfill it.
+    let sealed = table.snapshot().sealed.len() as i64;
+    assert_eq!(sealed, batches / (BLOCK_ROWS as i64 / rows));
+    drop(table);
+    let recovered = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
+    assert_eq!(ids_read(&recovered), expected);
+}
+
+#[test]
+fn a_dropped_table_writes_no_block_for_its_frozen_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = frozen_and_open(dir.path(), 10);
+    assert_eq!(table.mark_dropped(), BLOCK_ROWS as u64 + 10);
+    table.seal_frozen(None);
+    table.seal(None).unwrap();
+    assert_eq!(block_files(dir.path()), 0);
+}
