@@ -104,10 +104,26 @@ async fn wait_for_backup(leaf: &LeafProcess, backup: &std::path::Path, table: &s
     panic!("{} of {sealed} blocks of {table} backed up", copied());
 }
 
+/// Waits until `table` has `blocks` sealed blocks: a full block is sealed
+/// after the answer to the rows that filled it, off the table's lock.
+async fn wait_for_sealed_blocks(leaf: &LeafProcess, table: &str, blocks: u64) {
+    let mut client = leaf.client().await;
+    for _ in 0..400 {
+        let status = status(&mut client).await;
+        let sealed = status.tables.iter().find(|t| t.name == table);
+        if sealed.is_some_and(|t| t.sealed_blocks >= blocks) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("table {table} never had {blocks} sealed blocks");
+}
+
 /// A leaf that seals only full blocks, holding 150,000 `requests` rows 1 ms
-/// apart from `first` in batches of 10,000: a batch that would overflow the
-/// open block's 65,536 rows seals it first, so two sealed blocks of 60,000
-/// rows and an open block of 30,000.
+/// apart from `first` in batches of 10,000: a batch after which another
+/// would overflow the open block's 65,536 rows freezes it, so two sealed
+/// blocks of 60,000 rows (once their seals are done) and an open block of
+/// 30,000.
 async fn leaf_with_three_blocks(dir: &std::path::Path, first: i64) -> LeafProcess {
     let leaf = LeafProcess::start(dir, &["--seal-age", "1h"]);
     let mut client = leaf.client().await;
@@ -120,6 +136,7 @@ async fn leaf_with_three_blocks(dir: &std::path::Path, first: i64) -> LeafProces
         .await
         .unwrap();
     }
+    wait_for_sealed_blocks(&leaf, "requests", 2).await;
     leaf
 }
 

@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! <data-dir>/LOCK                      held while a leaf process uses the directory
-//! <data-dir>/tables/<table>/wal-N.log  the open block's write-ahead segment
+//! <data-dir>/tables/<table>/wal-N.log  the open (or a frozen) block's write-ahead segment
 //! <data-dir>/tables/<table>/block-N-P.arrow, .idx   sealed blocks
 //! ```
 //!

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  ingest ──► coerce ──► write-ahead segment (wal-N.log) ──► open block (in memory)
-//!                                                              │ 65,536 rows or seal age
-//!                                                              ▼
+//!                                                              │ 65,536 rows or seal age:
+//!                                                              ▼ frozen ([`seal`]), off the lock
 //!                    block-N-0.arrow (+ .idx), block-N-1.arrow ...  then wal-N.log removed
 //! ```
 //!
@@ -107,7 +107,8 @@ pub struct Ingested {
 pub struct TableSnapshot {
     pub schema: TableSchema,
     pub sealed: Vec<Arc<SealedBlock>>,
-    /// Batches of the open block, in open storage types.
+    /// Batches of the blocks not sealed yet (frozen ones, then the open
+    /// one), in open storage types.
     pub open: Vec<RecordBatch>,
     pub open_time_range: Option<(i64, i64)>,
     /// Rows in the blocks above, and rows lost to corruption, at the same
@@ -244,6 +245,15 @@ impl Table {
                 self.name
             )));
         }
+        if state.frozen.len() >= seal::MAX_FROZEN {
+            // Their seals failed (a full disk): more rows would only pile
+            // up unsealed. Retryable, as nothing of these is stored.
+            return Err(LeafError::Unavailable(format!(
+                "table {:?}: {} full blocks wait for seals that failed; send the rows again later",
+                self.name,
+                state.frozen.len()
+            )));
+        }
         let mut schema = state.schema.clone();
         let mut coerced = Vec::with_capacity(batches.len());
         let mut added = Vec::new();
@@ -259,8 +269,10 @@ impl Table {
         if rows == 0 {
             return Ok(Ingested::default());
         }
+        let mut froze = false;
         if state.open.rows > 0 && state.open.rows + rows > BLOCK_ROWS {
             self.freeze_locked(&mut state)?;
+            froze = true;
         }
         let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
         let start = state.open.wal.bytes();
@@ -288,26 +300,30 @@ impl Table {
         // block is full, or they would overfill it. The rows are stored: a
         // freeze that fails is logged, not returned (the sender would send
         // them again), and tried again by the next call.
-        if state.open.rows + rows > BLOCK_ROWS
-            && let Err(error) = self.freeze_locked(&mut state)
-        {
-            warn!(table = %self.name, %error, "freezing the full block failed; it takes rows on");
+        if state.open.rows + rows > BLOCK_ROWS {
+            match self.freeze_locked(&mut state) {
+                Ok(()) => froze = true,
+                Err(error) => {
+                    warn!(table = %self.name, %error, "freezing the full block failed; it takes rows on");
+                }
+            }
         }
-        Ok(Ingested {
-            added,
-            seal: !state.frozen.is_empty(),
-        })
+        // A block frozen before whose seal failed is left to the
+        // maintenance tick, not tried again by every call.
+        Ok(Ingested { added, seal: froze })
     }
 
     /// Refuses (or, after a failed drop, takes again) every row from now
-    /// on; waits for an ingest under way.
+    /// on; waits for an ingest or (when dropping) a seal under way.
     pub fn set_dropped(&self, dropped: bool) {
+        let _sealer = dropped.then(|| self.sealer());
         self.lock().dropped = dropped;
     }
 
     /// Marks the table dropped and returns the rows it held: once this
     /// returns, no ingest or seal is under way and none will be, so its
-    /// files can go.
+    /// files can go. (A seal under way was waited for by
+    /// [`Self::set_dropped`] already, and none starts on a dropped table.)
     pub fn mark_dropped(&self) -> u64 {
         let _sealer = self.sealer();
         let mut state = self.lock();

@@ -18,8 +18,9 @@
 //! Before this, a seal (about 30 ms for a block of the shared data set)
 //! held the table's lock, so every ingest call for the table (and with it
 //! the request of every client whose rows went to this leaf) waited for
-//! it. Frozen blocks are few: past [`MAX_FROZEN`] an ingest waits for the
-//! seals, as a full disk or a slow seal must slow the senders down.
+//! it. Frozen blocks are few: when [`MAX_FROZEN`] wait, an ingest seals
+//! them first, and refuses its rows (retryably) if they are still there,
+//! as a full disk or a slow seal must slow the senders down.
 //!
 //! Lock order: `Table::sealing`, then `Table::state`.
 
@@ -39,7 +40,8 @@ use crate::manifest;
 use crate::table_schema::TableSchema;
 use crate::wal::WalWriter;
 
-/// Frozen blocks past which an ingest seals them before it goes on.
+/// Frozen blocks at which an ingest seals them before it goes on (and
+/// refuses its rows if they are still frozen).
 pub const MAX_FROZEN: usize = 2;
 
 /// A full block waiting for its seal.
@@ -81,6 +83,8 @@ impl Table {
     /// Seals the open block now, if it holds rows (and every frozen one).
     pub fn seal(&self, backup: Option<&Backup>) -> Result<()> {
         let _sealer = self.sealer();
+        // Frozen blocks first: their seals free the space a freeze needs.
+        self.seal_held(backup)?;
         self.freeze_locked(&mut self.lock())?;
         self.seal_held(backup)
     }
@@ -89,6 +93,7 @@ impl Table {
     /// every frozen block (one whose seal failed before, too).
     pub fn seal_if_older(&self, age: Duration, backup: Option<&Backup>) -> Result<()> {
         let _sealer = self.sealer();
+        self.seal_held(backup)?;
         {
             let mut state = self.lock();
             if state.open.rows > 0 && state.open.opened_at.elapsed() >= age {
@@ -101,8 +106,8 @@ impl Table {
     /// Seals every frozen block, oldest first. The rows are stored
     /// already: a seal that fails (a full disk) is logged, not returned, so
     /// it never turns into an error a sender would retry (and duplicate);
-    /// the block stays frozen, and the next ingest that fills a block, or
-    /// the maintenance tick, seals it again.
+    /// the block stays frozen, and the maintenance tick seals it again
+    /// (ingest refuses rows while [`MAX_FROZEN`] blocks wait).
     pub fn seal_frozen(&self, backup: Option<&Backup>) {
         let _sealer = self.sealer();
         if let Err(error) = self.seal_held(backup) {

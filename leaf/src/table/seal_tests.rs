@@ -54,7 +54,8 @@ fn frozen_and_open(dir: &Path, more: i64) -> Table {
     let ingested = table.ingest_leaving_seal(&[ids(0..full)], None, 1, None);
     assert!(ingested.unwrap().seal, "a full block waits for its seal");
     let ingested = table.ingest_leaving_seal(&[ids(full..full + more)], None, 1, None);
-    assert!(ingested.unwrap().seal, "still waiting");
+    assert!(!ingested.unwrap().seal, "this call froze nothing");
+    assert_eq!(table.lock().frozen.len(), 1, "block 1 still waits");
     table
 }
 
@@ -167,4 +168,53 @@ fn a_dropped_table_writes_no_block_for_its_frozen_rows() {
     table.seal_frozen(None);
     table.seal(None).unwrap();
     assert_eq!(block_files(dir.path()), 0);
+}
+
+/// Makes the seal of `segment` fail: a directory where its block's
+/// temporary file would go.
+fn block_seal_fails(dir: &Path, segment: u64) -> std::path::PathBuf {
+    let id = crate::block::BlockId { segment, part: 0 };
+    let path = dir.join(id.file_name()).with_extension("tmp");
+    std::fs::create_dir(&path).unwrap();
+    path
+}
+
+#[test]
+fn seals_that_fail_keep_the_rows_and_refuse_more_until_they_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Table::create("t", dir.path().to_path_buf()).unwrap();
+    let full = BLOCK_ROWS as i64;
+    let blockers = [
+        block_seal_fails(dir.path(), 1),
+        block_seal_fails(dir.path(), 2),
+    ];
+    for part in 0..2 {
+        let from = part * full;
+        let ingested = table.ingest_leaving_seal(&[ids(from..from + full)], None, 1, None);
+        assert!(ingested.unwrap().seal, "this call froze a block");
+        table.seal_frozen(None);
+    }
+    assert!(table.snapshot().sealed.is_empty(), "both seals failed");
+    // Two blocks wait: the next rows are refused, none of them stored.
+    let refused = table.ingest_leaving_seal(&[ids(2 * full..2 * full + 5)], None, 1, None);
+    assert!(
+        matches!(refused, Err(crate::error::LeafError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(table.seal(None).is_err(), "the seals fail again");
+    assert_eq!(ids_read(&table), (0..2 * full).collect::<Vec<_>>());
+    for blocker in blockers {
+        std::fs::remove_dir(blocker).unwrap();
+    }
+    // The maintenance tick seals them; rows are taken again.
+    table
+        .seal_if_older(std::time::Duration::from_secs(3600), None)
+        .unwrap();
+    assert_eq!(table.snapshot().sealed.len(), 2);
+    let ingested = table.ingest_leaving_seal(&[ids(2 * full..2 * full + 5)], None, 1, None);
+    assert!(!ingested.unwrap().seal);
+    assert_eq!(ids_read(&table), (0..2 * full + 5).collect::<Vec<_>>());
+    drop(table);
+    let recovered = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
+    assert_eq!(ids_read(&recovered), (0..2 * full + 5).collect::<Vec<_>>());
 }
