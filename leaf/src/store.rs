@@ -259,7 +259,8 @@ impl Store {
             return Ok(0); // dropped by another call meanwhile
         }
         // Again: another drop that failed meanwhile takes its mark back.
-        // Nothing holds the table's lock for long now (it refuses work).
+        // Quick: the table refuses work, and no seal starts on it (only
+        // after such a failed drop may this wait for one under way).
         table.set_dropped(true);
         // One rename takes the table away whole (a crash mid-delete leaves
         // a tombstone, which the next start removes, not half a table).
@@ -300,8 +301,9 @@ impl Store {
 
     /// Bytes of shared memory held.
     pub fn memory_used(&self) -> u64 {
-        // Not under the store's lock: a table's lock may be held by a seal,
-        // and a queued writer (DROP TABLE) would then stall every reader.
+        // Not under the store's lock: a table's lock may be held by an
+        // ingest, and a queued writer (DROP TABLE) would then stall every
+        // reader.
         self.tables().iter().map(|t| t.memory_bytes()).sum()
     }
 

@@ -1,4 +1,5 @@
-//! One table on a leaf: its schema, its sealed blocks and its open block.
+//! One table on a leaf: its schema, its sealed blocks, its frozen blocks
+//! (full, waiting for their seal: [`seal`]) and its open block.
 //!
 //! ```text
 //!  ingest ──► coerce ──► write-ahead segment (wal-N.log) ──► open block (in memory)
@@ -44,7 +45,7 @@ mod seal;
 pub use handover::{MOVED_OUT_KEPT, Move};
 pub use repair::Repairs;
 
-/// Rows at which the open block is sealed.
+/// Rows at which the open block is frozen and sealed.
 pub const BLOCK_ROWS: usize = 65_536;
 
 /// A table and its blocks.
@@ -235,23 +236,13 @@ impl Table {
         now_micros: i64,
         backup: Option<&Backup>,
     ) -> Result<Ingested> {
-        self.wait_for_seals(backup);
-        let mut state = self.lock();
+        let mut state = self.lock_with_room(backup)?;
         if state.dropped {
             // Retryable: the aggregator tries another leaf (or, past them
             // all, answers 503), and the rows make the table anew.
             return Err(LeafError::Unavailable(format!(
                 "table {:?} was dropped while these rows arrived; send them again",
                 self.name
-            )));
-        }
-        if state.frozen.len() >= seal::MAX_FROZEN {
-            // Their seals failed (a full disk): more rows would only pile
-            // up unsealed. Retryable, as nothing of these is stored.
-            return Err(LeafError::Unavailable(format!(
-                "table {:?}: {} full blocks wait for seals that failed; send the rows again later",
-                self.name,
-                state.frozen.len()
             )));
         }
         let mut schema = state.schema.clone();
@@ -269,12 +260,12 @@ impl Table {
         if rows == 0 {
             return Ok(Ingested::default());
         }
+        let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
         let mut froze = false;
         if state.open.rows > 0 && state.open.rows + rows > BLOCK_ROWS {
             self.freeze_locked(&mut state)?;
             froze = true;
         }
-        let ranges = coerced.iter().map(time_range).collect::<Result<Vec<_>>>()?;
         let start = state.open.wal.bytes();
         let appended = match encoded.filter(|bytes| received_as_is(bytes, batches, &coerced)) {
             Some(encoded) => state.open.wal.append_encoded(encoded),
@@ -300,7 +291,9 @@ impl Table {
         // block is full, or they would overfill it. The rows are stored: a
         // freeze that fails is logged, not returned (the sender would send
         // them again), and tried again by the next call.
-        if state.open.rows + rows > BLOCK_ROWS {
+        // One freeze a call, so frozen blocks grow by one at a time (a
+        // large batch in a fresh block is frozen by the next call).
+        if !froze && state.open.rows + rows > BLOCK_ROWS {
             match self.freeze_locked(&mut state) {
                 Ok(()) => froze = true,
                 Err(error) => {
@@ -308,8 +301,9 @@ impl Table {
                 }
             }
         }
-        // A block frozen before whose seal failed is left to the
-        // maintenance tick, not tried again by every call.
+        // Only the call that froze a block has it sealed after its answer:
+        // one whose seal failed is tried again by the maintenance tick (or
+        // by an ingest that finds MAX_FROZEN blocks waiting).
         Ok(Ingested { added, seal: froze })
     }
 

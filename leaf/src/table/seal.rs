@@ -18,9 +18,10 @@
 //! Before this, a seal (about 30 ms for a block of the shared data set)
 //! held the table's lock, so every ingest call for the table (and with it
 //! the request of every client whose rows went to this leaf) waited for
-//! it. Frozen blocks are few: when [`MAX_FROZEN`] wait, an ingest seals
-//! them first, and refuses its rows (retryably) if they are still there,
-//! as a full disk or a slow seal must slow the senders down.
+//! it. Frozen blocks are few (an ingest freezes at most one): when
+//! [`MAX_FROZEN`] wait, an ingest seals them first (or waits for the sealer
+//! at work), and refuses its rows (retryably) if a seal fails, as a full
+//! disk or a slow seal must slow the senders down.
 //!
 //! Lock order: `Table::sealing`, then `Table::state`.
 
@@ -41,7 +42,7 @@ use crate::table_schema::TableSchema;
 use crate::wal::WalWriter;
 
 /// Frozen blocks at which an ingest seals them before it goes on (and
-/// refuses its rows if they are still frozen).
+/// refuses its rows if a seal fails).
 pub const MAX_FROZEN: usize = 2;
 
 /// A full block waiting for its seal.
@@ -107,7 +108,7 @@ impl Table {
     /// already: a seal that fails (a full disk) is logged, not returned, so
     /// it never turns into an error a sender would retry (and duplicate);
     /// the block stays frozen, and the maintenance tick seals it again
-    /// (ingest refuses rows while [`MAX_FROZEN`] blocks wait).
+    /// (as does an ingest that finds [`MAX_FROZEN`] blocks waiting).
     pub fn seal_frozen(&self, backup: Option<&Backup>) {
         let _sealer = self.sealer();
         if let Err(error) = self.seal_held(backup) {
@@ -115,11 +116,28 @@ impl Table {
         }
     }
 
-    /// Seals the frozen blocks first when [`MAX_FROZEN`] wait already.
-    pub(super) fn wait_for_seals(&self, backup: Option<&Backup>) {
-        let waiting = self.lock().frozen.len();
-        if waiting >= MAX_FROZEN {
-            self.seal_frozen(backup);
+    /// The state's lock, once fewer than [`MAX_FROZEN`] blocks wait for
+    /// their seal: while that many wait, they are sealed first (by this
+    /// caller, or by the sealer it waits for). A seal that fails refuses
+    /// the caller's rows (retryable: nothing of them is stored), as more
+    /// rows would only pile up unsealed on a full disk.
+    pub(super) fn lock_with_room(
+        &self,
+        backup: Option<&Backup>,
+    ) -> Result<MutexGuard<'_, TableState>> {
+        loop {
+            let state = self.lock();
+            if state.frozen.len() < MAX_FROZEN || state.dropped {
+                return Ok(state);
+            }
+            drop(state);
+            let _sealer = self.sealer();
+            self.seal_held(backup).map_err(|error| {
+                LeafError::Unavailable(format!(
+                    "table {:?}: full blocks wait for a seal that failed ({error}); send the rows again later",
+                    self.name
+                ))
+            })?;
         }
     }
 

@@ -218,3 +218,34 @@ fn seals_that_fail_keep_the_rows_and_refuse_more_until_they_succeed() {
     let recovered = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
     assert_eq!(ids_read(&recovered), (0..2 * full + 5).collect::<Vec<_>>());
 }
+
+#[test]
+fn clients_at_once_with_healthy_seals_are_never_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = Arc::new(Table::create("t", dir.path().to_path_buf()).unwrap());
+    let (clients, batches, rows) = (4_i64, 12_i64, 35_000_i64);
+    let senders: Vec<_> = (0..clients)
+        .map(|client| {
+            let table = table.clone();
+            std::thread::spawn(move || {
+                let mut sealers = Vec::new();
+                for i in 0..batches {
+                    let from = (client * batches + i) * rows;
+                    let batch = ids(from..from + rows);
+                    let ingested = table.ingest_leaving_seal(&[batch], None, 1, None);
+                    // As the server does: the seal after the answer.
+                    if ingested.expect("healthy seals refuse nothing").seal {
+                        let table = table.clone();
+                        sealers.push(std::thread::spawn(move || table.seal_frozen(None)));
+                    }
+                }
+                sealers.into_iter().for_each(|s| s.join().unwrap());
+            })
+        })
+        .collect();
+    senders.into_iter().for_each(|s| s.join().unwrap());
+    // Each freeze spawned a seal after it, and every seal is done.
+    assert!(table.lock().frozen.is_empty());
+    let expected: Vec<i64> = (0..clients * batches * rows).collect();
+    assert_eq!(ids_read(&table), expected);
+}
