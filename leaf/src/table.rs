@@ -99,7 +99,8 @@ struct OpenBlock {
 pub struct Ingested {
     /// Columns the rows added.
     pub added: Vec<String>,
-    /// A full block waits for its seal ([`Table::seal_frozen`]).
+    /// This call froze a block: its seal ([`Table::seal_frozen`]) is the
+    /// caller's, after the answer.
     pub seal: bool,
 }
 
@@ -288,11 +289,10 @@ impl Table {
         }
         state.schema = schema;
         // Frozen now rather than when the next rows like these arrive: the
-        // block is full, or they would overfill it. The rows are stored: a
-        // freeze that fails is logged, not returned (the sender would send
-        // them again), and tried again by the next call.
-        // One freeze a call, so frozen blocks grow by one at a time (a
-        // large batch in a fresh block is frozen by the next call).
+        // block is full, or they would overfill it (at most one freeze a
+        // call: a large batch in a fresh block is frozen by the next call).
+        // The rows are stored: a freeze that fails is logged, not returned
+        // (the sender would send them again), and tried again next call.
         if !froze && state.open.rows + rows > BLOCK_ROWS {
             match self.freeze_locked(&mut state) {
                 Ok(()) => froze = true,

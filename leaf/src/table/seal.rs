@@ -25,7 +25,7 @@
 //!
 //! Lock order: `Table::sealing`, then `Table::state`.
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -35,7 +35,6 @@ use super::{
     OpenBlock, Table, TableState, remove_quietly, remove_segment_blocks, seal_batches, wal_path,
 };
 use crate::backup::Backup;
-use crate::block::SealedBlock;
 use crate::error::{LeafError, Result};
 use crate::manifest;
 use crate::table_schema::TableSchema;
@@ -202,14 +201,19 @@ impl Table {
         let mut state = self.lock();
         let first = state.frozen.first().map(|frozen| frozen.block.segment);
         if state.dropped || first != Some(segment) {
-            // Dropped meanwhile: its files go with it.
+            // Not while this caller is the sealer (a drop waits for it, and
+            // only the sealer takes frozen blocks): a guard, so a later
+            // change cannot commit a block that is not the oldest frozen one.
             remove_segment_blocks(&self.dir, segment);
             return Ok(());
         }
         let old_wal = state.frozen[0].block.wal.path().to_path_buf();
-        let committed = commit(&self.dir, &blocks).and_then(|()| {
-            std::fs::remove_file(&old_wal).map_err(|error| LeafError::io(&old_wal, error))
-        });
+        let committed = blocks
+            .iter()
+            .try_for_each(|block| manifest::append(&self.dir, &block.meta))
+            .and_then(|()| {
+                std::fs::remove_file(&old_wal).map_err(|error| LeafError::io(&old_wal, error))
+            });
         if let Err(error) = committed {
             remove_segment_blocks(&self.dir, segment);
             return Err(error);
@@ -226,13 +230,6 @@ impl Table {
         info!(table = %self.name, segment, rows, elapsed_ms = started.elapsed().as_millis() as u64, "sealed block");
         Ok(())
     }
-}
-
-/// Records `blocks` in the manifest.
-fn commit(dir: &std::path::Path, blocks: &[Arc<SealedBlock>]) -> Result<()> {
-    blocks
-        .iter()
-        .try_for_each(|block| manifest::append(dir, &block.meta))
 }
 
 #[cfg(test)]
