@@ -391,15 +391,27 @@ impl Store {
     }
 
     /// Drops oldest blocks (of other than system tables) until `incoming`
-    /// more bytes fit under the limit.
+    /// more bytes fit under the limit. Blocks waiting for their seal are
+    /// sealed first: a sealed block takes less room than its write-ahead
+    /// rows, and only a sealed block can be dropped (so a leaf whose seals
+    /// lag behind neither drops more than it must nor refuses rows while
+    /// all it holds is frozen).
     fn make_room(&self, incoming: u64) -> Result<()> {
         let Some(limit) = self.config.memory_limit else {
             return Ok(());
         };
+        let mut sealed_frozen = false;
         loop {
             let used = self.memory_used();
             if used + incoming <= limit {
                 return Ok(());
+            }
+            if !sealed_frozen {
+                sealed_frozen = true;
+                for table in self.tables().into_iter().filter(|t| t.has_frozen()) {
+                    table.seal_frozen(self.backup.as_ref());
+                }
+                continue;
             }
             let oldest = self
                 .tables()
@@ -564,5 +576,45 @@ mod tests {
             data_bytes
         );
         store.ingest("data", &[kib_rows(64)], 64 * 1024).unwrap();
+    }
+
+    #[test]
+    fn the_memory_limit_seals_frozen_blocks_to_make_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 2 * 1024 * 1024;
+        let (store, _) = Store::open(StoreConfig {
+            data_dir: dir.path().to_path_buf(),
+            backup_dir: None,
+            memory_limit: Some(limit),
+            retention: None,
+            seal_age: Duration::from_secs(3600),
+        })
+        .unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let batch = |from: usize| {
+            let values =
+                StringArray::from_iter_values((from..from + 40_000).map(|i| format!("{i:016}")));
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).unwrap()
+        };
+        // Each batch freezes its block (the next would overfill it); the
+        // seals are left undone, as when those after answers have not run.
+        for from in [0, 40_000] {
+            let (_, _, seal) = store
+                .ingest_leaving_seal("t", &[batch(from)], None, 0)
+                .unwrap();
+            assert!(seal.is_some());
+        }
+        let table = store.table("t", false).unwrap();
+        assert!(table.has_frozen());
+        assert!(
+            table.memory_bytes() + (1 << 20) > limit,
+            "{}",
+            table.memory_bytes()
+        );
+        // Over the limit with no sealed block to drop: the frozen one is
+        // sealed, then dropped as the oldest, and the rows are taken.
+        store.ingest("t", &[batch(80_000)], 1 << 20).unwrap();
+        assert!(!table.has_frozen());
+        assert_eq!(table.stats().rows, 80_000);
     }
 }

@@ -115,6 +115,12 @@ impl Table {
         }
     }
 
+    /// Whether blocks wait for their seal (frozen: their rows are held,
+    /// but they cannot be dropped until sealed).
+    pub fn has_frozen(&self) -> bool {
+        !self.lock().frozen.is_empty()
+    }
+
     /// The state's lock, once fewer than [`MAX_FROZEN`] blocks wait for
     /// their seal: while that many wait, they are sealed first (by this
     /// caller, or by the sealer it waits for). A seal that fails refuses
