@@ -1,8 +1,17 @@
 //! CPU work of one request spread over the machine's cores: parts handed
 //! to scoped threads (the first part on the calling thread, which is a
 //! blocking-pool thread, never an async worker), results in part order.
+//!
+//! Only idle cores get parts: while other requests' parts run, a request is
+//! cut into fewer parts (down to one, no threads at all). Several requests
+//! at once already keep the cores busy, and each cut costs a merge of the
+//! parts afterwards, so on a loaded machine cutting is pure overhead.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Parts of all requests running now.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// The cores to work on.
 pub fn cores() -> usize {
@@ -10,10 +19,34 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Cores that no request's part runs on now (at least one). A hint: two
+/// requests that look at once may both take the same idle core.
+fn idle_cores() -> usize {
+    cores()
+        .saturating_sub(RUNNING.load(Ordering::Relaxed))
+        .max(1)
+}
+
 /// How many parts `amount` of work makes, at least `per_part` each, at
-/// most one per core.
+/// most one per idle core.
 pub fn parts_for(amount: usize, per_part: usize) -> usize {
-    (amount / per_part.max(1)).clamp(1, cores())
+    (amount / per_part.max(1)).clamp(1, idle_cores())
+}
+
+/// Counts parts as running for as long as it lives.
+struct Running(usize);
+
+impl Running {
+    fn start(parts: usize) -> Self {
+        RUNNING.fetch_add(parts, Ordering::Relaxed);
+        Self(parts)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(self.0, Ordering::Relaxed);
+    }
 }
 
 /// `items` cut into [`parts_for`] contiguous slices, in order.
@@ -32,6 +65,7 @@ where
     R: Send,
 {
     let work = &work;
+    let _running = Running::start(parts.len());
     std::thread::scope(|scope| {
         let mut parts = parts.into_iter();
         let first = parts.next();
@@ -87,5 +121,12 @@ mod tests {
         let cut = slices(&items, 1);
         assert_eq!(cut.concat(), items);
         assert_eq!(slices::<u32>(&[], 1), vec![&[] as &[u32]]);
+    }
+
+    #[test]
+    fn parts_running_leave_fewer_cores_to_cut_for() {
+        // Other requests' parts take every core: one part, no threads.
+        let observed = run_parts(vec![(); cores()], |()| parts_for(usize::MAX, 1)).unwrap();
+        assert_eq!(observed, vec![1; cores()]);
     }
 }
