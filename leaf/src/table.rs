@@ -16,7 +16,9 @@
 //! still exists is the truth for its segment number. Sealing writes the block
 //! files of segment N, then deletes `wal-N.log`; recovery deletes any block
 //! of a segment whose write-ahead file is still present and replays that
-//! file instead.
+//! file instead: the newest segment as the open block, older ones as
+//! frozen blocks (a restart writes no block; the maintenance tick seals
+//! them).
 //!
 //! All methods block (file I/O, sealing): call them from `spawn_blocking`.
 
@@ -604,6 +606,7 @@ impl Table {
             .unwrap_or(0)
             + 1;
         let mut open = None;
+        let mut frozen = Vec::new();
         for (position, &segment) in segments.iter().enumerate() {
             let path = wal_path(&dir, segment);
             let replayed = match replay(&path) {
@@ -634,25 +637,18 @@ impl Table {
             let is_last = position + 1 == segments.len();
             if is_last && replayed.valid_len > 0 {
                 let wal = WalWriter::reopen(&path, replayed.valid_len)?;
-                let mut block = OpenBlock::new(segment, wal);
-                for batch in replayed_batches {
-                    let range = time_range(&batch)?;
-                    block.rows += batch.num_rows();
-                    block.time_range = Some(match block.time_range {
-                        Some((l, h)) => (l.min(range.0), h.max(range.1)),
-                        None => range,
-                    });
-                    block.batches.push(batch);
-                }
-                open = Some(block);
+                open = Some(OpenBlock::replayed(segment, wal, replayed_batches)?);
+            } else if replayed.valid_len > 0 && !replayed_batches.is_empty() {
+                // An older segment: frozen, as it was, for the maintenance
+                // tick (or the next ingest) to seal. A restart writes no
+                // block, so it is as quick with a seal pending and works
+                // on a full disk (where a seal would fail).
+                let wal = WalWriter::reopen(&path, replayed.valid_len)?;
+                let block = OpenBlock::replayed(segment, wal, replayed_batches)?;
+                frozen.push(seal::Frozen::new(block, schema.clone()));
             } else {
-                // An older segment (or one torn before its header): seal
-                // what it holds now and let it go.
-                let blocks = seal_batches(&dir, segment, &schema, &replayed_batches)?;
-                for block in &blocks {
-                    manifest::append(&dir, &block.meta)?;
-                }
-                sealed.extend(blocks);
+                // An older segment holding nothing (torn before its first
+                // record): it goes.
                 std::fs::remove_file(&path).map_err(|e| LeafError::io(&path, e))?;
             }
         }
@@ -670,9 +666,9 @@ impl Table {
             .filter(|meta| !sealed.iter().any(|b| b.meta.id == meta.id))
             .collect();
         moves.retain(|id, _| sealed.iter().any(|b| b.meta.id == *id));
-        Ok(Self::from_state(
-            name, dir, schema, sealed, open, lost, moves,
-        ))
+        let table = Self::from_state(name, dir, schema, sealed, open, lost, moves);
+        table.lock().frozen = frozen;
+        Ok(table)
     }
 }
 
@@ -686,6 +682,21 @@ impl OpenBlock {
             opened_at: Instant::now(),
             time_range: None,
         }
+    }
+
+    /// The block of segment `segment`, holding `batches` replayed from it.
+    fn replayed(segment: u64, wal: WalWriter, batches: Vec<RecordBatch>) -> Result<Self> {
+        let mut block = Self::new(segment, wal);
+        for batch in batches {
+            let range = time_range(&batch)?;
+            block.rows += batch.num_rows();
+            block.time_range = Some(match block.time_range {
+                Some((l, h)) => (l.min(range.0), h.max(range.1)),
+                None => range,
+            });
+            block.batches.push(batch);
+        }
+        Ok(block)
     }
 }
 

@@ -53,6 +53,13 @@ pub struct Frozen {
     schema: TableSchema,
 }
 
+impl Frozen {
+    /// A frozen block, with the table's schema when it was frozen.
+    pub(super) fn new(block: OpenBlock, schema: TableSchema) -> Self {
+        Self { block, schema }
+    }
+}
+
 impl TableState {
     /// The blocks not sealed yet, oldest first: the frozen ones, then the
     /// open one.
