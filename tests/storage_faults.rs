@@ -254,6 +254,22 @@ impl SmallDisk {
             .to_vec()
     }
 
+    /// The write-ahead segments of `table` on the disk.
+    fn segments(&self, table: &str) -> usize {
+        let dir = self.mount_point.path().join("tables").join(table);
+        let listed = Command::new("nsenter")
+            .args(["-t", &self.holder.id().to_string(), "-m", "--", "ls"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(listed.status.success(), "{listed:?}");
+        let names = String::from_utf8_lossy(&listed.stdout).into_owned();
+        names
+            .lines()
+            .filter(|name| name.starts_with("wal-"))
+            .count()
+    }
+
     fn resize(&self, size: &str) {
         let status = Command::new("nsenter")
             .args(["-t", &self.holder.id().to_string(), "-m", "--"])
@@ -338,7 +354,17 @@ async fn a_full_disk_fails_writes_cleanly_and_loses_no_acknowledged_row() {
     );
 
     // A crash on the full disk, full blocks waiting for their seal: the
-    // restart writes no block, so it comes back with every row.
+    // restart writes no block, so it comes back with every row. (The tick
+    // freezes the open block at the seal age, and its seal fails.)
+    let mut frozen = false;
+    for _ in 0..200 {
+        if disk.segments(TABLE) >= 2 {
+            frozen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(frozen, "no block waits for its seal on the full disk");
     leaf.kill();
     let mut leaf = disk.start_leaf();
     let mut client = leaf.client().await;

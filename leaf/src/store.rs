@@ -391,11 +391,12 @@ impl Store {
     }
 
     /// Drops oldest blocks (of other than system tables) until `incoming`
-    /// more bytes fit under the limit. Blocks waiting for their seal are
-    /// sealed first: a sealed block takes less room than its write-ahead
-    /// rows, and only a sealed block can be dropped (so a leaf whose seals
-    /// lag behind neither drops more than it must nor refuses rows while
-    /// all it holds is frozen).
+    /// more bytes fit under the limit. When no sealed block is left to
+    /// drop, blocks waiting for their seal are sealed once (only a sealed
+    /// block can be dropped), so a leaf whose seals lag behind its answers
+    /// does not refuse rows while all it holds is frozen. Only then: a
+    /// leaf at its limit makes room on every ingest, which must not wait
+    /// for seals it could drop its way past.
     fn make_room(&self, incoming: u64) -> Result<()> {
         let Some(limit) = self.config.memory_limit else {
             return Ok(());
@@ -406,21 +407,24 @@ impl Store {
             if used + incoming <= limit {
                 return Ok(());
             }
-            if !sealed_frozen {
-                sealed_frozen = true;
-                for table in self.tables().into_iter().filter(|t| t.has_frozen()) {
-                    table.seal_frozen(self.backup.as_ref());
-                }
-                continue;
-            }
-            let oldest = self
-                .tables()
-                .into_iter()
-                .filter(|t| !is_system_table(t.name()))
+            let droppable = || {
+                self.tables()
+                    .into_iter()
+                    .filter(|t| !is_system_table(t.name()))
+            };
+            let oldest = droppable()
                 .filter_map(|t| t.oldest_block().map(|(id, max_time)| (max_time, id, t)))
                 .min_by_key(|(max_time, _, _)| *max_time);
             let Some((_, id, table)) = oldest else {
-                return Err(LeafError::MemoryFull { used, limit });
+                let frozen: Vec<_> = droppable().filter(|t| t.has_frozen()).collect();
+                if sealed_frozen || frozen.is_empty() {
+                    return Err(LeafError::MemoryFull { used, limit });
+                }
+                sealed_frozen = true;
+                for table in frozen {
+                    table.seal_frozen(self.backup.as_ref());
+                }
+                continue;
             };
             let freed = table.drop_block(id, self.backup.as_ref())?;
             info!(

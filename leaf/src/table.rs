@@ -583,8 +583,13 @@ impl Table {
                 sealed.push(Arc::new(block));
             }
         }
-        if manifest_stale || manifest.len() != sealed.len() {
-            manifest::rewrite(&dir, sealed.iter().map(|b| &b.meta))?;
+        // Best effort: a manifest that says too much or too little only
+        // costs the next restart some footers read, and a restart on a
+        // full disk must not fail for it.
+        if (manifest_stale || manifest.len() != sealed.len())
+            && let Err(error) = manifest::rewrite(&dir, sealed.iter().map(|b| &b.meta))
+        {
+            warn!(table = name, %error, "manifest not rewritten; the next restart reads more footers");
         }
         // Every block holds all columns the table had when it was sealed,
         // so the newest readable block knows every sealed column.
@@ -647,8 +652,8 @@ impl Table {
                 let block = OpenBlock::replayed(segment, wal, replayed_batches)?;
                 frozen.push(seal::Frozen::new(block, schema.clone()));
             } else {
-                // An older segment holding nothing (torn before its first
-                // record): it goes.
+                // A segment holding nothing (torn before its first record;
+                // the newest, if so, is replaced by a new one): it goes.
                 std::fs::remove_file(&path).map_err(|e| LeafError::io(&path, e))?;
             }
         }

@@ -105,9 +105,21 @@ pub fn decode_lines(
     known: Option<&TableView>,
     resume: &Resume,
 ) -> Result<Decoded, String> {
-    let start = start_columns(known);
     let bytes: usize = lines.iter().map(|(_, text)| text.len()).sum();
-    let cuts = parts_for(bytes, MIN_CHUNK_BYTES).min(lines.len().max(1));
+    let cuts = parts_for(bytes, MIN_CHUNK_BYTES);
+    decode_lines_cut(lines, rules, known, resume, cuts)
+}
+
+/// [`decode_lines`] in `cuts` parts (at most one a line), each on a core.
+pub(crate) fn decode_lines_cut(
+    lines: &[Line],
+    rules: LineRules,
+    known: Option<&TableView>,
+    resume: &Resume,
+    cuts: usize,
+) -> Result<Decoded, String> {
+    let start = start_columns(known);
+    let cuts = cuts.clamp(1, lines.len().max(1));
     let parts: Vec<&[Line]> = match cuts {
         1 => vec![lines],
         n => lines.chunks(lines.len().div_ceil(n)).collect(),

@@ -82,7 +82,7 @@ pub fn decode_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::decode_lines::{decode_chunk, start_columns};
+    use crate::ingest::decode_lines::{decode_chunk, decode_lines_cut, start_columns};
     use crate::ingest::merge::merge_chunks;
     use arrow::array::{Array, AsArray, RecordBatch};
     use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
@@ -215,7 +215,8 @@ mod tests {
         assert!(decoded.errors.is_empty());
     }
 
-    /// `body` decoded on every core and on one.
+    /// `body` decoded in two parts (on two cores, where there are) and on
+    /// one.
     fn on_cores_and_on_one(body: &str) -> (Decoded, Decoded) {
         let lines: Vec<Line> = body
             .as_bytes()
@@ -226,7 +227,7 @@ mod tests {
             .collect();
         let resume = Resume::default();
         let rules = LineRules::default();
-        let parallel = decode_lines(&lines, rules, None, &resume).unwrap();
+        let parallel = decode_lines_cut(&lines, rules, None, &resume, 2).unwrap();
         let start = start_columns(None);
         let one = decode_chunk(&lines, rules, start.clone(), &resume);
         let redo = |_: usize, _: Vec<(String, ColumnType, bool)>| unreachable!();

@@ -13,7 +13,8 @@
 //!
 //! Exactly-once across crashes is as before: a frozen block's write-ahead
 //! segment exists until its blocks are committed, and recovery replays
-//! every segment it finds, oldest first, sealing all but the newest.
+//! every segment it finds, oldest first: all but the newest come back
+//! frozen (sealed by the maintenance tick), the newest is the open block.
 //!
 //! Before this, a seal (about 30 ms for a block of the shared data set)
 //! held the table's lock, so every ingest call for the table (and with it

@@ -117,7 +117,13 @@ fn a_crash_before_or_during_the_seal_of_a_frozen_block_loses_no_row() {
     drop(table);
     let recovered = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
     assert_eq!(ids_read(&recovered), expected, "each row once");
+    assert_eq!(block_files(dir.path()), 0, "the unfinished seal is undone");
+    // Its seal after the restart, then a restart again.
+    recovered.seal_frozen(None);
+    assert_eq!(block_files(dir.path()), 1);
+    drop(recovered);
     let again = Table::recover("t", dir.path().to_path_buf(), None).unwrap();
+    assert!(!again.has_frozen());
     assert_eq!(ids_read(&again), expected);
 }
 
