@@ -528,18 +528,24 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(values)]).unwrap()
     }
 
-    #[test]
-    fn system_tables_take_rows_up_to_their_share_and_never_push_out_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let limit = 4 * 1024 * 1024;
+    /// A store in `dir` with a memory limit and no seals by age.
+    fn store_with_limit(dir: &Path, limit: u64) -> Store {
         let (store, _) = Store::open(StoreConfig {
-            data_dir: dir.path().to_path_buf(),
+            data_dir: dir.to_path_buf(),
             backup_dir: None,
             memory_limit: Some(limit),
             retention: None,
             seal_age: Duration::from_secs(3600),
         })
         .unwrap();
+        store
+    }
+
+    #[test]
+    fn system_tables_take_rows_up_to_their_share_and_never_push_out_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 4 * 1024 * 1024;
+        let store = store_with_limit(dir.path(), limit);
         store.ingest("data", &[kib_rows(1024)], 1 << 20).unwrap();
         let data_bytes = store.table("data", false).unwrap().memory_bytes();
 
@@ -586,14 +592,7 @@ mod tests {
     fn the_memory_limit_seals_frozen_blocks_to_make_room() {
         let dir = tempfile::tempdir().unwrap();
         let limit = 2 * 1024 * 1024;
-        let (store, _) = Store::open(StoreConfig {
-            data_dir: dir.path().to_path_buf(),
-            backup_dir: None,
-            memory_limit: Some(limit),
-            retention: None,
-            seal_age: Duration::from_secs(3600),
-        })
-        .unwrap();
+        let store = store_with_limit(dir.path(), limit);
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
         let batch = |from: usize| {
             let values =
