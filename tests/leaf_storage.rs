@@ -62,16 +62,10 @@ fn one_column(name: &str, column: ArrayRef) -> RecordBatch {
 }
 
 async fn wait_until_sealed(leaf: &LeafProcess, table: &str) {
-    let mut client = leaf.client().await;
-    for _ in 0..100 {
-        let status = status(&mut client).await;
-        let table = status.tables.iter().find(|t| t.name == table).unwrap();
-        if table.open_rows == 0 && table.sealed_blocks > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("table {table} was never sealed");
+    wait_for_table(leaf, table, "sealed whole", |t| {
+        t.open_rows == 0 && t.sealed_blocks > 0
+    })
+    .await;
 }
 
 /// Waits until the backup holds a copy of every sealed block of `table`
@@ -107,16 +101,8 @@ async fn wait_for_backup(leaf: &LeafProcess, backup: &std::path::Path, table: &s
 /// Waits until `table` has `blocks` sealed blocks: a full block is sealed
 /// after the answer to the rows that filled it, off the table's lock.
 async fn wait_for_sealed_blocks(leaf: &LeafProcess, table: &str, blocks: u64) {
-    let mut client = leaf.client().await;
-    for _ in 0..400 {
-        let status = status(&mut client).await;
-        let sealed = status.tables.iter().find(|t| t.name == table);
-        if sealed.is_some_and(|t| t.sealed_blocks >= blocks) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("table {table} never had {blocks} sealed blocks");
+    let what = format!("{blocks} sealed blocks");
+    wait_for_table(leaf, table, &what, |t| t.sealed_blocks >= blocks).await;
 }
 
 /// A leaf that seals only full blocks, holding 150,000 `requests` rows 1 ms

@@ -254,14 +254,18 @@ impl SmallDisk {
             .to_vec()
     }
 
+    /// `program` run inside the namespace.
+    fn inside(&self, program: &str) -> Command {
+        let nsenter = self.nsenter();
+        let mut command = Command::new(&nsenter[0]);
+        command.args(&nsenter[1..]).arg(program);
+        command
+    }
+
     /// The write-ahead segments of `table` on the disk.
     fn segments(&self, table: &str) -> usize {
         let dir = self.mount_point.path().join("tables").join(table);
-        let listed = Command::new("nsenter")
-            .args(["-t", &self.holder.id().to_string(), "-m", "--", "ls"])
-            .arg(dir)
-            .output()
-            .unwrap();
+        let listed = self.inside("ls").arg(dir).output().unwrap();
         assert!(listed.status.success(), "{listed:?}");
         let names = String::from_utf8_lossy(&listed.stdout).into_owned();
         names
@@ -271,9 +275,9 @@ impl SmallDisk {
     }
 
     fn resize(&self, size: &str) {
-        let status = Command::new("nsenter")
-            .args(["-t", &self.holder.id().to_string(), "-m", "--"])
-            .args(["mount", "-o", &format!("remount,size={size}")])
+        let status = self
+            .inside("mount")
+            .args(["-o", &format!("remount,size={size}")])
             .arg(self.mount_point.path())
             .status()
             .unwrap();
@@ -393,17 +397,11 @@ async fn a_full_disk_fails_writes_cleanly_and_loses_no_acknowledged_row() {
         assert!(stored, "rows are taken once there is room");
         acknowledged.extend(next_id - 2_000..next_id);
     }
-    let mut sealed = false;
-    for _ in 0..100 {
-        let status = status(&mut client).await;
-        let table = status.tables.iter().find(|t| t.name == TABLE).unwrap();
-        if table.open_rows == 0 && table.sealed_blocks > 0 {
-            sealed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(sealed, "the open block is sealed once there is room");
+    let what = "the open block sealed once there is room";
+    wait_for_table(&leaf, TABLE, what, |t| {
+        t.open_rows == 0 && t.sealed_blocks > 0
+    })
+    .await;
 
     // A crash now: exactly the acknowledged rows come back.
     leaf.kill();

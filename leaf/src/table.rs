@@ -280,14 +280,8 @@ impl Table {
             state.open.wal.rewind(start);
             return Err(error);
         }
-        let open = &mut state.open;
         for (batch, range) in coerced.into_iter().zip(ranges) {
-            open.rows += batch.num_rows();
-            open.time_range = Some(match open.time_range {
-                Some((low, high)) => (low.min(range.0), high.max(range.1)),
-                None => range,
-            });
-            open.batches.push(batch);
+            state.open.push(batch, range);
         }
         state.schema = schema;
         // Frozen now rather than when the next rows like these arrive: the
@@ -694,14 +688,20 @@ impl OpenBlock {
         let mut block = Self::new(segment, wal);
         for batch in batches {
             let range = time_range(&batch)?;
-            block.rows += batch.num_rows();
-            block.time_range = Some(match block.time_range {
-                Some((l, h)) => (l.min(range.0), h.max(range.1)),
-                None => range,
-            });
-            block.batches.push(batch);
+            block.push(batch, range);
         }
         Ok(block)
+    }
+
+    /// Takes `batch` (in the write-ahead segment already), whose times
+    /// span `range`.
+    fn push(&mut self, batch: RecordBatch, range: (i64, i64)) {
+        self.rows += batch.num_rows();
+        self.time_range = Some(match self.time_range {
+            Some((low, high)) => (low.min(range.0), high.max(range.1)),
+            None => range,
+        });
+        self.batches.push(batch);
     }
 }
 

@@ -20,7 +20,7 @@ use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::TryStreamExt;
 use shoal_proto::{
-    IngestRequest, IngestResponse, LeafClient, LeafStatus, ScanRequest, StatusRequest,
+    IngestRequest, IngestResponse, LeafClient, LeafStatus, ScanRequest, StatusRequest, TableStatus,
 };
 use tonic::transport::Channel;
 
@@ -291,6 +291,25 @@ pub async fn status(client: &mut LeafClient<Channel>) -> LeafStatus {
         .await
         .expect("status")
         .into_inner()
+}
+
+/// Waits until `done` holds for `table` in the leaf's status (polled every
+/// 25 ms for up to 10 s); panics saying `what` never happened.
+pub async fn wait_for_table(
+    leaf: &LeafProcess,
+    table: &str,
+    what: &str,
+    done: impl Fn(&TableStatus) -> bool,
+) {
+    let mut client = leaf.client().await;
+    for _ in 0..400 {
+        let status = status(&mut client).await;
+        if status.tables.iter().any(|t| t.name == table && done(t)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("table {table}: {what} never happened");
 }
 
 /// Runs a scan through Arrow Flight `DoGet`.

@@ -130,26 +130,14 @@ impl Fleet {
         // What the suite means to cover: leaf 0 holds a sealed block and
         // open rows, the other leaves open rows only (leaf 0's full block
         // is sealed after the answer to its rows: waited for).
-        let expected = [
-            Some((1, 10_000)),
-            Some((0, 20_000)),
-            Some((0, 20_000)),
-            Some((0, 10_000)),
-        ];
-        let mut layout = Vec::new();
-        for _ in 0..400 {
-            layout.clear();
-            for leaf in &leaves {
-                let status = status(&mut leaf.client().await).await;
-                let logs = status.tables.iter().find(|t| t.name == "logs");
-                layout.push(logs.map(|t| (t.sealed_blocks, t.open_rows)));
-            }
-            if layout == expected {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        let expected = [(1, 10_000), (0, 20_000), (0, 20_000), (0, 10_000)];
+        for (leaf, (sealed, open)) in leaves.iter().zip(expected) {
+            let what = format!("{sealed} sealed blocks and {open} open rows");
+            wait_for_table(leaf, "logs", &what, |t| {
+                (t.sealed_blocks, t.open_rows) == (sealed, open)
+            })
+            .await;
         }
-        assert_eq!(layout, expected);
         assert_eq!(
             stored_types(dirs[0].path()),
             ["UInt32 time", "UInt8 service"]
