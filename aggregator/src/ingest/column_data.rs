@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Array, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Array, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field};
 use shoal_contract::column_type::ColumnType;
@@ -17,9 +17,17 @@ use crate::ingest::scalar::Scalar;
 /// Bytes a string value is expected to take, to size a builder.
 const STRING_BYTES_GUESS: usize = 16;
 
-/// A column's builder.
+/// A column's builder, and how many rows it holds.
 #[derive(Debug)]
-pub enum ColumnData {
+pub struct ColumnData {
+    builder: Builder,
+    /// Rows held: kept here, as every value asks for it first (`pad`).
+    len: usize,
+}
+
+/// A builder of each column type.
+#[derive(Debug)]
+enum Builder {
     Integer(Int64Builder),
     Float(Float64Builder),
     Boolean(BooleanBuilder),
@@ -37,11 +45,11 @@ impl ColumnData {
     /// [`Self::new`], with room for `rows` rows made at once (growing a
     /// builder row by row copies what it holds each time it doubles).
     pub fn with_capacity(column_type: ColumnType, nulls: usize, rows: usize) -> Self {
-        let mut data = match column_type {
-            ColumnType::Integer => Self::Integer(Int64Builder::with_capacity(rows)),
-            ColumnType::Float => Self::Float(Float64Builder::with_capacity(rows)),
-            ColumnType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(rows)),
-            ColumnType::String => Self::String(
+        let builder = match column_type {
+            ColumnType::Integer => Builder::Integer(Int64Builder::with_capacity(rows)),
+            ColumnType::Float => Builder::Float(Float64Builder::with_capacity(rows)),
+            ColumnType::Boolean => Builder::Boolean(BooleanBuilder::with_capacity(rows)),
+            ColumnType::String => Builder::String(
                 StringBuilder::with_capacity(rows, rows * STRING_BYTES_GUESS),
                 String::new(),
             ),
@@ -50,67 +58,65 @@ impl ColumnData {
                     DataType::List(item) => item,
                     _ => Arc::new(Field::new("item", DataType::Utf8, true)),
                 };
-                Self::StringSet(ListBuilder::new(StringBuilder::new()).with_field(item))
+                Builder::StringSet(ListBuilder::new(StringBuilder::new()).with_field(item))
             }
-            ColumnType::Timestamp => Self::Timestamp(
+            ColumnType::Timestamp => Builder::Timestamp(
                 TimestampMicrosecondBuilder::with_capacity(rows)
                     .with_data_type(column_type.open_type()),
             ),
         };
+        let mut data = Self { builder, len: 0 };
         data.pad(nulls);
         data
     }
 
     /// Rows held so far.
     pub fn len(&self) -> usize {
-        match self {
-            Self::Integer(b) => b.len(),
-            Self::Float(b) => b.len(),
-            Self::Boolean(b) => b.len(),
-            Self::String(b, _) => b.len(),
-            Self::StringSet(b) => b.len(),
-            Self::Timestamp(b) => b.len(),
-        }
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Appends nulls up to `rows` rows.
+    #[inline]
     pub fn pad(&mut self, rows: usize) {
-        let missing = rows.saturating_sub(self.len());
-        if missing == 0 {
-            return;
+        if rows > self.len {
+            self.append_nulls(rows - self.len);
         }
-        match self {
-            Self::Integer(b) => b.append_nulls(missing),
-            Self::Float(b) => b.append_nulls(missing),
-            Self::Boolean(b) => b.append_nulls(missing),
-            Self::String(b, _) => b.append_nulls(missing),
-            Self::StringSet(b) => (0..missing).for_each(|_| b.append_null()),
-            Self::Timestamp(b) => b.append_nulls(missing),
+    }
+
+    fn append_nulls(&mut self, missing: usize) {
+        match &mut self.builder {
+            Builder::Integer(b) => b.append_nulls(missing),
+            Builder::Float(b) => b.append_nulls(missing),
+            Builder::Boolean(b) => b.append_nulls(missing),
+            Builder::String(b, _) => b.append_nulls(missing),
+            Builder::StringSet(b) => (0..missing).for_each(|_| b.append_null()),
+            Builder::Timestamp(b) => b.append_nulls(missing),
         }
+        self.len += missing;
     }
 
     /// Appends a value the column's type was checked to hold.
     pub fn append(&mut self, value: &Scalar) -> Result<(), String> {
         let wrong = || format!("cannot append {} here", value.kind());
-        match (self, value) {
-            (Self::Integer(b), Scalar::Int(i)) => b.append_value(*i),
-            (Self::Float(b), Scalar::Int(i)) => b.append_value(*i as f64),
-            (Self::Float(b), Scalar::UInt(u)) => b.append_value(*u as f64),
-            (Self::Float(b), Scalar::Float(f)) => b.append_value(*f),
-            (Self::Boolean(b), Scalar::Bool(v)) => b.append_value(*v),
-            (Self::String(b, _), Scalar::Str(text)) => b.append_value(text),
-            (Self::String(b, text), value) => {
+        match (&mut self.builder, value) {
+            (Builder::Integer(b), Scalar::Int(i)) => b.append_value(*i),
+            (Builder::Float(b), Scalar::Int(i)) => b.append_value(*i as f64),
+            (Builder::Float(b), Scalar::UInt(u)) => b.append_value(*u as f64),
+            (Builder::Float(b), Scalar::Float(f)) => b.append_value(*f),
+            (Builder::Boolean(b), Scalar::Bool(v)) => b.append_value(*v),
+            (Builder::String(b, _), Scalar::Str(text)) => b.append_value(text),
+            (Builder::String(b, text), value) => {
                 text.clear();
                 if !value.write_text(text) {
                     return Err(wrong());
                 }
                 b.append_value(text.as_str());
             }
-            (Self::StringSet(b), Scalar::Set(items)) => {
+            (Builder::StringSet(b), Scalar::Set(items)) => {
                 for item in items {
                     b.values().append_value(item);
                 }
@@ -118,37 +124,39 @@ impl ColumnData {
             }
             // The time moved from its source field, and integers (as
             // arrow-json took them), are microseconds already.
-            (Self::Timestamp(b), Scalar::Time(micros) | Scalar::Int(micros)) => {
+            (Builder::Timestamp(b), Scalar::Time(micros) | Scalar::Int(micros)) => {
                 b.append_value(*micros)
             }
-            (Self::Timestamp(b), value) => b.append_value(value.time_micros()?),
+            (Builder::Timestamp(b), value) => b.append_value(value.time_micros()?),
             _ => return Err(wrong()),
         }
+        self.len += 1;
         Ok(())
     }
 
     /// An integer column becomes a float one, its values converted.
     pub fn widen_to_float(&mut self) {
-        if let Self::Integer(b) = self {
+        if let Builder::Integer(b) = &mut self.builder {
             let integers: Int64Array = b.finish();
             let mut floats = Float64Builder::with_capacity(integers.len());
             for value in integers.iter() {
                 floats.append_option(value.map(|i| i as f64));
             }
-            *self = Self::Float(floats);
+            self.builder = Builder::Float(floats);
         }
     }
 
-    /// The column's `rows` values as an array.
+    /// The column's `rows` values as an array; the builder is empty after.
     pub fn finish(&mut self, rows: usize) -> ArrayRef {
         self.pad(rows);
-        match self {
-            Self::Integer(b) => Arc::new(b.finish()),
-            Self::Float(b) => Arc::new(b.finish()),
-            Self::Boolean(b) => Arc::new(b.finish()),
-            Self::String(b, _) => Arc::new(b.finish()),
-            Self::StringSet(b) => Arc::new(b.finish()),
-            Self::Timestamp(b) => Arc::new(b.finish()),
+        self.len = 0;
+        match &mut self.builder {
+            Builder::Integer(b) => Arc::new(b.finish()),
+            Builder::Float(b) => Arc::new(b.finish()),
+            Builder::Boolean(b) => Arc::new(b.finish()),
+            Builder::String(b, _) => Arc::new(b.finish()),
+            Builder::StringSet(b) => Arc::new(b.finish()),
+            Builder::Timestamp(b) => Arc::new(b.finish()),
         }
     }
 }

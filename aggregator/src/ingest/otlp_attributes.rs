@@ -7,13 +7,12 @@
 //! [`otlp_view`]: crate::ingest::otlp_view
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::ingest::column_set::Fields;
 use crate::ingest::json_rows::flatten_into;
-use crate::ingest::otlp_rows::{RECORD_COLUMNS, column_name};
+use crate::ingest::otlp_rows::{column_name, is_record_column};
 use crate::ingest::otlp_view::{AttributeView, ValueView, array_items, list_entries};
 use crate::ingest::scalar::Scalar;
 
@@ -21,21 +20,27 @@ use crate::ingest::scalar::Scalar;
 /// again from 0, as the view checked them (`check_nested`) in the request.
 const VALUE_DEPTH: usize = 0;
 
+/// Nested attributes of one record, by key: a list the caller keeps
+/// from record to record (a map per record was an allocation each).
+pub type Nested<'a> = Vec<AttributeView<'a>>;
+
 /// The record's attributes: scalars as they are, then nested ones
 /// flattened (as `otlp_rows` does), names of record columns prefixed.
+/// `nested` is scratch space, empty on return.
 pub fn attribute_fields<'a>(
     attributes: &[AttributeView<'a>],
     fields: &mut Fields<'a>,
+    nested: &mut Nested<'a>,
 ) -> Result<(), String> {
-    let mut nested: BTreeMap<&'a str, ValueView<'a>> = BTreeMap::new();
+    nested.clear();
     for &(key, value) in attributes {
-        let name = match RECORD_COLUMNS.contains(&key) {
+        let name = match is_record_column(key) {
             true => Cow::Owned(format!("attributes.{key}")),
             false => Cow::Borrowed(key),
         };
         let scalar = match value {
             ValueView::Array(_) | ValueView::Kvlist(_) => {
-                nested.insert(key, value);
+                nested.push((key, value));
                 continue;
             }
             scalar => scalar_of(scalar),
@@ -45,12 +50,40 @@ pub fn attribute_fields<'a>(
     if nested.is_empty() {
         return Ok(());
     }
-    if let Some(sets) = string_sets(&nested)? {
-        fields.extend(sets);
+    by_key_last_wins(nested);
+    let outcome = nested_fields(nested, fields);
+    nested.clear();
+    outcome
+}
+
+/// Sorts `nested` by key and keeps the last value of a key given twice,
+/// as a map of them would.
+fn by_key_last_wins(nested: &mut Nested) {
+    if nested.len() < 2 {
+        return;
+    }
+    // Stable: values of one key stay in request order.
+    nested.sort_by(|a, b| a.0.cmp(b.0));
+    let mut kept = 0;
+    for i in 0..nested.len() {
+        if nested.get(i + 1).is_some_and(|next| next.0 == nested[i].0) {
+            continue;
+        }
+        nested[kept] = nested[i];
+        kept += 1;
+    }
+    nested.truncate(kept);
+}
+
+/// The fields of nested attributes (sorted by key, each key once).
+fn nested_fields<'a>(nested: &Nested<'a>, fields: &mut Fields<'a>) -> Result<(), String> {
+    let before = fields.len();
+    if string_sets(nested, fields)? {
         return Ok(());
     }
+    fields.truncate(before);
     let mut as_json = Map::new();
-    for (key, value) in nested {
+    for &(key, value) in nested {
         as_json.insert(key.to_string(), value_json(value)?);
     }
     let mut flat = Map::new();
@@ -77,33 +110,31 @@ fn scalar_of(value: ValueView<'_>) -> Scalar<'_> {
 }
 
 /// When every nested attribute is an array of strings (the common case,
-/// such as tags), each as the string set flattening would make of it,
-/// borrowed; `None` otherwise.
-fn string_sets<'a>(
-    nested: &BTreeMap<&'a str, ValueView<'a>>,
-) -> Result<Option<Fields<'a>>, String> {
-    let mut sets = Vec::with_capacity(nested.len());
-    for (&key, value) in nested {
+/// such as tags), pushes each as the string set flattening would make of
+/// it, borrowed, and says `true`; `false` otherwise (some may have been
+/// pushed: the caller takes them back).
+fn string_sets<'a>(nested: &Nested<'a>, fields: &mut Fields<'a>) -> Result<bool, String> {
+    for &(key, value) in nested {
         let ValueView::Array(bytes) = value else {
-            return Ok(None);
+            return Ok(false);
         };
         let mut set = Vec::new();
         for item in array_items(bytes, VALUE_DEPTH).map_err(unread)? {
             match item.map_err(unread)? {
                 ValueView::Str(text) => set.push(Cow::Borrowed(text)),
-                _ => return Ok(None),
+                _ => return Ok(false),
             }
         }
         if key.is_empty() {
             return Err("attributes: a field has an empty name".to_string());
         }
-        let name = match RECORD_COLUMNS.contains(&key) {
+        let name = match is_record_column(key) {
             true => Cow::Owned(format!("attributes.{key}")),
             false => Cow::Borrowed(key),
         };
-        sets.push((name, Scalar::Set(set)));
+        fields.push((name, Scalar::Set(set)));
     }
-    Ok(Some(sets))
+    Ok(true)
 }
 
 /// A value as JSON, as `otlp_rows::any_to_json` makes it of the decoded

@@ -19,7 +19,7 @@ use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::decode_lines::{Chunk, Decoded, Resume, start_columns};
 use crate::ingest::json_rows::RowError;
 use crate::ingest::merge::merge_chunks;
-use crate::ingest::otlp_attributes::{attribute_fields, value_json};
+use crate::ingest::otlp_attributes::{Nested, attribute_fields, value_json};
 use crate::ingest::otlp_rows::{add_attributes, severity_name, table_for};
 use crate::ingest::otlp_view::{AttributeView, RecordView, RequestView, ValueView, read_record};
 use crate::ingest::parallel::{run_parts, slices};
@@ -185,6 +185,7 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
     };
     let mut fields: Fields = Vec::new();
     let mut attributes = Vec::new();
+    let mut nested = Nested::new();
     for &(line, record, resource, scope_name, scope_version) in items {
         fields.clear();
         attributes.clear();
@@ -193,8 +194,15 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
             return (chunk, true);
         };
         let scope = (scope_name, scope_version);
-        let outcome = record_fields(&record, &attributes, resource, scope, &mut fields)
-            .and_then(|()| chunk.set.push_row(&fields));
+        let outcome = record_fields(
+            &record,
+            &attributes,
+            resource,
+            scope,
+            &mut fields,
+            &mut nested,
+        )
+        .and_then(|()| chunk.set.push_row(&fields));
         match outcome {
             Ok(()) => chunk.lines.push(line),
             Err(reason) => chunk.errors.push(RowError { line, reason }),
@@ -212,6 +220,7 @@ fn record_fields<'a>(
     resource: &'a Map<String, Value>,
     (scope_name, scope_version): (&'a str, &'a str),
     fields: &mut Fields<'a>,
+    nested: &mut Nested<'a>,
 ) -> Result<(), String> {
     let nanos = match record.time_unix_nano {
         0 => record.observed_time_unix_nano,
@@ -261,7 +270,7 @@ fn record_fields<'a>(
     for (name, value) in resource {
         fields.push((Cow::Borrowed(name.as_str()), Scalar::from_value(value)));
     }
-    attribute_fields(attributes, fields)
+    attribute_fields(attributes, fields, nested)
 }
 
 #[cfg(test)]

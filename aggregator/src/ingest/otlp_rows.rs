@@ -39,18 +39,25 @@ pub const DEFAULT_TABLE: &str = "otel_logs";
 /// The header (HTTP) or metadata key (gRPC) naming the table.
 pub const TABLE_HEADER: &str = "x-shoal-table";
 
-/// Columns every record may fill; attributes of these names are prefixed.
-pub(crate) const RECORD_COLUMNS: [&str; 9] = [
-    TIME_COLUMN,
-    "severity",
-    "severity_number",
-    "body",
-    "trace_id",
-    "span_id",
-    "event_name",
-    "scope.name",
-    "scope.version",
-];
+/// Whether `name` is a column every record may fill (its own: time,
+/// severity, body, ids, event and scope); attributes of these names are
+/// prefixed. A match rather than a list: every attribute of every record
+/// is asked, and comparing with each name of the same length is a call.
+#[inline]
+pub(crate) fn is_record_column(name: &str) -> bool {
+    matches!(
+        name,
+        TIME_COLUMN
+            | "severity"
+            | "severity_number"
+            | "body"
+            | "trace_id"
+            | "span_id"
+            | "event_name"
+            | "scope.name"
+            | "scope.version"
+    )
+}
 
 /// A request's records as rows, by table. A row's `line` is the record's
 /// position in the request, counting from 1.
@@ -228,7 +235,7 @@ pub(crate) fn add_attributes(
 
 /// `name`, or `prefix.name` when a record column has that name.
 pub(crate) fn column_name(name: String, prefix: &str) -> String {
-    match RECORD_COLUMNS.contains(&name.as_str()) {
+    match is_record_column(&name) {
         true => format!("{prefix}.{name}"),
         false => name,
     }
@@ -296,6 +303,29 @@ mod tests {
 
     fn text(value: &str) -> any_value::Value {
         any_value::Value::StringValue(value.to_string())
+    }
+
+    #[test]
+    fn record_columns_are_told_apart() {
+        let columns = [
+            TIME_COLUMN,
+            "severity",
+            "severity_number",
+            "body",
+            "trace_id",
+            "span_id",
+            "event_name",
+            "scope.name",
+            "scope.version",
+        ];
+        for name in columns {
+            assert!(is_record_column(name), "{name}");
+            assert!(!is_record_column(&format!("{name}x")), "{name}x");
+            assert!(!is_record_column(&name[1..]), "{name}");
+        }
+        for name in ["", "host", "scope", "attributes.body", "Time"] {
+            assert!(!is_record_column(name), "{name}");
+        }
     }
 
     fn request(service: &str, records: Vec<LogRecord>) -> ExportLogsServiceRequest {

@@ -26,7 +26,7 @@ use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use crate::ingest::otlp_wire::{Fields, PROST_DEPTH_LIMIT, Unread};
+use crate::ingest::otlp_wire::{Fields, PROST_DEPTH_LIMIT, Unread, utf8};
 use crate::ingest::parallel::{run_parts, slices};
 
 /// A value as the view holds it. Arrays and key-value lists stay in their
@@ -305,14 +305,14 @@ fn plain_key_value(bytes: &[u8]) -> Option<AttributeView<'_>> {
     }
     let value = match value {
         [0x0a, length, text @ ..] if *length < 0x80 && usize::from(*length) == text.len() => {
-            ValueView::Str(std::str::from_utf8(text).ok()?)
+            ValueView::Str(utf8(text).ok()?)
         }
         [0x18, number @ ..] => ValueView::Int(whole_varint(number)? as i64),
         [0x21, number @ ..] => ValueView::Double(f64::from_le_bytes(number.try_into().ok()?)),
         [0x10, flag] if *flag < 0x80 => ValueView::Bool(*flag != 0),
         _ => return None,
     };
-    Some((std::str::from_utf8(key).ok()?, value))
+    Some((utf8(key).ok()?, value))
 }
 
 /// `bytes` as exactly one varint (as prost reads them), else `None`.
@@ -347,7 +347,15 @@ pub fn key_value(bytes: &[u8], depth: usize) -> Result<AttributeView<'_>, Unread
 
 /// `value`, an `AnyValue` at `depth`, read to the end: every array item
 /// and list entry at its depth (as prost decodes them), each once.
+#[inline]
 pub fn check_nested(value: ValueView, depth: usize) -> Result<(), Unread> {
+    match value {
+        ValueView::Array(_) | ValueView::Kvlist(_) => check_nested_values(value, depth),
+        _ => Ok(()),
+    }
+}
+
+fn check_nested_values(value: ValueView, depth: usize) -> Result<(), Unread> {
     match value {
         ValueView::Array(bytes) => {
             for item in array_items(bytes, depth + 1)? {

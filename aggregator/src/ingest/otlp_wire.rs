@@ -60,9 +60,22 @@ impl<'a> Wire<'a> {
     }
 
     /// A `string` field: prost refuses one that is not UTF-8.
+    #[inline]
     pub fn text(self) -> Result<&'a str, Unread> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| Unread)
+        utf8(self.bytes()?)
     }
+}
+
+/// `bytes` as text, if they are UTF-8 (as prost requires of a string).
+/// ASCII, as nearly every key and value is, is told inline: the general
+/// check is a call whose set-up costs more than a short string's bytes.
+#[inline]
+pub fn utf8(bytes: &[u8]) -> Result<&str, Unread> {
+    if bytes.is_ascii() {
+        // SAFETY: bytes that are all ASCII are valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes).map_err(|_| Unread)
 }
 
 /// The fields of one message, in order.
@@ -121,14 +134,26 @@ impl<'a> Fields<'a> {
 
     /// A varint of at most ten bytes whose tenth byte is 0 or 1, as prost
     /// reads them.
-    #[inline]
+    #[inline(always)]
     pub fn varint(&mut self) -> Result<u64, Unread> {
-        if let Some((&byte, rest)) = self.rest.split_first()
-            && byte < 0x80
-        {
-            self.rest = rest;
-            return Ok(u64::from(byte));
+        // One byte (field keys, short lengths) or two (most other lengths)
+        // inline; longer ones out of line.
+        match *self.rest {
+            [low, ref rest @ ..] if low < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(low))
+            }
+            [low, high, ref rest @ ..] if high < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(low & 0x7f) | (u64::from(high) << 7))
+            }
+            _ => self.long_varint(),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn long_varint(&mut self) -> Result<u64, Unread> {
         let mut value = 0u64;
         for (position, &byte) in self.rest.iter().enumerate().take(10) {
             if position == 9 && byte > 1 {
