@@ -91,6 +91,32 @@ impl<'a> Fields<'a> {
     /// The next field's number and value; `None` at the end.
     #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, Wire<'a>)>, Unread> {
+        // A one-byte key (a field number below 16) then a one-byte varint
+        // or length, as nearly every field of a log record is, inline.
+        if let [key, second, ref rest @ ..] = *self.rest
+            && (8..0x80).contains(&key)
+            && second < 0x80
+        {
+            let number = u32::from(key >> 3);
+            match key & 7 {
+                0 => {
+                    self.rest = rest;
+                    return Ok(Some((number, Wire::Varint(u64::from(second)))));
+                }
+                2 if usize::from(second) <= rest.len() => {
+                    let (taken, rest) = rest.split_at(usize::from(second));
+                    self.rest = rest;
+                    return Ok(Some((number, Wire::Bytes(taken))));
+                }
+                _ => {}
+            }
+        }
+        self.any_field()
+    }
+
+    /// [`Self::next_field`] for any field.
+    #[inline(never)]
+    fn any_field(&mut self) -> Result<Option<(u32, Wire<'a>)>, Unread> {
         if self.rest.is_empty() {
             return Ok(None);
         }
@@ -201,6 +227,36 @@ mod tests {
         assert_eq!(fields[2].1.text(), Ok("hé"));
         assert_eq!(fields[2].0, 536_870_911);
         assert_eq!(fields[3], (4, Wire::Fixed32(9)));
+    }
+
+    #[test]
+    fn one_byte_keys_and_lengths_read_as_longer_ones() {
+        use prost::encoding::{WireType, encode_key, encode_varint};
+        let mut bytes = Vec::new();
+        for (number, value) in [(1, 0x7f), (15, 0), (16, 5), (2, 0x80), (3, 300)] {
+            encode_key(number, WireType::Varint, &mut bytes);
+            encode_varint(value, &mut bytes);
+        }
+        let text = "x".repeat(0x7f);
+        for (number, value) in [(4, ""), (15, text.as_str()), (5, &text[..0x7e])] {
+            encode_key(number, WireType::LengthDelimited, &mut bytes);
+            encode_varint(value.len() as u64, &mut bytes);
+            bytes.extend_from_slice(value.as_bytes());
+        }
+        let fields = all(&bytes).unwrap();
+        let varints: Vec<(u32, u64)> = fields[..5]
+            .iter()
+            .map(|&(number, wire)| (number, wire.varint().unwrap()))
+            .collect();
+        assert_eq!(varints, [(1, 0x7f), (15, 0), (16, 5), (2, 0x80), (3, 300)]);
+        let texts: Vec<(u32, &str)> = fields[5..]
+            .iter()
+            .map(|&(number, wire)| (number, wire.text().unwrap()))
+            .collect();
+        assert_eq!(texts, [(4, ""), (15, text.as_str()), (5, &text[..0x7e])]);
+        // A one-byte length past the end is given up, as a longer one is.
+        assert_eq!(all(&[0x12, 0x7f, 0x61]), Err(Unread));
+        assert_eq!(Wire::Bytes("é".as_bytes()).text(), Ok("é"));
     }
 
     #[test]
