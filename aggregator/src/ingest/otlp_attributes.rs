@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use crate::ingest::column_set::Fields;
 use crate::ingest::json_rows::flatten_into;
 use crate::ingest::otlp_rows::{column_name, is_record_column};
-use crate::ingest::otlp_view::{AttributeView, ValueView, array_items, list_entries};
+use crate::ingest::otlp_view::{
+    AttributeView, ValueView, array_items, list_entries, plain_strings,
+};
 use crate::ingest::scalar::Scalar;
 
 /// The depth `value_json` and `string_sets` read nested values at: counted
@@ -119,10 +121,13 @@ fn string_sets<'a>(nested: &Nested<'a>, fields: &mut Fields<'a>) -> Result<bool,
             return Ok(false);
         };
         let mut set = Vec::new();
-        for item in array_items(bytes, VALUE_DEPTH).map_err(unread)? {
-            match item.map_err(unread)? {
-                ValueView::Str(text) => set.push(Cow::Borrowed(text)),
-                _ => return Ok(false),
+        if !plain_strings(bytes, |text| set.push(Cow::Borrowed(text))) {
+            set.clear();
+            for item in array_items(bytes, VALUE_DEPTH).map_err(unread)? {
+                match item.map_err(unread)? {
+                    ValueView::Str(text) => set.push(Cow::Borrowed(text)),
+                    _ => return Ok(false),
+                }
             }
         }
         if key.is_empty() {

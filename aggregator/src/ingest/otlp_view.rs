@@ -310,6 +310,9 @@ fn plain_key_value(bytes: &[u8]) -> Option<AttributeView<'_>> {
         [0x18, number @ ..] => ValueView::Int(whole_varint(number)? as i64),
         [0x21, number @ ..] => ValueView::Double(f64::from_le_bytes(number.try_into().ok()?)),
         [0x10, flag] if *flag < 0x80 => ValueView::Bool(*flag != 0),
+        [0x2a, length, array @ ..] if *length < 0x80 && usize::from(*length) == array.len() => {
+            ValueView::Array(array)
+        }
         _ => return None,
     };
     Some((utf8(key).ok()?, value))
@@ -357,6 +360,9 @@ pub fn check_nested(value: ValueView, depth: usize) -> Result<(), Unread> {
 
 fn check_nested_values(value: ValueView, depth: usize) -> Result<(), Unread> {
     match value {
+        // Its items are read at depth + 2.
+        ValueView::Array(bytes)
+            if depth + 2 < PROST_DEPTH_LIMIT && plain_strings(bytes, |_| ()) => {}
         ValueView::Array(bytes) => {
             for item in array_items(bytes, depth + 1)? {
                 check_nested(item?, depth + 2)?;
@@ -370,6 +376,30 @@ fn check_nested_values(value: ValueView, depth: usize) -> Result<(), Unread> {
         _ => {}
     }
     Ok(())
+}
+
+/// Calls `each` with the strings of an `ArrayValue` whose items each hold
+/// just a string of under 126 bytes (tags, as nearly every array attribute
+/// is), read without the general loop, and says `true`; `false` for any
+/// other shape (`each` may have been called for some items), which the
+/// general reader ([`array_items`]) takes.
+#[inline]
+pub fn plain_strings<'a>(mut bytes: &'a [u8], mut each: impl FnMut(&'a str)) -> bool {
+    while let [0x0a, item_length, 0x0a, length, ref rest @ ..] = *bytes {
+        let text_length = usize::from(length);
+        if item_length >= 0x80 || usize::from(item_length) != text_length + 2 {
+            return false;
+        }
+        let Some((text, after)) = rest.split_at_checked(text_length) else {
+            return false;
+        };
+        let Ok(text) = utf8(text) else {
+            return false;
+        };
+        each(text);
+        bytes = after;
+    }
+    bytes.is_empty()
 }
 
 /// An `AnyValue` message at `depth`; `None` when no value is set. Arrays

@@ -180,6 +180,9 @@ fn plain_attributes_read_as_the_general_reader_reads_them() {
         any_value::Value::DoubleValue(-0.5),
         any_value::Value::BoolValue(true),
         any_value::Value::BytesValue(vec![1]),
+        strings(&["canary", "mobile"]),
+        strings(&[]),
+        strings(&[long.as_str()]),
     ];
     for key in ["", "key", long.as_str()] {
         for value in &values {
@@ -218,6 +221,66 @@ fn plain_attributes_read_as_the_general_reader_reads_them() {
         plain_key_value(&[0x0a, 0x01, b'k', 0x12, 0x03, 0x18, 0x80, 0x80]),
         None
     );
+}
+
+fn strings(items: &[&str]) -> any_value::Value {
+    any_value::Value::ArrayValue(ArrayValue {
+        values: items.iter().map(|item| text(item).unwrap()).collect(),
+    })
+}
+
+/// `value`'s items by the general reader: strings, or `None` when one
+/// item is not a string.
+fn general_strings(bytes: &[u8]) -> Option<Vec<&str>> {
+    array_items(bytes, 6)
+        .unwrap()
+        .map(|item| match item.unwrap() {
+            ValueView::Str(text) => Some(text),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn plain_string_arrays_read_as_the_general_reader_reads_them() {
+    let long = "t".repeat(125);
+    let longer = "t".repeat(126);
+    let mixed = any_value::Value::ArrayValue(ArrayValue {
+        values: vec![
+            text("a").unwrap(),
+            AnyValue {
+                value: Some(any_value::Value::IntValue(1)),
+            },
+        ],
+    });
+    let cases = [
+        (strings(&["canary", "mobile"]), true),
+        (strings(&[]), true),
+        (strings(&["", "é", long.as_str()]), true),
+        (strings(&["a", longer.as_str()]), false),
+        (mixed, false),
+    ];
+    for (value, plain) in cases {
+        let any_value::Value::ArrayValue(array) = &value else {
+            unreachable!()
+        };
+        let bytes = array.encode_to_vec();
+        let mut read = Vec::new();
+        assert_eq!(plain_strings(&bytes, |t| read.push(t)), plain, "{value:?}");
+        if plain {
+            assert_eq!(Some(read), general_strings(&bytes), "{value:?}");
+        }
+        check_nested(ValueView::Array(&bytes), 5).unwrap();
+    }
+    // Invalid UTF-8 and a cut item are left to the general reader, which
+    // gives up on them as prost refuses them.
+    for bytes in [
+        &[0x0a, 0x03, 0x0a, 0x01, 0xff][..],
+        &[0x0a, 0x03, 0x0a, 0x01],
+    ] {
+        assert!(!plain_strings(bytes, |_| ()));
+        assert_eq!(check_nested(ValueView::Array(bytes), 5), Err(Unread));
+    }
 }
 
 #[test]
