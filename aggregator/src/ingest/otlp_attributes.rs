@@ -177,3 +177,89 @@ pub fn value_json(value: ValueView) -> Result<Value, String> {
 fn unread(_: crate::ingest::otlp_wire::Unread) -> String {
     "a nested value read once did not read again".to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+    };
+    use prost::Message;
+
+    use super::*;
+
+    fn text(value: &str) -> AnyValue {
+        AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }
+    }
+
+    fn array(items: Vec<AnyValue>) -> Vec<u8> {
+        ArrayValue { values: items }.encode_to_vec()
+    }
+
+    fn list(key: &str, value: &str) -> Vec<u8> {
+        let entry = KeyValue {
+            key: key.into(),
+            value: Some(text(value)),
+            ..Default::default()
+        };
+        KeyValueList {
+            values: vec![entry],
+        }
+        .encode_to_vec()
+    }
+
+    fn fields_of<'a>(attributes: &[AttributeView<'a>]) -> Fields<'a> {
+        let mut fields = Fields::new();
+        let mut nested = Nested::new();
+        attribute_fields(attributes, &mut fields, &mut nested).unwrap();
+        assert!(nested.is_empty());
+        fields
+    }
+
+    /// A string set read before a nested value that is not one is taken
+    /// back: the flattened form has each name once.
+    #[test]
+    fn string_sets_are_taken_back_when_another_nested_value_is_not_one() {
+        let tags = array(vec![text("x")]);
+        let http = list("method", "GET");
+        let mixed = array(vec![
+            text("y"),
+            AnyValue {
+                value: Some(any_value::Value::IntValue(1)),
+            },
+        ]);
+        for other in [ValueView::Kvlist(&http), ValueView::Array(&mixed)] {
+            let fields = fields_of(&[("a_tags", ValueView::Array(&tags)), ("b", other)]);
+            let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_ref()).collect();
+            let expected = match other {
+                ValueView::Kvlist(_) => vec!["a_tags", "b.method"],
+                _ => vec!["a_tags", "b"],
+            };
+            assert_eq!(names, expected, "{other:?}");
+        }
+    }
+
+    /// Nested values by name, a name given twice keeping its later value,
+    /// as a map of them would.
+    #[test]
+    fn a_nested_name_given_twice_keeps_its_later_value() {
+        let (first, other, last) = (
+            array(vec![text("a")]),
+            array(vec![text("c")]),
+            array(vec![text("b")]),
+        );
+        let fields = fields_of(&[
+            ("t", ValueView::Array(&first)),
+            ("n", ValueView::Int(1)),
+            ("u", ValueView::Array(&other)),
+            ("t", ValueView::Array(&last)),
+        ]);
+        let expected: Fields = vec![
+            (Cow::Borrowed("n"), Scalar::Int(1)),
+            (Cow::Borrowed("t"), Scalar::Set(vec![Cow::Borrowed("b")])),
+            (Cow::Borrowed("u"), Scalar::Set(vec![Cow::Borrowed("c")])),
+        ];
+        assert_eq!(fields, expected);
+    }
+}

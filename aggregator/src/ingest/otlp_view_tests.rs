@@ -38,9 +38,9 @@ fn request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
     }
 }
 
-/// A body nested `levels` key-value lists deep.
-fn nested(levels: usize) -> Option<AnyValue> {
-    (0..levels).fold(text("leaf"), |inner, _| {
+/// `leaf` nested `levels` key-value lists deep.
+fn nested_around(levels: usize, leaf: Option<AnyValue>) -> Option<AnyValue> {
+    (0..levels).fold(leaf, |inner, _| {
         Some(AnyValue {
             value: Some(any_value::Value::KvlistValue(KeyValueList {
                 values: vec![KeyValue {
@@ -198,15 +198,28 @@ fn plain_attributes_read_as_the_general_reader_reads_them() {
             if let Some(plain) = plain_key_value(&bytes) {
                 assert_eq!(plain, general, "{key} {value:?}");
             }
-            // A second value field, an unknown field, invalid UTF-8:
-            // the plain reader leaves each to the general one.
+            // A second value field (a bool), an unknown field, invalid
+            // UTF-8: the plain reader leaves each to the general one.
             let mut twice = bytes.clone();
-            twice.extend_from_slice(&bytes[bytes.len() - 3..]);
+            twice.extend_from_slice(&[0x12, 0x02, 0x10, 0x01]);
             assert_eq!(plain_key_value(&twice), None);
             let mut unknown = bytes.clone();
             unknown.extend_from_slice(&[0x20, 0x01]);
             assert_eq!(plain_key_value(&unknown), None);
         }
+    }
+    // Short keys with short values, arrays of strings among them, are
+    // read by the plain reader.
+    for value in [&values[0], &values[2], &values[5], &values[8], &values[9]] {
+        let attribute = KeyValue {
+            key: "key".into(),
+            value: Some(AnyValue {
+                value: Some(value.clone()),
+            }),
+            ..Default::default()
+        };
+        let bytes = attribute.encode_to_vec();
+        assert!(plain_key_value(&bytes).is_some(), "{value:?}");
     }
     assert_eq!(plain_key_value(&[0x0a, 0x01, 0xff, 0x12, 0x00]), None);
     assert_eq!(
@@ -285,9 +298,24 @@ fn plain_string_arrays_read_as_the_general_reader_reads_them() {
 
 #[test]
 fn nesting_is_read_exactly_as_deep_as_prost_reads_it() {
-    for place in ["body", "attribute", "resource", "scope"] {
+    // Leaves of each kind the plain readers take or leave, at every depth
+    // parity: a string, arrays of strings (empty too), an array holding one.
+    let array = |value| AnyValue { value: Some(value) };
+    let leaves = [
+        text("leaf"),
+        Some(array(strings(&["a", "b"]))),
+        Some(array(strings(&[]))),
+        Some(array(any_value::Value::ArrayValue(ArrayValue {
+            values: vec![array(strings(&["a"]))],
+        }))),
+    ];
+    for (place, leaf) in ["body", "attribute", "resource", "scope"]
+        .into_iter()
+        .flat_map(|place| leaves.iter().map(move |leaf| (place, leaf)))
+    {
         let deepest = (1..60)
             .take_while(|&levels| {
+                let nested = |levels| nested_around(levels, leaf.clone());
                 let mut request = request(vec![LogRecord::default()]);
                 let attribute = KeyValue {
                     key: "deep".into(),
@@ -312,13 +340,13 @@ fn nesting_is_read_exactly_as_deep_as_prost_reads_it() {
                 let body = request.encode_to_vec();
                 let prost = ExportLogsServiceRequest::decode(body.as_slice()).is_ok();
                 let view = RequestView::read(&body).and_then(|view| view.check_records());
-                assert_eq!(view.is_ok(), prost, "{place}: {levels} levels");
+                assert_eq!(view.is_ok(), prost, "{place}: {levels} levels, {leaf:?}");
                 prost
             })
             .last();
         assert!(
             deepest.is_some_and(|levels| levels > 20 && levels < 59),
-            "{deepest:?}"
+            "{place} {leaf:?}: {deepest:?}"
         );
     }
 }

@@ -260,6 +260,41 @@ mod tests {
     }
 
     #[test]
+    fn varints_read_as_prost_reads_them() {
+        use prost::encoding::decode_varint;
+        let prost = |bytes: &[u8]| {
+            let mut buffer = bytes;
+            decode_varint(&mut buffer)
+                .ok()
+                .map(|value| (value, bytes.len() - buffer.len()))
+        };
+        let ours = |bytes: &[u8]| {
+            let mut fields = Fields::new(bytes);
+            let value = fields.varint().ok()?;
+            Some((value, bytes.len() - fields.rest.len()))
+        };
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for first in 0..=255u8 {
+            inputs.push(vec![first]);
+            for second in 0..=255u8 {
+                inputs.push(vec![first, second]);
+                inputs.push(vec![first, second, 0x05]);
+                inputs.push(vec![first, second, 0x85, 0x01]);
+            }
+        }
+        for last in [0, 1, 2, 0x7f, 0x80] {
+            let mut ten = vec![0xff; 9];
+            ten.push(last);
+            inputs.push(ten.clone());
+            ten.push(0);
+            inputs.push(ten);
+        }
+        for input in inputs {
+            assert_eq!(ours(&input), prost(&input), "{input:?}");
+        }
+    }
+
+    #[test]
     fn what_prost_might_read_otherwise_is_given_up() {
         // Field 0, a key past 32 bits, a group, wire type 6, a length past
         // the end, an eleven-byte varint, a tenth varint byte over 1, a
