@@ -36,18 +36,10 @@ pub fn attribute_fields<'a>(
 ) -> Result<(), String> {
     nested.clear();
     for &(key, value) in attributes {
-        let name = match is_record_column(key) {
-            true => Cow::Owned(format!("attributes.{key}")),
-            false => Cow::Borrowed(key),
-        };
-        let scalar = match value {
-            ValueView::Array(_) | ValueView::Kvlist(_) => {
-                nested.push((key, value));
-                continue;
-            }
-            scalar => scalar_of(scalar),
-        };
-        fields.push((name, scalar));
+        match value {
+            ValueView::Array(_) | ValueView::Kvlist(_) => nested.push((key, value)),
+            scalar => fields.push((attribute_name(key), scalar_of(scalar))),
+        }
     }
     if nested.is_empty() {
         return Ok(());
@@ -58,23 +50,27 @@ pub fn attribute_fields<'a>(
     outcome
 }
 
+/// An attribute's column: its key, prefixed when a record column has it.
+fn attribute_name(key: &str) -> Cow<'_, str> {
+    match is_record_column(key) {
+        true => Cow::Owned(format!("attributes.{key}")),
+        false => Cow::Borrowed(key),
+    }
+}
+
 /// Sorts `nested` by key and keeps the last value of a key given twice,
 /// as a map of them would.
 fn by_key_last_wins(nested: &mut Nested) {
-    if nested.len() < 2 {
-        return;
-    }
-    // Stable: values of one key stay in request order.
+    // Stable: values of one key stay in request order, and the later of
+    // two neighbours replaces the one kept.
     nested.sort_by(|a, b| a.0.cmp(b.0));
-    let mut kept = 0;
-    for i in 0..nested.len() {
-        if nested.get(i + 1).is_some_and(|next| next.0 == nested[i].0) {
-            continue;
+    nested.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            *kept = *later;
         }
-        nested[kept] = nested[i];
-        kept += 1;
-    }
-    nested.truncate(kept);
+        same
+    });
 }
 
 /// The fields of nested attributes (sorted by key, each key once).
@@ -133,11 +129,7 @@ fn string_sets<'a>(nested: &Nested<'a>, fields: &mut Fields<'a>) -> Result<bool,
         if key.is_empty() {
             return Err("attributes: a field has an empty name".to_string());
         }
-        let name = match is_record_column(key) {
-            true => Cow::Owned(format!("attributes.{key}")),
-            false => Cow::Borrowed(key),
-        };
-        fields.push((name, Scalar::Set(set)));
+        fields.push((attribute_name(key), Scalar::Set(set)));
     }
     Ok(true)
 }
