@@ -79,13 +79,17 @@ fn seal(c: &mut Criterion) {
             || {
                 let dir = tempfile::tempdir_in(shm()).expect("tempdir");
                 let table = Table::create("requests", dir.path().join("requests")).expect("table");
-                table
-                    .ingest(std::slice::from_ref(&rows), START_MS * 1000, None)
+                // Left frozen, not sealed: `ingest` would seal a block this
+                // full before the timed part (as a leaf does after its answer).
+                let ingested = table
+                    .ingest_leaving_seal(std::slice::from_ref(&rows), None, START_MS * 1000, None)
                     .expect("ingest");
+                assert!(ingested.seal, "the block is frozen, for the timed seal");
                 (dir, table)
             },
             |(dir, table)| {
                 table.seal(None).expect("seal");
+                assert!(!table.has_frozen(), "the block was sealed");
                 (dir, table)
             },
             BatchSize::PerIteration,

@@ -4,13 +4,17 @@
 //! that; other columns are concatenated. Values keep the order they first
 //! appear in, as a cast would give them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow::array::builder::NullBufferBuilder;
 use arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringDictionaryBuilder,
+    Array, ArrayRef, AsArray, DictionaryArray, RecordBatch, RecordBatchOptions, StringBuilder,
+    UInt16Array,
 };
 use arrow::compute::concat;
 use arrow::datatypes::{DataType, Field, Schema, UInt16Type};
+use foldhash::fast::FixedState;
 
 use crate::error::{LeafError, Result};
 use crate::table_schema::{Storage, TableSchema};
@@ -59,22 +63,53 @@ fn intern(parts: &[&dyn Array], rows: usize, name: &str) -> Result<ArrayRef> {
             "column {name:?} holds {bytes} bytes of text, more than one block can"
         )));
     }
-    let mut builder =
-        StringDictionaryBuilder::<UInt16Type>::with_capacity(rows, 1024, bytes.min(1 << 20));
+    // Interned here rather than by arrow's dictionary builder: a value
+    // like the row's before it (runs of one service, one host) takes that
+    // row's key without hashing, and others are found with foldhash, which
+    // is quicker on short strings than the builder's hasher.
+    let mut index: HashMap<&str, u16, FixedState> =
+        HashMap::with_capacity_and_hasher(1024, FixedState::default());
+    let mut values = StringBuilder::with_capacity(1024, bytes.min(1 << 20));
+    let mut keys = Vec::with_capacity(rows);
+    let mut nulls = NullBufferBuilder::new(rows);
+    let mut last: Option<(&str, u16)> = None;
     for part in parts {
         let strings = part.as_string_opt::<i32>().ok_or_else(|| {
             LeafError::BadRequest(format!("column {name:?} of an open block is not text"))
         })?;
         for value in strings.iter() {
-            match value {
-                Some(text) => {
-                    builder.append(text)?;
+            let Some(text) = value else {
+                keys.push(0);
+                nulls.append_null();
+                continue;
+            };
+            let key = match last {
+                Some((before, key)) if before == text => key,
+                _ => {
+                    let key = match index.get(text) {
+                        Some(&key) => key,
+                        None => {
+                            let key = u16::try_from(index.len()).map_err(|_| {
+                                LeafError::BadRequest(format!(
+                                    "column {name:?} holds more distinct strings than one block can"
+                                ))
+                            })?;
+                            index.insert(text, key);
+                            values.append_value(text);
+                            key
+                        }
+                    };
+                    last = Some((text, key));
+                    key
                 }
-                None => builder.append_null(),
-            }
+            };
+            keys.push(key);
+            nulls.append_non_null();
         }
     }
-    Ok(Arc::new(builder.finish()))
+    let keys = UInt16Array::new(keys.into(), nulls.finish());
+    let dictionary = DictionaryArray::<UInt16Type>::try_new(keys, Arc::new(values.finish()))?;
+    Ok(Arc::new(dictionary))
 }
 
 #[cfg(test)]
