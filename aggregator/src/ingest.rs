@@ -57,3 +57,4 @@ pub mod state;
 pub mod store;
 pub mod time_text;
 pub mod to_arrow;
+pub mod utf8;

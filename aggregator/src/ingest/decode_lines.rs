@@ -181,7 +181,7 @@ pub fn decode_chunk(
         if !resume.wants(line) {
             continue;
         }
-        let text = match std::str::from_utf8(bytes) {
+        let text = match crate::ingest::utf8::utf8(bytes) {
             Ok(text) => text,
             Err(error) => {
                 let reason = format!(

@@ -67,15 +67,10 @@ impl<'a> Wire<'a> {
 }
 
 /// `bytes` as text, if they are UTF-8 (as prost requires of a string).
-/// ASCII, as nearly every key and value is, is told inline: the general
-/// check is a call whose set-up costs more than a short string's bytes.
+/// A string field's text ([`crate::ingest::utf8`]).
 #[inline]
 pub fn utf8(bytes: &[u8]) -> Result<&str, Unread> {
-    if bytes.is_ascii() {
-        // SAFETY: bytes that are all ASCII are valid UTF-8.
-        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
-    }
-    std::str::from_utf8(bytes).map_err(|_| Unread)
+    crate::ingest::utf8::utf8(bytes).map_err(|_| Unread)
 }
 
 /// The fields of one message, in order.
