@@ -164,12 +164,19 @@ mod tests {
             )
             .slice(1, 3),
             open_batch(&schema, 30, &[Some("")]),
+            // Runs, across a null and from one batch to the next.
+            open_batch(
+                &schema,
+                40,
+                &[Some("e"), Some("e"), None, Some("e"), Some("a")],
+            ),
+            open_batch(&schema, 50, &[Some("a"), Some("a"), Some(""), Some("e")]),
         ];
         let quick = block_from_open(&schema, &batches).expect("block");
         let all = concat_batches(&schema.arrow_schema(Storage::Open), &batches).expect("concat");
         let cast = schema.align(&all, Storage::Block).expect("cast");
         assert_eq!(quick, cast);
-        assert_eq!(quick.num_rows(), 8);
+        assert_eq!(quick.num_rows(), 17);
     }
 
     /// A block of 65,536 rows may hold 65,536 distinct strings: 16-bit keys
