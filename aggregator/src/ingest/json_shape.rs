@@ -128,7 +128,7 @@ impl Shape {
                 at += 1;
             }
             let end = at + member.key.len();
-            (bytes.get(at..end)? == &*member.key).then_some(())?;
+            same_bytes(bytes.get(at..end)?, &member.key).then_some(())?;
             at = match member.role {
                 Role::Column(slot) => {
                     let (value, after) = read_scalar(text, end)?;
@@ -151,6 +151,25 @@ impl Shape {
             };
         }
         (bytes.get(at) == Some(&b'}') && at + 1 == bytes.len()).then_some(())
+    }
+}
+
+/// `a == b` for slices of one length, inlined: a key (`"status":`) is
+/// most often 4 to 16 bytes, compared as two words that may overlap,
+/// where slice equality calls `memcmp` (5% of an NDJSON ingest profile,
+/// for a dozen keys a line).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
     }
 }
 

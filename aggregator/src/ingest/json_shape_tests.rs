@@ -239,3 +239,20 @@ fn learning_pauses_and_comes_back() {
     assert!((700..1_000).contains(&shaped), "{shaped} lines by shape");
     assert_eq!(quick.batch, general.batch);
 }
+
+/// Keys are compared as slice equality compares them: every length to 24,
+/// a byte changed at each place (each word's first and last bytes too),
+/// and slices of other lengths.
+#[test]
+fn keys_compare_as_slices_do() {
+    for n in 0..=24 {
+        let a: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+        assert!(same_bytes(&a, &a.clone()), "{n}");
+        for at in 0..n {
+            let mut b = a.clone();
+            b[at] ^= 0x20;
+            assert!(!same_bytes(&a, &b), "{n} {at}");
+        }
+        assert!(!same_bytes(&a, &a[..n.saturating_sub(1)]) || n == 0);
+    }
+}
