@@ -45,97 +45,11 @@ pub fn encode_stream(batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
 /// all is refused before anything is decoded, so a few bytes cannot make
 /// the reader allocate for a billion rows.
 pub fn decode_stream(bytes: &[u8], max_rows: Option<u64>) -> Result<Vec<RecordBatch>, String> {
-    check_declared(bytes, max_rows)?;
-    std::panic::catch_unwind(|| {
-        arrow::ipc::reader::StreamReader::try_new(bytes, None)
-            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| e.to_string())
-    })
-    .unwrap_or_else(|_| Err(UNDECODABLE.to_string()))
-}
-
-/// [`decode_stream`] without copying the rows: each buffer of the batches
-/// is a slice of `bytes` (one that is not aligned for its type, such as
-/// 64-bit integers at an odd address, is copied), so the batches keep
-/// `bytes` alive as long as they live. For a request the batches are
-/// kept from (a leaf's ingest): decoding into fresh memory would copy every
-/// value once more, and touch new pages, while the sender waits.
-pub fn decode_stream_shared(
-    bytes: bytes::Bytes,
-    max_rows: Option<u64>,
-) -> Result<Vec<RecordBatch>, String> {
-    let end = check_declared(&bytes, max_rows)?;
-    if !headers_known(&bytes[..end]) {
-        return Err(
-            "not an Arrow IPC stream: a message is neither a schema, a dictionary nor a batch"
-                .to_string(),
-        );
-    }
-    // `AssertUnwindSafe`: nothing shared outlives a panic here.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let buffer = arrow::buffer::Buffer::from(bytes.slice(..end));
-        let mut decoder = arrow::ipc::reader::StreamDecoder::new();
-        let mut batches = Vec::new();
-        // The messages are whole (checked above); an end marker of its own
-        // after them ends the stream, with or without the sender's, and
-        // has the decoder read a last message with an empty body (a schema
-        // alone), which it would otherwise wait for more bytes to read.
-        let end_marker = arrow::buffer::Buffer::from(END_MARKER.to_vec());
-        for mut buffer in [buffer, end_marker] {
-            while !buffer.is_empty() {
-                if let Some(batch) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
-                    batches.push(batch);
-                }
-            }
-        }
-        decoder.finish().map_err(|e| e.to_string())?;
-        match decoder.schema() {
-            Some(_) => Ok(batches),
-            None => Err("the Arrow IPC stream has no schema".to_string()),
-        }
-    }))
-    .unwrap_or_else(|_| Err(UNDECODABLE.to_string()))
-}
-
-/// Whether every message of `bytes` (whole messages, checked) is a schema,
-/// a dictionary or a record batch. arrow's push decoder passes over a
-/// message with no header it knows, and a batch whose flatbuffer is
-/// damaged can read as one with no header at all: its rows would be lost
-/// without a word (the pull reader used by [`decode_stream`] refuses it).
-fn headers_known(bytes: &[u8]) -> bool {
-    use arrow::ipc::MessageHeader;
-    let mut offset = 0;
-    while offset < bytes.len() {
-        let Some((message, end)) = message_at(bytes, offset) else {
-            return false;
-        };
-        let known = matches!(
-            message.header_type(),
-            MessageHeader::Schema | MessageHeader::RecordBatch | MessageHeader::DictionaryBatch
-        );
-        let body = usize::try_from(message.bodyLength()).ok();
-        match body.and_then(|body| end.checked_add(body)) {
-            Some(next) if known => offset = next,
-            _ => return false,
-        }
-    }
-    true
-}
-
-/// A continuation marker and a zero length: the end of a stream.
-const END_MARKER: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-
-const UNDECODABLE: &str = "the Arrow IPC stream cannot be decoded";
-
-/// Refuses a stream whose messages do not fit in `bytes` or whose batches
-/// declare more than `max_rows` rows; else where its messages end (its end
-/// marker, if it has one, and what follows are not read).
-fn check_declared(bytes: &[u8], max_rows: Option<u64>) -> Result<usize, String> {
     // arrow-ipc allocates a message's declared body before reading it: a
     // stream whose messages do not fit in its bytes is refused first (a
     // 120 GB body declared in a few bytes aborted the process: found by
     // fuzzing).
-    let (declared, end) = declared_rows(bytes)?;
+    let declared = declared_rows(bytes)?;
     if let Some(max_rows) = max_rows
         && declared > max_rows
     {
@@ -143,7 +57,12 @@ fn check_declared(bytes: &[u8], max_rows: Option<u64>) -> Result<usize, String> 
             "the stream declares {declared} rows, at most {max_rows} are taken here"
         ));
     }
-    Ok(end)
+    std::panic::catch_unwind(|| {
+        arrow::ipc::reader::StreamReader::try_new(bytes, None)
+            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|_| Err("the Arrow IPC stream cannot be decoded".to_string()))
 }
 
 /// The IPC message whose framing starts at `offset` of `bytes` (an optional
@@ -190,16 +109,15 @@ pub fn is_compressed(message: &arrow::ipc::Message<'_>) -> bool {
 /// Rows the record batch and dictionary messages of a stream declare,
 /// read from their headers alone; refused when the framing is broken, a
 /// message (metadata and body) runs past the end of `bytes`, or a body is
-/// compressed ([`COMPRESSED`]). Also where the messages end: at the end
-/// marker, or at the end of `bytes`.
-fn declared_rows(bytes: &[u8]) -> Result<(u64, usize), String> {
+/// compressed ([`COMPRESSED`]).
+fn declared_rows(bytes: &[u8]) -> Result<u64, String> {
     const BROKEN: &str = "not an Arrow IPC stream: a message runs past its end";
     let broken = || BROKEN.to_string();
     let mut offset = 0usize;
     let mut total = 0u64;
     while offset < bytes.len() {
         if end_marker_at(bytes, offset) {
-            return Ok((total, offset));
+            break;
         }
         let (message, end) = message_at(bytes, offset).ok_or_else(broken)?;
         if is_compressed(&message) {
@@ -221,7 +139,7 @@ fn declared_rows(bytes: &[u8]) -> Result<(u64, usize), String> {
             return Err(broken());
         }
     }
-    Ok((total, bytes.len()))
+    Ok(total)
 }
 
 /// Whether the stream's end marker (a zero length, after an optional
@@ -273,7 +191,7 @@ mod tests {
             RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from_iter_values(0..10)) as _)])
                 .unwrap();
         let bytes = encode_stream(&[batch.clone(), batch]).unwrap();
-        assert_eq!(declared_rows(&bytes).ok(), Some((20, bytes.len() - 8)));
+        assert_eq!(declared_rows(&bytes).ok(), Some(20));
         assert_eq!(decode_stream(&bytes, Some(20)).unwrap().len(), 2);
         let refused = decode_stream(&bytes, Some(1)).unwrap_err();
         assert!(refused.contains("declares 20 rows"), "{refused}");
@@ -327,13 +245,10 @@ mod tests {
         let stream = encode_stream(&[batch.clone(), batch]).unwrap();
         let same = |bytes: &[u8]| {
             assert_eq!(
-                declared_rows(bytes).ok().map(|(rows, _)| rows),
+                declared_rows(bytes).ok(),
                 declared_rows_before(bytes),
                 "{bytes:02x?}"
             );
-            // Read in place, the stream decodes as a copy of it does.
-            let shared = decode_stream_shared(bytes::Bytes::copy_from_slice(bytes), None);
-            assert_eq!(shared.ok(), decode_stream(bytes, None).ok(), "{bytes:02x?}");
         };
         // Every cut of a stream, and every word of it replaced by an end
         // marker, a continuation, a negative or an oversized length.
@@ -359,87 +274,5 @@ mod tests {
                 same(&bytes);
             }
         }
-    }
-
-    /// Batches of every kind of column Shoal sends, read in place from
-    /// bytes at every alignment, equal those read from a copy; buffers that
-    /// are aligned for their type are slices of the bytes, not copies.
-    #[test]
-    fn streams_read_in_place_equal_streams_read_from_a_copy() {
-        use arrow::array::{
-            ArrayRef, BooleanArray, DictionaryArray, Float64Array, ListBuilder, StringArray,
-            StringBuilder, TimestampMicrosecondArray,
-        };
-        use arrow::datatypes::Int32Type;
-        let mut sets = ListBuilder::new(StringBuilder::new());
-        for row in 0..50 {
-            for value in 0..row % 3 {
-                sets.values().append_value(format!("tag{value}"));
-            }
-            sets.append(row % 5 != 0);
-        }
-        let columns: Vec<(&str, ArrayRef)> = vec![
-            (
-                "time",
-                Arc::new(TimestampMicrosecondArray::from_iter_values(0..50)),
-            ),
-            (
-                "n",
-                Arc::new(Int64Array::from_iter(
-                    (0..50).map(|i| (i % 7 != 0).then_some(i)),
-                )),
-            ),
-            (
-                "f",
-                Arc::new(Float64Array::from_iter_values((0..50).map(f64::from))),
-            ),
-            (
-                "b",
-                Arc::new(BooleanArray::from_iter((0..50).map(|i| Some(i % 2 == 0)))),
-            ),
-            (
-                "s",
-                Arc::new(StringArray::from_iter(
-                    (0..50).map(|i| (i % 4 != 0).then(|| format!("v{i}"))),
-                )),
-            ),
-            (
-                "d",
-                Arc::new(
-                    (0..50)
-                        .map(|i| ["a", "b", "c"][i % 3])
-                        .collect::<DictionaryArray<Int32Type>>(),
-                ),
-            ),
-            ("tags", Arc::new(sets.finish())),
-        ];
-        let batch = RecordBatch::try_from_iter(columns).unwrap();
-        let stream = encode_stream(&[batch.clone(), batch.slice(10, 20)]).unwrap();
-        let expected = decode_stream(&stream, None).unwrap();
-        for shift in 0..16 {
-            let mut padded = vec![0u8; shift];
-            padded.extend_from_slice(&stream);
-            padded.extend_from_slice(b"after the end marker");
-            let bytes = bytes::Bytes::from(padded).slice(shift..);
-            let decoded = decode_stream_shared(bytes.clone(), None).unwrap();
-            assert_eq!(decoded, expected, "shifted by {shift}");
-            let inside = |array: &ArrayRef, buffer: usize| {
-                let address = array.to_data().buffers()[buffer].as_ptr() as usize;
-                let start = bytes.as_ptr() as usize;
-                (start..start + bytes.len()).contains(&address)
-            };
-            // Strings' bytes need no alignment: always read in place.
-            assert!(inside(decoded[0].column(4), 1), "shifted by {shift}");
-            let aligned = (bytes.as_ptr() as usize).is_multiple_of(8);
-            assert_eq!(
-                inside(decoded[0].column(1), 0),
-                aligned,
-                "shifted by {shift}"
-            );
-        }
-        let refused = decode_stream_shared(bytes::Bytes::from(stream.clone()), Some(69));
-        assert!(refused.unwrap_err().contains("at most 69 are taken"));
-        let cut = bytes::Bytes::copy_from_slice(&stream[..stream.len() - 30]);
-        assert!(decode_stream_shared(cut, None).is_err());
     }
 }

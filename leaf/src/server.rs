@@ -242,14 +242,12 @@ impl Leaf for LeafService {
         let (rows, new_columns, table, seal) = tokio::task::spawn_blocking(move || {
             // Held until the rows are stored, even if the caller gives up.
             let _admitted = admitted;
-            // Read in place: the open block keeps slices of the request.
-            let batches =
-                crate::ipc::decode_stream_shared(arrow_ipc.clone(), None).map_err(|reason| {
-                    LeafError::BadIpc {
-                        table: table.clone(),
-                        source: arrow::error::ArrowError::IpcError(reason),
-                    }
-                })?;
+            let batches = crate::ipc::decode_stream(&arrow_ipc, None).map_err(|reason| {
+                LeafError::BadIpc {
+                    table: table.clone(),
+                    source: arrow::error::ArrowError::IpcError(reason),
+                }
+            })?;
             let (rows, new_columns, seal) =
                 store.ingest_leaving_seal(&table, &batches, Some(&arrow_ipc), incoming_bytes)?;
             let stats = store.table(&table, false)?.counts();
