@@ -14,7 +14,7 @@ use arrow::array::{
 };
 use arrow::compute::concat;
 use arrow::datatypes::{DataType, Field, Schema, UInt16Type};
-use foldhash::fast::FixedState;
+use foldhash::fast::RandomState;
 
 use crate::error::{LeafError, Result};
 use crate::table_schema::{Storage, TableSchema};
@@ -67,8 +67,8 @@ fn intern(parts: &[&dyn Array], rows: usize, name: &str) -> Result<ArrayRef> {
     // like the row's before it (runs of one service, one host) takes that
     // row's key without hashing, and others are found with foldhash, which
     // is quicker on short strings than the builder's hasher.
-    let mut index: HashMap<&str, u16, FixedState> =
-        HashMap::with_capacity_and_hasher(1024, FixedState::default());
+    let mut index: HashMap<&str, u16, RandomState> =
+        HashMap::with_capacity_and_hasher(1024, RandomState::default());
     let mut values = StringBuilder::with_capacity(1024, bytes.min(1 << 20));
     let mut keys = Vec::with_capacity(rows);
     let mut nulls = NullBufferBuilder::new(rows);
@@ -177,6 +177,12 @@ mod tests {
         let cast = schema.align(&all, Storage::Block).expect("cast");
         assert_eq!(quick, cast);
         assert_eq!(quick.num_rows(), 17);
+        // Dictionary equality compares the values the keys point to: the
+        // values' order, and no value twice or unused, are checked apart.
+        let quick = quick.column(1).as_dictionary::<UInt16Type>();
+        let cast = cast.column(1).as_dictionary::<UInt16Type>();
+        assert_eq!(quick.keys(), cast.keys());
+        assert_eq!(quick.values(), cast.values());
     }
 
     /// A block of 65,536 rows may hold 65,536 distinct strings: 16-bit keys
@@ -194,5 +200,7 @@ mod tests {
         let hosts = block.column(1).as_dictionary::<UInt16Type>();
         assert_eq!(hosts.values().len(), 65_536);
         assert_eq!(hosts.keys().value(65_535), 65_535);
+        let values: Vec<&str> = hosts.values().as_string::<i32>().iter().flatten().collect();
+        assert_eq!(values, names);
     }
 }
