@@ -38,6 +38,27 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use prost::Message;
 use shoal_proto::{Projection, TableScanNode};
 
+use crate::column_type::ColumnType;
+
+/// Refuses a scan schema with a column type the aggregator never sends:
+/// it sends every column as its logical type's
+/// [`ColumnType::sealed_type`], and a leaf makes nulls of the asked type
+/// for a column its rows lack, where arrow panics on some types (a
+/// dictionary keyed by text, found by fuzzing).
+pub fn check_scan_types(schema: &Schema) -> DfResult<()> {
+    for field in schema.fields() {
+        let sealed = ColumnType::of_arrow(field.data_type()).map(ColumnType::sealed_type);
+        if sealed.as_ref() != Some(field.data_type()) {
+            return Err(DataFusionError::Plan(format!(
+                "table scan column {:?} has type {}, which no Shoal column is read as",
+                field.name(),
+                field.data_type()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What a fragment's table scan asks for.
 #[derive(Debug, Clone)]
 pub struct TableScanSpec {
@@ -183,6 +204,7 @@ impl<R: ScanResolver + 'static> PhysicalExtensionCodec for FragmentCodec<R> {
         let schema = datafusion_proto::protobuf::Schema::decode(node.schema.as_slice())
             .map_err(|e| DataFusionError::Plan(format!("bad table scan schema: {e}")))?;
         let schema: Schema = (&schema).try_into()?;
+        check_scan_types(&schema)?;
         let filters = node
             .filters
             .iter()
@@ -267,5 +289,50 @@ pub fn merge_partitions(
             Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan).with_fetch(fetch))
         }
         None => Arc::new(CoalescePartitionsExec::new(plan).with_fetch(fetch)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, UnionFields, UnionMode};
+
+    fn one_column(data_type: DataType) -> Schema {
+        Schema::new(vec![Field::new("c", data_type, true)])
+    }
+
+    /// Every type the aggregator sends passes; every other type (those a
+    /// leaf could not make nulls of among them) is refused by name.
+    #[test]
+    fn scans_ask_only_for_sealed_types() {
+        for column_type in [
+            ColumnType::Integer,
+            ColumnType::Float,
+            ColumnType::Boolean,
+            ColumnType::String,
+            ColumnType::StringSet,
+            ColumnType::Timestamp,
+        ] {
+            check_scan_types(&one_column(column_type.sealed_type())).unwrap();
+        }
+        let utf8 = Box::new(DataType::Utf8);
+        let text_keyed = DataType::Dictionary(utf8.clone(), utf8.clone());
+        for bad in [
+            text_keyed.clone(),
+            DataType::List(Arc::new(Field::new("item", text_keyed, true))),
+            DataType::Union(UnionFields::empty(), UnionMode::Sparse),
+            DataType::FixedSizeBinary(-1),
+            DataType::Int32,
+            DataType::Utf8,
+            DataType::Dictionary(Box::new(DataType::UInt16), utf8),
+        ] {
+            let refused = check_scan_types(&one_column(bad.clone()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("no Shoal column is read as"),
+                "{bad}: {refused}"
+            );
+        }
     }
 }

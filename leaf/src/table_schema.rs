@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::column_type::{ColumnType, TIME_COLUMN};
-use crate::error::{LeafError, Result};
+use crate::error::Result;
 use crate::narrow_time::{Frame, widen};
 
 /// Which storage types a batch is aligned to.
@@ -97,40 +97,6 @@ impl TableSchema {
     }
 }
 
-/// `rows` nulls of `field`'s type, for a column a batch lacks. The type
-/// comes from a plan (a peer's, maybe damaged): arrow panics making nulls
-/// of some types (a dictionary keyed by text, a union with no members: found
-/// by fuzzing), which are refused here instead.
-fn nulls_of(field: &Field, rows: usize) -> Result<ArrayRef> {
-    match nulls_can_be_made(field.data_type()) {
-        true => Ok(new_null_array(field.data_type(), rows)),
-        false => Err(LeafError::BadRequest(format!(
-            "column {:?} of type {} cannot be read as nulls",
-            field.name(),
-            field.data_type()
-        ))),
-    }
-}
-
-/// Whether arrow makes null arrays of `data_type` without panicking.
-fn nulls_can_be_made(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Dictionary(key, value) => {
-            key.is_dictionary_key_type() && nulls_can_be_made(value)
-        }
-        DataType::FixedSizeBinary(width) => *width >= 0,
-        DataType::FixedSizeList(item, width) => *width >= 0 && nulls_can_be_made(item.data_type()),
-        DataType::List(item)
-        | DataType::LargeList(item)
-        | DataType::ListView(item)
-        | DataType::LargeListView(item)
-        | DataType::Map(item, _) => nulls_can_be_made(item.data_type()),
-        DataType::Struct(fields) => fields.iter().all(|f| nulls_can_be_made(f.data_type())),
-        DataType::Union(..) | DataType::RunEndEncoded(..) => false,
-        _ => true,
-    }
-}
-
 /// Returns `batch` with exactly the columns of `target`, by name: columns of
 /// another type are cast, missing ones are nulls, others are left out.
 pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
@@ -146,7 +112,7 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
                 Some(frame) => widen(batch.column(at), frame, field.data_type()),
                 None => Ok(cast(batch.column(at), field.data_type())?),
             },
-            None => nulls_of(field, batch.num_rows()),
+            None => Ok(new_null_array(field.data_type(), batch.num_rows())),
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
@@ -155,56 +121,4 @@ pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
         columns,
         &options,
     )?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::Int64Array;
-
-    /// A column the rows lack is nulls of the asked type, or an error for a
-    /// type arrow cannot make nulls of, never a panic.
-    #[test]
-    fn missing_columns_are_nulls_or_an_error() {
-        let batch =
-            RecordBatch::try_from_iter([("n", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef)])
-                .unwrap();
-        let utf8 = Box::new(DataType::Utf8);
-        let target = |data_type: DataType| {
-            Arc::new(Schema::new(vec![
-                Field::new("n", DataType::Int64, true),
-                Field::new("missing", data_type, true),
-            ]))
-        };
-        let fine = conform(
-            &batch,
-            &target(DataType::Dictionary(
-                Box::new(DataType::UInt16),
-                utf8.clone(),
-            )),
-        );
-        assert_eq!(fine.unwrap().column(1).null_count(), 2);
-        let item = Arc::new(Field::new(
-            "item",
-            DataType::Dictionary(utf8.clone(), utf8.clone()),
-            true,
-        ));
-        for bad in [
-            DataType::Dictionary(utf8.clone(), utf8.clone()),
-            DataType::List(item),
-            DataType::Union(
-                arrow::datatypes::UnionFields::empty(),
-                arrow::datatypes::UnionMode::Sparse,
-            ),
-            DataType::FixedSizeBinary(-1),
-        ] {
-            let refused = conform(&batch, &target(bad.clone()))
-                .unwrap_err()
-                .to_string();
-            assert!(
-                refused.contains("cannot be read as nulls"),
-                "{bad}: {refused}"
-            );
-        }
-    }
 }
