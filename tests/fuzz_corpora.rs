@@ -9,6 +9,8 @@
 //! the same inputs) and needs no instrumented build. The coverage-guided
 //! libFuzzer runs are `fuzz/run` (CI runs it for 20 s a target).
 
+// The fixture's schema is the seed writer's (`tests/fuzz_seeds.rs`).
+#[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
 mod fuzzing;
 
@@ -53,7 +55,8 @@ fn every_target_takes_its_corpus_and_a_seeded_mutation_run() {
 }
 
 /// The fragment seeds are plans DataFusion made for real queries: the
-/// leaves' policy must take every one.
+/// leaves' policy must take every one, and a leaf must run every one to
+/// its answer (else fuzzing starts from inputs that stop at the door).
 #[test]
 fn the_leaf_policy_takes_every_planned_fragment_seed() {
     let seeds = inputs("fragment");
@@ -65,6 +68,12 @@ fn the_leaf_policy_takes_every_planned_fragment_seed() {
     for (path, plan) in planned {
         let checked = shoal_leaf::fragment_policy::check_fragment(plan);
         assert!(checked.is_ok(), "{}: {checked:?}", path.display());
+        let rows = fuzzing::run_fragment(plan);
+        assert!(
+            rows.as_ref().is_ok_and(|&rows| rows > 0),
+            "{}: {rows:?}",
+            path.display()
+        );
     }
 }
 

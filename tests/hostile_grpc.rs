@@ -186,11 +186,17 @@ fn sorted_endless_series() -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// Shoal's own table scan node, naming `table`.
-fn table_scan(table: &str) -> PhysicalPlanNode {
+/// How queries read a string column (what the aggregator sends).
+fn string_column() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// Shoal's own table scan node, naming `table`, of one column `user` typed
+/// `user_type`.
+fn table_scan(table: &str, user_type: DataType) -> PhysicalPlanNode {
     let scan = TableScanNode {
         table: table.to_string(),
-        schema: proto_schema(vec![Field::new("user", DataType::Utf8, true)]).encode_to_vec(),
+        schema: proto_schema(vec![Field::new("user", user_type, true)]).encode_to_vec(),
         projection: None,
         filters: Vec::new(),
         limit: None,
@@ -205,7 +211,7 @@ fn table_scan(table: &str) -> PhysicalPlanNode {
 fn final_aggregate() -> Vec<u8> {
     node(PhysicalPlanType::Aggregate(Box::new(AggregateExecNode {
         mode: AggregateMode::Final as i32,
-        input: Some(Box::new(table_scan("hostile"))),
+        input: Some(Box::new(table_scan("hostile", string_column()))),
         ..Default::default()
     })))
     .encode_to_vec()
@@ -287,7 +293,7 @@ async fn grpc_refuses_hostile_fragments_tickets_and_handles() {
     let case = "Shoal's scan node naming ../../../etc/passwd";
     let outcome = do_get(
         &leaves[0],
-        fragment_ticket(table_scan("../../../etc/passwd").encode_to_vec()),
+        fragment_ticket(table_scan("../../../etc/passwd", string_column()).encode_to_vec()),
     )
     .await;
     match &outcome {
@@ -298,6 +304,22 @@ async fn grpc_refuses_hostile_fragments_tickets_and_handles() {
         Err(status) => panic!("{case}: {status:?}"),
     }
     assert_alive(&stack, case, "hostile", 20);
+
+    // A scan may ask only for the types Shoal's columns are read as: a
+    // leaf makes nulls of the asked type for a column its rows lack, and
+    // arrow panics on some (a dictionary keyed by text, found by fuzzing).
+    let text_keyed = DataType::Dictionary(Box::new(DataType::Utf8), Box::new(DataType::Utf8));
+    for (what, user_type) in [("plain text", DataType::Utf8), ("text-keyed", text_keyed)] {
+        let case = format!("a scan asking for a {what} column");
+        let plan = table_scan("logs", user_type).encode_to_vec();
+        assert_grpc(
+            &case,
+            do_get(&leaves[0], fragment_ticket(plan)).await,
+            Code::InvalidArgument,
+            &["no Shoal column is read as"],
+        );
+        assert_alive(&stack, &case, "hostile", 20);
+    }
 
     // -- Tickets that are not Shoal's.
     let case = "a garbage ticket to a leaf";

@@ -312,6 +312,16 @@ struct FragmentFixture {
 /// (short) deadline.
 pub fn fragment(data: &[u8]) {
     allow_contained_panics();
+    // The leaf's panic guard turns a panic into an error that says so; the
+    // fuzzer must still see it as a failure.
+    if let Err(message) = run_fragment(data) {
+        assert!(!message.contains("internal error"), "{message}");
+    }
+}
+
+/// Runs `data` as a fragment on the fixture store: the rows it answered,
+/// or the error that stopped it.
+pub fn run_fragment(data: &[u8]) -> Result<usize, String> {
     static FIXTURE: OnceLock<FragmentFixture> = OnceLock::new();
     let fixture = FIXTURE.get_or_init(|| {
         let dir = scratch_dir("fragment");
@@ -330,24 +340,17 @@ pub fn fragment(data: &[u8]) {
         query_id: "fuzz".to_string(),
         as_of_micros: 0,
     };
-    // The leaf's panic guard turns a panic into an error that says so; the
-    // fuzzer must still see it as a failure.
-    let no_panic = |error: &dyn std::fmt::Display| {
-        let message = error.to_string();
-        assert!(!message.contains("internal error"), "{message}");
-    };
     fixture.runtime.block_on(async {
-        let running = match execute_fragment(fixture.store.clone(), &request, 64 << 20).await {
-            Ok(running) => running,
-            Err(error) => return no_panic(&error),
-        };
+        let running = execute_fragment(fixture.store.clone(), &request, 64 << 20)
+            .await
+            .map_err(|error| error.to_string())?;
         let mut stream = running.stream;
+        let mut rows = 0;
         while let Some(batch) = stream.next().await {
-            if let Err(error) = batch {
-                return no_panic(&error);
-            }
+            rows += batch.map_err(|error| error.to_string())?.num_rows();
         }
-    });
+        Ok(rows)
+    })
 }
 
 /// Replaying a write-ahead segment, whatever a crash (or a bit flip) left in
@@ -492,15 +495,25 @@ pub mod fixture {
     /// The fixture table's name.
     pub const TABLE: &str = "requests";
 
-    /// The table's schema as an aggregator would send it.
+    /// The table's schema as an aggregator sends it: strings as queries
+    /// read them, dictionary-encoded (a leaf refuses a scan asking for a
+    /// type no column is read as).
     pub fn schema() -> SchemaRef {
+        with_strings(DataType::Dictionary(
+            Box::new(DataType::Int32),
+            Box::new(DataType::Utf8),
+        ))
+    }
+
+    /// The table's schema with strings typed `strings`.
+    fn with_strings(strings: DataType) -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new(
                 "time",
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
                 false,
             ),
-            Field::new("service", DataType::Utf8, true),
+            Field::new("service", strings, true),
             Field::new("status", DataType::Int64, true),
             Field::new("latency_ms", DataType::Float64, true),
         ]))
@@ -526,7 +539,7 @@ pub mod fixture {
                 (0..rows).map(|i| (i % 97) as f64 * 1.5),
             )),
         ];
-        RecordBatch::try_new(schema(), columns).expect("fixture batch")
+        RecordBatch::try_new(with_strings(DataType::Utf8), columns).expect("fixture batch")
     }
 
     /// A store in `dir` holding a sealed block of `sealed` rows and `open`
