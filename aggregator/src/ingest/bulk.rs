@@ -159,47 +159,42 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
                 action
             }
         };
-        let Action { kind, table, id } = action;
+        let Action {
+            kind,
+            table,
+            valid,
+            id,
+        } = action;
         let position = items.len();
-        if kind == "delete" {
-            items.push(BulkItem::new(
-                &kind,
-                table.as_deref().unwrap_or(""),
-                id,
-                400,
-                Some("delete is not supported"),
-            ));
+        let refuse = |kind: &Arc<str>, table: Option<Arc<str>>, id, reason| {
+            let table = table.unwrap_or_else(|| "".into());
+            BulkItem::shared(kind.clone(), table, id, 400, Some(reason))
+        };
+        if &*kind == "delete" {
+            items.push(refuse(&kind, table, id, "delete is not supported"));
             continue;
         }
         let document = lines.next();
-        if !matches!(kind.as_str(), "index" | "create") {
-            items.push(BulkItem::new(
-                &kind,
-                table.as_deref().unwrap_or(""),
-                id,
-                400,
-                Some("only index and create actions are supported"),
-            ));
+        if !matches!(&*kind, "index" | "create") {
+            let reason = "only index and create actions are supported";
+            items.push(refuse(&kind, table, id, reason));
             continue;
         }
-        let Some(table) =
-            table.filter(|t| shoal_contract::table_names::validate_table_name(t).is_ok())
-        else {
-            items.push(BulkItem::new(
-                &kind,
-                "",
-                id,
-                400,
-                Some("no valid _index for this document"),
-            ));
+        let Some(table) = table.filter(|_| valid) else {
+            items.push(refuse(&kind, None, id, "no valid _index for this document"));
             continue;
         };
-        items.push(BulkItem::new(&kind, &table, id, 201, None));
         match document {
-            Some(range) => tables.entry(table).or_default().push((position, range)),
+            Some(range) => {
+                match tables.get_mut(&*table) {
+                    Some(documents) => documents.push((position, range)),
+                    None => drop(tables.insert(table.to_string(), vec![(position, range)])),
+                }
+                items.push(BulkItem::shared(kind, table, id, 201, None));
+            }
             None => {
-                let reason = "the action has no document line";
-                items[position].set_status(400, Some(reason));
+                let reason = Some("the action has no document line");
+                items.push(BulkItem::shared(kind, table, id, 400, reason));
             }
         }
     }
@@ -207,11 +202,15 @@ pub fn parse_bulk(bytes: &[u8], default_index: Option<&str>) -> Result<BulkBody,
 }
 
 /// What an action line asks: its kind (`index`, `create`, ...), its table
-/// (`_index`, else the path's), and its `_id`.
+/// (`_index`, else the path's) and whether that is a valid table name
+/// (checked once per action line), and its `_id`. Cloned for every
+/// document under a repeated action line: sharing its strings makes that
+/// free.
 #[derive(Debug, Clone)]
 struct Action {
-    kind: String,
-    table: Option<String>,
+    kind: Arc<str>,
+    table: Option<Arc<str>>,
+    valid: bool,
     id: Value,
 }
 
@@ -221,13 +220,11 @@ fn read_action(line: &[u8], default_index: Option<&str>) -> Result<Action, Strin
     let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
         return Err("an action line must be an object like {\"index\": {}}".to_string());
     };
+    let table = meta.get("_index").and_then(Value::as_str).or(default_index);
     Ok(Action {
-        kind: kind.clone(),
-        table: meta
-            .get("_index")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or_else(|| default_index.map(str::to_string)),
+        kind: kind.as_str().into(),
+        table: table.map(Arc::from),
+        valid: table.is_some_and(|t| shoal_contract::table_names::validate_table_name(t).is_ok()),
         id: meta.get("_id").cloned().unwrap_or(Value::Null),
     })
 }
@@ -301,5 +298,57 @@ mod tests {
             answer[2]["index"]["error"]["type"],
             json!("es_rejected_execution_exception")
         );
+    }
+
+    /// Each action's item and each document's table, whether the action
+    /// line repeats the one before (read once, its strings shared) or not.
+    #[test]
+    fn actions_give_their_items_and_documents_their_tables() {
+        let body = concat!(
+            "{\"index\":{}}\n{\"a\":1}\n",
+            "{\"index\":{}}\n{\"a\":2}\n",
+            "{\"create\":{\"_index\":\"other\",\"_id\":\"x\"}}\n{\"a\":3}\n",
+            "{\"delete\":{\"_index\":\"Bad Name\"}}\n",
+            "{\"update\":{\"_index\":\"other\"}}\n{\"doc\":{}}\n",
+            "{\"index\":{\"_index\":\"Bad Name\"}}\n{\"a\":4}\n",
+            "{\"index\":{}}\n{\"a\":5}\n",
+            "{\"index\":{}}\n",
+        );
+        let parsed = parse_bulk(body.as_bytes(), Some("logs")).unwrap();
+        let seen: Vec<(&str, &str, u16)> = parsed
+            .items
+            .iter()
+            .map(|item| (&*item.kind, &*item.index, item.status))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("index", "logs", 201),
+                ("index", "logs", 201),
+                ("create", "other", 201),
+                ("delete", "Bad Name", 400),
+                ("update", "other", 400),
+                ("index", "", 400),
+                ("index", "logs", 201),
+                ("index", "logs", 400),
+            ]
+        );
+        assert_eq!(parsed.items[2].id, json!("x"));
+        assert!(Arc::ptr_eq(&parsed.items[0].index, &parsed.items[1].index));
+        let documents = |table: &str| -> Vec<(usize, &str)> {
+            parsed.tables[table]
+                .iter()
+                .map(|(position, range)| (*position, &body[range.clone()]))
+                .collect()
+        };
+        assert_eq!(parsed.tables.len(), 2);
+        assert_eq!(
+            documents("logs"),
+            vec![(0, "{\"a\":1}"), (1, "{\"a\":2}"), (6, "{\"a\":5}")]
+        );
+        assert_eq!(documents("other"), vec![(2, "{\"a\":3}")]);
+        let reason = |at: usize| parsed.items[at].error.clone().unwrap().1;
+        assert_eq!(reason(7), "the action has no document line");
+        assert_eq!(reason(5), "no valid _index for this document");
     }
 }

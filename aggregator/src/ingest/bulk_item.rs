@@ -6,16 +6,20 @@
 //! equal to the one before it (most are: same action, index, no `_id`,
 //! stored) by copying that one's bytes instead of serializing it again.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
-/// One action's outcome.
+/// One action's outcome. Its action and index are shared with the other
+/// items of the same action line (nearly all of a request's): an item per
+/// document allocates nothing when its action has no `_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkItem {
     /// `index`, `create`, ...
-    pub kind: String,
-    pub index: String,
+    pub kind: Arc<str>,
+    pub index: Arc<str>,
     pub id: Value,
     pub status: u16,
     /// The error's type and reason; `None` for a stored document.
@@ -25,9 +29,20 @@ pub struct BulkItem {
 impl BulkItem {
     /// An item whose `reason`, if any, is a mapping error.
     pub fn new(kind: &str, index: &str, id: Value, status: u16, reason: Option<&str>) -> Self {
+        Self::shared(kind.into(), index.into(), id, status, reason)
+    }
+
+    /// [`Self::new`] with the action and index of other items.
+    pub fn shared(
+        kind: Arc<str>,
+        index: Arc<str>,
+        id: Value,
+        status: u16,
+        reason: Option<&str>,
+    ) -> Self {
         Self {
-            kind: kind.to_string(),
-            index: index.to_string(),
+            kind,
+            index,
             id,
             status,
             error: reason.map(|reason| ("mapper_parsing_exception", reason.to_string())),
@@ -51,7 +66,7 @@ impl BulkItem {
 impl Serialize for BulkItem {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut outer = serializer.serialize_map(Some(1))?;
-        outer.serialize_entry(&self.kind, &Inner(self))?;
+        outer.serialize_entry(&*self.kind, &Inner(self))?;
         outer.end()
     }
 }
@@ -64,7 +79,7 @@ impl Serialize for Inner<'_> {
         let item = self.0;
         let mut map = serializer.serialize_map(Some(4))?;
         map.serialize_entry("_id", &item.id)?;
-        map.serialize_entry("_index", &item.index)?;
+        map.serialize_entry("_index", &*item.index)?;
         match &item.error {
             Some((kind, reason)) => map.serialize_entry(
                 "error",
