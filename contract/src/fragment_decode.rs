@@ -17,15 +17,18 @@
 //!   not declared never null when it can be (nor an aggregate's input
 //!   column): DataFusion groups a never-null column without looking at
 //!   its nulls.
+//! - no literal DataFusion cannot make arrays of (a dictionary keyed by
+//!   floats panics where a filter compares with it: found by fuzzing).
 //!
 //! Both leaves and child aggregators decode through [`decode_fragment`].
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema};
-use datafusion::common::{DataFusionError, Result, plan_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::ScalarFunctionExpr;
+use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::aggregates::AggregateExec;
@@ -90,6 +93,15 @@ fn check_aggregates(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     Ok(())
 }
 
+/// Whether DataFusion can make arrays of `value`: it panics on a
+/// dictionary whose keys are not integers (found by fuzzing).
+fn can_be_arrays(value: &ScalarValue) -> bool {
+    match value {
+        ScalarValue::Dictionary(key, value) => key.is_dictionary_key_type() && can_be_arrays(value),
+        _ => true,
+    }
+}
+
 fn yields_booleans(expr: &dyn PhysicalExpr, schema: &Schema) -> bool {
     matches!(expr.data_type(schema), Ok(DataType::Boolean))
 }
@@ -125,6 +137,14 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
             return Err(refused("a dynamic filter inside an expression"));
         }
         let expr = parse_physical_expr_with_converter(proto, input_schema, ctx, self)?;
+        if let Some(literal) = expr.downcast_ref::<Literal>()
+            && !can_be_arrays(literal.value())
+        {
+            return Err(refused(&format!(
+                "a literal of type {}",
+                literal.value().data_type()
+            )));
+        }
         if let Some(call) = expr.downcast_ref::<ScalarFunctionExpr>() {
             let own = ScalarFunctionExpr::try_new(
                 Arc::new(call.fun().clone()),
@@ -248,6 +268,41 @@ mod tests {
             error.contains("a dynamic filter inside an expression"),
             "{error}"
         );
+    }
+
+    /// `a = literal`, the literal `value` as a message.
+    fn compared_with(value: ScalarValue) -> PhysicalExprNode {
+        let literal = PhysicalExprNode {
+            expr_type: Some(ExprType::Literal((&value).try_into().unwrap())),
+            ..Default::default()
+        };
+        PhysicalExprNode {
+            expr_type: Some(ExprType::BinaryExpr(Box::new(PhysicalBinaryExprNode {
+                l: Some(Box::new(column("a", 0))),
+                r: Some(Box::new(literal)),
+                op: "Eq".to_string(),
+                ..Default::default()
+            }))),
+            ..Default::default()
+        }
+    }
+
+    /// A dictionary literal keyed by integers decodes; one keyed by floats
+    /// (DataFusion panics making arrays of it) is refused.
+    #[test]
+    fn literals_must_be_made_into_arrays() {
+        let seven = Box::new(ScalarValue::Int64(Some(7)));
+        let keyed = |key: DataType| ScalarValue::Dictionary(Box::new(key), seven.clone());
+        assert!(decode(&filtered(compared_with(keyed(DataType::Int32)))).is_ok());
+        for key in [DataType::Float32, DataType::Utf8] {
+            let error = decode(&filtered(compared_with(keyed(key.clone()))))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("a literal of type Dictionary"),
+                "{key}: {error}"
+            );
+        }
     }
 
     fn counted_where(filter: Arc<dyn PhysicalExpr>) -> PhysicalPlanNode {
