@@ -310,15 +310,17 @@ async fn grpc_refuses_hostile_fragments_tickets_and_handles() {
     // arrow panics on some (a dictionary keyed by text, found by fuzzing).
     let text_keyed = DataType::Dictionary(Box::new(DataType::Utf8), Box::new(DataType::Utf8));
     for (what, user_type) in [("plain text", DataType::Utf8), ("text-keyed", text_keyed)] {
-        let case = format!("a scan asking for a {what} column");
-        let plan = table_scan("logs", user_type).encode_to_vec();
-        assert_grpc(
-            &case,
-            do_get(&leaves[0], fragment_ticket(plan)).await,
-            Code::InvalidArgument,
-            &["no Shoal column is read as"],
-        );
-        assert_alive(&stack, &case, "hostile", 20);
+        for (to, endpoint) in [("the leaf", &leaves[0]), ("the aggregator", &aggregator)] {
+            let case = format!("a scan asking for a {what} column, sent to {to}");
+            let plan = table_scan("logs", user_type.clone()).encode_to_vec();
+            assert_grpc(
+                &case,
+                do_get(endpoint, fragment_ticket(plan)).await,
+                Code::InvalidArgument,
+                &["no Shoal column is read as"],
+            );
+            assert_alive(&stack, &case, "hostile", 20);
+        }
     }
 
     // -- Tickets that are not Shoal's.

@@ -314,14 +314,14 @@ pub fn fragment(data: &[u8]) {
     allow_contained_panics();
     // The leaf's panic guard turns a panic into an error that says so; the
     // fuzzer must still see it as a failure.
-    if let Err(message) = run_fragment(data) {
+    if let Err(message) = run_fragment(data, 200) {
         assert!(!message.contains("internal error"), "{message}");
     }
 }
 
-/// Runs `data` as a fragment on the fixture store: the rows it answered,
-/// or the error that stopped it.
-pub fn run_fragment(data: &[u8]) -> Result<usize, String> {
+/// Runs `data` as a fragment on the fixture store, stopped after
+/// `deadline_millis`: the rows it answered, or the error that stopped it.
+pub fn run_fragment(data: &[u8], deadline_millis: u64) -> Result<usize, String> {
     static FIXTURE: OnceLock<FragmentFixture> = OnceLock::new();
     let fixture = FIXTURE.get_or_init(|| {
         let dir = scratch_dir("fragment");
@@ -336,7 +336,7 @@ pub fn run_fragment(data: &[u8]) -> Result<usize, String> {
     });
     let request = FragmentRequest {
         plan: data.to_vec(),
-        deadline_millis: 200,
+        deadline_millis,
         query_id: "fuzz".to_string(),
         as_of_micros: 0,
     };

@@ -76,6 +76,10 @@ impl LeafTableProvider {
 
     /// A provider reading `snapshot` as `schema` (the aggregator's view of the
     /// table across leaves): columns this leaf lacks read as nulls.
+    /// `schema`'s types must be the types Shoal's columns are read as
+    /// (`ColumnType::sealed_type`), as a decoded fragment's are checked to
+    /// be (`shoal_contract::fragment::check_scan_types`): arrow panics
+    /// making nulls of some others.
     pub fn with_schema(snapshot: TableSnapshot, schema: SchemaRef) -> Self {
         Self {
             snapshot: Arc::new(snapshot),

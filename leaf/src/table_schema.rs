@@ -99,6 +99,9 @@ impl TableSchema {
 
 /// Returns `batch` with exactly the columns of `target`, by name: columns of
 /// another type are cast, missing ones are nulls, others are left out.
+/// `target`'s types must be Shoal's storage types (see
+/// [`ColumnType`](shoal_contract::column_type::ColumnType)): arrow panics
+/// making nulls of some others.
 pub fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
     let schema = batch.schema();
     let columns = target
