@@ -10,7 +10,8 @@
 //!                                           line) ─► merge: one batch
 //!  OTLP      ─► otlp_view: the protobuf read in place (otlp_wire; prost for
 //!               odd encodings) ─► otlp_columns: each log record a row (columns
-//!               as otlp_rows describes them), into the same column_set builders
+//!               as otlp_rows describes them; records shaped like one before
+//!               go by otlp_shape), into the same column_set builders
 //!  JSON array ─► json_rows: a map per row ─► to_arrow: the same builders
 //!  batch     ─► store ─► route_pieces: cut for several leaves at once, each
 //!               piece sent by the power of two choices; answered once leaves
@@ -48,6 +49,7 @@ pub mod otlp_grpc_limit;
 pub mod otlp_http;
 pub mod otlp_read;
 pub mod otlp_rows;
+pub mod otlp_shape;
 pub mod otlp_view;
 pub mod otlp_wire;
 pub mod parallel;

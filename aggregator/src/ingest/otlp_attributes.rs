@@ -95,7 +95,7 @@ fn nested_fields<'a>(nested: &Nested<'a>, fields: &mut Fields<'a>) -> Result<(),
 }
 
 /// A value that is not nested, as a field's.
-fn scalar_of(value: ValueView<'_>) -> Scalar<'_> {
+pub fn scalar_of(value: ValueView<'_>) -> Scalar<'_> {
     match value {
         ValueView::Null | ValueView::Array(_) | ValueView::Kvlist(_) => Scalar::Null,
         ValueView::Str(text) => Scalar::Str(Cow::Borrowed(text)),

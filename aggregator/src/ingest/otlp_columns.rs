@@ -18,9 +18,11 @@ use crate::fleet::TableView;
 use crate::ingest::column_set::{ColumnSet, Fields};
 use crate::ingest::decode_lines::{Chunk, Decoded, Resume, start_columns};
 use crate::ingest::json_rows::RowError;
+use crate::ingest::json_shape::worth_learning;
 use crate::ingest::merge::merge_chunks;
 use crate::ingest::otlp_attributes::{Nested, attribute_fields, value_json};
-use crate::ingest::otlp_rows::{add_attributes, severity_name, table_for};
+use crate::ingest::otlp_rows::{add_attributes, table_for};
+use crate::ingest::otlp_shape::{OtlpShape, record_nanos, severity};
 use crate::ingest::otlp_view::{AttributeView, RecordView, RequestView, ValueView, read_record};
 use crate::ingest::parallel::{run_parts, slices};
 use crate::ingest::scalar::Scalar;
@@ -84,7 +86,7 @@ pub fn plan(request: &RequestView, table: Option<&str>) -> OtlpPlan {
 
 /// A record to convert: its number, its bytes, its resource's columns, its
 /// scope's name and version.
-type Item<'v, 'a> = (usize, &'a [u8], &'v Map<String, Value>, &'a str, &'a str);
+pub(crate) type Item<'v, 'a> = (usize, &'a [u8], &'v Map<String, Value>, &'a str, &'a str);
 
 /// Why a table's records were not converted.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +114,18 @@ pub fn convert_table(
     known: Option<&TableView>,
     resume: &Resume,
 ) -> Result<Decoded, ConvertError> {
+    convert_table_shaped(request, plan, table, known, resume, true)
+}
+
+/// [`convert_table`], records read by shape or not ([`convert_part`]).
+pub(crate) fn convert_table_shaped(
+    request: &RequestView,
+    plan: &OtlpPlan,
+    table: &str,
+    known: Option<&TableView>,
+    resume: &Resume,
+    shapes: bool,
+) -> Result<Decoded, ConvertError> {
     let mut items: Vec<Item> = Vec::new();
     for (resource, (name, columns, first)) in request.resources.iter().zip(&plan.resources) {
         let Some(columns) = columns.as_ref().filter(|_| name == table) else {
@@ -129,7 +143,9 @@ pub fn convert_table(
     }
     let start = start_columns(known);
     let parts = slices(&items, MIN_PART_RECORDS);
-    let converted = run_parts(parts.clone(), |part| convert_part(part, start.clone()))?;
+    let converted = run_parts(parts.clone(), |part| {
+        convert_part(part, start.clone(), shapes)
+    })?;
     let mut chunks = Vec::with_capacity(converted.len());
     for (chunk, unread) in converted {
         if unread {
@@ -142,6 +158,7 @@ pub fn convert_table(
     let again = |items: &[Item], columns: Vec<(String, ColumnType, bool)>| match convert_part(
         items,
         columns.clone(),
+        shapes,
     ) {
         (chunk, false) => chunk,
         (_, true) => unread_chunk(items, columns),
@@ -171,8 +188,16 @@ fn unread_chunk(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> Chu
 }
 
 /// The part's records as a chunk, and whether the view gave up on one of
-/// them (the chunk is then cut short there).
-fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Chunk, bool) {
+/// them (the chunk is then cut short there). With `shapes`, records shaped
+/// like one converted before go straight to their columns ([`otlp_shape`]);
+/// off only to check that they convert as the general way does.
+///
+/// [`otlp_shape`]: crate::ingest::otlp_shape
+pub(crate) fn convert_part(
+    items: &[Item],
+    columns: Vec<(String, ColumnType, bool)>,
+    shapes: bool,
+) -> (Chunk, bool) {
     // Builders sized as for NDJSON lines of the records' sizes: growing
     // them row by row copied their strings and faulted in fresh pages.
     let bytes = items.iter().map(|item| item.1.len()).sum();
@@ -186,6 +211,9 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
     let mut fields: Fields = Vec::new();
     let mut attributes = Vec::new();
     let mut nested = Nested::new();
+    let mut shape: Option<OtlpShape> = None;
+    let mut staged = Vec::new();
+    let mut missed = 0;
     for &(line, record, resource, scope_name, scope_version) in items {
         fields.clear();
         attributes.clear();
@@ -193,6 +221,25 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
             // The part is thrown away: the export is read by way of prost.
             return (chunk, true);
         };
+        let context = (resource, scope_name, scope_version);
+        if let Some(shape) = &shape
+            && shape.stage(&record, &attributes, context, &mut staged)
+        {
+            match chunk.set.push_staged(&staged) {
+                Ok(true) => {
+                    chunk.shaped += 1;
+                    missed = 0;
+                    chunk.lines.push(line);
+                    continue;
+                }
+                Ok(false) => {}
+                Err(reason) => {
+                    chunk.errors.push(RowError { line, reason });
+                    continue;
+                }
+            }
+        }
+        missed += 1;
         let scope = (scope_name, scope_version);
         let outcome = record_fields(
             &record,
@@ -204,7 +251,14 @@ fn convert_part(items: &[Item], columns: Vec<(String, ColumnType, bool)>) -> (Ch
         )
         .and_then(|()| chunk.set.push_row(&fields));
         match outcome {
-            Ok(()) => chunk.lines.push(line),
+            Ok(()) => {
+                chunk.lines.push(line);
+                if shapes && worth_learning(missed) {
+                    let learned =
+                        OtlpShape::learn(&record, &attributes, context, &fields, &chunk.set);
+                    shape = learned.or(shape);
+                }
+            }
             Err(reason) => chunk.errors.push(RowError { line, reason }),
         }
     }
@@ -222,19 +276,13 @@ fn record_fields<'a>(
     fields: &mut Fields<'a>,
     nested: &mut Nested<'a>,
 ) -> Result<(), String> {
-    let nanos = match record.time_unix_nano {
-        0 => record.observed_time_unix_nano,
-        nanos => nanos,
-    };
+    let nanos = record_nanos(record);
     if nanos != 0 {
         let micros = i64::try_from(nanos / 1_000)
             .map_err(|_| format!("time_unix_nano {nanos} is out of range"))?;
         fields.push((Cow::Borrowed(TIME_COLUMN), Scalar::Int(micros)));
     }
-    let severity = match record.severity_text.is_empty() {
-        true => severity_name(record.severity_number),
-        false => record.severity_text,
-    };
+    let severity = severity(record);
     if !severity.is_empty() {
         fields.push((
             Cow::Borrowed("severity"),
