@@ -17,6 +17,9 @@
 //!   not declared never null when it can be (nor an aggregate's input
 //!   column): DataFusion groups a never-null column without looking at
 //!   its nulls.
+//! - every column an expression reads is within its input: DataFusion
+//!   indexes the schema with it unchecked (an aggregate's grouping panicked
+//!   while it was decoded: found by fuzzing).
 //! - no literal DataFusion cannot make arrays of (a dictionary keyed by
 //!   floats panics where a filter compares with it: found by fuzzing).
 //!
@@ -28,7 +31,7 @@ use arrow::datatypes::{DataType, Schema};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::ScalarFunctionExpr;
-use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::aggregates::AggregateExec;
@@ -137,6 +140,16 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
             return Err(refused("a dynamic filter inside an expression"));
         }
         let expr = parse_physical_expr_with_converter(proto, input_schema, ctx, self)?;
+        if let Some(column) = expr.downcast_ref::<Column>()
+            && column.index() >= input_schema.fields().len()
+        {
+            return Err(refused(&format!(
+                "column {} at {}, past the {} of its input",
+                column.name(),
+                column.index(),
+                input_schema.fields().len()
+            )));
+        }
         if let Some(literal) = expr.downcast_ref::<Literal>()
             && !can_be_arrays(literal.value())
         {
@@ -285,6 +298,16 @@ mod tests {
             }))),
             ..Default::default()
         }
+    }
+
+    /// A column past the end of its input is refused, not looked up.
+    #[test]
+    fn columns_must_be_within_their_input() {
+        let error = decode(&filtered(column("b", 2))).unwrap_err().to_string();
+        assert!(
+            error.contains("column b at 2, past the 2 of its input"),
+            "{error}"
+        );
     }
 
     /// A dictionary literal keyed by integers decodes; one keyed by floats
