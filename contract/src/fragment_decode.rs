@@ -21,7 +21,8 @@
 //!   indexes the schema with it unchecked (an aggregate's grouping panicked
 //!   while it was decoded: found by fuzzing).
 //! - no literal DataFusion cannot make arrays of (a dictionary keyed by
-//!   floats panics where a filter compares with it: found by fuzzing).
+//!   floats panics where a filter compares with it: found by fuzzing; so
+//!   do run ends that are not integers), however deeply nested.
 //!
 //! Both leaves and child aggregators decode through [`decode_fragment`].
 
@@ -97,10 +98,33 @@ fn check_aggregates(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
 }
 
 /// Whether DataFusion can make arrays of `value`: it panics on a
-/// dictionary whose keys are not integers (found by fuzzing).
+/// dictionary whose keys are not integers (found by fuzzing) and on run
+/// ends that are not 16 to 64-bit integers, wherever they are nested.
 fn can_be_arrays(value: &ScalarValue) -> bool {
-    match value {
-        ScalarValue::Dictionary(key, value) => key.is_dictionary_key_type() && can_be_arrays(value),
+    can_make_arrays_of(&value.data_type())
+}
+
+fn can_make_arrays_of(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(key, value) => {
+            key.is_dictionary_key_type() && can_make_arrays_of(value)
+        }
+        DataType::RunEndEncoded(ends, values) => {
+            matches!(
+                ends.data_type(),
+                DataType::Int16 | DataType::Int32 | DataType::Int64
+            ) && can_make_arrays_of(values.data_type())
+        }
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item)
+        | DataType::FixedSizeList(item, _)
+        | DataType::Map(item, _) => can_make_arrays_of(item.data_type()),
+        DataType::Struct(fields) => fields.iter().all(|f| can_make_arrays_of(f.data_type())),
+        DataType::Union(fields, _) => fields
+            .iter()
+            .all(|(_, f)| can_make_arrays_of(f.data_type())),
         _ => true,
     }
 }
@@ -197,7 +221,7 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::datatypes::Field;
+    use arrow::datatypes::{Field, UnionFields, UnionMode};
     use datafusion::functions_aggregate::count::count_udaf;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
     use datafusion::physical_expr::expressions::{col, lit};
@@ -326,6 +350,35 @@ mod tests {
                 "{key}: {error}"
             );
         }
+        // Nested in a union's value, or in a union's fields.
+        let fields = UnionFields::try_new(
+            vec![0, 1],
+            vec![
+                Field::new("k", keyed(DataType::Float32).data_type(), true),
+                Field::new("n", DataType::Int64, true),
+            ],
+        )
+        .unwrap();
+        for chosen in [0, 1] {
+            let value = match chosen {
+                0 => keyed(DataType::Float32),
+                _ => ScalarValue::Int64(Some(7)),
+            };
+            let union = ScalarValue::Union(
+                Some((chosen, Box::new(value))),
+                fields.clone(),
+                UnionMode::Sparse,
+            );
+            assert!(!can_be_arrays(&union), "{union:?}");
+        }
+        let ends = |ends: DataType| {
+            DataType::RunEndEncoded(
+                Arc::new(Field::new("run_ends", ends, false)),
+                Arc::new(Field::new("values", DataType::Int64, true)),
+            )
+        };
+        assert!(can_make_arrays_of(&ends(DataType::Int32)));
+        assert!(!can_make_arrays_of(&ends(DataType::Float32)));
     }
 
     fn counted_where(filter: Arc<dyn PhysicalExpr>) -> PhysicalPlanNode {

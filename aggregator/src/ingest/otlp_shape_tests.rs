@@ -10,6 +10,7 @@ use prost::Message;
 use crate::ingest::decode_lines::{Resume, start_columns};
 use crate::ingest::otlp_columns::{Item, convert_part, convert_table_shaped, plan};
 use crate::ingest::otlp_view::RequestView;
+use arrow::array::Array;
 
 /// A deterministic stream of choices.
 struct Dice(u64);
@@ -184,24 +185,37 @@ fn shaped_records_convert_as_the_general_way_does() {
 }
 
 /// Records alike are read by shape once one has been converted, across
-/// resources and scopes, and odd ones now and then do not stop that.
+/// resources (each with its own attributes) and scopes, and odd ones now
+/// and then do not stop that.
 #[test]
 fn records_alike_are_read_by_shape() {
     let body = request(4_000, 50, 9);
     let view = RequestView::read(&body).unwrap();
-    let plan = plan(&view, Some("t"));
-    let empty = serde_json::Map::new();
+    let mut first = serde_json::Map::new();
+    first.insert("pod".to_string(), serde_json::json!(3));
+    let resources = [first, serde_json::Map::new()];
     let mut items: Vec<Item> = Vec::new();
-    for resource in &view.resources {
+    for (resource, columns) in view.resources.iter().zip(&resources) {
         for scope in &resource.scopes {
             for &record in &view.records[scope.records.clone()] {
-                items.push((items.len() + 1, record, &empty, scope.name, scope.version));
+                items.push((items.len() + 1, record, columns, scope.name, scope.version));
             }
         }
     }
-    drop(plan);
     let (chunk, unread) = convert_part(&items, start_columns(None), true);
     assert!(!unread);
     assert_eq!(chunk.lines.len() + chunk.errors.len(), items.len());
     assert!(chunk.shaped > 3_500, "{} of 4000 by shape", chunk.shaped);
+    // Each resource's records (the first 2,000) took its attributes.
+    let first_rows = chunk.lines.iter().filter(|&&line| line <= 2_000).count();
+    let batch = crate::ingest::merge::merge_chunks(vec![chunk], &start_columns(None), |_, _| {
+        unreachable!("one chunk")
+    })
+    .unwrap()
+    .unwrap()
+    .batch
+    .unwrap();
+    let pods = batch.column_by_name("pod").unwrap();
+    assert_eq!(pods.len() - pods.null_count(), first_rows);
+    assert!(first_rows > 1_900 && batch.num_rows() - first_rows > 1_900);
 }
