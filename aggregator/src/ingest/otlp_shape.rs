@@ -62,13 +62,16 @@ impl OtlpShape {
         fields: &Fields,
         set: &ColumnSet,
     ) -> Option<Self> {
-        let mut slots = Vec::with_capacity(fields.len());
-        for (name, _) in fields {
-            let slot = set.slot(name)?;
-            if slots.contains(&slot) {
-                return None;
-            }
-            slots.push(slot);
+        let slots = fields
+            .iter()
+            .map(|(name, _)| set.slot(name))
+            .collect::<Option<Vec<usize>>>()?;
+        // A column given twice: sorted, not searched per field (a record
+        // may have a thousand).
+        let mut sorted = slots.clone();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+            return None;
         }
         let present = record_columns(record, scope_name, scope_version)?;
         let record_count = present.count_ones() as usize;
