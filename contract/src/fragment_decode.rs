@@ -29,7 +29,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema};
-use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::expressions::{Column, Literal};
@@ -97,13 +97,10 @@ fn check_aggregates(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     Ok(())
 }
 
-/// Whether DataFusion can make arrays of `value`: it panics on a
-/// dictionary whose keys are not integers (found by fuzzing) and on run
-/// ends that are not 16 to 64-bit integers, wherever they are nested.
-fn can_be_arrays(value: &ScalarValue) -> bool {
-    can_make_arrays_of(&value.data_type())
-}
-
+/// Whether DataFusion can make arrays of a value of `data_type`: it
+/// panics on a dictionary whose keys are not integers (found by fuzzing)
+/// and on run ends that are not 16 to 64-bit integers, wherever they are
+/// nested.
 fn can_make_arrays_of(data_type: &DataType) -> bool {
     match data_type {
         DataType::Dictionary(key, value) => {
@@ -175,7 +172,7 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
             )));
         }
         if let Some(literal) = expr.downcast_ref::<Literal>()
-            && !can_be_arrays(literal.value())
+            && !can_make_arrays_of(&literal.value().data_type())
         {
             return Err(refused(&format!(
                 "a literal of type {}",
@@ -222,6 +219,7 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
 mod tests {
     use super::*;
     use arrow::datatypes::{Field, UnionFields, UnionMode};
+    use datafusion::common::ScalarValue;
     use datafusion::functions_aggregate::count::count_udaf;
     use datafusion::physical_expr::aggregate::AggregateExprBuilder;
     use datafusion::physical_expr::expressions::{col, lit};
@@ -369,7 +367,7 @@ mod tests {
                 fields.clone(),
                 UnionMode::Sparse,
             );
-            assert!(!can_be_arrays(&union), "{union:?}");
+            assert!(!can_make_arrays_of(&union.data_type()), "{union:?}");
         }
         let ends = |ends: DataType| {
             DataType::RunEndEncoded(
