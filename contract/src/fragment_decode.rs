@@ -107,10 +107,7 @@ fn can_make_arrays_of(data_type: &DataType) -> bool {
             key.is_dictionary_key_type() && can_make_arrays_of(value)
         }
         DataType::RunEndEncoded(ends, values) => {
-            matches!(
-                ends.data_type(),
-                DataType::Int16 | DataType::Int32 | DataType::Int64
-            ) && can_make_arrays_of(values.data_type())
+            ends.data_type().is_run_ends_type() && can_make_arrays_of(values.data_type())
         }
         DataType::List(item)
         | DataType::LargeList(item)
