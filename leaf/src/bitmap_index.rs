@@ -25,6 +25,7 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use crate::error::{LeafError, Result};
+use crate::string_match::is_one_of;
 
 /// Columns with more distinct values than this in a block are not indexed.
 pub const MAX_INDEXED_VALUES: usize = 8192;
@@ -200,10 +201,12 @@ impl BitmapIndex {
     ) -> Option<RoaringBitmap> {
         let &(directory, keys) = self.columns.get(column)?;
         let dictionary_values: &StringArray = dictionary.values().as_string_opt()?;
+        let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
         let mut rows = RoaringBitmap::new();
-        for (key, value) in dictionary_values.iter().enumerate() {
-            let Some(value) = value else { continue };
-            if key >= keys || !values.contains(&value) {
+        for key in 0..dictionary_values.len().min(keys) {
+            if dictionary_values.is_null(key)
+                || !is_one_of(dictionary_values.value(key).as_bytes(), &values)
+            {
                 continue;
             }
             rows |= self.bitmap(directory + key * ENTRY_LEN)?;

@@ -39,6 +39,7 @@ pub mod seal_strings;
 pub mod server;
 pub mod store;
 pub mod store_resolver;
+pub mod string_match;
 pub mod table;
 pub mod table_schema;
 pub mod wal;

@@ -6,13 +6,19 @@
 //! ```text
 //!   filters ──► Pruning ──► skip blocks outside the time range
 //!                       └─► per sealed block: rows of the bitmap index for
-//!                           `col = 'v'` / `col IN (...)`, block skipped if none
+//!                           `col = 'v'` / `col IN (...)`, block skipped if none;
+//!                           per open batch: the same rows found by comparing
+//!                           the text ([`crate::string_match`])
 //!   each remaining slice ──► rows outside the time range dropped (unless the
 //!                            block lies wholly inside), and rows outside
 //!                            bounds on integer columns (on the stored,
 //!                            narrow values), project, take the selected
 //!                            rows, conform types
 //! ```
+//!
+//! When the index chose few rows of a block (at most one in [`FEW_ROWS`]),
+//! those rows are taken first and the time and integer bounds checked on
+//! them alone, instead of on every row of the block.
 //!
 //! Slices are spread over DataFusion's target partitions and read lazily in
 //! each partition's stream. Bounds on `time` exact to the microsecond are
@@ -51,7 +57,8 @@ use roaring::RoaringBitmap;
 
 use crate::block::SealedBlock;
 use crate::error::{LeafError, Result};
-use crate::pruning::Pruning;
+use crate::pruning::{Pruning, both};
+use crate::string_match::rows_holding;
 use crate::table::TableSnapshot;
 use crate::table_schema::{Storage, conform};
 
@@ -252,8 +259,14 @@ fn read_slice(
     pruning: &Pruning,
     use_indexes: bool,
 ) -> Result<Option<RecordBatch>> {
-    let (batch, selection, time_covered) = match slice {
-        Slice::Open(batch) => (batch.clone(), None, false),
+    let (batch, selection, strings, time_covered) = match slice {
+        Slice::Open(batch) => {
+            let strings = match use_indexes {
+                true => open_rows_holding(batch, pruning),
+                false => None,
+            };
+            (batch.clone(), None, strings, false)
+        }
         Slice::Sealed(block) => {
             let batch = block.batch()?;
             let selection = match use_indexes {
@@ -272,37 +285,98 @@ fn read_slice(
             }
             let covered =
                 pruning.time_covers(block.meta.min_time_micros, block.meta.max_time_micros);
-            (batch, selection, covered)
+            (batch, selection, None, covered)
         }
     };
-    let in_range = pruning.rows_mask(&batch, time_covered)?;
     // Rows are chosen on the stored (for a block, narrow) columns, and only
     // the chosen rows of the columns asked for are widened.
-    let stored = columns_named(&batch, schema)?;
-    let chosen = match (selection, in_range) {
-        (Some(rows), _) if rows.is_empty() => return Ok(None),
-        (None, None) => stored,
-        (Some(rows), None) if rows.len() == batch.num_rows() as u64 => stored,
-        (Some(rows), None) => take_rows(&stored, &UInt32Array::from_iter_values(rows.iter()))?,
-        (selection, Some(in_range)) => {
-            let mask = match selection {
-                Some(rows) => {
+    let chosen = match selection {
+        Some(rows) if rows.is_empty() => return Ok(None),
+        // A few rows from the index: take them first, then check the time
+        // and integer bounds on those rows alone.
+        Some(rows) if rows.len().saturating_mul(FEW_ROWS) <= batch.num_rows() as u64 => {
+            let needed = columns_read(&batch, schema, pruning)?;
+            let taken = take_rows(&needed, &UInt32Array::from_iter_values(rows.iter()))?;
+            let in_range = pruning.rows_mask(&taken, time_covered)?;
+            filter_by(columns_named(&taken, schema)?, in_range)?
+        }
+        selection => {
+            let in_range = both(pruning.rows_mask(&batch, time_covered)?, strings)?;
+            let stored = columns_named(&batch, schema)?;
+            match (selection, in_range) {
+                (None, in_range) => filter_by(stored, in_range)?,
+                (Some(rows), None) if rows.len() == batch.num_rows() as u64 => stored,
+                (Some(rows), None) => {
+                    take_rows(&stored, &UInt32Array::from_iter_values(rows.iter()))?
+                }
+                (Some(rows), Some(in_range)) => {
                     let mut selected = BooleanBufferBuilder::new(batch.num_rows());
                     selected.append_n(batch.num_rows(), false);
                     for row in rows.iter() {
                         selected.set_bit(row as usize, true);
                     }
-                    and(&in_range, &BooleanArray::new(selected.finish(), None))?
+                    let mask = and(&in_range, &BooleanArray::new(selected.finish(), None))?;
+                    filter_record_batch(&stored, &mask)?
                 }
-                None => in_range,
-            };
-            filter_record_batch(&stored, &mask)?
+            }
         }
     };
     match chosen.num_rows() {
         0 => Ok(None),
         _ => Ok(Some(conform(&chosen, schema)?)),
     }
+}
+
+/// An index selection of at most one row in this many is taken before the
+/// bounds are checked (on the rows taken) instead of after (on every row).
+const FEW_ROWS: u64 = 8;
+
+/// The columns of `batch` that `schema` names or the bounds read, as
+/// stored and in stored order.
+fn columns_read(batch: &RecordBatch, schema: &SchemaRef, pruning: &Pruning) -> Result<RecordBatch> {
+    let indices: Vec<usize> = batch
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, field)| {
+            pruning.mask_reads(field.name()) || schema.column_with_name(field.name()).is_some()
+        })
+        .map(|(at, _)| at)
+        .collect();
+    Ok(batch.project(&indices)?)
+}
+
+/// The rows of `batch` the mask keeps (all of them without one).
+fn filter_by(batch: RecordBatch, mask: Option<BooleanArray>) -> Result<RecordBatch> {
+    Ok(match mask {
+        Some(mask) => filter_record_batch(&batch, &mask)?,
+        None => batch,
+    })
+}
+
+/// Rows of an open batch whose text columns hold one of the values the
+/// filters allow (what a sealed block's index gives), or `None` when no
+/// filter names a text column of the batch. DataFusion applies the
+/// filters again above the scan, so this only saves it the rows that
+/// cannot match.
+fn open_rows_holding(batch: &RecordBatch, pruning: &Pruning) -> Option<BooleanArray> {
+    let mut mask: Option<BooleanArray> = None;
+    for (column, values) in &pruning.string_values {
+        let Some(text) = batch
+            .column_by_name(column)
+            .and_then(|c| c.as_string_opt::<i32>())
+        else {
+            continue;
+        };
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        let rows = rows_holding(text, &values);
+        mask = Some(match mask {
+            Some(current) => and(&current, &rows).ok()?,
+            None => rows,
+        });
+    }
+    mask
 }
 
 /// The columns of `batch` that `schema` names, as stored.
@@ -361,3 +435,7 @@ fn indexed_rows(
     }
     selection
 }
+
+#[cfg(test)]
+#[path = "provider_tests.rs"]
+mod provider_tests;

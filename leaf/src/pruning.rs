@@ -119,6 +119,11 @@ impl Pruning {
         both(in_time, self.integers.mask(batch)?)
     }
 
+    /// Whether [`Self::rows_mask`] reads `column` of a batch.
+    pub fn mask_reads(&self, column: &str) -> bool {
+        column == TIME_COLUMN || self.integers.bounds_column(column)
+    }
+
     fn add(&mut self, filter: &Expr) {
         match filter {
             Expr::BinaryExpr(BinaryExpr {
