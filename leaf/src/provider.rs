@@ -34,11 +34,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
-    AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, RecordBatchOptions, UInt32Array,
+    AnyDictionaryArray, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch,
+    RecordBatchOptions, UInt32Array,
 };
 use arrow::compute::kernels::boolean::and;
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
+use arrow_select::dictionary::garbage_collect_any_dictionary;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::datasource::{TableProvider, TableType};
@@ -323,8 +325,47 @@ fn read_slice(
     };
     match chosen.num_rows() {
         0 => Ok(None),
-        _ => Ok(Some(conform(&chosen, schema)?)),
+        _ => Ok(Some(conform(&compact_dictionaries(chosen)?, schema)?)),
     }
+}
+
+/// A dictionary is cut down to the values its rows use when it holds more
+/// than this many values for each row.
+const SPARSE_DICTIONARY: usize = 4;
+
+/// `batch` with each dictionary that holds far more values than the batch
+/// has rows (a few rows chosen from a block of thousands of hosts) cut
+/// down to the values its rows use: every kernel above the scan compares,
+/// hashes or sends a dictionary's values, not just the rows' (arrow's
+/// `=` on a dictionary compares each of its values once).
+fn compact_dictionaries(batch: RecordBatch) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    fn sparse(column: &ArrayRef, rows: usize) -> Option<&dyn AnyDictionaryArray> {
+        column
+            .as_any_dictionary_opt()
+            .filter(|dictionary| dictionary.values().len() > rows.saturating_mul(SPARSE_DICTIONARY))
+    }
+    if !batch
+        .columns()
+        .iter()
+        .any(|column| sparse(column, rows).is_some())
+    {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| match sparse(column, rows) {
+            Some(dictionary) => garbage_collect_any_dictionary(dictionary),
+            None => Ok(column.clone()),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        batch.schema(),
+        columns,
+        &options,
+    )?)
 }
 
 /// An index selection of at most one row in this many is taken before the
