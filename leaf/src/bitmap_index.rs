@@ -25,7 +25,7 @@ use memmap2::Mmap;
 use roaring::RoaringBitmap;
 
 use crate::error::{LeafError, Result};
-use crate::string_match::is_one_of;
+use crate::string_match::Wanted;
 
 /// Columns with more distinct values than this in a block are not indexed.
 pub const MAX_INDEXED_VALUES: usize = 8192;
@@ -197,15 +197,15 @@ impl BitmapIndex {
         &self,
         column: &str,
         dictionary: &dyn AnyDictionaryArray,
-        values: &[&str],
+        values: &[impl AsRef<[u8]>],
     ) -> Option<RoaringBitmap> {
         let &(directory, keys) = self.columns.get(column)?;
         let dictionary_values: &StringArray = dictionary.values().as_string_opt()?;
-        let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+        let wanted = Wanted::new(values);
         let mut rows = RoaringBitmap::new();
         for key in 0..dictionary_values.len().min(keys) {
             if dictionary_values.is_null(key)
-                || !is_one_of(dictionary_values.value(key).as_bytes(), &values)
+                || !wanted.holds(dictionary_values.value(key).as_bytes())
             {
                 continue;
             }

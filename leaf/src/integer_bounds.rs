@@ -62,13 +62,13 @@ impl IntegerBounds {
         }
     }
 
-    /// Which rows of `batch` are inside every bound on one of its integer
-    /// columns (of any width); `None` when no bound applies to `batch`.
     /// Whether a bound applies to `column` (the mask reads it).
     pub fn bounds_column(&self, column: &str) -> bool {
         self.bounds.contains_key(column)
     }
 
+    /// Which rows of `batch` are inside every bound on one of its integer
+    /// columns (of any width); `None` when no bound applies to `batch`.
     pub fn mask(&self, batch: &RecordBatch) -> ArrowResult<Option<BooleanArray>> {
         let mut mask: Option<BooleanArray> = None;
         for (column, &(low, high)) in &self.bounds {

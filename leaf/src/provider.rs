@@ -16,9 +16,10 @@
 //!                            rows, conform types
 //! ```
 //!
-//! When the index chose few rows of a block (at most one in [`FEW_ROWS`]),
-//! those rows are taken first and the time and integer bounds checked on
-//! them alone, instead of on every row of the block.
+//! When the index chose few rows of a block (at most one in eight), the
+//! time and integer bounds are checked on those rows alone, not on every
+//! row of the block. A dictionary that holds more than four values for
+//! each row chosen is cut down to the values those rows use.
 //!
 //! Slices are spread over DataFusion's target partitions and read lazily in
 //! each partition's stream. Bounds on `time` exact to the microsecond are
@@ -38,8 +39,8 @@ use arrow::array::{
     RecordBatchOptions, UInt32Array,
 };
 use arrow::compute::kernels::boolean::and;
-use arrow::compute::{filter_record_batch, take};
-use arrow::datatypes::SchemaRef;
+use arrow::compute::{filter, filter_record_batch, take};
+use arrow::datatypes::{SchemaRef, UInt32Type};
 use arrow_select::dictionary::garbage_collect_any_dictionary;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -264,7 +265,7 @@ fn read_slice(
     let (batch, selection, strings, time_covered) = match slice {
         Slice::Open(batch) => {
             let strings = match use_indexes {
-                true => open_rows_holding(batch, pruning),
+                true => open_rows_holding(batch, pruning)?,
                 false => None,
             };
             (batch.clone(), None, strings, false)
@@ -294,13 +295,18 @@ fn read_slice(
     // the chosen rows of the columns asked for are widened.
     let chosen = match selection {
         Some(rows) if rows.is_empty() => return Ok(None),
-        // A few rows from the index: take them first, then check the time
-        // and integer bounds on those rows alone.
+        // A few rows from the index: the time and integer bounds are
+        // checked on those rows alone, and only the rows inside them are
+        // taken of the columns asked for.
         Some(rows) if rows.len().saturating_mul(FEW_ROWS) <= batch.num_rows() as u64 => {
-            let needed = columns_read(&batch, schema, pruning)?;
-            let taken = take_rows(&needed, &UInt32Array::from_iter_values(rows.iter()))?;
-            let in_range = pruning.rows_mask(&taken, time_covered)?;
-            filter_by(columns_named(&taken, schema)?, in_range)?
+            let mut indices = UInt32Array::from_iter_values(rows.iter());
+            let bounded = take_rows(&columns_bounded(&batch, pruning)?, &indices)?;
+            if let Some(in_range) = pruning.rows_mask(&bounded, time_covered)? {
+                indices = filter(&indices, &in_range)?
+                    .as_primitive::<UInt32Type>()
+                    .clone();
+            }
+            take_rows(&columns_named(&batch, schema)?, &indices)?
         }
         selection => {
             let in_range = both(pruning.rows_mask(&batch, time_covered)?, strings)?;
@@ -360,29 +366,21 @@ fn compact_dictionaries(batch: RecordBatch) -> Result<RecordBatch> {
             None => Ok(column.clone()),
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        batch.schema(),
-        columns,
-        &options,
-    )?)
+    with_columns(&batch, columns, batch.num_rows())
 }
 
-/// An index selection of at most one row in this many is taken before the
-/// bounds are checked (on the rows taken) instead of after (on every row).
+/// The bounds are checked on an index selection of at most one row in
+/// this many alone (instead of on every row of the block).
 const FEW_ROWS: u64 = 8;
 
-/// The columns of `batch` that `schema` names or the bounds read, as
-/// stored and in stored order.
-fn columns_read(batch: &RecordBatch, schema: &SchemaRef, pruning: &Pruning) -> Result<RecordBatch> {
+/// The columns of `batch` the time and integer bounds read, as stored.
+fn columns_bounded(batch: &RecordBatch, pruning: &Pruning) -> Result<RecordBatch> {
     let indices: Vec<usize> = batch
         .schema()
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, field)| {
-            pruning.mask_reads(field.name()) || schema.column_with_name(field.name()).is_some()
-        })
+        .filter(|(_, field)| pruning.mask_reads(field.name()))
         .map(|(at, _)| at)
         .collect();
     Ok(batch.project(&indices)?)
@@ -401,7 +399,7 @@ fn filter_by(batch: RecordBatch, mask: Option<BooleanArray>) -> Result<RecordBat
 /// filter names a text column of the batch. DataFusion applies the
 /// filters again above the scan, so this only saves it the rows that
 /// cannot match.
-fn open_rows_holding(batch: &RecordBatch, pruning: &Pruning) -> Option<BooleanArray> {
+fn open_rows_holding(batch: &RecordBatch, pruning: &Pruning) -> Result<Option<BooleanArray>> {
     let mut mask: Option<BooleanArray> = None;
     for (column, values) in &pruning.string_values {
         let Some(text) = batch
@@ -410,14 +408,9 @@ fn open_rows_holding(batch: &RecordBatch, pruning: &Pruning) -> Option<BooleanAr
         else {
             continue;
         };
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        let rows = rows_holding(text, &values);
-        mask = Some(match mask {
-            Some(current) => and(&current, &rows).ok()?,
-            None => rows,
-        });
+        mask = both(mask, Some(rows_holding(text, values)))?;
     }
-    mask
+    Ok(mask)
 }
 
 /// The columns of `batch` that `schema` names, as stored.
@@ -438,7 +431,13 @@ fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> 
         .iter()
         .map(|column| take(column, indices, None))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(indices.len()));
+    with_columns(batch, columns, indices.len())
+}
+
+/// `columns` (of `rows` rows) in the schema of `batch`, also when there
+/// are none.
+fn with_columns(batch: &RecordBatch, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(
         batch.schema(),
         columns,
@@ -465,8 +464,7 @@ fn indexed_rows(
         else {
             continue;
         };
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        let Some(rows) = index.rows_matching(column, dictionary, &values) else {
+        let Some(rows) = index.rows_matching(column, dictionary, values) else {
             continue;
         };
         selection = Some(match selection {

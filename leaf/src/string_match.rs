@@ -8,10 +8,41 @@
 //! (most tags: hosts, services, regions) as two overlapping machine words
 //! instead of a call to `memcmp` for each row, which is what arrow's
 //! comparison kernel makes. A query for one host's recent rows spent most
-//! of its scan there, on the open blocks' rows.
+//! of its scan there, on the open blocks' rows. A set of more than
+//! [`MAX_LISTED`] values is looked up in a hash set instead (a long `IN`
+//! list would otherwise cost a comparison per value per row).
+
+use std::collections::HashSet;
 
 use arrow::array::{Array, BooleanArray, StringArray};
 use arrow::buffer::BooleanBuffer;
+use foldhash::fast::RandomState;
+
+/// Sets of up to this many values are compared one by one.
+pub const MAX_LISTED: usize = 8;
+
+/// The values a filter allows, ready to test a value against.
+pub struct Wanted<'a> {
+    listed: Vec<&'a [u8]>,
+    hashed: Option<HashSet<&'a [u8], RandomState>>,
+}
+
+impl<'a> Wanted<'a> {
+    pub fn new<S: AsRef<[u8]>>(values: &'a [S]) -> Self {
+        let listed: Vec<&[u8]> = values.iter().map(AsRef::as_ref).collect();
+        let hashed = (listed.len() > MAX_LISTED).then(|| listed.iter().copied().collect());
+        Self { listed, hashed }
+    }
+
+    /// Whether `value` is one of the values.
+    #[inline]
+    pub fn holds(&self, value: &[u8]) -> bool {
+        match &self.hashed {
+            Some(set) => set.contains(value),
+            None => self.listed.iter().any(|wanted| same_bytes(value, wanted)),
+        }
+    }
+}
 
 /// Whether `a` and `b` hold the same bytes.
 #[inline]
@@ -43,19 +74,12 @@ fn same_words<const N: usize>(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// Whether `value` is one of `values`.
-#[inline]
-pub fn is_one_of(value: &[u8], values: &[&[u8]]) -> bool {
-    values.iter().any(|wanted| same_bytes(value, wanted))
-}
-
 /// Rows of `array` holding one of `values`; a null row is null in the mask
 /// (a filter drops it).
-pub fn rows_holding(array: &StringArray, values: &[&str]) -> BooleanArray {
-    let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
-    let matches = BooleanBuffer::collect_bool(array.len(), |row| {
-        is_one_of(array.value(row).as_bytes(), &values)
-    });
+pub fn rows_holding<S: AsRef<[u8]>>(array: &StringArray, values: &[S]) -> BooleanArray {
+    let wanted = Wanted::new(values);
+    let matches =
+        BooleanBuffer::collect_bool(array.len(), |row| wanted.holds(array.value(row).as_bytes()));
     BooleanArray::new(matches, array.nulls().cloned())
 }
 
@@ -110,7 +134,23 @@ mod tests {
                 Some(false)
             ]
         );
-        let none = rows_holding(&array, &[]);
+        let none = rows_holding::<&str>(&array, &[]);
         assert_eq!(none.true_count(), 0);
+    }
+
+    #[test]
+    fn a_long_set_finds_what_a_short_one_does() {
+        let hosts: Vec<String> = (0..50).map(|i| format!("web-{i:04}")).collect();
+        let array: StringArray = (0..500)
+            .map(|i| (i % 11 != 0).then(|| format!("web-{:04}", i % 70)))
+            .collect();
+        let long = rows_holding(&array, &hosts);
+        let one_by_one: Vec<Option<bool>> = array
+            .iter()
+            .map(|v| v.map(|v| hosts.iter().any(|h| h == v)))
+            .collect();
+        assert!(hosts.len() > MAX_LISTED, "the set is hashed");
+        assert_eq!(long.iter().collect::<Vec<_>>(), one_by_one);
+        assert!(long.true_count() > 0 && long.false_count() > long.null_count());
     }
 }
