@@ -39,8 +39,8 @@ use arrow::array::{
     RecordBatchOptions, UInt32Array,
 };
 use arrow::compute::kernels::boolean::and;
-use arrow::compute::{filter, filter_record_batch, take};
-use arrow::datatypes::{SchemaRef, UInt32Type};
+use arrow::compute::{filter_record_batch, take};
+use arrow::datatypes::SchemaRef;
 use arrow_select::dictionary::garbage_collect_any_dictionary;
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -299,14 +299,20 @@ fn read_slice(
         // checked on those rows alone, and only the rows inside them are
         // taken of the columns asked for.
         Some(rows) if rows.len().saturating_mul(FEW_ROWS) <= batch.num_rows() as u64 => {
-            let mut indices = UInt32Array::from_iter_values(rows.iter());
-            let bounded = take_rows(&columns_bounded(&batch, pruning)?, &indices)?;
-            if let Some(in_range) = pruning.rows_mask(&bounded, time_covered)? {
-                indices = filter(&indices, &in_range)?
-                    .as_primitive::<UInt32Type>()
-                    .clone();
-            }
-            take_rows(&columns_named(&batch, schema)?, &indices)?
+            let rows: Vec<u32> = rows.iter().collect();
+            let bounded = columns_bounded(&batch, pruning)?;
+            let bounded = take_rows(&bounded, &UInt32Array::from(rows.clone()))?;
+            let kept: Vec<u32> = match pruning.rows_mask(&bounded, time_covered)? {
+                // A null (a null time or integer) is outside every bound.
+                Some(in_range) => rows
+                    .iter()
+                    .zip(in_range.iter())
+                    .filter(|(_, inside)| *inside == Some(true))
+                    .map(|(row, _)| *row)
+                    .collect(),
+                None => rows,
+            };
+            take_rows(&columns_named(&batch, schema)?, &UInt32Array::from(kept))?
         }
         selection => {
             let in_range = both(pruning.rows_mask(&batch, time_covered)?, strings)?;

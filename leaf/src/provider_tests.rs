@@ -2,15 +2,17 @@
 //! the take-first path for few rows, the dictionary cut) answers exactly as
 //! one without them and as DataFusion over the same rows in memory: over
 //! two sealed blocks (200 and 5,000 hosts) and an open one, for equality,
-//! short and long `IN` lists, two string columns at once, values no row
-//! holds, nulls, and time and integer bounds that keep some of the chosen
-//! rows and drop others, with and without `time` among the columns read.
+//! short `IN` lists (which DataFusion writes as `OR`s) and long ones, two
+//! string columns at once, values no row holds, nulls, and time and
+//! integer bounds that keep some of the chosen rows and drop others, with
+//! and without `time` among the columns read.
 
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use arrow::util::pretty::pretty_format_batches;
+use arrow::util::display::FormatOptions;
+use arrow::util::pretty::pretty_format_batches_with_options;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
@@ -57,7 +59,10 @@ fn rows(first: i64, rows: i64, hosts: i64) -> RecordBatch {
 async fn answer(context: &SessionContext, query: &str, table: &str) -> String {
     let sql = query.replace("{t}", table);
     let batches = context.sql(&sql).await.unwrap().collect().await.unwrap();
-    pretty_format_batches(&batches).unwrap().to_string()
+    let options = FormatOptions::default().with_null("NULL");
+    pretty_format_batches_with_options(&batches, &options)
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -120,6 +125,24 @@ async fn indexed_scans_answer_as_plain_ones_and_as_memory() {
             last - 10
         ),
         "SELECT n FROM {t} WHERE host <> 'web-0042' AND n < 500 ORDER BY n".to_string(),
+        // An index selection with an integer bound that cuts through it.
+        format!(
+            "SELECT n, region FROM {{t}} WHERE host = 'web-0042' AND n > {} AND n < {} ORDER BY n",
+            block / 2,
+            block + block / 2
+        ),
+        // A selection of a third of the rows (not few), with time bounds.
+        format!(
+            "SELECT count(*) AS c, sum(n) AS s FROM {{t}} WHERE region = 'eu' AND time >= to_timestamp_micros({}) AND time < to_timestamp_micros({})",
+            micros(block / 3),
+            micros(last - 100)
+        ),
+        // No column read at all.
+        format!(
+            "SELECT count(*) AS c FROM {{t}} WHERE time >= to_timestamp_micros({}) AND time < to_timestamp_micros({})",
+            micros(block / 3),
+            micros(last - 100)
+        ),
     ];
     for query in &queries {
         let truth = answer(&context, query, "memory").await;

@@ -134,6 +134,15 @@ impl Pruning {
                 self.add(left);
                 self.add(right);
             }
+            // DataFusion writes a short `IN` list (up to three values) as
+            // `col = 'a' OR col = 'b'`: the same set of strings.
+            Expr::BinaryExpr(BinaryExpr {
+                op: Operator::Or, ..
+            }) => {
+                if let Some((column, values)) = string_alternatives(filter) {
+                    self.restrict_strings(column, values);
+                }
+            }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 match (literal(right), literal(left)) {
                     (Some(value), _) => self.add_bound(left, *op, value),
@@ -264,6 +273,46 @@ fn column_name(expr: &Expr) -> Option<&str> {
     (name != TIME_COLUMN || keeps_every_microsecond).then_some(name)
 }
 
+/// The column and the strings of `col = 'a' OR col = 'b' OR col IN
+/// ('c', ...)`, every alternative on that one column; `None` for anything
+/// else (another column, another comparison, `IS NULL`).
+fn string_alternatives(expr: &Expr) -> Option<(&str, Vec<String>)> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let (column, mut values) = string_alternatives(left)?;
+            let (other, more) = string_alternatives(right)?;
+            values.extend(more);
+            (column == other).then_some((column, values))
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let (side, value) = match (literal(right), literal(left)) {
+                (Some(value), _) => (left, value),
+                (None, Some(value)) => (right, value),
+                (None, None) => return None,
+            };
+            Some((column_name(side)?, vec![string_value(value)?]))
+        }
+        Expr::InList(in_list) if !in_list.negated => {
+            let column = column_name(&in_list.expr)?;
+            let values = in_list
+                .list
+                .iter()
+                .map(|e| literal(e).and_then(string_value))
+                .collect::<Option<Vec<_>>>()?;
+            Some((column, values))
+        }
+        _ => None,
+    }
+}
+
 fn string_value(value: &ScalarValue) -> Option<String> {
     match value {
         ScalarValue::Utf8(Some(s))
@@ -285,6 +334,35 @@ mod tests {
             Some(micros),
             Some("UTC".into()),
         ))
+    }
+
+    #[test]
+    fn an_or_of_strings_on_one_column_is_a_set_and_nothing_else_is() {
+        let or = |a: Expr, b: Expr| a.or(b);
+        let host = |v: &str| col("host").eq(lit(v));
+        let set = |filter: Expr| {
+            Pruning::from_filters(&[filter])
+                .string_values
+                .get("host")
+                .cloned()
+        };
+        // What DataFusion makes of `host IN ('a', 'b', 'c')`.
+        let values = set(or(or(host("a"), host("b")), lit("c").eq(col("host"))));
+        assert_eq!(values, Some(vec!["a".into(), "b".into(), "c".into()]));
+        let values = set(or(
+            host("a"),
+            col("host").in_list(vec![lit("b"), lit("c")], false),
+        ));
+        assert_eq!(values, Some(vec!["a".into(), "b".into(), "c".into()]));
+        // Any alternative that is not a string of that column: no set.
+        assert_eq!(set(or(host("a"), col("region").eq(lit("b")))), None);
+        assert_eq!(set(or(host("a"), col("host").is_null())), None);
+        assert_eq!(set(or(host("a"), col("host").not_eq(lit("b")))), None);
+        assert_eq!(
+            set(or(host("a"), col("host").in_list(vec![lit("b")], true))),
+            None
+        );
+        assert_eq!(set(or(host("a"), col("host").eq(lit(5)))), None);
     }
 
     #[test]
