@@ -15,7 +15,8 @@
 //! from any other filter (a cast of `time` to seconds, say) only skip
 //! blocks. Anything else is left to DataFusion's filter above the scan.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use arrow::array::{BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
@@ -119,6 +120,18 @@ impl Pruning {
         both(in_time, self.integers.mask(batch)?)
     }
 
+    /// Drops the string sets of columns that are not text in `schema` (the
+    /// types the scan's filters see): a cast to text of another type does
+    /// not compare the stored strings.
+    pub fn keep_strings_of(mut self, schema: &arrow::datatypes::Schema) -> Self {
+        self.string_values.retain(|column, _| {
+            schema
+                .field_with_name(column)
+                .is_ok_and(|field| is_string_type(field.data_type()))
+        });
+        self
+    }
+
     /// Whether [`Self::rows_mask`] reads `column` of a batch.
     pub fn mask_reads(&self, column: &str) -> bool {
         column == TIME_COLUMN || self.integers.bounds_column(column)
@@ -161,7 +174,7 @@ impl Pruning {
                 }
             }
             Expr::InList(in_list) if !in_list.negated => {
-                let Some(column) = column_name(&in_list.expr) else {
+                let Some(column) = string_column(&in_list.expr) else {
                     return;
                 };
                 let values: Option<Vec<String>> = in_list
@@ -177,7 +190,7 @@ impl Pruning {
         }
     }
 
-    fn add_comparison(&mut self, column: &str, op: Operator, value: &ScalarValue) {
+    fn add_time_comparison(&mut self, column: &str, op: Operator, value: &ScalarValue) {
         if column == TIME_COLUMN {
             let Some((micros, exact)) = timestamp_micros(value) else {
                 return;
@@ -202,19 +215,14 @@ impl Pruning {
                 }
                 _ => {}
             }
-            return;
-        }
-        if op == Operator::Eq
-            && let Some(value) = string_value(value)
-        {
-            self.restrict_strings(column, vec![value]);
         }
     }
 
-    /// `side op value`: a bound on `time` or a string value through
-    /// [`column_name`] (which looks through casts), and on an integer
-    /// column only when `side` is the bare column (`time`, stored relative
-    /// to its block, is bounded by the first).
+    /// `side op value`: a bound on `time` through [`column_name`] (which
+    /// looks through casts that keep every microsecond), a string value
+    /// through [`string_column`] (only through casts to text), and a bound
+    /// on an integer column only when `side` is the bare column (`time`,
+    /// stored relative to its block, is bounded by the first).
     fn add_bound(&mut self, side: &Expr, op: Operator, value: &ScalarValue) {
         if let Expr::Column(column) = side
             && column.name != TIME_COLUMN
@@ -222,7 +230,13 @@ impl Pruning {
             self.integers.add(&column.name, op, value);
         }
         if let Some(column) = column_name(side) {
-            self.add_comparison(column, op, value);
+            self.add_time_comparison(column, op, value);
+        }
+        if op == Operator::Eq
+            && let Some(column) = string_column(side)
+            && let Some(value) = string_value(value)
+        {
+            self.restrict_strings(column, vec![value]);
         }
     }
 
@@ -234,12 +248,19 @@ impl Pruning {
         self.max_time = Some(self.max_time.map_or(micros, |m| m.min(micros)));
     }
 
+    /// Rows must hold one of `values` in `column` (and one of any set
+    /// named for it before: the two sets intersect). Linear in the sets'
+    /// sizes: an `IN` list may hold thousands of values.
     fn restrict_strings(&mut self, column: &str, values: Vec<String>) {
-        let entry = self
-            .string_values
-            .entry(column.to_string())
-            .or_insert_with(|| values.clone());
-        entry.retain(|v| values.contains(v));
+        match self.string_values.entry(column.to_string()) {
+            Entry::Vacant(entry) => {
+                entry.insert(values);
+            }
+            Entry::Occupied(mut entry) => {
+                let allowed: HashSet<&String> = values.iter().collect();
+                entry.get_mut().retain(|value| allowed.contains(value));
+            }
+        }
     }
 }
 
@@ -275,41 +296,74 @@ fn column_name(expr: &Expr) -> Option<&str> {
 
 /// The column and the strings of `col = 'a' OR col = 'b' OR col IN
 /// ('c', ...)`, every alternative on that one column; `None` for anything
-/// else (another column, another comparison, `IS NULL`).
+/// else (another column, another comparison, `IS NULL`). Walked without
+/// recursion: a plan fragment may carry an `OR` chain of any depth.
 fn string_alternatives(expr: &Expr) -> Option<(&str, Vec<String>)> {
+    let mut column: Option<&str> = None;
+    let mut values = Vec::new();
+    let mut pending = vec![expr];
+    while let Some(expr) = pending.pop() {
+        let (named, found) = match expr {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Or,
+                right,
+            }) => {
+                pending.push(right);
+                pending.push(left);
+                continue;
+            }
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::Eq,
+                right,
+            }) => {
+                let (side, value) = match (literal(right), literal(left)) {
+                    (Some(value), _) => (left, value),
+                    (None, Some(value)) => (right, value),
+                    (None, None) => return None,
+                };
+                (string_column(side)?, vec![string_value(value)?])
+            }
+            Expr::InList(in_list) if !in_list.negated => {
+                let found = in_list
+                    .list
+                    .iter()
+                    .map(|e| literal(e).and_then(string_value))
+                    .collect::<Option<Vec<_>>>()?;
+                (string_column(&in_list.expr)?, found)
+            }
+            _ => return None,
+        };
+        if column.is_some_and(|column| column != named) {
+            return None;
+        }
+        column = Some(named);
+        values.extend(found);
+    }
+    Some((column?, values))
+}
+
+/// The column a string comparison reads, looking only through casts to a
+/// string type: a cast through another type changes the text (`'yes'` as
+/// a boolean and back is `'true'`), so a set of strings for such an
+/// expression says nothing about the column's stored strings.
+fn string_column(expr: &Expr) -> Option<&str> {
     match expr {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Or,
-            right,
-        }) => {
-            let (column, mut values) = string_alternatives(left)?;
-            let (other, more) = string_alternatives(right)?;
-            values.extend(more);
-            (column == other).then_some((column, values))
-        }
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::Eq,
-            right,
-        }) => {
-            let (side, value) = match (literal(right), literal(left)) {
-                (Some(value), _) => (left, value),
-                (None, Some(value)) => (right, value),
-                (None, None) => return None,
-            };
-            Some((column_name(side)?, vec![string_value(value)?]))
-        }
-        Expr::InList(in_list) if !in_list.negated => {
-            let column = column_name(&in_list.expr)?;
-            let values = in_list
-                .list
-                .iter()
-                .map(|e| literal(e).and_then(string_value))
-                .collect::<Option<Vec<_>>>()?;
-            Some((column, values))
-        }
+        Expr::Column(column) => Some(column.name.as_str()),
+        Expr::Cast(cast) if is_string_type(cast.field.data_type()) => string_column(&cast.expr),
+        Expr::TryCast(cast) if is_string_type(cast.field.data_type()) => string_column(&cast.expr),
         _ => None,
+    }
+}
+
+/// Whether values of `data_type` are text as it is stored (a string, or a
+/// dictionary of strings).
+pub fn is_string_type(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_string_type(values),
+        _ => false,
     }
 }
 
@@ -325,7 +379,7 @@ fn string_value(value: &ScalarValue) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::prelude::{col, lit};
+    use datafusion::prelude::{cast, col, lit};
 
     use super::*;
 
@@ -363,6 +417,51 @@ mod tests {
             None
         );
         assert_eq!(set(or(host("a"), col("host").eq(lit(5)))), None);
+        // Through a cast to text, yes; through any other type, no ('yes'
+        // as a boolean and back is 'true').
+        let text = |e: Expr| cast(e, DataType::Utf8);
+        let through_text = text(col("host")).eq(lit("a"));
+        assert_eq!(set(through_text), Some(vec!["a".into()]));
+        let through_boolean = |v: &str| text(cast(col("host"), DataType::Boolean)).eq(lit(v));
+        assert_eq!(
+            set(or(through_boolean("true"), through_boolean("false"))),
+            None
+        );
+        assert_eq!(set(through_boolean("true")), None);
+        assert_eq!(
+            set(text(cast(col("host"), DataType::Float64)).in_list(vec![lit("1.5")], false)),
+            None
+        );
+        // A chain deeper than a test thread's stack would take recursively
+        // (leaked, not dropped: dropping an `Expr` is recursive).
+        let deep = (0..100_000).fold(host("a"), |chain, i| or(chain, host(&format!("h{i}"))));
+        let filters = std::mem::ManuallyDrop::new(vec![deep]);
+        let values = &Pruning::from_filters(&filters).string_values["host"];
+        assert_eq!(values.len(), 100_001);
+    }
+
+    #[test]
+    fn string_sets_are_kept_only_for_text_columns() {
+        let schema = arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("host", DataType::Utf8, true),
+            arrow::datatypes::Field::new(
+                "service",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            arrow::datatypes::Field::new("flag", DataType::Boolean, true),
+        ]);
+        let text = |name: &str| cast(col(name), DataType::Utf8);
+        let pruning = Pruning::from_filters(&[
+            col("host").eq(lit("a")),
+            col("service").eq(lit("b")),
+            text("flag").eq(lit("true")),
+            col("missing").eq(lit("c")),
+        ])
+        .keep_strings_of(&schema);
+        let mut kept: Vec<&String> = pruning.string_values.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["host", "service"]);
     }
 
     #[test]
