@@ -157,7 +157,7 @@ impl LeafTableProvider {
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let pruning = Pruning::from_filters(filters).keep_strings_of(&self.schema);
+        let pruning = Pruning::for_scan(filters, &self.schema);
         let mut slices = Vec::new();
         for block in &self.snapshot.sealed {
             if pruning.time_overlaps(block.meta.min_time_micros, block.meta.max_time_micros) {

@@ -51,8 +51,15 @@ pub struct Pruning {
 }
 
 impl Pruning {
-    /// Collects what `filters` (ANDed together) allow.
-    pub fn from_filters(filters: &[Expr]) -> Self {
+    /// What `filters` (ANDed together) allow a scan of a table whose
+    /// columns have the types of `schema` (the types the filters see) to
+    /// drop: string sets are kept only for its text columns.
+    pub fn for_scan(filters: &[Expr], schema: &arrow::datatypes::Schema) -> Self {
+        Self::from_filters(filters).keep_strings_of(schema)
+    }
+
+    /// Collects what `filters` (ANDed together) allow, whatever the types.
+    fn from_filters(filters: &[Expr]) -> Self {
         let mut pruning = Self::default();
         let mut exact = Self::default();
         for filter in filters {
@@ -123,7 +130,7 @@ impl Pruning {
     /// Drops the string sets of columns that are not text in `schema` (the
     /// types the scan's filters see): a cast to text of another type does
     /// not compare the stored strings.
-    pub fn keep_strings_of(mut self, schema: &arrow::datatypes::Schema) -> Self {
+    fn keep_strings_of(mut self, schema: &arrow::datatypes::Schema) -> Self {
         self.string_values.retain(|column, _| {
             schema
                 .field_with_name(column)
@@ -275,10 +282,11 @@ pub(crate) fn both(
     })
 }
 
-/// The column an expression reads, looking through casts DataFusion adds to
+/// The column a time bound reads, looking through casts DataFusion adds to
 /// make both sides of a comparison the same type. Not through a cast of
 /// `time` that drops precision (to seconds, to a date): a bound read through
-/// it would skip blocks that hold matching rows.
+/// it would skip blocks that hold matching rows. (String sets read columns
+/// through [`string_column`], which is stricter.)
 fn column_name(expr: &Expr) -> Option<&str> {
     let (inner, target) = match expr {
         Expr::Column(column) => return Some(column.name.as_str()),
