@@ -22,7 +22,10 @@
 //!   while it was decoded: found by fuzzing).
 //! - no literal DataFusion cannot make arrays of (a dictionary keyed by
 //!   floats panics where a filter compares with it: found by fuzzing; so
-//!   do run ends that are not integers), however deeply nested.
+//!   do run ends that are not integers), however deeply nested; nor any
+//!   node whose rows have such a type (a grouping by a cast to a
+//!   dictionary keyed by floats panicked making the aggregate's empty
+//!   answer: found by fuzzing).
 //!
 //! Both leaves and child aggregators decode through [`decode_fragment`].
 
@@ -57,7 +60,31 @@ pub fn decode_fragment(
     let context = PhysicalPlanDecodeContext::new(task, codec);
     let plan = CheckingConverter.proto_to_execution_plan(node, &context)?;
     check_aggregates(&plan)?;
+    check_row_types(&plan)?;
     Ok(plan)
+}
+
+/// Every node of `plan` makes rows of types arrow can make arrays of: a
+/// fragment may group by a cast to a dictionary keyed by floats, and the
+/// aggregate's empty answer (arrow's `new_empty`) then panics (found by
+/// fuzzing).
+fn check_row_types(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+    let schema = plan.schema();
+    if let Some(field) = schema
+        .fields()
+        .iter()
+        .find(|field| !can_make_arrays_of(field.data_type()))
+    {
+        return Err(refused(&format!(
+            "a column {:?} of type {} (arrow makes no arrays of it)",
+            field.name(),
+            field.data_type()
+        )));
+    }
+    for child in plan.children() {
+        check_row_types(child)?;
+    }
+    Ok(())
 }
 
 /// A refusal worded as [`FragmentRefused`] words the policy's own.
