@@ -365,13 +365,12 @@ fn string_column(expr: &Expr) -> Option<&str> {
     }
 }
 
-/// Whether values of `data_type` are text as it is stored (a string, or a
-/// dictionary of strings).
-pub fn is_string_type(data_type: &DataType) -> bool {
+/// Whether values of `data_type` are text as it is stored (arrow's string
+/// types, or a dictionary of them).
+fn is_string_type(data_type: &DataType) -> bool {
     match data_type {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
         DataType::Dictionary(_, values) => is_string_type(values),
-        _ => false,
+        other => other.is_string(),
     }
 }
 
