@@ -59,32 +59,38 @@ pub fn decode_fragment(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let context = PhysicalPlanDecodeContext::new(task, codec);
     let plan = CheckingConverter.proto_to_execution_plan(node, &context)?;
-    check_aggregates(&plan)?;
-    check_row_types(&plan)?;
+    check_nodes(&plan)?;
     Ok(plan)
 }
 
-/// Every node of `plan` makes rows of types arrow can make arrays of: a
-/// fragment may group by a cast to a dictionary keyed by floats, and the
-/// aggregate's empty answer (arrow's `new_empty`) then panics (found by
-/// fuzzing).
+/// The checks on each node of `plan`, in one walk: its aggregates'
+/// inputs and filters, and the types of its rows.
+fn check_nodes(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+    check_aggregate(plan)?;
+    check_row_types(plan)?;
+    for child in plan.children() {
+        check_nodes(child)?;
+    }
+    Ok(())
+}
+
+/// `plan` makes rows of types arrow can make arrays of: a fragment may
+/// group by a cast to a dictionary keyed by floats, and the aggregate's
+/// empty answer (arrow's `new_empty`) then panics (found by fuzzing).
 fn check_row_types(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     let schema = plan.schema();
-    if let Some(field) = schema
+    match schema
         .fields()
         .iter()
         .find(|field| !can_make_arrays_of(field.data_type()))
     {
-        return Err(refused(&format!(
+        Some(field) => Err(refused(&format!(
             "a column {:?} of type {} (arrow makes no arrays of it)",
             field.name(),
             field.data_type()
-        )));
+        ))),
+        None => Ok(()),
     }
-    for child in plan.children() {
-        check_row_types(child)?;
-    }
-    Ok(())
 }
 
 /// A refusal worded as [`FragmentRefused`] words the policy's own.
@@ -92,9 +98,9 @@ fn refused(what: &str) -> DataFusionError {
     DataFusionError::Plan(FragmentRefused(what.to_string()).to_string())
 }
 
-/// Every aggregate in `plan` reads the input it declares, and its filters
-/// yield booleans.
-fn check_aggregates(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+/// If `plan` is an aggregate, it reads the input it declares, and its
+/// filters yield booleans.
+fn check_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     if let Some(aggregate) = plan.downcast_ref::<AggregateExec>() {
         let declared = aggregate.input_schema();
         let schema = aggregate.input().schema();
@@ -117,9 +123,6 @@ fn check_aggregates(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
                 return Err(refused("an aggregate filter that is not boolean"));
             }
         }
-    }
-    for child in plan.children() {
-        check_aggregates(child)?;
     }
     Ok(())
 }
