@@ -16,6 +16,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{self, ObjectType, Set};
+use shoal_contract::value_types::check_plan_types;
 
 use crate::error::{AggregatorError, Result};
 
@@ -142,14 +143,18 @@ pub fn drop_table_name(statement: &Statement) -> Option<DropTable> {
     })
 }
 
-/// The second guard: no DDL, DML or statement node in the planned query.
+/// The second guard: no DDL, DML or statement node in the planned query,
+/// and no type too wide to allocate or that arrow cannot make arrays of
+/// (see [`shoal_contract::value_types`]), before the optimizer evaluates
+/// constant casts.
 pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false)
         .verify_plan(plan)
-        .map_err(|e| AggregatorError::Query(format!("Shoal runs read-only statements: {e}")))
+        .map_err(|e| AggregatorError::Query(format!("Shoal runs read-only statements: {e}")))?;
+    check_plan_types(plan).map_err(AggregatorError::Query)
 }
 
 /// The statement's leading keywords (`CREATE TABLE`, `INSERT INTO`), to

@@ -20,12 +20,12 @@
 //! - every column an expression reads is within its input: DataFusion
 //!   indexes the schema with it unchecked (an aggregate's grouping panicked
 //!   while it was decoded: found by fuzzing).
-//! - no literal DataFusion cannot make arrays of (a dictionary keyed by
-//!   floats panics where a filter compares with it: found by fuzzing; so
-//!   do run ends that are not integers), however deeply nested; nor any
-//!   node whose rows have such a type (a grouping by a cast to a
-//!   dictionary keyed by floats panicked making the aggregate's empty
-//!   answer: found by fuzzing).
+//! - no literal, cast, function call or node's rows of a type
+//!   [`crate::value_types`] refuses: one arrow cannot make arrays of (a
+//!   dictionary keyed by floats panics where a filter compares with it,
+//!   and a grouping by a cast to one panicked making the aggregate's empty
+//!   answer: both found by fuzzing), or one whose values are too wide to
+//!   allocate (a null `FixedSizeList` of 10^16 items aborts the process).
 //!
 //! Both leaves and child aggregators decode through [`decode_fragment`].
 
@@ -35,7 +35,7 @@ use arrow::datatypes::{DataType, Schema};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::ScalarFunctionExpr;
-use datafusion::physical_expr::expressions::{Column, Literal};
+use datafusion::physical_expr::expressions::{CastExpr, Column, Literal, TryCastExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::aggregates::AggregateExec;
@@ -49,6 +49,7 @@ use datafusion_proto::protobuf::physical_expr_node::ExprType;
 use datafusion_proto::protobuf::{PhysicalExprNode, PhysicalPlanNode};
 
 use crate::fragment_policy::FragmentRefused;
+use crate::value_types::check_value_type;
 
 /// Decodes `node` (already admitted) with `codec` resolving Shoal's scans,
 /// refusing what the module docs list.
@@ -79,18 +80,11 @@ fn check_nodes(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
 /// empty answer (arrow's `new_empty`) then panics (found by fuzzing).
 fn check_row_types(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     let schema = plan.schema();
-    match schema
-        .fields()
-        .iter()
-        .find(|field| !can_make_arrays_of(field.data_type()))
-    {
-        Some(field) => Err(refused(&format!(
-            "a column {:?} of type {} (arrow makes no arrays of it)",
-            field.name(),
-            field.data_type()
-        ))),
-        None => Ok(()),
+    for field in schema.fields() {
+        check_value_type(field.data_type())
+            .map_err(|why| refused(&format!("a column {:?}: {why}", field.name())))?;
     }
+    Ok(())
 }
 
 /// A refusal worded as [`FragmentRefused`] words the policy's own.
@@ -125,32 +119,6 @@ fn check_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether DataFusion can make arrays of a value of `data_type`: it
-/// panics on a dictionary whose keys are not integers (found by fuzzing)
-/// and on run ends that are not 16 to 64-bit integers, wherever they are
-/// nested.
-fn can_make_arrays_of(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Dictionary(key, value) => {
-            key.is_dictionary_key_type() && can_make_arrays_of(value)
-        }
-        DataType::RunEndEncoded(ends, values) => {
-            ends.data_type().is_run_ends_type() && can_make_arrays_of(values.data_type())
-        }
-        DataType::List(item)
-        | DataType::LargeList(item)
-        | DataType::ListView(item)
-        | DataType::LargeListView(item)
-        | DataType::FixedSizeList(item, _)
-        | DataType::Map(item, _) => can_make_arrays_of(item.data_type()),
-        DataType::Struct(fields) => fields.iter().all(|f| can_make_arrays_of(f.data_type())),
-        DataType::Union(fields, _) => fields
-            .iter()
-            .all(|(_, f)| can_make_arrays_of(f.data_type())),
-        _ => true,
-    }
 }
 
 fn yields_booleans(expr: &dyn PhysicalExpr, schema: &Schema) -> bool {
@@ -199,12 +167,18 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
             )));
         }
         if let Some(literal) = expr.downcast_ref::<Literal>()
-            && !can_make_arrays_of(&literal.value().data_type())
+            && let Err(why) = check_value_type(&literal.value().data_type())
         {
-            return Err(refused(&format!(
-                "a literal of type {}",
-                literal.value().data_type()
-            )));
+            return Err(refused(&format!("a literal: {why}")));
+        }
+        // A cast's or a function's own type (a function's is checked
+        // against its arguments below, after this).
+        if (expr.downcast_ref::<CastExpr>().is_some()
+            || expr.downcast_ref::<TryCastExpr>().is_some()
+            || expr.downcast_ref::<ScalarFunctionExpr>().is_some())
+            && let Err(why) = check_value_type(&expr.data_type(input_schema)?)
+        {
+            return Err(refused(&format!("an expression: {why}")));
         }
         if let Some(call) = expr.downcast_ref::<ScalarFunctionExpr>() {
             let own = ScalarFunctionExpr::try_new(
@@ -245,6 +219,7 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value_types::can_make_arrays_of;
     use arrow::datatypes::{Field, UnionFields, UnionMode};
     use datafusion::common::ScalarValue;
     use datafusion::functions_aggregate::count::count_udaf;
@@ -371,7 +346,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                error.contains("a literal of type Dictionary"),
+                error.contains("a literal: arrow cannot make arrays of type Dictionary"),
                 "{key}: {error}"
             );
         }
@@ -404,6 +379,30 @@ mod tests {
         };
         assert!(can_make_arrays_of(&ends(DataType::Int32)));
         assert!(!can_make_arrays_of(&ends(DataType::Float32)));
+    }
+
+    /// A cast to a type whose null alone would not fit in memory is
+    /// refused (its evaluation would abort the leaf); a narrow one decodes.
+    #[test]
+    fn casts_to_types_too_wide_to_allocate_are_refused() {
+        use datafusion::physical_expr::expressions::IsNullExpr;
+        let schema = schema();
+        let fixed = |size: i32, item: DataType| {
+            DataType::FixedSizeList(Arc::new(Field::new("item", item, true)), size)
+        };
+        let null_cast_to = |data_type: DataType| -> Arc<dyn PhysicalExpr> {
+            let cast = CastExpr::new(col("a", &schema).unwrap(), data_type, None);
+            Arc::new(IsNullExpr::new(Arc::new(cast)))
+        };
+        assert!(decode(&counted_where(null_cast_to(fixed(4, DataType::Int64)))).is_ok());
+        let wide = fixed(100_000_000, fixed(100_000_000, DataType::Int64));
+        let error = decode(&counted_where(null_cast_to(wide)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("an expression: one value of type FixedSizeList(100000000"),
+            "{error}"
+        );
     }
 
     fn counted_where(filter: Arc<dyn PhysicalExpr>) -> PhysicalPlanNode {

@@ -7,12 +7,16 @@
 //! - `date_bin`: [`crate::utc_date_bin`], microsecond arithmetic without
 //!   per-value checks and calls;
 //! - `approx_percentile_cont`: [`crate::approx_percentile`], a grouped
-//!   accumulator over a relative-error sketch instead of per-group t-digests.
+//!   accumulator over a relative-error sketch instead of per-group t-digests;
+//! - the functions that can make far more than they are given, and those
+//!   that make a type from an argument: [`crate::bounded_functions`], the
+//!   same functions with a limit.
 
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 use crate::approx_percentile::ApproxPercentileSketch;
+use crate::bounded_functions::bounded_functions;
 use crate::utc_date_bin::FastDateBin;
 use crate::utc_date_trunc::UtcDateTrunc;
 
@@ -21,4 +25,7 @@ pub fn register_functions(context: &SessionContext) {
     context.register_udf(ScalarUDF::new_from_impl(UtcDateTrunc::new()));
     context.register_udf(ScalarUDF::new_from_impl(FastDateBin::new()));
     context.register_udaf(AggregateUDF::new_from_impl(ApproxPercentileSketch::new()));
+    for function in bounded_functions() {
+        context.register_udf(function);
+    }
 }

@@ -22,6 +22,7 @@
 
 pub mod aggregate_wrapper;
 pub mod approx_percentile;
+pub mod bounded_functions;
 pub mod column_type;
 pub mod dense_aggregate;
 pub mod dictionary_groups;
@@ -33,6 +34,7 @@ pub mod fragment_policy;
 pub mod functions;
 pub mod gossip;
 pub mod group_ids;
+pub mod growth;
 pub mod ipc;
 pub mod member;
 pub mod net;
@@ -48,6 +50,7 @@ pub mod sql_guard;
 pub mod table_names;
 pub mod utc_date_bin;
 pub mod utc_date_trunc;
+pub mod value_types;
 
 pub use error::ContractError;
 pub use gossip::{Gossip, GossipConfig};

@@ -34,6 +34,7 @@ use crate::query_memory::with_memory_limit;
 use crate::sql_guard::check_operator_count;
 use crate::store::Store;
 use shoal_contract::row_count::row_counts;
+use shoal_contract::value_types::check_expr_types;
 
 /// Plans `request` against the current contents of its table and starts it.
 pub async fn execute_scan(
@@ -70,6 +71,7 @@ pub async fn execute_scan(
                     | datafusion::logical_expr::Expr::InSubquery(_)
             ))
         })?;
+        check_expr_types(&filter).map_err(LeafError::BadRequest)?;
         if has_subquery {
             return Err(LeafError::BadRequest(format!(
                 "a scan filter may not hold a subquery: {}",

@@ -1,0 +1,153 @@
+//! DataFusion functions whose answer can be far larger than their
+//! arguments, wrapped so that one call cannot make more than
+//! [`MAX_CALL_BYTES`], and functions that make a type from an argument,
+//! wrapped so that the type passes [`crate::value_types`].
+//!
+//! DataFusion counts the memory of sorts, joins and aggregates against a
+//! query's pool, but not what a function makes, and a failed allocation
+//! aborts the process rather than failing the query:
+//! `repeat('x', 2147483647)` and `range(1, 9000000000000)` each took the
+//! whole machine's memory and got the process killed, and `arrow_cast(NULL,
+//! 'FixedSizeList(100000000, FixedSizeList(100000000, Int64))')` aborted
+//! it at once. So before each call of `repeat`, `lpad`, `rpad`, `replace`,
+//! `regexp_replace`, `array_repeat`, `array_resize`, `range` and
+//! `generate_series`, [`crate::growth`] works out from the arguments what
+//! the call will make, and a call over the limit fails with an error
+//! naming the function. `arrow_cast`, `arrow_try_cast`, `cast_to_type` and
+//! `try_cast_to_type` check their return type, and the cast they simplify
+//! into.
+//!
+//! The wrappers keep the functions' names, so plans sent between processes
+//! decode to them: every session registers them through
+//! [`crate::functions::register_functions`].
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, Expr, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature,
+};
+
+use crate::growth::{Growth, call_bytes};
+use crate::value_types::check_value_type;
+
+/// Most bytes one call of a wrapped function may make.
+pub const MAX_CALL_BYTES: u128 = 256 * 1024 * 1024;
+
+/// The functions wrapped, and how each grows.
+pub fn bounded_functions() -> Vec<ScalarUDF> {
+    use datafusion::functions::{core, regex, string, unicode};
+    use datafusion::functions_nested::{range, repeat, resize};
+    [
+        (string::repeat(), Growth::Repeat),
+        (unicode::lpad(), Growth::Pad),
+        (unicode::rpad(), Growth::Pad),
+        (string::replace(), Growth::Replace),
+        (regex::regexp_replace(), Growth::RegexpReplace),
+        (repeat::array_repeat_udf(), Growth::ArrayRepeat),
+        (resize::array_resize_udf(), Growth::ArrayResize),
+        (range::range_udf(), Growth::Range),
+        (range::gen_series_udf(), Growth::Range),
+        (core::arrow_cast(), Growth::TypeOnly),
+        (core::arrow_try_cast(), Growth::TypeOnly),
+        (core::cast_to_type(), Growth::TypeOnly),
+        (core::try_cast_to_type(), Growth::TypeOnly),
+    ]
+    .into_iter()
+    .map(|(inner, growth)| ScalarUDF::new_from_impl(Bounded { inner, growth }))
+    .collect()
+}
+
+/// A DataFusion function, checked before it runs.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Bounded {
+    inner: Arc<ScalarUDF>,
+    growth: Growth,
+}
+
+impl Bounded {
+    fn checked_type(&self, data_type: &DataType) -> Result<()> {
+        match check_value_type(data_type) {
+            Ok(()) => Ok(()),
+            Err(why) => plan_err!("{}: {why}", self.inner.name()),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Bounded {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let data_type = self.inner.return_type(arg_types)?;
+        self.checked_type(&data_type)?;
+        Ok(data_type)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let field = self.inner.return_field_from_args(args)?;
+        self.checked_type(field.data_type())?;
+        Ok(field)
+    }
+
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        let simplified = self.inner.inner().simplify(args, info)?;
+        if let ExprSimplifyResult::Simplified(expr) = &simplified {
+            // `arrow_cast` becomes a cast, evaluated at once if constant.
+            let mut refused = Ok(());
+            expr.apply(|e| {
+                if let Expr::Cast(cast) = e {
+                    refused = self.checked_type(cast.field.data_type());
+                } else if let Expr::TryCast(cast) = e {
+                    refused = self.checked_type(cast.field.data_type());
+                }
+                Ok(match refused {
+                    Ok(()) => TreeNodeRecursion::Continue,
+                    Err(_) => TreeNodeRecursion::Stop,
+                })
+            })?;
+            refused?;
+        }
+        Ok(simplified)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.checked_type(args.return_field.data_type())?;
+        let bytes = call_bytes(self.growth, &args.args, args.number_rows)?;
+        if bytes > MAX_CALL_BYTES {
+            return exec_err!(
+                "{} would make about {} MiB in one call of {} rows, over the limit of {} MiB",
+                self.inner.name(),
+                bytes >> 20,
+                args.number_rows,
+                MAX_CALL_BYTES >> 20
+            );
+        }
+        self.inner.invoke_with_args(args)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.inner.documentation()
+    }
+}
+
+#[cfg(test)]
+#[path = "bounded_functions_tests.rs"]
+mod tests;

@@ -1,0 +1,231 @@
+//! Which value types a query may make, checked wherever a type can come
+//! from a request: an aggregator's logical plan (casts and literals), a
+//! decoded fragment's rows and expressions, and the return types of the
+//! functions that make a type from an argument (`arrow_cast`,
+//! `cast_to_type`, see [`crate::bounded_functions`]).
+//!
+//! Two kinds are refused:
+//!
+//! - types arrow cannot make arrays of: it panics on a dictionary whose
+//!   keys are not integers (found by fuzzing), on run ends that are not 16
+//!   to 64-bit integers, on `Time32` in micro or nanoseconds and `Time64`
+//!   in seconds or milliseconds, wherever they are nested;
+//! - types whose every value takes more than [`MAX_VALUE_BYTES`]: a
+//!   `FixedSizeList` or `FixedSizeBinary` of any size is one `CAST` or
+//!   `arrow_cast` away, and a null of it is all that size. Failing to
+//!   allocate is not a panic but an abort: `arrow_cast(NULL,
+//!   'FixedSizeList(100000000, FixedSizeList(100000000, Int64))')` killed
+//!   the whole process. A negative size is refused too.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+/// Most bytes one value of a type may take (one row of a fixed-size list
+/// or binary, all its nesting included): a batch of 8,192 such rows is
+/// 512 MiB.
+pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
+
+/// Fails, saying why, when a query may not make values of `data_type`.
+pub fn check_value_type(data_type: &DataType) -> Result<(), String> {
+    if !can_make_arrays_of(data_type) {
+        return Err(format!("arrow cannot make arrays of type {data_type}"));
+    }
+    match widest_value(data_type) {
+        Some(bytes) if bytes <= MAX_VALUE_BYTES => Ok(()),
+        Some(bytes) => Err(format!(
+            "one value of type {data_type} takes {bytes} bytes, over the limit of {MAX_VALUE_BYTES}"
+        )),
+        None => Err(format!(
+            "type {data_type} has a negative or too large fixed size"
+        )),
+    }
+}
+
+/// Checks every type `plan` (unoptimized: the optimizer evaluates
+/// constant casts) and its subqueries make: its rows, and every cast and
+/// literal in its expressions.
+pub fn check_plan_types(plan: &LogicalPlan) -> Result<(), String> {
+    let mut refused = Ok(());
+    let walked = plan.apply_with_subqueries(|node| {
+        refused = node
+            .schema()
+            .fields()
+            .iter()
+            .try_for_each(|field| check_value_type(field.data_type()));
+        if refused.is_ok() {
+            node.apply_expressions(|expr| {
+                refused = check_expr_types(expr);
+                Ok(stop_if_refused(&refused))
+            })?;
+        }
+        Ok(stop_if_refused(&refused))
+    });
+    walked.map_err(|e| e.to_string())?;
+    refused
+}
+
+/// Checks the type of every cast and literal in `expr`.
+pub fn check_expr_types(expr: &Expr) -> Result<(), String> {
+    let mut refused = Ok(());
+    let walked = expr.apply(|e| {
+        refused = match e {
+            Expr::Cast(cast) => check_value_type(cast.field.data_type()),
+            Expr::TryCast(cast) => check_value_type(cast.field.data_type()),
+            Expr::Literal(value, _) => check_value_type(&value.data_type()),
+            _ => Ok(()),
+        };
+        Ok(stop_if_refused(&refused))
+    });
+    walked.map_err(|e| e.to_string())?;
+    refused
+}
+
+fn stop_if_refused(refused: &Result<(), String>) -> TreeNodeRecursion {
+    match refused {
+        Ok(()) => TreeNodeRecursion::Continue,
+        Err(_) => TreeNodeRecursion::Stop,
+    }
+}
+
+/// Whether arrow can make arrays of `data_type` without panicking.
+pub fn can_make_arrays_of(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(key, value) => {
+            key.is_dictionary_key_type() && can_make_arrays_of(value)
+        }
+        DataType::RunEndEncoded(ends, values) => {
+            ends.data_type().is_run_ends_type() && can_make_arrays_of(values.data_type())
+        }
+        DataType::Time32(unit) => matches!(unit, TimeUnit::Second | TimeUnit::Millisecond),
+        DataType::Time64(unit) => matches!(unit, TimeUnit::Microsecond | TimeUnit::Nanosecond),
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item)
+        | DataType::FixedSizeList(item, _)
+        | DataType::Map(item, _) => can_make_arrays_of(item.data_type()),
+        DataType::Struct(fields) => fields.iter().all(|f| can_make_arrays_of(f.data_type())),
+        DataType::Union(fields, _) => fields
+            .iter()
+            .all(|(_, f)| can_make_arrays_of(f.data_type())),
+        _ => true,
+    }
+}
+
+/// The most bytes one value of `data_type`, or of any type nested in it,
+/// takes in its arrays; `None` for a negative size or one past `u64`.
+fn widest_value(data_type: &DataType) -> Option<u64> {
+    let own = value_bytes(data_type)?;
+    let nested = match data_type {
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item)
+        | DataType::Map(item, _) => widest_value(item.data_type())?,
+        DataType::Dictionary(_, value) => widest_value(value)?,
+        DataType::RunEndEncoded(_, values) => widest_value(values.data_type())?,
+        DataType::FixedSizeList(item, _) => widest_value(item.data_type())?,
+        DataType::Struct(fields) => widest_of(fields.iter().map(|f| f.data_type()))?,
+        DataType::Union(fields, _) => widest_of(fields.iter().map(|(_, f)| f.data_type()))?,
+        _ => 0,
+    };
+    Some(own.max(nested))
+}
+
+fn widest_of<'a>(types: impl Iterator<Item = &'a DataType>) -> Option<u64> {
+    types
+        .map(widest_value)
+        .try_fold(0, |most, bytes| Some(most.max(bytes?)))
+}
+
+/// Bytes one value of `data_type` takes in its own array and the arrays
+/// of fixed size nested in it (a list's items are counted as a list of
+/// their own, by [`widest_value`]).
+fn value_bytes(data_type: &DataType) -> Option<u64> {
+    match data_type {
+        DataType::FixedSizeBinary(size) => u64::try_from(*size).ok(),
+        DataType::FixedSizeList(item, size) => {
+            let size = u64::try_from(*size).ok()?;
+            size.checked_mul(value_bytes(item.data_type())?.max(1))
+        }
+        DataType::Struct(fields) => fields
+            .iter()
+            .try_fold(0u64, |sum, f| sum.checked_add(value_bytes(f.data_type())?)),
+        DataType::Union(fields, _) => fields.iter().try_fold(1u64, |sum, (_, f)| {
+            sum.checked_add(value_bytes(f.data_type())?)
+        }),
+        DataType::Dictionary(key, _) => value_bytes(key),
+        other => Some(other.primitive_width().unwrap_or(8) as u64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{Field, Fields, UnionFields, UnionMode};
+
+    use super::*;
+
+    fn list_of(item: DataType, size: i32) -> DataType {
+        DataType::FixedSizeList(Arc::new(Field::new("item", item, true)), size)
+    }
+
+    #[test]
+    fn ordinary_types_pass() {
+        for data_type in [
+            DataType::Utf8,
+            DataType::Int64,
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Time32(TimeUnit::Second),
+            DataType::Time64(TimeUnit::Nanosecond),
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            list_of(DataType::Float32, 4096),
+            DataType::FixedSizeBinary(16),
+            DataType::List(Arc::new(Field::new(
+                "item",
+                list_of(DataType::Int8, 1000),
+                true,
+            ))),
+        ] {
+            assert_eq!(check_value_type(&data_type), Ok(()), "{data_type}");
+        }
+    }
+
+    #[test]
+    fn wide_negative_and_unmakeable_types_are_refused() {
+        let deep = list_of(list_of(DataType::Int64, 100_000_000), 100_000_000);
+        let in_list = DataType::List(Arc::new(Field::new("item", deep.clone(), true)));
+        let in_struct =
+            DataType::Struct(Fields::from(vec![Field::new("a", in_list.clone(), true)]));
+        let union = DataType::Union(
+            UnionFields::try_new(
+                vec![0],
+                vec![Field::new("u", list_of(DataType::Utf8, 1 << 20), true)],
+            )
+            .expect("union"),
+            UnionMode::Dense,
+        );
+        for data_type in [
+            deep,
+            in_list,
+            in_struct,
+            union,
+            list_of(DataType::Boolean, -1),
+            list_of(DataType::Int64, i32::MAX),
+            list_of(DataType::Null, 100_000),
+            DataType::FixedSizeBinary(-1),
+            DataType::FixedSizeBinary(1 << 20),
+            DataType::Time32(TimeUnit::Microsecond),
+            DataType::Time64(TimeUnit::Millisecond),
+            DataType::Dictionary(Box::new(DataType::Float32), Box::new(DataType::Utf8)),
+        ] {
+            assert!(check_value_type(&data_type).is_err(), "{data_type}");
+        }
+        // The widest that passes, and one byte more.
+        let limit = MAX_VALUE_BYTES as i32;
+        assert_eq!(check_value_type(&DataType::FixedSizeBinary(limit)), Ok(()));
+        assert!(check_value_type(&DataType::FixedSizeBinary(limit + 1)).is_err());
+    }
+}
