@@ -2,7 +2,8 @@
 //! types and origins a browser on another site would use, bodies that are
 //! not a query, statements that would write or change the server, out of
 //! range deadlines, SQL built to exhaust a stack, oversized headers, errors
-//! the query itself causes, and queries past their memory limit.
+//! the query itself causes, queries past their memory limit, and functions
+//! and types that would make more than the machine holds.
 //!
 //! Each case asserts the exact answer (HTTP status and a message naming
 //! what was wrong), and after each one every process is checked: the
@@ -497,4 +498,105 @@ async fn a_query_past_its_memory_limit_fails_alone() {
         // A small query right after is answered.
         assert_alive(&stack, case, "big", total);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Functions and types that would make more than the machine holds
+// ---------------------------------------------------------------------------
+
+/// Regression: each of these took every byte of memory (the process was
+/// killed) or aborted on a failed allocation, on the aggregator when the
+/// arguments are constants and on the leaves when they are columns. Each
+/// now answers 400 naming the function or the type, and nothing dies.
+/// Errors of the query itself that only the leaves meet (a division by
+/// zero on every leaf) answer 400 too, not 503 "retry".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_and_types_past_memory_are_refused_and_nothing_dies() {
+    const PER_LEAF: usize = 1_000;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| shm_tempdir()).collect();
+    let leaves: Vec<LeafProcess> = dirs
+        .iter()
+        .map(|d| LeafProcess::start(d.path(), &[]))
+        .collect();
+    for (index, leaf) in leaves.iter().enumerate() {
+        let mut client = leaf.client().await;
+        let batch = unique_users(index, 0, PER_LEAF);
+        ingest(&mut client, "users", &[batch])
+            .await
+            .expect("ingest");
+    }
+    let addresses: Vec<String> = leaves.iter().map(|l| l.address.to_string()).collect();
+    let aggregator = AggregatorProcess::start(&addresses, &[]);
+    let stack = Stack {
+        aggregator,
+        leaves,
+        dirs,
+    };
+    let total = (2 * PER_LEAF) as u64;
+    stack.eventually("SELECT count(*) FROM users", json!(total));
+    let limit = &["over the limit of 256 MiB"][..];
+    for (sql, needles) in [
+        // Constants: the aggregator's optimizer evaluates these.
+        (
+            "SELECT repeat('x', 2147483647)",
+            &["repeat would make about 2047 MiB"][..],
+        ),
+        (
+            "SELECT length(lpad('x', 2000000000))",
+            &["lpad would make about"][..],
+        ),
+        (
+            "SELECT cardinality(range(1, 9000000000000))",
+            &["range would make about"][..],
+        ),
+        (
+            "SELECT cardinality(array_repeat(1, 9000000000))",
+            &["array_repeat would make about"][..],
+        ),
+        (
+            "SELECT arrow_cast(NULL, 'FixedSizeList(100000000, FixedSizeList(100000000, Int64))')",
+            &[
+                "arrow_cast: one value of type FixedSizeList(100000000",
+                "over the limit of 65536",
+            ][..],
+        ),
+        (
+            "SELECT 1 FROM users WHERE CAST(NULL AS INT[100000000]) IS NULL",
+            &["one value of type FixedSizeList(100000000 x Int32) takes 400000000 bytes"][..],
+        ),
+        // Columns: every leaf refuses, so the query fails as a bad one.
+        (
+            "SELECT max(length(repeat(\"user\", 10000000))) FROM users",
+            &["repeat would make about"][..],
+        ),
+        (
+            "SELECT count(*) FROM users WHERE cardinality(generate_series(0, length(\"user\") * 100000000)) > 0",
+            &["generate_series would make about"][..],
+        ),
+        (
+            "SELECT count(*) FROM users WHERE length(\"user\") / (length(\"user\") - length(\"user\")) > 0",
+            &["Divide by zero"][..],
+        ),
+    ] {
+        let answer = http_query(stack.aggregator.http, sql, &[]);
+        let mut all = needles.to_vec();
+        if all[0].contains("would make") {
+            all.extend(limit);
+        }
+        assert_refused(sql, answer, 400, &all);
+        assert_alive(&stack, sql, "users", total);
+    }
+    // Within the limits, the same functions answer.
+    let (status, answer) = http_query(
+        stack.aggregator.http,
+        "SELECT sum(length(repeat(\"user\", 3))) AS n, max(cardinality(range(0, length(\"user\")))) AS r FROM users",
+        &[],
+    );
+    assert_eq!(status, 200, "{answer}");
+    let each = "user-0-0-00000000-padding-to-make-it-long".len() as u64;
+    assert_eq!(
+        answer["rows"][0],
+        json!([3 * each * total, each]),
+        "{answer}"
+    );
 }

@@ -75,11 +75,43 @@ impl Completeness {
     }
 }
 
+/// Why a child was left out of an answer.
+#[derive(Debug, Clone)]
+pub struct ChildFailure {
+    /// Which child, and what went wrong.
+    pub reason: String,
+    /// The child's own message when it refused the query itself (a
+    /// division by zero, a function past its limit: gRPC
+    /// `InvalidArgument`), which any other child would refuse too.
+    pub refusal: Option<String>,
+}
+
+impl ChildFailure {
+    /// A failure that says nothing of the query (a deadline, a lost
+    /// connection).
+    pub fn other(reason: String) -> Self {
+        Self {
+            reason,
+            refusal: None,
+        }
+    }
+
+    /// The child at `address` answered `status`.
+    pub fn from_status(address: &str, status: &tonic::Status) -> Self {
+        let refusal =
+            (status.code() == tonic::Code::InvalidArgument).then(|| status.message().to_string());
+        Self {
+            reason: format!("leaf {address}: {}", status.message()),
+            refusal,
+        }
+    }
+}
+
 /// What one query learns about its children while it runs.
 #[derive(Debug, Default)]
 pub struct CompletenessCollector {
     children: Mutex<BTreeMap<usize, FragmentCompleteness>>,
-    failures: Mutex<Vec<String>>,
+    failures: Mutex<Vec<ChildFailure>>,
     /// Tables the fan-outs read (for [`crate::time_completeness`]).
     tables: Mutex<BTreeSet<String>>,
 }
@@ -91,7 +123,7 @@ impl CompletenessCollector {
     }
 
     /// Child `index` failed or missed the deadline.
-    pub fn record_failure(&self, index: usize, leaves: u64, rows: u64, reason: String) {
+    pub fn record_failure(&self, index: usize, leaves: u64, rows: u64, failure: ChildFailure) {
         self.merge(
             index,
             FragmentCompleteness {
@@ -104,7 +136,7 @@ impl CompletenessCollector {
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(reason);
+            .push(failure);
     }
 
     /// A child queried by several fan-outs of one query (a join, a union)
@@ -166,7 +198,18 @@ impl CompletenessCollector {
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .iter()
+            .map(|failure| failure.reason.clone())
+            .collect()
+    }
+
+    /// When some children failed and every one of them refused the query
+    /// itself (see [`ChildFailure::refusal`]): the first one's reason.
+    pub fn refused_by_all(&self) -> Option<String> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut refusals = failures.iter().map(|failure| failure.refusal.clone());
+        let first = refusals.next()??;
+        refusals.all(|refusal| refusal.is_some()).then_some(first)
     }
 }
 

@@ -48,7 +48,7 @@ use shoal_contract::fragment::{FragmentCodec, PlaceholderResolver, scanned_table
 use shoal_proto::{FragmentCompleteness, FragmentRequest, TicketRequest};
 use tracing::{debug, warn};
 
-use crate::completeness::QueryContext;
+use crate::completeness::{ChildFailure, QueryContext};
 use crate::fleet::Child;
 use crate::membership::Snapshot;
 
@@ -227,14 +227,14 @@ impl ExecutionPlan for FanOutExec {
                     }
                     return batches;
                 }
-                Ok(Err(reason)) => reason,
-                Err(_) => format!(
+                Ok(Err(failure)) => failure,
+                Err(_) => ChildFailure::other(format!(
                     "leaf {} did not answer within the deadline ({} ms)",
                     child.address,
                     remaining.as_millis()
-                ),
+                )),
             };
-            warn!(leaf = %child.address, reason = %failure, "left out of the answer");
+            warn!(leaf = %child.address, reason = %failure.reason, "left out of the answer");
             let rows = child.table_rows(&tables);
             query
                 .collector
@@ -269,7 +269,7 @@ async fn fetch_from_child(
     request: FragmentRequest,
     schema: &SchemaRef,
     tables: &[String],
-) -> Result<(Vec<RecordBatch>, FragmentCompleteness), String> {
+) -> Result<(Vec<RecordBatch>, FragmentCompleteness), ChildFailure> {
     let ticket = Ticket {
         ticket: TicketRequest::Fragment(request).encode_ticket().into(),
     };
@@ -277,18 +277,22 @@ async fn fetch_from_child(
         .flight_client()
         .do_get(ticket)
         .await
-        .map_err(|status| format!("leaf {}: {}", child.address, status.message()))?;
+        .map_err(|status| ChildFailure::from_status(&child.address, &status))?;
     let mut decoder = FlightDataDecoder::new(response.into_inner().map_err(FlightError::from));
     let mut batches = Vec::new();
     let mut counts = None;
     while let Some(item) = decoder.next().await {
-        let data = item.map_err(|e| format!("leaf {}: {e}", child.address))?;
+        let data = item.map_err(|error| match error {
+            FlightError::Tonic(status) => ChildFailure::from_status(&child.address, &status),
+            other => ChildFailure::other(format!("leaf {}: {other}", child.address)),
+        })?;
         if !data.inner.app_metadata.is_empty() {
             counts = FragmentCompleteness::decode(data.inner.app_metadata.as_ref()).ok();
         }
         if let DecodedPayload::RecordBatch(batch) = data.payload {
             batches.push(
-                in_schema(batch, schema).map_err(|e| format!("leaf {}: {e}", child.address))?,
+                in_schema(batch, schema)
+                    .map_err(|e| ChildFailure::other(format!("leaf {}: {e}", child.address)))?,
             );
         }
     }

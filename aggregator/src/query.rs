@@ -415,6 +415,10 @@ impl QueryEngine {
             "query answered"
         );
         if completeness.leaves_queried > 0 && completeness.leaves_answered == 0 {
+            // Every leaf refused the query itself: it is the query's fault.
+            if let Some(refusal) = query.collector.refused_by_all() {
+                return Err(AggregatorError::Query(refusal));
+            }
             return Err(AggregatorError::NoLeafAnswered(
                 query.collector.failures().join("; "),
             ));

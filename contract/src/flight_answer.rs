@@ -7,6 +7,7 @@
 use arrow_flight::FlightData;
 use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
 use arrow_flight::error::FlightError;
+use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -15,6 +16,40 @@ use shoal_proto::FragmentCompleteness;
 use tonic::Status;
 
 type FlightStream<T> = BoxStream<'static, std::result::Result<T, Status>>;
+
+/// How a fragment that failed while it ran says so: an error of the
+/// query's own (a division by zero, a cast that fails, a function past its
+/// limit) as `InvalidArgument` with DataFusion's message, so an aggregator
+/// all of whose leaves refused answers as for any bad query; anything else
+/// as `Internal`.
+fn status_of(error: FlightError) -> Status {
+    if let FlightError::ExternalError(inner) = &error
+        && let Some(failure) = inner.downcast_ref::<DataFusionError>()
+        && is_query_fault(failure)
+    {
+        return Status::invalid_argument(failure.find_root().to_string());
+    }
+    Status::internal(format!("query failed on the leaf: {error}"))
+}
+
+/// Whether `error` comes from the query itself rather than the process
+/// running it: retrying it elsewhere would fail the same way.
+pub fn is_query_fault(error: &DataFusionError) -> bool {
+    match error.find_root() {
+        DataFusionError::ArrowError(inner, _) => !matches!(
+            **inner,
+            arrow::error::ArrowError::IoError(..) | arrow::error::ArrowError::MemoryError(_)
+        ),
+        root => matches!(
+            root,
+            DataFusionError::Plan(_)
+                | DataFusionError::SQL(..)
+                | DataFusionError::SchemaError(..)
+                | DataFusionError::NotImplemented(_)
+                | DataFusionError::Execution(_)
+        ),
+    }
+}
 
 /// Encodes a result stream as Flight data, dictionaries kept. The
 /// completeness `completeness` gives once every batch is encoded goes in the
@@ -29,7 +64,7 @@ pub fn encode_batches(
         .with_schema(schema)
         .with_dictionary_handling(DictionaryHandling::Resend)
         .build(batches.map_err(|e| FlightError::ExternalError(Box::new(e))))
-        .map_err(|e| Status::internal(format!("query failed on the leaf: {e}")))
+        .map_err(status_of)
         .boxed();
     // Each message is held back until the next arrives, so the last one is
     // known when the stream ends.

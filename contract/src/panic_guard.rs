@@ -30,7 +30,11 @@ pub fn catching<T, E: From<ContractError>>(
 pub fn catching_stream(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
     let schema = stream.schema();
     let guarded = until_panic(stream, |panic| {
-        DataFusionError::Execution(panic_message("running", &panic))
+        // Not an execution error: those are the query's own (see
+        // `crate::flight_answer::is_query_fault`).
+        DataFusionError::External(Box::new(ContractError::Panicked(panic_message(
+            "running", &panic,
+        ))))
     });
     Box::pin(RecordBatchStreamAdapter::new(schema, guarded))
 }
