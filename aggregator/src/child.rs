@@ -71,7 +71,12 @@ pub async fn run_fragment(engine: &QueryEngine, request: FragmentRequest) -> Res
     let task = engine.task(&state)?;
     let fragment =
         catching::<_, shoal_contract::ContractError>(|| Ok(decode_fragment(&node, &task, &codec)?))
-            .map_err(|e| AggregatorError::Query(e.to_string()))?;
+            .map_err(|e| match e {
+                shoal_contract::ContractError::Panicked(message) => {
+                    AggregatorError::Internal(message)
+                }
+                other => AggregatorError::Query(other.to_string()),
+            })?;
     let plan = reduce_for_parent(fragment, engine.fleet().clone())?;
     let stream = plan.execute(0, task)?;
     Ok(ChildFragment { stream, query })

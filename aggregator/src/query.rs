@@ -39,6 +39,7 @@ use crate::statement_policy::DropTable;
 use crate::table_pattern::{self, TablesMatching};
 use crate::time_completeness::QueryReach;
 use shoal_contract::sql_guard::check_operator_count;
+use shoal_contract::value_types::check_plan_types;
 
 use crate::query_options::check_min_completeness;
 pub use crate::query_options::{
@@ -241,6 +242,7 @@ impl QueryEngine {
             return Ok(Planned::Fresh { options, plan });
         }
         let optimized = context.state().optimize(&plan)?;
+        check_plan_types(&optimized).map_err(AggregatorError::Query)?;
         let sources = column_sources(&plan, &self.fleet, caller);
         let kept = CachedPlan {
             logical: plan,
@@ -375,7 +377,15 @@ impl QueryEngine {
                 let plan = placeholders::bind(plan, &options.parameters)
                     .map_err(AggregatorError::Query)?;
                 let frame = context.execute_logical_plan(plan).await?;
-                let physical = frame.create_physical_plan().await?;
+                // What `create_physical_plan` does, with the constants the
+                // optimizer folded (and bound parameters) checked between.
+                let (state, plan) = frame.into_parts();
+                let optimized = state.optimize(&plan)?;
+                check_plan_types(&optimized).map_err(AggregatorError::Query)?;
+                let physical = state
+                    .query_planner()
+                    .create_physical_plan(&optimized, &state)
+                    .await?;
                 let task = self.task(&context.state_ref().read())?;
                 (set, sources, physical, task)
             }

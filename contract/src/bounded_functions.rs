@@ -12,8 +12,10 @@
 //! it at once. So before each call of `repeat`, `lpad`, `rpad`, `replace`,
 //! `regexp_replace`, `array_repeat`, `array_resize`, `range` and
 //! `generate_series`, [`crate::growth`] works out from the arguments what
-//! the call will make, and a call over the limit fails with an error
-//! naming the function. `arrow_cast`, `arrow_try_cast`, `cast_to_type` and
+//! each row of the call can make at most. A call whose rows can together
+//! make more than the limit runs on slices of rows that cannot, and fails
+//! (naming the function) once the slices have actually made more than the
+//! limit, or at once when a single row could. `arrow_cast`, `arrow_try_cast`, `cast_to_type` and
 //! `try_cast_to_type` check their return type, and the cast they simplify
 //! into.
 //!
@@ -23,6 +25,8 @@
 
 use std::sync::Arc;
 
+use arrow::array::{Array, ArrayRef};
+use arrow::compute::concat;
 use arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result, exec_err, plan_err};
@@ -32,11 +36,11 @@ use datafusion::logical_expr::{
     ScalarUDFImpl, Signature,
 };
 
-use crate::growth::{Growth, call_bytes};
+use crate::growth::{Growth, row_bytes};
 use crate::value_types::check_value_type;
 
 /// Most bytes one call of a wrapped function may make.
-pub const MAX_CALL_BYTES: u128 = 256 * 1024 * 1024;
+pub const MAX_CALL_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The functions wrapped, and how each grows.
 pub fn bounded_functions() -> Vec<ScalarUDF> {
@@ -75,6 +79,56 @@ impl Bounded {
             Ok(()) => Ok(()),
             Err(why) => plan_err!("{}: {why}", self.inner.name()),
         }
+    }
+}
+
+impl Bounded {
+    /// A call whose rows could together make more than the limit, though
+    /// no row alone could (a `regexp_replace` over 65,536 long messages):
+    /// run on slices of rows that could each make at most the limit,
+    /// stopping once what the slices actually made passes it.
+    fn invoke_in_slices(&self, args: ScalarFunctionArgs, bounds: &[u64]) -> Result<ColumnarValue> {
+        let mut answers: Vec<ArrayRef> = Vec::new();
+        let (mut start, mut made) = (0, 0u64);
+        while start < bounds.len() {
+            let (mut end, mut most) = (start, 0u64);
+            while end < bounds.len() && most + bounds[end] <= MAX_CALL_BYTES {
+                most += bounds[end];
+                end += 1;
+            }
+            let rows = end - start;
+            let sliced = args
+                .args
+                .iter()
+                .map(|arg| match arg {
+                    ColumnarValue::Array(array) => ColumnarValue::Array(array.slice(start, rows)),
+                    scalar => scalar.clone(),
+                })
+                .collect();
+            let answer = self
+                .inner
+                .invoke_with_args(ScalarFunctionArgs {
+                    args: sliced,
+                    arg_fields: args.arg_fields.clone(),
+                    number_rows: rows,
+                    return_field: args.return_field.clone(),
+                    config_options: args.config_options.clone(),
+                })?
+                .into_array(rows)?;
+            made = made.saturating_add(answer.get_array_memory_size() as u64);
+            if made > MAX_CALL_BYTES {
+                return exec_err!(
+                    "{} made more than the limit of {} MiB a call (over {} rows)",
+                    self.inner.name(),
+                    MAX_CALL_BYTES >> 20,
+                    args.number_rows
+                );
+            }
+            answers.push(answer);
+            start = end;
+        }
+        let parts: Vec<&dyn Array> = answers.iter().map(|a| a.as_ref()).collect();
+        Ok(ColumnarValue::Array(concat(&parts)?))
     }
 }
 
@@ -130,17 +184,20 @@ impl ScalarUDFImpl for Bounded {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         self.checked_type(args.return_field.data_type())?;
-        let bytes = call_bytes(self.growth, &args.args, args.number_rows)?;
-        if bytes > MAX_CALL_BYTES {
+        let bounds = row_bytes(self.growth, &args.args, args.number_rows)?;
+        let total = bounds.iter().fold(0u64, |sum, b| sum.saturating_add(*b));
+        if total <= MAX_CALL_BYTES {
+            return self.inner.invoke_with_args(args);
+        }
+        if let Some(most) = bounds.iter().copied().find(|b| *b > MAX_CALL_BYTES) {
             return exec_err!(
-                "{} would make about {} MiB in one call of {} rows, over the limit of {} MiB",
+                "{} would make about {} MiB for one row, over the limit of {} MiB a call",
                 self.inner.name(),
-                bytes >> 20,
-                args.number_rows,
+                most >> 20,
                 MAX_CALL_BYTES >> 20
             );
         }
-        self.inner.invoke_with_args(args)
+        self.invoke_in_slices(args, &bounds)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

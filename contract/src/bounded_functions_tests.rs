@@ -56,6 +56,9 @@ async fn calls_within_the_limit_answer_as_datafusion_does() {
         "SELECT sum(length(replace(s, '1', '111'))) FROM t",
         "SELECT sum(length(replace(s, '', '-'))) FROM t",
         "SELECT sum(length(regexp_replace(s, '([0-9])', '$1$1', 'g'))) FROM t",
+        // Could make 600 MB and 300 MB, make 15 KB and 54 MB: on slices.
+        "SELECT sum(length(replace(s, 'zzz', repeat('y', 100000)))) FROM t",
+        "SELECT sum(length(regexp_replace(s, '[a-z]', repeat('y', 20000), 'g'))) FROM t",
         "SELECT sum(cardinality(array_repeat(n, 100))) FROM t",
         "SELECT sum(cardinality(array_resize(make_array(n), 100, 0))) FROM t",
         "SELECT sum(cardinality(range(0, n))) FROM t",
@@ -116,11 +119,26 @@ async fn calls_past_the_limit_fail_naming_the_function() {
             "SELECT cardinality(range(TIMESTAMP '1970-01-01', TIMESTAMP '2100-01-01', INTERVAL '1 second'))",
             "range",
         ),
+        // A null fill as wide as the list's item type, not 8 bytes.
+        (
+            "SELECT cardinality(array_resize(arrow_cast(make_array(), 'List(FixedSizeBinary(65536))'), 30000000))",
+            "array_resize",
+        ),
+        // One row's element is a million items long: an average over the
+        // rows (2.7 KB) would have let 240 GB through.
+        (
+            "SELECT sum(cardinality(array_repeat(\
+             CASE WHEN n = 1000 THEN range(0, n * 1000) ELSE make_array(0) END, \
+             CASE WHEN n = 1000 THEN 30000 ELSE 0 END))) FROM t",
+            "array_repeat",
+        ),
     ] {
         let error = answer(&shoal, sql).await.unwrap_err();
+        let made = [" would make about ", " made more than "]
+            .iter()
+            .any(|verb| error.contains(&format!("{function}{verb}")));
         assert!(
-            error.contains(&format!("{function} would make about"))
-                && error.contains("over the limit of 256 MiB"),
+            made && error.contains("the limit of 256 MiB a call"),
             "{sql}: {error}"
         );
     }
@@ -145,5 +163,20 @@ async fn types_too_wide_to_allocate_are_refused() {
     ] {
         let error = answer(&shoal, sql).await.unwrap_err();
         assert!(error.contains(needle), "{sql}: {error}");
+    }
+}
+
+/// Regression: months are added before days, so a step of `1 month -28
+/// days` from 4 February comes back to 4 February and DataFusion's loop
+/// never ended (estimated at one step).
+#[tokio::test]
+async fn steps_that_mix_signs_are_refused() {
+    let (shoal, _) = contexts();
+    for sql in [
+        "SELECT cardinality(generate_series(TIMESTAMP '2001-02-04', TIMESTAMP '2001-02-05', INTERVAL '1 month -28 days'))",
+        "SELECT cardinality(range(DATE '2001-02-04', DATE '2001-01-01', INTERVAL '-1 month 28 days'))",
+    ] {
+        let error = answer(&shoal, sql).await.unwrap_err();
+        assert!(error.contains("mixes signs"), "{sql}: {error}");
     }
 }

@@ -35,7 +35,7 @@ use arrow::datatypes::{DataType, Schema};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::ScalarFunctionExpr;
-use datafusion::physical_expr::expressions::{CastExpr, Column, Literal, TryCastExpr};
+use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, Literal, TryCastExpr};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::aggregates::AggregateExec;
@@ -49,7 +49,7 @@ use datafusion_proto::protobuf::physical_expr_node::ExprType;
 use datafusion_proto::protobuf::{PhysicalExprNode, PhysicalPlanNode};
 
 use crate::fragment_policy::FragmentRefused;
-use crate::value_types::check_value_type;
+use crate::value_types::{check_constant, check_value_type};
 
 /// Decodes `node` (already admitted) with `codec` resolving Shoal's scans,
 /// refusing what the module docs list.
@@ -167,14 +167,16 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
             )));
         }
         if let Some(literal) = expr.downcast_ref::<Literal>()
-            && let Err(why) = check_value_type(&literal.value().data_type())
+            && let Err(why) = check_constant(literal.value())
         {
             return Err(refused(&format!("a literal: {why}")));
         }
-        // A cast's or a function's own type (a function's is checked
-        // against its arguments below, after this).
+        // The type a cast, an operator (`||` of two fixed-size binaries
+        // is as wide as both) or a function makes (a function's is
+        // checked against its arguments below, after this).
         if (expr.downcast_ref::<CastExpr>().is_some()
             || expr.downcast_ref::<TryCastExpr>().is_some()
+            || expr.downcast_ref::<BinaryExpr>().is_some()
             || expr.downcast_ref::<ScalarFunctionExpr>().is_some())
             && let Err(why) = check_value_type(&expr.data_type(input_schema)?)
         {

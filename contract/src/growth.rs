@@ -1,15 +1,19 @@
-//! How many bytes one call of a function whose answer can be much larger
-//! than its arguments will make, worked out from the arguments before the
-//! call (see [`crate::bounded_functions`]). Each figure is an upper bound
-//! of the answer's data, or close to it, summed over the call's rows;
-//! nulls count nothing.
+//! How many bytes each row of one call of a function whose answer can be
+//! much larger than its arguments will make, worked out from the arguments
+//! before the call (see [`crate::bounded_functions`]). Each figure is an
+//! upper bound of the row's answer, or close to it; a null counts nothing,
+//! and a constant argument counts at every row (DataFusion spreads a
+//! constant answer over the batch as soon as a column meets it).
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use arrow::compute::cast;
 use arrow::compute::kernels::length::length;
 use arrow::datatypes::{DataType, Int64Type, IntervalMonthDayNanoType, TimeUnit};
-use datafusion::common::Result;
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::ColumnarValue;
+
+use crate::row_sizes::row_sizes;
+use crate::value_types::value_bytes;
 
 const DAY_NANOS: i128 = 86_400_000_000_000;
 
@@ -38,39 +42,40 @@ pub enum Growth {
     TypeOnly,
 }
 
-/// Bytes a call of `growth` over `rows` rows of `args` makes (saturating).
-pub fn call_bytes(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result<u128> {
+/// Bytes each of the `rows` rows of a call of `growth` over `args` makes
+/// at most (saturating); empty for [`Growth::TypeOnly`].
+pub fn row_bytes(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result<Vec<u64>> {
     let arg = |i: usize| args.get(i);
     let rows = rows.max(1);
-    let total = match growth {
-        Growth::TypeOnly => 0,
+    let bounds = match growth {
+        Growth::TypeOnly => Vec::new(),
         Growth::Repeat => {
             let (Some(text), Some(times)) = (arg(0), arg(1)) else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
             let (text, times) = (byte_lengths(text)?, integers(times)?);
-            sum_rows(rows, |row| Some(text.at(row)? * times.at(row)?.max(0)))
+            per_row(rows, |row| Some(text.at(row)? * times.at(row)?.max(0)))
         }
         Growth::Pad => {
             let (Some(text), Some(width)) = (arg(0), arg(1)) else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
             let (text, width) = (byte_lengths(text)?, integers(width)?);
             // A character of the fill takes at most its bytes (a space
             // without one), and at most 4.
             let fill = arg(2).map(byte_lengths).transpose()?;
-            sum_rows(rows, |row| {
+            per_row(rows, |row| {
                 let each = fill.as_ref().map_or(Some(1), |fill| fill.at(row))?;
                 Some(text.at(row)? + width.at(row)?.max(0) * each.clamp(1, 4))
             })
         }
         Growth::Replace => {
             let (Some(text), Some(from), Some(to)) = (arg(0), arg(1), arg(2)) else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
             let text = byte_lengths(text)?;
             let (from, to) = (byte_lengths(from)?, byte_lengths(to)?);
-            sum_rows(rows, |row| {
+            per_row(rows, |row| {
                 let text = text.at(row)?;
                 let places = text / from.at(row).unwrap_or(0).max(1) + 1;
                 Some(text + places * to.at(row).unwrap_or(0))
@@ -78,7 +83,7 @@ pub fn call_bytes(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result
         }
         Growth::RegexpReplace => {
             let (Some(text), Some(with)) = (arg(0), arg(2)) else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
             let references = match with {
                 ColumnarValue::Scalar(value) => value.to_string().matches('$').count(),
@@ -87,7 +92,7 @@ pub fn call_bytes(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result
                 ColumnarValue::Array(_) => usize::MAX,
             };
             let (text, with) = (byte_lengths(text)?, byte_lengths(with)?);
-            sum_rows(rows, |row| {
+            per_row(rows, |row| {
                 let text = text.at(row)?;
                 let with = with.at(row).unwrap_or(0);
                 let references = (references as i128).min(with);
@@ -96,31 +101,48 @@ pub fn call_bytes(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result
         }
         Growth::ArrayRepeat => {
             let (Some(element), Some(times)) = (arg(0), arg(1)) else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
-            let each = average_bytes(element);
+            let each = sizes(element, width_of(&element.data_type()))?;
             let times = integers(times)?;
-            sum_rows(rows, |row| Some(times.at(row)?.max(0) * each))
+            per_row(rows, |row| Some(times.at(row)?.max(0) * each.at(row)?))
         }
         Growth::ArrayResize => {
             let (Some(list), Some(size)) = (arg(0), arg(1)) else {
-                return Ok(0);
+                return Ok(Vec::new());
             };
-            let each = element_bytes(list).max(arg(2).map_or(0, average_bytes));
-            let size = integers(size)?;
-            sum_rows(rows, |row| Some(size.at(row)?.max(0) * each))
+            // The row's own items, then each new one as wide as the fill
+            // (a null of the item type when there is none).
+            let item = match list.data_type() {
+                DataType::List(item) | DataType::LargeList(item) => width_of(item.data_type()),
+                _ => 8,
+            };
+            let fill = match arg(2) {
+                Some(fill) => Some(sizes(fill, item)?),
+                None => None,
+            };
+            let (own, size) = (sizes(list, 0)?, integers(size)?);
+            per_row(rows, |row| {
+                let each = fill
+                    .as_ref()
+                    .map_or(Some(i128::from(item)), |f| f.at(row))?;
+                Some(own.at(row).unwrap_or(0) + size.at(row)?.max(0) * each)
+            })
         }
         Growth::Range => return range_bytes(args, rows),
     };
-    Ok(total)
+    Ok(bounds)
 }
 
-/// The sum over `rows` of `per_row` (a null row counts nothing), clamped
-/// to zero from below.
-fn sum_rows(rows: usize, per_row: impl Fn(usize) -> Option<i128>) -> u128 {
-    (0..rows).fold(0u128, |sum, row| {
-        sum.saturating_add(per_row(row).unwrap_or(0).max(0) as u128)
-    })
+/// `bound` of each of `rows` rows (a null row counts nothing), clamped to
+/// `0..=u64::MAX`.
+fn per_row(rows: usize, bound: impl Fn(usize) -> Option<i128>) -> Vec<u64> {
+    (0..rows)
+        .map(|row| {
+            let bytes = bound(row).unwrap_or(0).max(0);
+            u64::try_from(bytes).unwrap_or(u64::MAX)
+        })
+        .collect()
 }
 
 /// One argument's integers, a value for every row (a scalar's for all).
@@ -181,51 +203,36 @@ fn byte_lengths(value: &ColumnarValue) -> Result<Integers> {
             scalar,
             scale: 1,
         }),
-        // Not text: as many bytes a row as its data's average.
-        Err(_) => {
-            let each = average_bytes(value);
-            Ok(Integers {
-                values: Int64Array::from(vec![i64::try_from(each).unwrap_or(i64::MAX)]),
-                scalar: true,
-                scale: 1,
-            })
-        }
+        // Not text: each row's own bytes.
+        Err(_) => sizes(value, 0),
     }
 }
 
-/// The bytes of `value`'s data over its rows (at least 8).
-fn average_bytes(value: &ColumnarValue) -> i128 {
-    let bytes = |array: &dyn Array| array.to_data().get_slice_memory_size().unwrap_or(0);
-    let average = match value {
-        ColumnarValue::Array(array) => bytes(array) / array.len().max(1),
-        ColumnarValue::Scalar(scalar) => {
-            scalar.to_array_of_size(1).map_or(0, |array| bytes(&array))
-        }
-    };
-    (average as i128).max(8)
+/// Each row's bytes of `value` ([`row_sizes`]), at least `floor`.
+fn sizes(value: &ColumnarValue, floor: u64) -> Result<Integers> {
+    let (array, scalar) = array_of(value)?;
+    let values = row_sizes(array.as_ref())
+        .into_iter()
+        .map(|size| i64::try_from(size.max(floor)).unwrap_or(i64::MAX));
+    Ok(Integers {
+        values: Int64Array::from_iter_values(values),
+        scalar,
+        scale: 1,
+    })
 }
 
-/// The bytes of one element of a list argument's items (at least 8).
-fn element_bytes(value: &ColumnarValue) -> i128 {
-    let Ok((array, _)) = array_of(value) else {
-        return 8;
-    };
-    let items = match array.data_type() {
-        DataType::List(_) => array.as_list::<i32>().values().clone(),
-        DataType::LargeList(_) => array.as_list::<i64>().values().clone(),
-        DataType::FixedSizeList(_, _) => array.as_fixed_size_list().values().clone(),
-        _ => return 8,
-    };
-    average_bytes(&ColumnarValue::Array(items))
+/// Bytes one value of `data_type` takes at least (a null of it too).
+fn width_of(data_type: &DataType) -> u64 {
+    value_bytes(data_type).unwrap_or(u64::MAX).max(1)
 }
 
 /// `range`/`generate_series`: one 8-byte value a step from start to stop.
-fn range_bytes(args: &[ColumnarValue], rows: usize) -> Result<u128> {
+fn range_bytes(args: &[ColumnarValue], rows: usize) -> Result<Vec<u64>> {
     let (start, stop, step) = match args {
         [stop] => (None, stop, None),
         [start, stop] => (Some(start), stop, None),
         [start, stop, step] => (Some(start), stop, Some(step)),
-        _ => return Ok(0),
+        _ => return Ok(Vec::new()),
     };
     let start = start.map(integers).transpose()?;
     let stop = integers(stop)?;
@@ -234,7 +241,7 @@ fn range_bytes(args: &[ColumnarValue], rows: usize) -> Result<u128> {
         Some(step) => Some(step_nanos(step)?),
     };
     let start_at = |row| start.as_ref().map_or(Some(0), |start| start.at(row));
-    Ok(sum_rows(rows, |row| {
+    Ok(per_row(rows, |row| {
         let span = (stop.at(row)? - start_at(row)?).abs();
         let step = step.as_ref().map_or(Some(1), |step| step.at(row))?;
         Some((span / step.abs().max(1) + 1) * 8)
@@ -253,17 +260,29 @@ fn step_nanos(value: &ColumnarValue) -> Result<Integers> {
         &DataType::Interval(arrow::datatypes::IntervalUnit::MonthDayNano),
     )?;
     let intervals = intervals.as_primitive::<IntervalMonthDayNanoType>();
-    let values: Int64Array = intervals
-        .iter()
-        .map(|interval| {
-            interval.map(|i| {
-                let nanos = i128::from(i.months) * 28 * DAY_NANOS
-                    + i128::from(i.days) * (DAY_NANOS / 24 * 23)
-                    + i128::from(i.nanoseconds);
-                i64::try_from(nanos.abs()).unwrap_or(i64::MAX).max(1)
-            })
-        })
-        .collect();
+    let mut values = Vec::with_capacity(intervals.len());
+    for interval in intervals.iter() {
+        let Some(i) = interval else {
+            values.push(None);
+            continue;
+        };
+        // Months are added before days: `1 month -28 days` from 4 February
+        // comes back to 4 February, and DataFusion's loop never ends.
+        let parts = [i64::from(i.months), i64::from(i.days), i.nanoseconds];
+        if parts.iter().any(|p| *p > 0) && parts.iter().any(|p| *p < 0) {
+            return exec_err!(
+                "a step of {} months {} days {} nanoseconds mixes signs; give every part the same sign",
+                i.months,
+                i.days,
+                i.nanoseconds
+            );
+        }
+        let nanos = i128::from(i.months) * 28 * DAY_NANOS
+            + i128::from(i.days) * (DAY_NANOS / 24 * 23)
+            + i128::from(i.nanoseconds);
+        values.push(Some(i64::try_from(nanos.abs()).unwrap_or(i64::MAX).max(1)));
+    }
+    let values = Int64Array::from(values);
     Ok(Integers {
         values,
         scalar,

@@ -44,6 +44,7 @@ pub mod quantile_sketch;
 pub mod query_memory;
 pub mod restart;
 pub mod row_count;
+pub mod row_sizes;
 pub mod settings;
 pub mod signed_udp;
 pub mod sql_guard;

@@ -19,12 +19,33 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 
 /// Most bytes one value of a type may take (one row of a fixed-size list
 /// or binary, all its nesting included): a batch of 8,192 such rows is
 /// 512 MiB.
 pub const MAX_VALUE_BYTES: u64 = 64 * 1024;
+
+/// Most bytes one constant of a plan may take: DataFusion copies a
+/// constant to every row of a batch as soon as it meets a column (a
+/// `concat(service, '...')`), and a leaf's batches are 65,536 rows, so a
+/// constant of 16 KiB can become 1 GiB. Constants are checked after the
+/// optimizer folded them too: `repeat('x', 10000000)` is one of 10 MB.
+pub const MAX_CONSTANT_BYTES: usize = 16 * 1024;
+
+/// Fails, saying why, when a query may not hold `value` as a constant:
+/// its type ([`check_value_type`]) or its size ([`MAX_CONSTANT_BYTES`]).
+pub fn check_constant(value: &ScalarValue) -> Result<(), String> {
+    check_value_type(&value.data_type())?;
+    let bytes = value.size();
+    match bytes > MAX_CONSTANT_BYTES {
+        true => Err(format!(
+            "a constant of {bytes} bytes, over the limit of {MAX_CONSTANT_BYTES} (a constant is copied to every row of a batch)"
+        )),
+        false => Ok(()),
+    }
+}
 
 /// Fails, saying why, when a query may not make values of `data_type`.
 pub fn check_value_type(data_type: &DataType) -> Result<(), String> {
@@ -42,9 +63,10 @@ pub fn check_value_type(data_type: &DataType) -> Result<(), String> {
     }
 }
 
-/// Checks every type `plan` (unoptimized: the optimizer evaluates
-/// constant casts) and its subqueries make: its rows, and every cast and
-/// literal in its expressions.
+/// Checks every type `plan` and its subqueries make (its rows, and every
+/// cast and literal in its expressions), and the size of its constants.
+/// Both before the optimizer (it evaluates constant casts) and after (it
+/// folds constant calls into constants).
 pub fn check_plan_types(plan: &LogicalPlan) -> Result<(), String> {
     let mut refused = Ok(());
     let walked = plan.apply_with_subqueries(|node| {
@@ -54,8 +76,9 @@ pub fn check_plan_types(plan: &LogicalPlan) -> Result<(), String> {
             .iter()
             .try_for_each(|field| check_value_type(field.data_type()));
         if refused.is_ok() {
+            let inputs = input_schema(node);
             node.apply_expressions(|expr| {
-                refused = check_expr_types(expr);
+                refused = check_expr_types(expr).and_then(|()| check_made_types(expr, &inputs));
                 Ok(stop_if_refused(&refused))
             })?;
         }
@@ -65,16 +88,44 @@ pub fn check_plan_types(plan: &LogicalPlan) -> Result<(), String> {
     refused
 }
 
-/// Checks the type of every cast and literal in `expr`.
+/// Checks the type of every cast and literal in `expr`, and the size of
+/// every literal.
 pub fn check_expr_types(expr: &Expr) -> Result<(), String> {
     let mut refused = Ok(());
     let walked = expr.apply(|e| {
         refused = match e {
             Expr::Cast(cast) => check_value_type(cast.field.data_type()),
             Expr::TryCast(cast) => check_value_type(cast.field.data_type()),
-            Expr::Literal(value, _) => check_value_type(&value.data_type()),
+            Expr::Literal(value, _) => check_constant(value),
             _ => Ok(()),
         };
+        Ok(stop_if_refused(&refused))
+    });
+    walked.map_err(|e| e.to_string())?;
+    refused
+}
+
+/// The columns `node`'s expressions read: all its inputs' together.
+fn input_schema(node: &LogicalPlan) -> DFSchema {
+    let mut schema = DFSchema::empty();
+    for input in node.inputs() {
+        schema.merge(input.schema());
+    }
+    schema
+}
+
+/// Checks the type every operator and function call in `expr` makes (a
+/// type no cast names: `||` of two `FixedSizeBinary` is one as wide as
+/// both). An expression whose type cannot be worked out here is left to
+/// the planner.
+fn check_made_types(expr: &Expr, schema: &DFSchema) -> Result<(), String> {
+    let mut refused = Ok(());
+    let walked = expr.apply(|e| {
+        if matches!(e, Expr::BinaryExpr(_) | Expr::ScalarFunction(_))
+            && let Ok(data_type) = e.get_type(schema)
+        {
+            refused = check_value_type(&data_type);
+        }
         Ok(stop_if_refused(&refused))
     });
     walked.map_err(|e| e.to_string())?;
@@ -142,7 +193,7 @@ fn widest_of<'a>(types: impl Iterator<Item = &'a DataType>) -> Option<u64> {
 /// Bytes one value of `data_type` takes in its own array and the arrays
 /// of fixed size nested in it (a list's items are counted as a list of
 /// their own, by [`widest_value`]).
-fn value_bytes(data_type: &DataType) -> Option<u64> {
+pub fn value_bytes(data_type: &DataType) -> Option<u64> {
     match data_type {
         DataType::FixedSizeBinary(size) => u64::try_from(*size).ok(),
         DataType::FixedSizeList(item, size) => {
@@ -170,6 +221,15 @@ mod tests {
 
     fn list_of(item: DataType, size: i32) -> DataType {
         DataType::FixedSizeList(Arc::new(Field::new("item", item, true)), size)
+    }
+
+    #[test]
+    fn constants_past_their_size_are_refused() {
+        let text = |bytes: usize| ScalarValue::Utf8(Some("x".repeat(bytes)));
+        assert_eq!(check_constant(&text(1_000)), Ok(()));
+        let error = check_constant(&text(20_000)).unwrap_err();
+        assert!(error.contains("over the limit of 16384"), "{error}");
+        assert!(check_constant(&ScalarValue::Int64(Some(7))).is_ok());
     }
 
     #[test]

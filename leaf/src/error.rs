@@ -130,6 +130,11 @@ impl From<shoal_contract::ContractError> for LeafError {
                 LeafError::InvalidTableName { name, reason }
             }
             ContractError::DataFusion(inner) => LeafError::DataFusion(inner),
+            // A bug, not a bad request: it must not read as the query's
+            // fault (gRPC INTERNAL, see `shoal_contract::flight_answer`).
+            ContractError::Panicked(message) => {
+                LeafError::DataFusion(datafusion::error::DataFusionError::Internal(message))
+            }
             other => LeafError::BadRequest(other.to_string()),
         }
     }
