@@ -10,12 +10,16 @@
 //! whole machine's memory and got the process killed, and `arrow_cast(NULL,
 //! 'FixedSizeList(100000000, FixedSizeList(100000000, Int64))')` aborted
 //! it at once. So before each call of `repeat`, `lpad`, `rpad`, `replace`,
-//! `regexp_replace`, `array_repeat`, `array_resize`, `range` and
-//! `generate_series`, [`crate::growth`] works out from the arguments what
+//! `regexp_replace`, `array_repeat`, `array_resize`, `range`,
+//! `generate_series`, `concat` and `concat_ws` (these two copy a constant
+//! argument to every row), [`crate::growth`] works out from the arguments what
 //! each row of the call can make at most. A call whose rows can together
-//! make more than the limit runs on slices of rows that cannot, and fails
-//! (naming the function) once the slices have actually made more than the
-//! limit, or at once when a single row could. `arrow_cast`, `arrow_try_cast`, `cast_to_type` and
+//! make more than the limit runs on (at most 64) slices of rows that
+//! cannot, and fails (naming the function) once the slices have actually
+//! made more than the limit, or at once when a single row could. A call
+//! of constants makes a constant, and is held to a constant's limit
+//! ([`crate::value_types::MAX_CONSTANT_BYTES`]) before the optimizer folds
+//! it. `arrow_cast`, `arrow_try_cast`, `cast_to_type` and
 //! `try_cast_to_type` check their return type, and the cast they simplify
 //! into.
 //!
@@ -37,10 +41,13 @@ use datafusion::logical_expr::{
 };
 
 use crate::growth::{Growth, row_bytes};
-use crate::value_types::check_value_type;
+use crate::value_types::{MAX_CONSTANT_BYTES, check_value_type};
 
 /// Most bytes one call of a wrapped function may make.
 pub const MAX_CALL_BYTES: u64 = 256 * 1024 * 1024;
+/// Most slices one call is cut into: each slice calls the function anew
+/// (`regexp_replace` compiles its pattern each time).
+const MAX_SLICES: usize = 64;
 
 /// The functions wrapped, and how each grows.
 pub fn bounded_functions() -> Vec<ScalarUDF> {
@@ -48,6 +55,8 @@ pub fn bounded_functions() -> Vec<ScalarUDF> {
     use datafusion::functions_nested::{range, repeat, resize};
     [
         (string::repeat(), Growth::Repeat),
+        (string::concat(), Growth::Concat),
+        (string::concat_ws(), Growth::ConcatWs),
         (unicode::lpad(), Growth::Pad),
         (unicode::rpad(), Growth::Pad),
         (string::replace(), Growth::Replace),
@@ -84,18 +93,13 @@ impl Bounded {
 
 impl Bounded {
     /// A call whose rows could together make more than the limit, though
-    /// no row alone could (a `regexp_replace` over 65,536 long messages):
-    /// run on slices of rows that could each make at most the limit,
-    /// stopping once what the slices actually made passes it.
-    fn invoke_in_slices(&self, args: ScalarFunctionArgs, bounds: &[u64]) -> Result<ColumnarValue> {
-        let mut answers: Vec<ArrayRef> = Vec::new();
+    /// no slice of them does (a `regexp_replace` over 65,536 long
+    /// messages): run slice by slice (`ends`, from [`slice_ends`]),
+    /// stopping once what the slices actually made passes the limit.
+    fn invoke_in_slices(&self, args: ScalarFunctionArgs, ends: &[usize]) -> Result<ColumnarValue> {
+        let mut answers: Vec<ArrayRef> = Vec::with_capacity(ends.len());
         let (mut start, mut made) = (0, 0u64);
-        while start < bounds.len() {
-            let (mut end, mut most) = (start, 0u64);
-            while end < bounds.len() && most + bounds[end] <= MAX_CALL_BYTES {
-                most += bounds[end];
-                end += 1;
-            }
+        for &end in ends {
             let rows = end - start;
             let sliced = args
                 .args
@@ -115,7 +119,11 @@ impl Bounded {
                     config_options: args.config_options.clone(),
                 })?
                 .into_array(rows)?;
-            made = made.saturating_add(answer.get_array_memory_size() as u64);
+            let bytes = answer
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or(usize::MAX);
+            made = made.saturating_add(bytes as u64);
             if made > MAX_CALL_BYTES {
                 return exec_err!(
                     "{} made more than the limit of {} MiB a call (over {} rows)",
@@ -130,6 +138,25 @@ impl Bounded {
         let parts: Vec<&dyn Array> = answers.iter().map(|a| a.as_ref()).collect();
         Ok(ColumnarValue::Array(concat(&parts)?))
     }
+}
+
+/// Where each slice of rows ends, every slice's bounds summing to at most
+/// [`MAX_CALL_BYTES`]; `None` when a single row's bound passes it.
+fn slice_ends(bounds: &[u64]) -> Option<Vec<usize>> {
+    let mut ends = Vec::new();
+    let mut sum = 0u64;
+    for (row, bound) in bounds.iter().enumerate() {
+        if *bound > MAX_CALL_BYTES {
+            return None;
+        }
+        if sum + bound > MAX_CALL_BYTES {
+            ends.push(row);
+            sum = 0;
+        }
+        sum += bound;
+    }
+    ends.push(bounds.len());
+    Some(ends)
 }
 
 impl ScalarUDFImpl for Bounded {
@@ -184,20 +211,42 @@ impl ScalarUDFImpl for Bounded {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         self.checked_type(args.return_field.data_type())?;
+        let name = self.inner.name();
+        // Constant arguments make a constant (the optimizer folds these
+        // calls): held to what a plan's constant may be.
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+        {
+            let bounds = row_bytes(self.growth, &args.args, 1)?;
+            let most = bounds.first().copied().unwrap_or(0);
+            if most > MAX_CONSTANT_BYTES as u64 {
+                return exec_err!(
+                    "{name} of constants would make a constant of about {most} bytes, over the limit of {MAX_CONSTANT_BYTES}"
+                );
+            }
+            return self.inner.invoke_with_args(args);
+        }
         let bounds = row_bytes(self.growth, &args.args, args.number_rows)?;
         let total = bounds.iter().fold(0u64, |sum, b| sum.saturating_add(*b));
         if total <= MAX_CALL_BYTES {
             return self.inner.invoke_with_args(args);
         }
-        if let Some(most) = bounds.iter().copied().find(|b| *b > MAX_CALL_BYTES) {
-            return exec_err!(
-                "{} would make about {} MiB for one row, over the limit of {} MiB a call",
-                self.inner.name(),
-                most >> 20,
+        match slice_ends(&bounds) {
+            Some(ends) if ends.len() <= MAX_SLICES => self.invoke_in_slices(args, &ends),
+            Some(_) => exec_err!(
+                "{name} would make about {} MiB in one call of {} rows, over the limit of {} MiB a call",
+                total >> 20,
+                args.number_rows,
                 MAX_CALL_BYTES >> 20
-            );
+            ),
+            None => exec_err!(
+                "{name} would make about {} MiB for one row, over the limit of {} MiB a call",
+                bounds.iter().max().copied().unwrap_or(0) >> 20,
+                MAX_CALL_BYTES >> 20
+            ),
         }
-        self.invoke_in_slices(args, &bounds)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Schema};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, CastExpr, Column, Literal, TryCastExpr};
 use datafusion::physical_plan::ExecutionPlan;
@@ -47,6 +48,9 @@ use datafusion_proto::physical_plan::{
 };
 use datafusion_proto::protobuf::physical_expr_node::ExprType;
 use datafusion_proto::protobuf::{PhysicalExprNode, PhysicalPlanNode};
+
+use datafusion_proto_common::protobuf_common::ScalarValue as ProtoScalar;
+use datafusion_proto_common::protobuf_common::scalar_value::Value;
 
 use crate::fragment_policy::FragmentRefused;
 use crate::value_types::{check_constant, check_value_type};
@@ -121,6 +125,61 @@ fn check_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
     Ok(())
 }
 
+/// The types an encoded constant names, checked before it is built: a
+/// null's type, a nested value's schema, a dictionary's key and value.
+fn check_encoded_constant(value: &ProtoScalar) -> std::result::Result<(), String> {
+    let checked = |data_type: std::result::Result<DataType, String>| check_value_type(&data_type?);
+    match &value.value {
+        Some(Value::NullValue(arrow)) => {
+            checked(DataType::try_from(arrow).map_err(|e| e.to_string()))
+        }
+        Some(
+            Value::ListValue(nested)
+            | Value::LargeListValue(nested)
+            | Value::FixedSizeListValue(nested)
+            | Value::StructValue(nested)
+            | Value::MapValue(nested),
+        ) => match &nested.schema {
+            // arrow sizes a decompressed buffer by what the sender wrote.
+            _ if compressed(&nested.ipc_message)
+                || nested
+                    .dictionaries
+                    .iter()
+                    .any(|d| compressed(&d.ipc_message)) =>
+            {
+                Err("a constant in compressed Arrow IPC".to_string())
+            }
+            Some(schema) => Schema::try_from(schema)
+                .map_err(|e| e.to_string())?
+                .fields()
+                .iter()
+                .try_for_each(|field| check_value_type(field.data_type())),
+            None => Ok(()),
+        },
+        Some(Value::DictionaryValue(dictionary)) => {
+            if let Some(key) = &dictionary.index_type {
+                checked(DataType::try_from(key).map_err(|e| e.to_string()))?;
+            }
+            match &dictionary.value {
+                Some(inner) => check_encoded_constant(inner),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether an Arrow IPC message holds a compressed batch.
+fn compressed(message: &[u8]) -> bool {
+    let Ok(message) = arrow::ipc::root_as_message(message) else {
+        return false;
+    };
+    let batch = message
+        .header_as_record_batch()
+        .or_else(|| message.header_as_dictionary_batch().and_then(|d| d.data()));
+    batch.is_some_and(|batch| batch.compression().is_some())
+}
+
 fn yields_booleans(expr: &dyn PhysicalExpr, schema: &Schema) -> bool {
     matches!(expr.data_type(schema), Ok(DataType::Boolean))
 }
@@ -155,6 +214,13 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
         if let Some(ExprType::DynamicFilter(_)) = &proto.expr_type {
             return Err(refused("a dynamic filter inside an expression"));
         }
+        // Before datafusion-proto builds it: a null of a wide type is
+        // allocated whole as it is made, and failing aborts the process.
+        if let Some(ExprType::Literal(value)) = &proto.expr_type
+            && let Err(why) = check_encoded_constant(value)
+        {
+            return Err(refused(&format!("a literal: {why}")));
+        }
         let expr = parse_physical_expr_with_converter(proto, input_schema, ctx, self)?;
         if let Some(column) = expr.downcast_ref::<Column>()
             && column.index() >= input_schema.fields().len()
@@ -176,7 +242,9 @@ impl PhysicalProtoConverterExtension for CheckingConverter {
         // checked against its arguments below, after this).
         if (expr.downcast_ref::<CastExpr>().is_some()
             || expr.downcast_ref::<TryCastExpr>().is_some()
-            || expr.downcast_ref::<BinaryExpr>().is_some()
+            || expr
+                .downcast_ref::<BinaryExpr>()
+                .is_some_and(|binary| *binary.op() == Operator::StringConcat)
             || expr.downcast_ref::<ScalarFunctionExpr>().is_some())
             && let Err(why) = check_value_type(&expr.data_type(input_schema)?)
         {
@@ -403,6 +471,28 @@ mod tests {
             .to_string();
         assert!(
             error.contains("an expression: one value of type FixedSizeList(100000000"),
+            "{error}"
+        );
+    }
+
+    /// datafusion-proto makes a null of a `FixedSizeList` whole: one of
+    /// 10^16 items aborted the process while the fragment was decoded.
+    #[test]
+    fn a_null_too_wide_to_allocate_is_refused_before_it_is_made() {
+        let null_of = |data_type: &DataType| PhysicalExprNode {
+            expr_type: Some(ExprType::Literal(ProtoScalar {
+                value: Some(Value::NullValue(data_type.try_into().unwrap())),
+            })),
+            ..Default::default()
+        };
+        assert!(decode(&filtered(null_of(&DataType::Boolean))).is_ok());
+        let fixed = |size: i32, item: DataType| {
+            DataType::FixedSizeList(Arc::new(Field::new("item", item, true)), size)
+        };
+        let wide = fixed(100_000_000, fixed(100_000_000, DataType::Int64));
+        let error = decode(&filtered(null_of(&wide))).unwrap_err().to_string();
+        assert!(
+            error.contains("a literal: one value of type FixedSizeList(100000000"),
             "{error}"
         );
     }

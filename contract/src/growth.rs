@@ -37,6 +37,11 @@ pub enum Growth {
     ArrayResize,
     /// `range`/`generate_series(start, stop [, step])`: 8 bytes a step.
     Range,
+    /// `concat(a, b, ...)`: every argument's bytes.
+    Concat,
+    /// `concat_ws(separator, a, b, ...)`: every argument's bytes and a
+    /// separator between each two.
+    ConcatWs,
     /// A function whose size is its type's, checked on its return type
     /// (`arrow_cast` and its kin).
     TypeOnly,
@@ -129,6 +134,21 @@ pub fn row_bytes(growth: Growth, args: &[ColumnarValue], rows: usize) -> Result<
                 Some(own.at(row).unwrap_or(0) + size.at(row)?.max(0) * each)
             })
         }
+        Growth::Concat | Growth::ConcatWs => {
+            let lengths = args.iter().map(byte_lengths).collect::<Result<Vec<_>>>()?;
+            let separators = match growth {
+                Growth::ConcatWs => args.len().saturating_sub(2) as i128,
+                _ => 0,
+            };
+            per_row(rows, |row| {
+                let all: i128 = lengths.iter().map(|l| l.at(row).unwrap_or(0)).sum();
+                let separator = match growth {
+                    Growth::ConcatWs => lengths.first().and_then(|l| l.at(row)).unwrap_or(0),
+                    _ => 0,
+                };
+                Some(all + separators * separator)
+            })
+        }
         Growth::Range => return range_bytes(args, rows),
     };
     Ok(bounds)
@@ -195,8 +215,13 @@ fn integers(value: &ColumnarValue) -> Result<Integers> {
 /// Byte lengths of a text or binary argument.
 fn byte_lengths(value: &ColumnarValue) -> Result<Integers> {
     let (array, scalar) = array_of(value)?;
-    match length(&array) {
-        Ok(lengths) => Ok(Integers {
+    let text = array.data_type().is_string()
+        || matches!(
+            array.data_type(),
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        );
+    match length(&array).ok().filter(|_| text) {
+        Some(lengths) => Ok(Integers {
             values: cast(&lengths, &DataType::Int64)?
                 .as_primitive::<Int64Type>()
                 .clone(),
@@ -204,7 +229,7 @@ fn byte_lengths(value: &ColumnarValue) -> Result<Integers> {
             scale: 1,
         }),
         // Not text: each row's own bytes.
-        Err(_) => sizes(value, 0),
+        None => sizes(value, 0),
     }
 }
 

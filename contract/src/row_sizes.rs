@@ -8,30 +8,36 @@ use arrow::compute::cast;
 use arrow::compute::kernels::length::length;
 use arrow::datatypes::{DataType, Int64Type};
 
-use crate::value_types::value_bytes;
-
 /// The bytes each row of `array` takes (its own slot and what it points
-/// to), saturating.
+/// to), saturating; `u64::MAX` for a type it cannot tell (views, unions,
+/// run ends), so that a call over it is refused.
 pub fn row_sizes(array: &dyn Array) -> Vec<u64> {
     let rows = array.len();
     match array.data_type() {
         DataType::List(_) => {
             let list = array.as_list::<i32>();
-            let ends = list.offsets().iter().map(|o| *o as usize);
-            spans(ends.collect(), &row_sizes(list.values().as_ref()), 4)
+            let ends = list.offsets().iter().map(|o| *o as usize).collect();
+            items_in_spans(ends, list.values().as_ref(), 4)
         }
         DataType::LargeList(_) => {
             let list = array.as_list::<i64>();
-            let ends = list.offsets().iter().map(|o| *o as usize);
-            spans(ends.collect(), &row_sizes(list.values().as_ref()), 8)
+            let ends = list.offsets().iter().map(|o| *o as usize).collect();
+            items_in_spans(ends, list.values().as_ref(), 8)
+        }
+        DataType::Map(_, _) => {
+            let map = array.as_map();
+            let ends = map.offsets().iter().map(|o| *o as usize).collect();
+            items_in_spans(ends, map.entries(), 4)
         }
         DataType::FixedSizeList(_, _) => {
             let list = array.as_fixed_size_list();
-            let ends = (0..=rows).map(|row| match row {
-                0 => list.value_offset(0).max(0) as usize,
-                _ => (list.value_offset(row - 1) + list.value_length()).max(0) as usize,
-            });
-            spans(ends.collect(), &row_sizes(list.values().as_ref()), 0)
+            let ends = (0..=rows)
+                .map(|row| match row {
+                    0 => list.value_offset(0).max(0) as usize,
+                    _ => (list.value_offset(row - 1) + list.value_length()).max(0) as usize,
+                })
+                .collect();
+            items_in_spans(ends, list.values().as_ref(), 0)
         }
         DataType::Struct(_) => {
             let fields = array.as_struct();
@@ -52,16 +58,57 @@ pub fn row_sizes(array: &dyn Array) -> Vec<u64> {
                 .map(|key| values.get(key).copied().unwrap_or(0).saturating_add(8))
                 .collect()
         }
-        other => match length(array).and_then(|l| cast(&l, &DataType::Int64)) {
-            // Text and binary: each value's bytes and its offset or view.
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView => match length(array).and_then(|l| cast(&l, &DataType::Int64)) {
+            // Each value's bytes and its offset or view.
             Ok(lengths) => lengths
                 .as_primitive::<Int64Type>()
                 .iter()
                 .map(|l| l.unwrap_or(0).max(0) as u64 + 16)
                 .collect(),
-            Err(_) => vec![value_bytes(other).unwrap_or(u64::MAX); rows],
+            Err(_) => vec![u64::MAX; rows],
         },
+        other => vec![fixed_width(other).unwrap_or(u64::MAX); rows],
     }
+}
+
+/// Bytes one value of a type whose values all take the same takes
+/// (numbers, booleans, nulls, fixed-size binaries and lists of them,
+/// structs of them); `None` for any other.
+fn fixed_width(data_type: &DataType) -> Option<u64> {
+    match data_type {
+        DataType::Null | DataType::Boolean => Some(1),
+        DataType::FixedSizeBinary(size) => u64::try_from(*size).ok(),
+        DataType::FixedSizeList(item, size) => u64::try_from(*size)
+            .ok()?
+            .checked_mul(fixed_width(item.data_type())?),
+        DataType::Struct(fields) => fields
+            .iter()
+            .try_fold(0u64, |sum, f| sum.checked_add(fixed_width(f.data_type())?)),
+        other if other.is_primitive() => other.primitive_width().map(|w| w as u64),
+        _ => None,
+    }
+}
+
+/// For each row between consecutive `ends` (positions in `items`), the
+/// bytes of the items in it, plus `slot`. Items of a fixed width are
+/// counted by arithmetic: a list of nulls can claim 2^40 of them while
+/// holding no bytes.
+fn items_in_spans(ends: Vec<usize>, items: &dyn Array, slot: u64) -> Vec<u64> {
+    if let Some(width) = fixed_width(items.data_type()) {
+        return ends
+            .windows(2)
+            .map(|pair| {
+                let count = pair[1].saturating_sub(pair[0]) as u64;
+                count.saturating_mul(width).saturating_add(slot)
+            })
+            .collect();
+    }
+    spans(ends, &row_sizes(items), slot)
 }
 
 /// For each row between consecutive `ends`, the sum of `items` in it, plus

@@ -17,10 +17,11 @@
 //!   'FixedSizeList(100000000, FixedSizeList(100000000, Int64))')` killed
 //!   the whole process. A negative size is refused too.
 
+use arrow::array::Array;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
 
 /// Most bytes one value of a type may take (one row of a fixed-size list
 /// or binary, all its nesting included): a batch of 8,192 such rows is
@@ -38,7 +39,19 @@ pub const MAX_CONSTANT_BYTES: usize = 16 * 1024;
 /// its type ([`check_value_type`]) or its size ([`MAX_CONSTANT_BYTES`]).
 pub fn check_constant(value: &ScalarValue) -> Result<(), String> {
     check_value_type(&value.data_type())?;
-    let bytes = value.size();
+    // A nested constant decoded from a fragment's IPC bytes has every
+    // buffer slicing one allocation, and `size` counts all of it for each.
+    let nested = match value {
+        ScalarValue::List(array) => Some(array.to_data()),
+        ScalarValue::LargeList(array) => Some(array.to_data()),
+        ScalarValue::FixedSizeList(array) => Some(array.to_data()),
+        ScalarValue::Struct(array) => Some(array.to_data()),
+        ScalarValue::Map(array) => Some(array.to_data()),
+        _ => None,
+    };
+    let bytes = nested
+        .and_then(|data| data.get_slice_memory_size().ok())
+        .unwrap_or_else(|| value.size());
     match bytes > MAX_CONSTANT_BYTES {
         true => Err(format!(
             "a constant of {bytes} bytes, over the limit of {MAX_CONSTANT_BYTES} (a constant is copied to every row of a batch)"
@@ -114,16 +127,24 @@ fn input_schema(node: &LogicalPlan) -> DFSchema {
     schema
 }
 
-/// Checks the type every operator and function call in `expr` makes (a
-/// type no cast names: `||` of two `FixedSizeBinary` is one as wide as
-/// both). An expression whose type cannot be worked out here is left to
-/// the planner.
+/// Functions whose values hold their arguments' whole.
+const STRUCT_MAKERS: [&str; 2] = ["struct", "named_struct"];
+
+/// Checks the types that grow from their parts without any cast naming
+/// them: `||` of two `FixedSizeBinary` makes one as wide as both, a
+/// `struct` of them one as wide as all. Only those: working out an
+/// expression's type walks all of it, so at every node it would be
+/// quadratic. An expression whose type cannot be worked out here is left
+/// to the planner.
 fn check_made_types(expr: &Expr, schema: &DFSchema) -> Result<(), String> {
     let mut refused = Ok(());
     let walked = expr.apply(|e| {
-        if matches!(e, Expr::BinaryExpr(_) | Expr::ScalarFunction(_))
-            && let Ok(data_type) = e.get_type(schema)
-        {
+        let combines = match e {
+            Expr::BinaryExpr(binary) => binary.op == Operator::StringConcat,
+            Expr::ScalarFunction(call) => STRUCT_MAKERS.contains(&call.name()),
+            _ => false,
+        };
+        if combines && let Ok(data_type) = e.get_type(schema) {
             refused = check_value_type(&data_type);
         }
         Ok(stop_if_refused(&refused))

@@ -34,7 +34,7 @@ use crate::query_memory::with_memory_limit;
 use crate::sql_guard::check_operator_count;
 use crate::store::Store;
 use shoal_contract::row_count::row_counts;
-use shoal_contract::value_types::check_expr_types;
+use shoal_contract::value_types::{check_expr_types, check_plan_types};
 
 /// Plans `request` against the current contents of its table and starts it.
 pub async fn execute_scan(
@@ -86,7 +86,19 @@ pub async fn execute_scan(
     if let Some(limit) = request.limit {
         frame = frame.limit(0, Some(limit as usize))?;
     }
-    Ok(frame.execute_stream().await?)
+    // What `execute_stream` does, with the constants the optimizer folded
+    // checked (a `concat(service, repeat('x', 10000000))` holds 10 MB).
+    let (state, plan) = frame.into_parts();
+    let optimized = state.optimize(&plan)?;
+    check_plan_types(&optimized).map_err(LeafError::BadRequest)?;
+    let physical = state
+        .query_planner()
+        .create_physical_plan(&optimized, &state)
+        .await?;
+    Ok(datafusion::physical_plan::execute_stream(
+        physical,
+        state.task_ctx(),
+    )?)
 }
 
 /// DataFusion settings for leaf-local execution.
