@@ -31,7 +31,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Operator;
@@ -136,6 +136,8 @@ fn check_encoded_constant(value: &ProtoScalar) -> std::result::Result<(), String
         Some(
             Value::ListValue(nested)
             | Value::LargeListValue(nested)
+            | Value::ListViewValue(nested)
+            | Value::LargeListViewValue(nested)
             | Value::FixedSizeListValue(nested)
             | Value::StructValue(nested)
             | Value::MapValue(nested),
@@ -156,6 +158,33 @@ fn check_encoded_constant(value: &ProtoScalar) -> std::result::Result<(), String
                 .try_for_each(|field| check_value_type(field.data_type())),
             None => Ok(()),
         },
+        // Values holding another constant, built the same way.
+        Some(Value::UnionValue(union)) => {
+            for field in union.fields.iter().filter_map(|f| f.field.as_ref()) {
+                checked(
+                    Field::try_from(field)
+                        .map(|f| f.data_type().clone())
+                        .map_err(|e| e.to_string()),
+                )?;
+            }
+            match &union.value {
+                Some(inner) => check_encoded_constant(inner),
+                None => Ok(()),
+            }
+        }
+        Some(Value::RunEndEncodedValue(runs)) => {
+            if let Some(field) = &runs.values_field {
+                checked(
+                    Field::try_from(field)
+                        .map(|f| f.data_type().clone())
+                        .map_err(|e| e.to_string()),
+                )?;
+            }
+            match &runs.value {
+                Some(inner) => check_encoded_constant(inner),
+                None => Ok(()),
+            }
+        }
         Some(Value::DictionaryValue(dictionary)) => {
             if let Some(key) = &dictionary.index_type {
                 checked(DataType::try_from(key).map_err(|e| e.to_string()))?;

@@ -49,7 +49,9 @@ pub fn check_constant(value: &ScalarValue) -> Result<(), String> {
         ScalarValue::Map(array) => Some(array.to_data()),
         _ => None,
     };
+    // A view's slice size counts its views, not its data: all of it then.
     let bytes = nested
+        .filter(|data| !holds_views(data.data_type()))
         .and_then(|data| data.get_slice_memory_size().ok())
         .unwrap_or_else(|| value.size());
     match bytes > MAX_CONSTANT_BYTES {
@@ -57,6 +59,24 @@ pub fn check_constant(value: &ScalarValue) -> Result<(), String> {
             "a constant of {bytes} bytes, over the limit of {MAX_CONSTANT_BYTES} (a constant is copied to every row of a batch)"
         )),
         false => Ok(()),
+    }
+}
+
+/// Whether `data_type` is or holds a string or binary view.
+pub fn holds_views(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8View | DataType::BinaryView => true,
+        DataType::List(item)
+        | DataType::LargeList(item)
+        | DataType::ListView(item)
+        | DataType::LargeListView(item)
+        | DataType::FixedSizeList(item, _)
+        | DataType::Map(item, _) => holds_views(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| holds_views(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| holds_views(f.data_type())),
+        DataType::Dictionary(_, value) => holds_views(value),
+        DataType::RunEndEncoded(_, values) => holds_views(values.data_type()),
+        _ => false,
     }
 }
 
@@ -128,7 +148,7 @@ fn input_schema(node: &LogicalPlan) -> DFSchema {
 }
 
 /// Functions whose values hold their arguments' whole.
-const STRUCT_MAKERS: [&str; 2] = ["struct", "named_struct"];
+const STRUCT_MAKERS: [&str; 4] = ["struct", "named_struct", "arrays_zip", "map"];
 
 /// Checks the types that grow from their parts without any cast naming
 /// them: `||` of two `FixedSizeBinary` makes one as wide as both, a
