@@ -49,8 +49,8 @@ use datafusion_proto::physical_plan::{
 use datafusion_proto::protobuf::physical_expr_node::ExprType;
 use datafusion_proto::protobuf::{PhysicalExprNode, PhysicalPlanNode};
 
-use datafusion_proto_common::protobuf_common::ScalarValue as ProtoScalar;
 use datafusion_proto_common::protobuf_common::scalar_value::Value;
+use datafusion_proto_common::protobuf_common::{Field as ProtoField, ScalarValue as ProtoScalar};
 
 use crate::fragment_policy::FragmentRefused;
 use crate::value_types::{check_constant, check_value_type};
@@ -161,41 +161,35 @@ fn check_encoded_constant(value: &ProtoScalar) -> std::result::Result<(), String
         // Values holding another constant, built the same way.
         Some(Value::UnionValue(union)) => {
             for field in union.fields.iter().filter_map(|f| f.field.as_ref()) {
-                checked(
-                    Field::try_from(field)
-                        .map(|f| f.data_type().clone())
-                        .map_err(|e| e.to_string()),
-                )?;
+                check_encoded_field(field)?;
             }
-            match &union.value {
-                Some(inner) => check_encoded_constant(inner),
-                None => Ok(()),
-            }
+            check_inner(union.value.as_deref())
         }
         Some(Value::RunEndEncodedValue(runs)) => {
             if let Some(field) = &runs.values_field {
-                checked(
-                    Field::try_from(field)
-                        .map(|f| f.data_type().clone())
-                        .map_err(|e| e.to_string()),
-                )?;
+                check_encoded_field(field)?;
             }
-            match &runs.value {
-                Some(inner) => check_encoded_constant(inner),
-                None => Ok(()),
-            }
+            check_inner(runs.value.as_deref())
         }
         Some(Value::DictionaryValue(dictionary)) => {
             if let Some(key) = &dictionary.index_type {
                 checked(DataType::try_from(key).map_err(|e| e.to_string()))?;
             }
-            match &dictionary.value {
-                Some(inner) => check_encoded_constant(inner),
-                None => Ok(()),
-            }
+            check_inner(dictionary.value.as_deref())
         }
         _ => Ok(()),
     }
+}
+
+/// [`check_encoded_constant`] of a constant held in another, if any.
+fn check_inner(inner: Option<&ProtoScalar>) -> std::result::Result<(), String> {
+    inner.map_or(Ok(()), check_encoded_constant)
+}
+
+/// The type of an encoded field, checked.
+fn check_encoded_field(field: &ProtoField) -> std::result::Result<(), String> {
+    let field = Field::try_from(field).map_err(|e| e.to_string())?;
+    check_value_type(field.data_type())
 }
 
 /// Whether an Arrow IPC message holds a compressed batch.
@@ -520,6 +514,27 @@ mod tests {
         };
         let wide = fixed(100_000_000, fixed(100_000_000, DataType::Int64));
         let error = decode(&filtered(null_of(&wide))).unwrap_err().to_string();
+        assert!(
+            error.contains("a literal: one value of type FixedSizeList(100000000"),
+            "{error}"
+        );
+        // The same null held in a run-end constant, built the same way.
+        let Some(ExprType::Literal(inner)) = null_of(&wide).expr_type else {
+            unreachable!("a literal")
+        };
+        let runs = PhysicalExprNode {
+            expr_type: Some(ExprType::Literal(ProtoScalar {
+                value: Some(Value::RunEndEncodedValue(Box::new(
+                    datafusion_proto_common::protobuf_common::ScalarRunEndEncodedValue {
+                        run_ends_field: None,
+                        values_field: None,
+                        value: Some(Box::new(inner)),
+                    },
+                ))),
+            })),
+            ..Default::default()
+        };
+        let error = decode(&filtered(runs)).unwrap_err().to_string();
         assert!(
             error.contains("a literal: one value of type FixedSizeList(100000000"),
             "{error}"
