@@ -20,7 +20,7 @@
 use arrow::array::Array;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::{DFSchema, DataFusionError, ScalarValue};
 use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Operator};
 
 /// Most bytes one value of a type may take (one row of a fixed-size list
@@ -101,41 +101,53 @@ pub fn check_value_type(data_type: &DataType) -> Result<(), String> {
 /// Both before the optimizer (it evaluates constant casts) and after (it
 /// folds constant calls into constants).
 pub fn check_plan_types(plan: &LogicalPlan) -> Result<(), String> {
-    let mut refused = Ok(());
-    let walked = plan.apply_with_subqueries(|node| {
-        refused = node
-            .schema()
-            .fields()
-            .iter()
-            .try_for_each(|field| check_value_type(field.data_type()));
-        if refused.is_ok() {
-            let inputs = input_schema(node);
-            node.apply_expressions(|expr| {
-                refused = check_expr_types(expr).and_then(|()| check_made_types(expr, &inputs));
-                Ok(stop_if_refused(&refused))
-            })?;
+    plan.apply_with_subqueries(|node| {
+        for field in node.schema().fields() {
+            check_value_type(field.data_type()).map_err(DataFusionError::Plan)?;
         }
-        Ok(stop_if_refused(&refused))
-    });
-    walked.map_err(|e| e.to_string())?;
-    refused
+        let inputs = input_schema(node);
+        node.apply_expressions(|expr| {
+            first_refusal(expr, |e| own_type(e).and_then(|()| made_type(e, &inputs)))
+                .map_err(DataFusionError::Plan)?;
+            Ok(TreeNodeRecursion::Continue)
+        })
+    })
+    .map(|_| ())
+    .map_err(refusal_text)
 }
 
 /// Checks the type of every cast and literal in `expr`, and the size of
 /// every literal.
 pub fn check_expr_types(expr: &Expr) -> Result<(), String> {
-    let mut refused = Ok(());
-    let walked = expr.apply(|e| {
-        refused = match e {
-            Expr::Cast(cast) => check_value_type(cast.field.data_type()),
-            Expr::TryCast(cast) => check_value_type(cast.field.data_type()),
-            Expr::Literal(value, _) => check_constant(value),
-            _ => Ok(()),
-        };
-        Ok(stop_if_refused(&refused))
-    });
-    walked.map_err(|e| e.to_string())?;
-    refused
+    first_refusal(expr, own_type)
+}
+
+/// The first refusal `check` gives for `expr` or any expression in it.
+fn first_refusal(expr: &Expr, check: impl Fn(&Expr) -> Result<(), String>) -> Result<(), String> {
+    expr.apply(|e| {
+        check(e).map_err(DataFusionError::Plan)?;
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .map(|_| ())
+    .map_err(refusal_text)
+}
+
+/// A refusal's words, carried through a walk as a plan error.
+fn refusal_text(error: DataFusionError) -> String {
+    match error {
+        DataFusionError::Plan(why) => why,
+        other => other.to_string(),
+    }
+}
+
+/// The type a cast names, or a literal's type and size.
+fn own_type(expr: &Expr) -> Result<(), String> {
+    match expr {
+        Expr::Cast(cast) => check_value_type(cast.field.data_type()),
+        Expr::TryCast(cast) => check_value_type(cast.field.data_type()),
+        Expr::Literal(value, _) => check_constant(value),
+        _ => Ok(()),
+    }
 }
 
 /// The columns `node`'s expressions read: all its inputs' together.
@@ -150,33 +162,23 @@ fn input_schema(node: &LogicalPlan) -> DFSchema {
 /// Functions whose values hold their arguments' whole.
 const STRUCT_MAKERS: [&str; 4] = ["struct", "named_struct", "arrays_zip", "map"];
 
-/// Checks the types that grow from their parts without any cast naming
-/// them: `||` of two `FixedSizeBinary` makes one as wide as both, a
+/// The type `expr` makes when it grows from its parts without any cast
+/// naming it: `||` of two `FixedSizeBinary` makes one as wide as both, a
 /// `struct` of them one as wide as all. Only those: working out an
 /// expression's type walks all of it, so at every node it would be
-/// quadratic. An expression whose type cannot be worked out here is left
-/// to the planner.
-fn check_made_types(expr: &Expr, schema: &DFSchema) -> Result<(), String> {
-    let mut refused = Ok(());
-    let walked = expr.apply(|e| {
-        let combines = match e {
-            Expr::BinaryExpr(binary) => binary.op == Operator::StringConcat,
-            Expr::ScalarFunction(call) => STRUCT_MAKERS.contains(&call.name()),
-            _ => false,
-        };
-        if combines && let Ok(data_type) = e.get_type(schema) {
-            refused = check_value_type(&data_type);
-        }
-        Ok(stop_if_refused(&refused))
-    });
-    walked.map_err(|e| e.to_string())?;
-    refused
-}
-
-fn stop_if_refused(refused: &Result<(), String>) -> TreeNodeRecursion {
-    match refused {
-        Ok(()) => TreeNodeRecursion::Continue,
-        Err(_) => TreeNodeRecursion::Stop,
+/// quadratic. A type that cannot be worked out here is left to the
+/// planner.
+fn made_type(expr: &Expr, schema: &DFSchema) -> Result<(), String> {
+    let combines = match expr {
+        Expr::BinaryExpr(binary) => binary.op == Operator::StringConcat,
+        Expr::ScalarFunction(call) => STRUCT_MAKERS.contains(&call.name()),
+        _ => false,
+    };
+    match combines {
+        true => expr
+            .get_type(schema)
+            .map_or(Ok(()), |data_type| check_value_type(&data_type)),
+        false => Ok(()),
     }
 }
 
